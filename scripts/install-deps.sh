@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs every Debian package bpfnet needs to build, test and demo. Idempotent: packages that are
+# already installed are left alone, so a second run does no network I/O at all.
+set -euo pipefail
+
+# Build toolchain and libraries (see docs/architecture.md for what each one is used for).
+build_pkgs=(
+  build-essential cmake pkg-config
+  clang llvm                       # BPF objects: clang -target bpf
+  libbpf-dev bpftool libelf-dev zlib1g-dev
+  libnl-3-dev libnl-route-3-dev    # netlink: links, addresses, routes
+  libnftables-dev nftables         # kernel datapath firewall/NAT rules
+  nlohmann-json3-dev libboost-dev libsqlite3-dev libcli11-dev libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  clang-format
+)
+# Runtime tools used by the tests and the demo.
+runtime_pkgs=(iproute2 iputils-ping netcat-openbsd ethtool procps kmod)
+
+wanted=("${build_pkgs[@]}" "${runtime_pkgs[@]}")
+missing=()
+for pkg in "${wanted[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$pkg")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#wanted[@]} packages present"
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages: ${missing[*]}; run as root to install them" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,81 @@
+// The Container Network Model: networks, the endpoints that attach sandboxes to them, and sandboxes
+// (network namespaces). Plain values; the store persists them as JSON, the agent orchestrates them.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "core/ipv4.h"
+
+namespace bpfnet {
+
+// Where an object is in its life. Records are written *before* kernel objects are created and marked
+// Deleting before they are torn down, so a crash at any point leaves the store naming everything the
+// agent may have made; the reconciler finishes (Creating -> Ready) or undoes (Deleting -> gone).
+enum class Lifecycle { Creating, Ready, Deleting };
+const char* to_string(Lifecycle state);
+Result<Lifecycle> parse_lifecycle(std::string_view text);
+
+struct IpamConfig {
+    std::string driver = "default";
+    Cidr subnet;
+    Ipv4 gateway;
+    std::optional<Cidr> ip_range;
+    std::map<std::string, Ipv4> aux_addresses;
+    bool user_subnet = false;  // --subnet given: static --ip is only allowed then (docker's rule)
+};
+
+struct Network {
+    std::string id;
+    std::string name;
+    std::string driver = "bridge";
+    std::map<std::string, std::string> options;  // -o key=value, verbatim
+    std::map<std::string, std::string> labels;
+    IpamConfig ipam;
+    bool internal = false;
+    std::string created;  // RFC 3339, UTC
+    Lifecycle state = Lifecycle::Creating;
+    // Kernel objects the datapath made for this network, recorded before they are created.
+    std::string bridge_name;
+};
+
+struct Endpoint {
+    std::string id;
+    std::string network_id;
+    std::string sandbox_id;
+    std::string ifname;       // name inside the sandbox: eth0, eth1, ...
+    std::string host_ifname;  // host end of the veth
+    MacAddr mac;
+    Ipv4 ip;
+    std::vector<std::string> aliases;
+    bool default_route = false;  // this endpoint carries the sandbox's default route
+    std::string created;
+    Lifecycle state = Lifecycle::Creating;
+};
+
+struct Sandbox {
+    std::string id;
+    std::string name;
+    std::string netns_path;
+    std::string created;
+    Lifecycle state = Lifecycle::Creating;
+};
+
+void to_json(nlohmann::json& j, const IpamConfig& v);
+void from_json(const nlohmann::json& j, IpamConfig& v);
+void to_json(nlohmann::json& j, const Network& v);
+void from_json(const nlohmann::json& j, Network& v);
+void to_json(nlohmann::json& j, const Endpoint& v);
+void from_json(const nlohmann::json& j, Endpoint& v);
+void to_json(nlohmann::json& j, const Sandbox& v);
+void from_json(const nlohmann::json& j, Sandbox& v);
+
+// Current time as RFC 3339 with nanoseconds, like docker's "Created".
+std::string now_rfc3339();
+
+}  // namespace bpfnet

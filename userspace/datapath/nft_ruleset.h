@@ -1,0 +1,38 @@
+// The kernel datapath's firewall: one nftables table pair per agent (names include the agent's
+// instance id so several agents can run side by side), rebuilt atomically from the full desired state
+// on every change. Declarative: there are no incremental rule edits to get out of sync.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/ipv4.h"
+#include "core/result.h"
+
+namespace bpfnet {
+
+struct FirewallNetwork {
+    std::string bridge;  // Linux bridge of the network
+    Cidr subnet;
+    bool icc = true;         // endpoint-to-endpoint traffic on the bridge allowed
+    bool masquerade = true;  // SNAT to the outgoing interface's address when leaving the host
+    bool internal = false;   // no traffic in or out of the bridge except among its own ports
+};
+
+struct FirewallSpec {
+    std::string table;  // e.g. "bpfnet_1a2b3c4d": used for the ip and bridge family tables
+    std::vector<FirewallNetwork> networks;
+};
+
+// The nft script that replaces both tables with the desired state (pure; unit-tested).
+std::string render_ruleset(const FirewallSpec& spec);
+// The nft script that removes both tables if they exist.
+std::string render_teardown(const std::string& table);
+
+// Runs nft scripts through libnftables; each script is one atomic transaction.
+class NftRunner {
+public:
+    Status run(const std::string& script);
+};
+
+}  // namespace bpfnet

@@ -1,0 +1,14 @@
+// /proc/sys access for the few knobs bpfnet sets (ip_forward) or reads (ip_local_port_range).
+#pragma once
+
+#include <string>
+
+#include "core/result.h"
+
+namespace bpfnet::kernel {
+
+// `key` in dotted form, e.g. "net.ipv4.ip_forward".
+Result<std::string> read_sysctl(const std::string& key);
+Status write_sysctl(const std::string& key, const std::string& value);
+
+}  // namespace bpfnet::kernel

@@ -1,0 +1,46 @@
+// The state store: the one source of truth for networks, endpoints and sandboxes. Every write is a
+// transaction, so a crash between two writes never leaves half an object; the reconciler brings the
+// kernel in line with whatever the store holds.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/model.h"
+#include "core/result.h"
+
+namespace bpfnet {
+
+class Store {
+public:
+    virtual ~Store() = default;
+
+    virtual Result<std::vector<Network>> networks() = 0;
+    virtual Result<std::vector<Endpoint>> endpoints() = 0;
+    virtual Result<std::vector<Sandbox>> sandboxes() = 0;
+
+    // Upserts by id. A second object with the same name (networks, sandboxes) is a Conflict.
+    virtual Status put_network(const Network& network) = 0;
+    virtual Status put_endpoint(const Endpoint& endpoint) = 0;
+    virtual Status put_sandbox(const Sandbox& sandbox) = 0;
+    // Deleting an absent id is success.
+    virtual Status delete_network(const std::string& id) = 0;
+    virtual Status delete_endpoint(const std::string& id) = 0;
+    virtual Status delete_sandbox(const std::string& id) = 0;
+
+    // Small key/value facts about this agent (its instance id, schema version, ...).
+    virtual Result<std::optional<std::string>> get_meta(const std::string& key) = 0;
+    virtual Status put_meta(const std::string& key, const std::string& value) = 0;
+
+    // Runs `body` as one atomic transaction: all of its writes land or none do (body failing rolls
+    // back). Nested calls join the outer transaction.
+    virtual Status transaction(const std::function<Status()>& body) = 0;
+};
+
+// Opens (creating if needed) the SQLite store at `path` (WAL, synchronous=FULL, foreign keys on).
+Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path);
+
+}  // namespace bpfnet
