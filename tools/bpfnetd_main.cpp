@@ -1,1 +1,62 @@
-int main() { return 0; }
+// bpfnetd: the bpfnet agent. Runs in the foreground (systemd's job is to supervise it); SIGTERM or
+// SIGINT stop the API and exit, leaving every network, sandbox and datapath object in place so
+// containers keep their connectivity while the agent is down or being upgraded.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <bpfnet/version.h>
+
+#include "agent/daemon.h"
+#include "kernel/netns.h"
+
+int main(int argc, char** argv) {
+    CLI::App app{"bpfnetd: the bpfnet container network agent", "bpfnetd"};
+    bpfnet::DaemonConfig config;
+    auto& sc = config.service;
+    sc.state_dir = "/var/lib/bpfnet";
+    sc.run_dir = "/run/bpfnet";
+    sc.bpffs_root = "/sys/fs/bpf";
+    sc.netns_dir = bpfnet::kernel::kDefaultNetnsDir;
+    std::string log_level = "info";
+    app.add_option("--state-dir", sc.state_dir, "Where the state store lives")->capture_default_str();
+    app.add_option("--run-dir", sc.run_dir, "Where the API socket is created")
+        ->envname("BPFNET_RUN_DIR")
+        ->capture_default_str();
+    app.add_option("--bpffs-root", sc.bpffs_root, "bpffs mount under which maps and links are pinned")
+        ->capture_default_str();
+    app.add_option("--store", sc.store_kind, "State store")
+        ->check(CLI::IsMember({"sqlite", "etcd"}))
+        ->capture_default_str();
+    app.add_option("--netns-dir", sc.netns_dir, "Directory of named network namespaces (sandboxes)")
+        ->capture_default_str();
+    app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+        ->capture_default_str();
+    app.set_version_flag("--version", std::string("bpfnetd ") + BPFNET_VERSION);
+    CLI11_PARSE(app, argc, argv);
+
+    spdlog::set_level(spdlog::level::from_str(log_level));
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+    // Block the stop signals before any thread starts so only sigwait() below sees them.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+
+    auto daemon = bpfnet::Daemon::start(config);
+    if (!daemon) {
+        spdlog::error("{}", daemon.error().message);
+        return 1;
+    }
+    spdlog::info("bpfnetd {} ready", BPFNET_VERSION);
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    spdlog::info("received {}, stopping (networks stay up)", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    daemon->reset();
+    return 0;
+}

@@ -58,7 +58,9 @@ void from_json(const nlohmann::json& j, IpamConfig& v) {
     v.ip_range.reset();
     if (j.contains("ip_range")) v.ip_range = parse_or_throw<Cidr>(j, "ip_range");
     v.aux_addresses.clear();
-    for (const auto& [name, ip] : j.value("aux_addresses", nlohmann::json::object()).items()) {
+    // Bound to a named value: a temporary in the range expression would die before the loop runs.
+    const nlohmann::json aux = j.value("aux_addresses", nlohmann::json::object());
+    for (const auto& [name, ip] : aux.items()) {
         auto parsed = Ipv4::parse(ip.get<std::string>());
         if (!parsed) throw std::invalid_argument(parsed.error().message);
         v.aux_addresses[name] = *parsed;

@@ -1,1 +1,119 @@
-// implementation pending
+#include "core/options.h"
+
+#include <array>
+#include <charconv>
+
+#include <fmt/format.h>
+
+namespace bpfnet {
+
+namespace {
+
+constexpr int kMinMtu = 68;  // RFC 791: every IPv4 host must accept 68-byte datagrams
+constexpr int kMaxMtu = 65535;
+constexpr size_t kMaxIfnameLen = 15;  // IFNAMSIZ minus the terminating NUL
+
+Failure invalid_option(std::string_view key, std::string_view value, std::string_view expected) {
+    return fail(ErrorKind::InvalidArgument,
+                fmt::format("invalid value \"{}\" for option {}: {}", value, key, expected));
+}
+
+Result<int> parse_mtu(std::string_view text) {
+    int mtu = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), mtu);
+    if (text.empty() || ec != std::errc{} || ptr != text.data() + text.size() || mtu < kMinMtu ||
+        mtu > kMaxMtu) {
+        return invalid_option(opt::kMtu, text,
+                              fmt::format("expected an integer from {} to {}", kMinMtu, kMaxMtu));
+    }
+    return mtu;
+}
+
+}  // namespace
+
+const char* to_string(DatapathMode mode) {
+    switch (mode) {
+        case DatapathMode::Auto:
+            return "auto";
+        case DatapathMode::Bpf:
+            return "bpf";
+        case DatapathMode::Kernel:
+            return "kernel";
+    }
+    return "unknown";
+}
+
+Result<DatapathMode> parse_datapath_mode(std::string_view text) {
+    if (text == "auto") return DatapathMode::Auto;
+    if (text == "bpf") return DatapathMode::Bpf;
+    if (text == "kernel") return DatapathMode::Kernel;
+    return fail(ErrorKind::InvalidArgument,
+                fmt::format("invalid datapath mode \"{}\": expected auto, bpf or kernel", text));
+}
+
+Result<bool> parse_bool(std::string_view key, std::string_view text) {
+    // Exactly Go's strconv.ParseBool set, so options that work with docker work here and vice
+    // versa.
+    static constexpr std::array<std::string_view, 6> kTrue{"1", "t", "T", "TRUE", "true", "True"};
+    static constexpr std::array<std::string_view, 6> kFalse{"0",     "f",     "F",
+                                                            "FALSE", "false", "False"};
+    for (auto word : kTrue)
+        if (text == word) return true;
+    for (auto word : kFalse)
+        if (text == word) return false;
+    return invalid_option(key, text, "expected true or false");
+}
+
+Result<BridgeOptions> parse_bridge_options(const std::map<std::string, std::string>& options) {
+    BridgeOptions out;
+    for (const auto& [key, value] : options) {
+        if (key == opt::kBridgeName) {
+            if (!is_valid_ifname(value)) {
+                return invalid_option(key, value,
+                                      "expected an interface name of 1 to 15 characters without "
+                                      "'/', ':' or whitespace");
+            }
+            out.bridge_name = value;
+        } else if (key == opt::kEnableIcc) {
+            BPFNET_ASSIGN_OR_RETURN(out.enable_icc, parse_bool(key, value));
+        } else if (key == opt::kEnableIpMasquerade) {
+            BPFNET_ASSIGN_OR_RETURN(out.enable_ip_masquerade, parse_bool(key, value));
+        } else if (key == opt::kHostBindingIpv4) {
+            auto ip = Ipv4::parse(value);
+            if (!ip) return invalid_option(key, value, "expected an IPv4 address");
+            out.host_binding_ipv4 = *ip;
+        } else if (key == opt::kMtu) {
+            BPFNET_ASSIGN_OR_RETURN(out.mtu, parse_mtu(value));
+        } else if (key == opt::kDatapath) {
+            auto mode = parse_datapath_mode(value);
+            if (!mode) return invalid_option(key, value, "expected auto, bpf or kernel");
+            out.datapath = *mode;
+        }
+        // Other keys belong to other drivers or to docker itself; docker passes them through too.
+    }
+    return out;
+}
+
+Result<std::pair<std::string, std::string>> parse_key_value(std::string_view text) {
+    auto eq = text.find('=');
+    if (eq == std::string_view::npos) {
+        return fail(ErrorKind::InvalidArgument,
+                    fmt::format("invalid key=value pair \"{}\": missing '='", text));
+    }
+    if (eq == 0) {
+        return fail(ErrorKind::InvalidArgument,
+                    fmt::format("invalid key=value pair \"{}\": empty key", text));
+    }
+    return std::pair{std::string(text.substr(0, eq)), std::string(text.substr(eq + 1))};
+}
+
+bool is_valid_ifname(std::string_view name) {
+    // Mirrors the kernel's dev_valid_name(), so a name accepted here cannot fail at creation time.
+    if (name.empty() || name.size() > kMaxIfnameLen || name == "." || name == "..") return false;
+    for (char c : name) {
+        if (c == '/' || c == ':' || c == '\0' || c == ' ' || (c >= '\t' && c <= '\r')) return false;
+    }
+    return true;
+}
+
+}  // namespace bpfnet

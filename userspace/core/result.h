@@ -84,9 +84,11 @@ using Status = Result<void>;
 
 #define BPFNET_CONCAT_INNER(a, b) a##b
 #define BPFNET_CONCAT(a, b) BPFNET_CONCAT_INNER(a, b)
-// Assign the value of a Result<T> expression to `lhs`, or propagate its failure.
-#define BPFNET_ASSIGN_OR_RETURN(lhs, expr)                                     \
-    auto BPFNET_CONCAT(bpfnet_r_, __LINE__) = (expr);                           \
-    if (!BPFNET_CONCAT(bpfnet_r_, __LINE__))                                    \
-        return ::bpfnet::fail(BPFNET_CONCAT(bpfnet_r_, __LINE__).error());      \
-    lhs = std::move(BPFNET_CONCAT(bpfnet_r_, __LINE__)).value()
+// Assign the value of a Result<T> expression to `lhs`, or propagate its failure. The temporary's
+// name comes from __COUNTER__ so invocations spanning several lines still get one consistent name.
+#define BPFNET_ASSIGN_OR_RETURN(lhs, expr) \
+    BPFNET_ASSIGN_OR_RETURN_IMPL(BPFNET_CONCAT(bpfnet_result_, __COUNTER__), lhs, expr)
+#define BPFNET_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr)             \
+    auto tmp = (expr);                                           \
+    if (!tmp) return ::bpfnet::fail(tmp.error());                \
+    lhs = std::move(tmp).value()

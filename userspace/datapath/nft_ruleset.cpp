@@ -1,1 +1,242 @@
-// implementation pending
+// Renders the agent's whole firewall as one nft script and applies it through libnftables.
+//
+// Layout (all tables named spec.table):
+//   table ip  T: set `bridges`; chain forward (isolation, internal, icc=false); chain postrouting
+//                (masquerade).
+//   table ip6 T: set `bridges`; chain forward with the same filter rules, so IPv6 (link-local or
+//                otherwise) cannot bypass isolation, internal networks or icc=false.
+//
+// Why icc=false is an ip/ip6 forward rule (`iifname A oifname A drop`) and not a bridge-family rule
+// (`meta ibrname A ...`): naming the bridge from the bridge family needs the kernel's
+// nft_meta_bridge (CONFIG_NFT_BRIDGE_META), which many kernels (including the 6.18 this was built
+// on) lack; the rule is then rejected with EOPNOTSUPP and, the script being one transaction, no
+// policy would apply at all. Frames bridged between two ports instead reach the ip/ip6 forward
+// hooks through br_netfilter (with bridge-nf-call-ip{,6}tables=1, the kernel default once
+// br_netfilter is present), with the bridge as both input and output interface. That is the
+// mechanism docker's own
+// `-i br -o br -j DROP` relies on. ARP does not pass those hooks, so it still flows, as with
+// docker.
+//
+// Every script starts by deleting the tables (`add table` first, so the delete cannot fail when
+// they are missing) and then declares them afresh: one transaction that replaces the whole state
+// whether or not it existed. The bridge-family table is part of that idiom only to remove a table
+// left by an agent that used the bridge-family design.
+#include "datapath/nft_ruleset.h"
+
+#include <nftables/libnftables.h>
+
+#include <algorithm>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string_view>
+#include <vector>
+
+namespace bpfnet {
+namespace {
+
+// nft's scanner takes a quoted string as everything up to the next '"' (no escapes), so any byte
+// but
+// '"' can be written inside quotes. Two exceptions: a trailing '*' makes the string a prefix
+// wildcard unless written as "\*"; when nft sees that "\*" it strips every backslash in the string,
+// and it checks the length before unescaping (so "\*" counts two bytes of the 15). A name with '"',
+// or ending in '*' and containing '\' or 15 bytes long, therefore cannot be written at all.
+// For such a name we emit a reference to an undefined variable: nft then rejects the script with
+// "unknown identifier 'interface_name_not_expressible_in_nftables'", the transaction does nothing
+// and the previous policy stays. Failing closed beats a rule that silently matches another device.
+std::string quote_ifname(std::string_view name) {
+    const bool trailing_star = !name.empty() && name.back() == '*';
+    if (name.empty() || name.find('"') != std::string_view::npos ||
+        (trailing_star && (name.size() >= 15 || name.find('\\') != std::string_view::npos))) {
+        return "$interface_name_not_expressible_in_nftables";
+    }
+    std::string out = "\"";
+    if (trailing_star) {
+        out.append(name.substr(0, name.size() - 1));
+        out += "\\*";
+    } else {
+        out.append(name);
+    }
+    out += '"';
+    return out;
+}
+
+// Comments are informational only, so instead of escaping we reduce them to printable ASCII without
+// quotes or backslashes (nft would otherwise misparse or unescape them).
+std::string quote_comment(std::string_view text) {
+    std::string out = "\"";
+    for (char c : text) {
+        const bool printable = c >= 0x20 && c <= 0x7e && c != '"' && c != '\\';
+        out += printable ? c : '?';
+    }
+    out += '"';
+    return out;
+}
+
+std::string comment(std::string_view what, std::string_view bridge) {
+    std::string text = "bpfnet ";
+    text.append(what);
+    text += ": ";
+    text.append(bridge);
+    return quote_comment(text);
+}
+
+void append_rule(std::string& out, const std::string& rule) {
+    out += "\t\t";
+    out += rule;
+    out += '\n';
+}
+
+// The set of all bridges and the forward chain; identical for the ip and ip6 families.
+void render_filter(std::string& out, const FirewallSpec& spec) {
+    out += "\tset bridges {\n\t\ttype ifname\n";
+    std::set<std::string_view> seen;
+    std::string elements;
+    for (const auto& n : spec.networks) {
+        // Duplicate elements would make nft reject the set declaration.
+        if (!seen.insert(n.bridge).second) continue;
+        if (!elements.empty()) elements += ", ";
+        elements += quote_ifname(n.bridge);
+    }
+    // An empty `elements = { }` is a syntax error, so an empty set has no elements line.
+    if (!elements.empty()) out += "\t\telements = { " + elements + " }\n";
+    out += "\t}\n\n";
+
+    // Priority filter - 1: run before other filter-priority forward chains on the host (firewalld,
+    // a distribution's `inet filter`), which might accept the traffic first. Drops are final across
+    // chains anyway; the earlier hook only keeps our counters accurate.
+    out += "\tchain forward {\n";
+    out += "\t\ttype filter hook forward priority filter - 1; policy accept;\n";
+    for (const auto& n : spec.networks) {
+        const std::string br = quote_ifname(n.bridge);
+        if (n.internal) {
+            // These two also stop traffic to and from every other bridge, so the isolation rule
+            // below would never match for an internal network and is left out.
+            append_rule(out, "iifname " + br + " oifname != " + br + " counter drop comment " +
+                                 comment("internal, outbound", n.bridge));
+            append_rule(out, "oifname " + br + " iifname != " + br + " counter drop comment " +
+                                 comment("internal, inbound", n.bridge));
+        } else {
+            // Dropping only what enters from this bridge is enough: every network has this rule, so
+            // both directions between two networks are covered (replies included).
+            append_rule(out, "iifname " + br + " oifname @bridges oifname != " + br +
+                                 " counter drop comment " + comment("isolation", n.bridge));
+        }
+        if (!n.icc) {
+            append_rule(out, "iifname " + br + " oifname " + br + " counter drop comment " +
+                                 comment("icc=false", n.bridge));
+        }
+    }
+    out += "\t}\n";
+}
+
+void render_delete(std::string& out, const std::string& table) {
+    for (const char* family : {"ip", "ip6", "bridge"}) {
+        out += "add table ";
+        out += family;
+        out += ' ' + table + '\n';
+        out += "delete table ";
+        out += family;
+        out += ' ' + table + '\n';
+    }
+}
+
+struct NftCtxDeleter {
+    void operator()(nft_ctx* ctx) const { nft_ctx_free(ctx); }
+};
+using NftCtx = std::unique_ptr<nft_ctx, NftCtxDeleter>;
+
+// nft reports each problem as "[<location>: ]Error: ..." followed by a source line and a caret
+// marker. For a script given as a buffer the quoted source line is often not the one at fault, so
+// the message keeps the "Error:" lines (at most three, joined into one line for logs and API
+// replies) and falls back to the first lines of whatever nft printed.
+std::string summarize_nft_error(std::string_view text) {
+    constexpr int kMaxLines = 3;
+    std::string errors;
+    std::string first;
+    std::vector<std::string_view> seen;
+    int error_lines = 0;
+    int first_lines = 0;
+    while (!text.empty()) {
+        const size_t end = text.find('\n');
+        std::string_view line = text.substr(0, end);
+        while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r'))
+            line.remove_suffix(1);
+        while (!line.empty() && (line.front() == ' ' || line.front() == '\t'))
+            line.remove_prefix(1);
+        if (!line.empty()) {
+            // The same error is reported once per offending expression; say it once.
+            if (line.find("Error:") != std::string_view::npos && error_lines < kMaxLines &&
+                std::find(seen.begin(), seen.end(), line) == seen.end()) {
+                seen.push_back(line);
+                if (!errors.empty()) errors += "; ";
+                errors.append(line);
+                ++error_lines;
+            }
+            if (first_lines < kMaxLines) {
+                if (!first.empty()) first += "; ";
+                first.append(line);
+                ++first_lines;
+            }
+        }
+        if (end == std::string_view::npos) break;
+        text.remove_prefix(end + 1);
+    }
+    return errors.empty() ? first : errors;
+}
+
+// libnftables keeps some process-wide state (caches, GMP allocator hooks) and concurrent
+// transactions gain nothing, so all runs in the process are serialized; each gets a fresh context
+// so no cache outlives a run and sees a ruleset someone else changed meanwhile.
+std::mutex nft_mutex;
+
+}  // namespace
+
+std::string render_ruleset(const FirewallSpec& spec) {
+    std::string out = "# bpfnet firewall: generated, replaced as a whole on every change\n";
+    render_delete(out, spec.table);
+
+    out += "table ip " + spec.table + " {\n";
+    render_filter(out, spec);
+    out += "\n\tchain postrouting {\n";
+    out += "\t\ttype nat hook postrouting priority srcnat; policy accept;\n";
+    for (const auto& n : spec.networks) {
+        if (!n.masquerade || n.internal) continue;
+        // `oifname !=` keeps traffic between endpoints of the same bridge (which br_netfilter also
+        // shows to this hook) and traffic to the gateway unmasqueraded.
+        const std::string br = quote_ifname(n.bridge);
+        append_rule(out, "ip saddr " + n.subnet.masked().str() + " oifname != " + br +
+                             " counter masquerade comment " + comment("masquerade", n.bridge));
+    }
+    out += "\t}\n}\n";
+
+    out += "table ip6 " + spec.table + " {\n";
+    render_filter(out, spec);
+    out += "}\n";
+    return out;
+}
+
+std::string render_teardown(const std::string& table) {
+    std::string out = "# bpfnet firewall teardown\n";
+    render_delete(out, table);
+    return out;
+}
+
+Status NftRunner::run(const std::string& script) {
+    std::lock_guard lock(nft_mutex);
+    NftCtx ctx(nft_ctx_new(NFT_CTX_DEFAULT));
+    if (!ctx) return fail(ErrorKind::Internal, "nftables: cannot create a libnftables context");
+    // Buffer both streams: the agent must not print nft output (or errors) on its own stdio.
+    if (nft_ctx_buffer_output(ctx.get()) != 0 || nft_ctx_buffer_error(ctx.get()) != 0) {
+        return fail(ErrorKind::Internal, "nftables: cannot buffer libnftables output");
+    }
+    if (nft_run_cmd_from_buffer(ctx.get(), script.c_str()) != 0) {
+        const char* err = nft_ctx_get_error_buffer(ctx.get());
+        std::string detail = summarize_nft_error(err ? err : "");
+        if (detail.empty()) detail = "the transaction failed without an error message";
+        return fail(ErrorKind::Internal, "nftables: " + detail);
+    }
+    return {};
+}
+
+}  // namespace bpfnet

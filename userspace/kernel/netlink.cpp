@@ -1,1 +1,618 @@
-// implementation pending
+#include "kernel/netlink.h"
+
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <netlink/errno.h>
+#include <netlink/handlers.h>
+#include <netlink/netlink.h>
+#include <netlink/route/link/veth.h>
+#include <netlink/socket.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
+#include <optional>
+#include <random>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "kernel/netns.h"
+#include "kernel/nl_objects.h"
+
+namespace bpfnet::kernel {
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+//
+// libnl folds the kernel's errno into its own NLE_* codes, and many distinct errnos (ENETUNREACH,
+// EADDRNOTAVAIL for routes, ...) become "Unspecific failure". To keep messages useful we install an
+// error callback on every socket that records the raw errno and the kernel's extended-ACK text.
+// The callback runs synchronously on the thread making the request, so a thread_local is enough
+// and survives the NlSocket being moved. Every request goes through nl_call(), which clears it
+// first so a stale error from an earlier request can never be reported.
+// ---------------------------------------------------------------------------------------------
+
+struct KernelError {
+    int errnum = 0;      // positive errno from the NLMSG_ERROR, 0 if the kernel did not answer one
+    std::string extack;  // NLMSGERR_ATTR_MSG, e.g. "Nexthop has invalid gateway"
+};
+thread_local KernelError t_kernel_error;
+
+// The extended ACK message, if the kernel attached one. libnl passes nlmsg_data() of the
+// NLMSG_ERROR message, so the header sits right before `err`.
+std::string extack_message(const nlmsgerr* err) {
+    const auto* hdr =
+        reinterpret_cast<const nlmsghdr*>(reinterpret_cast<const char*>(err) - NLMSG_HDRLEN);
+    if (!(hdr->nlmsg_flags & NLM_F_ACK_TLVS)) return {};
+    size_t offset = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nlmsgerr));
+    if (!(hdr->nlmsg_flags & NLM_F_CAPPED)) {
+        // The whole request is echoed after the nlmsgerr; the TLVs follow it.
+        if (err->msg.nlmsg_len < NLMSG_HDRLEN) return {};
+        offset += NLMSG_ALIGN(err->msg.nlmsg_len - NLMSG_HDRLEN);
+    }
+    if (offset >= hdr->nlmsg_len) return {};
+    auto* attrs =
+        reinterpret_cast<nlattr*>(const_cast<char*>(reinterpret_cast<const char*>(hdr) + offset));
+    int len = static_cast<int>(hdr->nlmsg_len - offset);
+    nlattr* attr = nullptr;
+    int remaining = 0;
+    nla_for_each_attr(attr, attrs, len, remaining) {
+        if (nla_type(attr) != NLMSGERR_ATTR_MSG) continue;
+        const auto* text = static_cast<const char*>(nla_data(attr));
+        return std::string(text, strnlen(text, static_cast<size_t>(nla_len(attr))));
+    }
+    return {};
+}
+
+int record_kernel_error(sockaddr_nl*, nlmsgerr* err, void*) {
+    t_kernel_error.errnum = -err->error;
+    t_kernel_error.extack = extack_message(err);
+    // NL_STOP keeps libnl's default handling: the request returns -nl_syserr2nlerr(error).
+    return NL_STOP;
+}
+
+template <typename F>
+int nl_call(F&& request) {
+    t_kernel_error = {};
+    return std::forward<F>(request)();
+}
+
+// Text for a failed libnl call: the kernel's own errno (and explanation) when it sent one,
+// otherwise libnl's description (local failures such as out-of-memory or a dead socket).
+std::string describe(int nlerr) {
+    if (t_kernel_error.errnum == 0) return nl_geterror(nlerr);
+    std::string text = std::error_code(t_kernel_error.errnum, std::generic_category()).message();
+    if (!t_kernel_error.extack.empty()) text += fmt::format(" ({})", t_kernel_error.extack);
+    return text;
+}
+
+bool is_exists(int nlerr) {
+    return t_kernel_error.errnum != 0 ? t_kernel_error.errnum == EEXIST : nlerr == -NLE_EXIST;
+}
+
+Failure nl_failure(int nlerr, std::string_view what, ErrorKind kind = ErrorKind::Internal) {
+    return fail(kind, fmt::format("{}: {}", what, describe(nlerr)));
+}
+
+Failure out_of_memory(std::string_view what) {
+    return fail(ErrorKind::Internal, fmt::format("{}: out of memory", what));
+}
+
+// The kernel's dev_valid_name() rules. Checking up front turns an over-long name into a clear
+// InvalidArgument instead of the kernel's EINVAL (which libnl even reports as "not supported" for
+// lookups by name).
+Status check_ifname(const std::string& name, std::string_view what) {
+    bool valid = !name.empty() && name.size() < IFNAMSIZ && name != "." && name != ".." &&
+                 std::none_of(name.begin(), name.end(), [](char c) {
+                     return c == '/' || c == ':' || c == ' ' || c == '\t' || c == '\n' ||
+                            c == '\r' || c == '\v' || c == '\f';
+                 });
+    if (!valid) {
+        return fail(ErrorKind::InvalidArgument,
+                    fmt::format("{}: invalid interface name \"{}\"", what, name));
+    }
+    return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lookups and conversions
+// ---------------------------------------------------------------------------------------------
+
+bool is_missing_link(int nlerr) {
+    return nlerr == -NLE_NODEV || nlerr == -NLE_OBJ_NOTFOUND;
+}
+
+// One RTM_GETLINK by name (or by index when name is empty); a null pointer when there is no such
+// link. Cheaper than dumping every link into a cache.
+Result<nl::LinkPtr> lookup_link(NlSocket& sock, int ifindex, const std::string& name,
+                                std::string_view what) {
+    rtnl_link* raw = nullptr;
+    int err = nl_call([&] {
+        return rtnl_link_get_kernel(sock.get(), ifindex, name.empty() ? nullptr : name.c_str(),
+                                    &raw);
+    });
+    nl::LinkPtr link(raw);
+    if (err < 0) {
+        if (is_missing_link(err)) return nl::LinkPtr{};
+        return nl_failure(err, what);
+    }
+    return link;
+}
+
+// Like lookup_link by name, but a missing link is NotFound: the operation cannot proceed.
+Result<nl::LinkPtr> require_link(NlSocket& sock, const std::string& name, std::string_view what) {
+    BPFNET_TRY(check_ifname(name, what));
+    BPFNET_ASSIGN_OR_RETURN(nl::LinkPtr link, lookup_link(sock, 0, name, what));
+    if (!link) return fail(ErrorKind::NotFound, fmt::format("{}: link {} not found", what, name));
+    return link;
+}
+
+LinkInfo to_link_info(rtnl_link* link) {
+    LinkInfo info;
+    info.ifindex = rtnl_link_get_ifindex(link);
+    if (const char* name = rtnl_link_get_name(link)) info.name = name;
+    if (const char* kind = rtnl_link_get_type(link)) info.kind = kind;
+    if (const char* alias = rtnl_link_get_ifalias(link)) info.alias = alias;
+    info.master_ifindex = rtnl_link_get_master(link);
+    info.up = (rtnl_link_get_flags(link) & IFF_UP) != 0;
+    info.mtu = rtnl_link_get_mtu(link);
+    nl_addr* mac = rtnl_link_get_addr(link);
+    if (mac && nl_addr_get_len(mac) == info.mac.bytes.size()) {
+        std::memcpy(info.mac.bytes.data(), nl_addr_get_binary_addr(mac), info.mac.bytes.size());
+    }
+    return info;
+}
+
+nl::NlAddrPtr make_ipv4_addr(Ipv4 ip, int prefix_len) {
+    uint32_t be = ip.network_order();
+    nl::NlAddrPtr addr(nl_addr_build(AF_INET, &be, sizeof(be)));
+    if (addr) nl_addr_set_prefixlen(addr.get(), prefix_len);
+    return addr;
+}
+
+std::optional<Ipv4> to_ipv4(nl_addr* addr) {
+    if (!addr || nl_addr_get_family(addr) != AF_INET || nl_addr_get_len(addr) != 4) {
+        return std::nullopt;
+    }
+    uint32_t be = 0;
+    std::memcpy(&be, nl_addr_get_binary_addr(addr), sizeof(be));
+    return Ipv4::from_network_order(be);
+}
+
+// Calls fn(T*) for every object of a cache (objects stay owned by the cache).
+template <typename T, typename F>
+void for_each(nl_cache* cache, F&& fn) {
+    for (nl_object* obj = nl_cache_get_first(cache); obj; obj = nl_cache_get_next(obj)) {
+        fn(reinterpret_cast<T*>(obj));
+    }
+}
+
+Result<nl::CachePtr> route_cache(NlSocket& sock, std::string_view what) {
+    nl_cache* raw = nullptr;
+    int err = nl_call([&] { return rtnl_route_alloc_cache(sock.get(), AF_INET, 0, &raw); });
+    nl::CachePtr cache(raw);
+    if (err < 0) return nl_failure(err, what);
+    return cache;
+}
+
+bool is_main_ipv4_default(rtnl_route* route) {
+    nl_addr* dst = rtnl_route_get_dst(route);
+    return rtnl_route_get_family(route) == AF_INET &&
+           rtnl_route_get_table(route) == RT_TABLE_MAIN && dst && nl_addr_get_prefixlen(dst) == 0;
+}
+
+// A random unicast, locally administered MAC.
+MacAddr random_local_mac() {
+    static thread_local std::mt19937_64 gen{std::random_device{}()};
+    uint64_t bits = gen();
+    MacAddr mac;
+    for (auto& b : mac.bytes) {
+        b = static_cast<uint8_t>(bits);
+        bits >>= 8;
+    }
+    mac.bytes[0] = static_cast<uint8_t>((mac.bytes[0] & 0xfe) | 0x02);
+    return mac;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Link changes
+// ---------------------------------------------------------------------------------------------
+
+// Applies `fill` to an empty change set and sends it for the link `orig` (looked up from the
+// kernel, so the request carries its ifindex and current flags).
+template <typename F>
+Status change_link(NlSocket& sock, rtnl_link* orig, std::string_view what, F&& fill) {
+    nl::LinkPtr changes(rtnl_link_alloc());
+    if (!changes) return out_of_memory(what);
+    fill(changes.get());
+    int err = nl_call([&] { return rtnl_link_change(sock.get(), orig, changes.get(), 0); });
+    if (err < 0) {
+        return nl_failure(err, what,
+                          is_missing_link(err) ? ErrorKind::NotFound : ErrorKind::Internal);
+    }
+    return {};
+}
+
+Status bring_up(NlSocket& sock, rtnl_link* orig, std::string_view what) {
+    return change_link(sock, orig, what, [](rtnl_link* c) { rtnl_link_set_flags(c, IFF_UP); });
+}
+
+Status set_alias(NlSocket& sock, rtnl_link* orig, const std::string& alias, std::string_view what) {
+    return change_link(sock, orig, what,
+                       [&](rtnl_link* c) { rtnl_link_set_ifalias(c, alias.c_str()); });
+}
+
+Status set_master(NlSocket& sock, rtnl_link* orig, int master_ifindex, std::string_view what) {
+    return change_link(sock, orig, what,
+                       [&](rtnl_link* c) { rtnl_link_set_master(c, master_ifindex); });
+}
+
+// Deletes a link we just created because a later configuration step failed. The original error is
+// what the caller reports; a failed rollback can only be logged.
+void roll_back(NlSocket& sock, const std::string& name) {
+    Status undo = delete_link(sock, name);
+    if (!undo)
+        spdlog::warn("rollback of {} failed, link left behind: {}", name, undo.error().message);
+}
+
+}  // namespace
+
+// -------------------------------------------------------------------------------------------------
+// NlSocket
+// -------------------------------------------------------------------------------------------------
+
+void NlSocket::Deleter::operator()(nl_sock* s) const {
+    nl_socket_free(s);
+}  // also closes the fd
+
+NlSocket::~NlSocket() = default;
+
+Result<NlSocket> NlSocket::open() {
+    constexpr std::string_view what = "open netlink socket";
+    nl_sock* raw = nl_socket_alloc();
+    if (!raw) return out_of_memory(what);
+    NlSocket sock(raw);
+    if (int err = nl_connect(raw, NETLINK_ROUTE); err < 0) {
+        return fail(ErrorKind::Internal, fmt::format("{}: {}", what, nl_geterror(err)));
+    }
+    if (int err = nl_socket_modify_err_cb(raw, NL_CB_CUSTOM, record_kernel_error, nullptr);
+        err < 0) {
+        return fail(ErrorKind::Internal, fmt::format("{}: {}", what, nl_geterror(err)));
+    }
+    // Best effort, both options exist since Linux 4.12/4.3: EXT_ACK makes the kernel explain its
+    // EINVALs; CAP_ACK stops it from echoing each failed request back inside the error.
+    int one = 1;
+    setsockopt(nl_socket_get_fd(raw), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+    setsockopt(nl_socket_get_fd(raw), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+    return sock;
+}
+
+Result<NlSocket> NlSocket::open_in_netns(const std::string& netns_path) {
+    // A netlink socket stays bound to the namespace it was created in, so only its creation needs
+    // to happen inside; all later requests can be made from any thread.
+    std::optional<NlSocket> opened;
+    Status entered = run_in_netns(netns_path, [&]() -> Status {
+        BPFNET_ASSIGN_OR_RETURN(NlSocket sock, open());
+        opened.emplace(std::move(sock));
+        return {};
+    });
+    if (!entered) return fail(entered.error());
+    return std::move(*opened);
+}
+
+// -------------------------------------------------------------------------------------------------
+// Links
+// -------------------------------------------------------------------------------------------------
+
+Result<std::vector<LinkInfo>> list_links(NlSocket& sock) {
+    nl_cache* raw = nullptr;
+    int err = nl_call([&] { return rtnl_link_alloc_cache(sock.get(), AF_UNSPEC, &raw); });
+    nl::CachePtr cache(raw);
+    if (err < 0) return nl_failure(err, "list links");
+    std::vector<LinkInfo> links;
+    for_each<rtnl_link>(cache.get(), [&](rtnl_link* link) { links.push_back(to_link_info(link)); });
+    return links;
+}
+
+Result<std::optional<LinkInfo>> find_link(NlSocket& sock, const std::string& name) {
+    std::string what = fmt::format("find link {}", name);
+    BPFNET_TRY(check_ifname(name, what));
+    BPFNET_ASSIGN_OR_RETURN(nl::LinkPtr link, lookup_link(sock, 0, name, what));
+    if (!link) return std::optional<LinkInfo>{};
+    return std::optional<LinkInfo>{to_link_info(link.get())};
+}
+
+Status create_bridge(NlSocket& sock, const std::string& name, unsigned mtu,
+                     const std::string& alias) {
+    std::string what = fmt::format("create bridge {}", name);
+    BPFNET_TRY(check_ifname(name, what));
+
+    nl::LinkPtr bridge(rtnl_link_alloc());
+    if (!bridge) return out_of_memory(what);
+    if (int err = rtnl_link_set_type(bridge.get(), "bridge"); err < 0) return nl_failure(err, what);
+    rtnl_link_set_name(bridge.get(), name.c_str());
+    if (mtu != 0) rtnl_link_set_mtu(bridge.get(), mtu);
+    // An explicit MAC (as Docker sets one): left alone, a bridge takes the lowest MAC among its
+    // ports and changes it whenever a port with a lower one joins or the owner leaves, so every
+    // container's ARP entry for the gateway would go stale. The kernel keeps a MAC given on
+    // creation (addr_assign_type NET_ADDR_SET) regardless of ports.
+    MacAddr mac = random_local_mac();
+    nl::NlAddrPtr lladdr(nl_addr_build(AF_LLC, mac.bytes.data(), mac.bytes.size()));
+    if (!lladdr) return out_of_memory(what);
+    rtnl_link_set_addr(bridge.get(), lladdr.get());
+    int err =
+        nl_call([&] { return rtnl_link_add(sock.get(), bridge.get(), NLM_F_CREATE | NLM_F_EXCL); });
+    if (err < 0)
+        return nl_failure(err, what, is_exists(err) ? ErrorKind::Conflict : ErrorKind::Internal);
+
+    // The kernel ignores IFLA_IFALIAS on creation, so the alias is a second request. Until it
+    // lands the bridge carries no ownership marker; if it cannot be set, remove the bridge rather
+    // than leave an unmarked one that cleanup would never recognise.
+    auto configure = [&]() -> Status {
+        BPFNET_ASSIGN_OR_RETURN(nl::LinkPtr created, require_link(sock, name, what));
+        if (!alias.empty()) {
+            BPFNET_TRY(
+                set_alias(sock, created.get(), alias, fmt::format("set alias of bridge {}", name)));
+        }
+        return bring_up(sock, created.get(), fmt::format("set bridge {} up", name));
+    };
+    Status configured = configure();
+    if (!configured) roll_back(sock, name);
+    return configured;
+}
+
+Status create_veth(NlSocket& host, const VethSpec& spec) {
+    std::string what = fmt::format("create veth {} (peer {} in {})", spec.host_name, spec.peer_name,
+                                   spec.peer_netns_path);
+    BPFNET_TRY(check_ifname(spec.host_name, what));
+    BPFNET_TRY(check_ifname(spec.peer_name, what));
+    if (spec.peer_netns_path.empty()) {
+        return fail(ErrorKind::InvalidArgument, fmt::format("{}: no peer namespace", what));
+    }
+    if (spec.peer_mac.is_multicast()) {
+        return fail(ErrorKind::InvalidArgument,
+                    fmt::format("{}: peer MAC {} is multicast", what, spec.peer_mac.str()));
+    }
+
+    // Resolve the bridge before creating anything, so a missing bridge costs no rollback.
+    int bridge_ifindex = 0;
+    if (!spec.bridge_name.empty()) {
+        BPFNET_ASSIGN_OR_RETURN(nl::LinkPtr bridge, require_link(host, spec.bridge_name, what));
+        bridge_ifindex = rtnl_link_get_ifindex(bridge.get());
+    }
+
+    // The fd only has to stay open until the kernel has processed the request.
+    auto netns = NetnsFd::open(spec.peer_netns_path);
+    if (!netns) return fail(netns.error().kind, fmt::format("{}: {}", what, netns.error().message));
+
+    nl::LinkPtr veth(rtnl_link_veth_alloc());
+    if (!veth) return out_of_memory(what);
+    nl::LinkPtr peer(rtnl_link_veth_get_peer(veth.get()));
+    rtnl_link_set_name(veth.get(), spec.host_name.c_str());
+    rtnl_link_set_name(peer.get(), spec.peer_name.c_str());
+    if (spec.mtu != 0) {
+        rtnl_link_set_mtu(veth.get(), spec.mtu);
+        rtnl_link_set_mtu(peer.get(), spec.mtu);
+    }
+    if (!spec.peer_mac.is_zero()) {
+        nl::NlAddrPtr mac(
+            nl_addr_build(AF_LLC, spec.peer_mac.bytes.data(), spec.peer_mac.bytes.size()));
+        if (!mac) return out_of_memory(what);
+        rtnl_link_set_addr(peer.get(), mac.get());
+    }
+    // IFLA_NET_NS_FD inside the peer's info: the kernel creates the peer directly in the sandbox,
+    // so it never shows up on the host (no name clash with host devices, no window where host
+    // tooling sees it) and can already carry its final name.
+    rtnl_link_set_ns_fd(peer.get(), netns->get());
+
+    int err =
+        nl_call([&] { return rtnl_link_add(host.get(), veth.get(), NLM_F_CREATE | NLM_F_EXCL); });
+    if (err < 0)
+        return nl_failure(err, what, is_exists(err) ? ErrorKind::Conflict : ErrorKind::Internal);
+
+    auto configure = [&]() -> Status {
+        BPFNET_ASSIGN_OR_RETURN(nl::LinkPtr created, require_link(host, spec.host_name, what));
+        if (!spec.host_alias.empty()) {
+            // IFLA_IFALIAS is ignored on creation, hence a separate change.
+            BPFNET_TRY(set_alias(host, created.get(), spec.host_alias,
+                                 fmt::format("set alias of veth {}", spec.host_name)));
+        }
+        if (bridge_ifindex != 0) {
+            BPFNET_TRY(set_master(
+                host, created.get(), bridge_ifindex,
+                fmt::format("attach veth {} to bridge {}", spec.host_name, spec.bridge_name)));
+        }
+        // Up last: the port starts forwarding only once it is fully configured.
+        return bring_up(host, created.get(), fmt::format("set veth {} up", spec.host_name));
+    };
+    Status configured = configure();
+    // Deleting the host end deletes the pair, including the peer inside the sandbox.
+    if (!configured) roll_back(host, spec.host_name);
+    return configured;
+}
+
+Status delete_link(NlSocket& sock, const std::string& name) {
+    std::string what = fmt::format("delete link {}", name);
+    BPFNET_TRY(check_ifname(name, what));
+    nl::LinkPtr link(rtnl_link_alloc());
+    if (!link) return out_of_memory(what);
+    rtnl_link_set_name(link.get(), name.c_str());
+    int err = nl_call([&] { return rtnl_link_delete(sock.get(), link.get()); });
+    if (err < 0 && !is_missing_link(err)) return nl_failure(err, what);
+    return {};
+}
+
+Status set_link_up(NlSocket& sock, const std::string& name) {
+    std::string what = fmt::format("set link {} up", name);
+    BPFNET_ASSIGN_OR_RETURN(nl::LinkPtr link, require_link(sock, name, what));
+    return bring_up(sock, link.get(), what);
+}
+
+Status set_link_alias(NlSocket& sock, const std::string& name, const std::string& alias) {
+    std::string what = fmt::format("set alias of link {}", name);
+    BPFNET_ASSIGN_OR_RETURN(nl::LinkPtr link, require_link(sock, name, what));
+    return set_alias(sock, link.get(), alias, what);
+}
+
+Status set_link_master(NlSocket& sock, const std::string& name, const std::string& master) {
+    std::string what = master.empty() ? fmt::format("detach link {} from its master", name)
+                                      : fmt::format("set master of link {} to {}", name, master);
+    BPFNET_ASSIGN_OR_RETURN(nl::LinkPtr link, require_link(sock, name, what));
+    int master_ifindex = 0;  // 0 releases the link from its current master
+    if (!master.empty()) {
+        BPFNET_ASSIGN_OR_RETURN(nl::LinkPtr master_link, require_link(sock, master, what));
+        master_ifindex = rtnl_link_get_ifindex(master_link.get());
+    }
+    return set_master(sock, link.get(), master_ifindex, what);
+}
+
+// -------------------------------------------------------------------------------------------------
+// Addresses
+// -------------------------------------------------------------------------------------------------
+
+Status add_address(NlSocket& sock, const std::string& ifname, const Cidr& addr) {
+    std::string what = fmt::format("add address {} to {}", addr.str(), ifname);
+    BPFNET_ASSIGN_OR_RETURN(nl::LinkPtr link, require_link(sock, ifname, what));
+
+    nl::AddrPtr request(rtnl_addr_alloc());
+    nl::NlAddrPtr local = make_ipv4_addr(addr.addr, addr.prefix_len);
+    if (!request || !local) return out_of_memory(what);
+    rtnl_addr_set_family(request.get(), AF_INET);
+    rtnl_addr_set_ifindex(request.get(), rtnl_link_get_ifindex(link.get()));
+    if (int err = rtnl_addr_set_local(request.get(), local.get()); err < 0) {
+        return nl_failure(err, what);
+    }
+    rtnl_addr_set_prefixlen(request.get(), addr.prefix_len);
+    // Like `ip addr add ... brd +` and Docker: without an explicit broadcast address the kernel
+    // uses 0.0.0.0, and subnet broadcasts would not be recognised as such.
+    if (addr.prefix_len < 31) {
+        nl::NlAddrPtr broadcast = make_ipv4_addr(addr.broadcast(), 32);
+        if (!broadcast) return out_of_memory(what);
+        if (int err = rtnl_addr_set_broadcast(request.get(), broadcast.get()); err < 0) {
+            return nl_failure(err, what);
+        }
+    }
+    int err = nl_call([&] { return rtnl_addr_add(sock.get(), request.get(), 0); });
+    // The kernel answers EEXIST only when the same address with the same prefix is present.
+    if (err < 0 && !is_exists(err)) return nl_failure(err, what);
+    return {};
+}
+
+Result<std::vector<Cidr>> list_addresses(NlSocket& sock, const std::string& ifname) {
+    std::string what = fmt::format("list addresses of {}", ifname);
+    BPFNET_ASSIGN_OR_RETURN(nl::LinkPtr link, require_link(sock, ifname, what));
+    int ifindex = rtnl_link_get_ifindex(link.get());
+
+    nl_cache* raw = nullptr;
+    int err = nl_call([&] { return rtnl_addr_alloc_cache(sock.get(), &raw); });
+    nl::CachePtr cache(raw);
+    if (err < 0) return nl_failure(err, what);
+    std::vector<Cidr> out;
+    for_each<rtnl_addr>(cache.get(), [&](rtnl_addr* a) {
+        if (rtnl_addr_get_family(a) != AF_INET || rtnl_addr_get_ifindex(a) != ifindex) return;
+        if (auto ip = to_ipv4(rtnl_addr_get_local(a))) {
+            out.push_back(Cidr{*ip, static_cast<uint8_t>(rtnl_addr_get_prefixlen(a))});
+        }
+    });
+    return out;
+}
+
+// -------------------------------------------------------------------------------------------------
+// Routes
+// -------------------------------------------------------------------------------------------------
+
+Status replace_default_route(NlSocket& sock, const std::string& ifname, Ipv4 gateway) {
+    std::string what = fmt::format("replace default route via {} dev {}", gateway.str(), ifname);
+    BPFNET_ASSIGN_OR_RETURN(nl::LinkPtr link, require_link(sock, ifname, what));
+
+    nl::RoutePtr route(rtnl_route_alloc());
+    nl::NlAddrPtr dst = make_ipv4_addr(Ipv4{}, 0);
+    nl::NlAddrPtr gw = make_ipv4_addr(gateway, 32);
+    nl::NexthopPtr nexthop(rtnl_route_nh_alloc());
+    if (!route || !dst || !gw || !nexthop) return out_of_memory(what);
+    rtnl_route_set_family(route.get(), AF_INET);
+    rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
+    rtnl_route_set_type(route.get(), RTN_UNICAST);
+    if (int err = rtnl_route_set_dst(route.get(), dst.get()); err < 0) return nl_failure(err, what);
+    rtnl_route_nh_set_ifindex(nexthop.get(), rtnl_link_get_ifindex(link.get()));
+    rtnl_route_nh_set_gateway(nexthop.get(), gw.get());
+    rtnl_route_add_nexthop(route.get(), nexthop.release());  // the route owns it from here on
+
+    // NLM_F_REPLACE (with NLM_F_CREATE, added by libnl): swap an existing default route of the
+    // same metric atomically instead of failing with EEXIST or leaving a gap without one.
+    int err = nl_call([&] { return rtnl_route_add(sock.get(), route.get(), NLM_F_REPLACE); });
+    if (err < 0) return nl_failure(err, what);
+    return {};
+}
+
+Status delete_default_route(NlSocket& sock) {
+    constexpr std::string_view what = "delete default route";
+    BPFNET_ASSIGN_OR_RETURN(nl::CachePtr cache, route_cache(sock, what));
+    // Delete with the dumped objects themselves: they carry the exact protocol, scope, metric and
+    // nexthops, all of which the kernel matches on (a hand-made request with libnl's default
+    // protocol "static" would not match a route added by `ip route` or DHCP).
+    std::vector<rtnl_route*> defaults;
+    for_each<rtnl_route>(cache.get(), [&](rtnl_route* r) {
+        if (is_main_ipv4_default(r)) defaults.push_back(r);
+    });
+    for (rtnl_route* route : defaults) {
+        int err = nl_call([&] { return rtnl_route_delete(sock.get(), route, 0); });
+        // ESRCH: someone else removed it meanwhile, which is the outcome we want.
+        if (err < 0 && err != -NLE_OBJ_NOTFOUND) return nl_failure(err, what);
+    }
+    return {};
+}
+
+Result<std::optional<std::string>> default_route_ifname(NlSocket& sock) {
+    constexpr std::string_view what = "find default route";
+    BPFNET_ASSIGN_OR_RETURN(nl::CachePtr cache, route_cache(sock, what));
+    // With several default routes the kernel uses the one with the lowest metric; for multipath
+    // routes the first nexthop stands for the route.
+    int best_ifindex = 0;
+    uint32_t best_priority = 0;
+    for_each<rtnl_route>(cache.get(), [&](rtnl_route* r) {
+        if (!is_main_ipv4_default(r) || rtnl_route_get_type(r) != RTN_UNICAST) return;
+        if (rtnl_route_get_nnexthops(r) < 1) return;
+        int ifindex = rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(r, 0));
+        uint32_t priority = rtnl_route_get_priority(r);
+        if (ifindex > 0 && (best_ifindex == 0 || priority < best_priority)) {
+            best_ifindex = ifindex;
+            best_priority = priority;
+        }
+    });
+    if (best_ifindex == 0) return std::optional<std::string>{};
+    BPFNET_ASSIGN_OR_RETURN(nl::LinkPtr link, lookup_link(sock, best_ifindex, "", what));
+    if (!link) {
+        return fail(ErrorKind::NotFound,
+                    fmt::format("{}: interface {} vanished", what, best_ifindex));
+    }
+    return std::optional<std::string>{rtnl_link_get_name(link.get())};
+}
+
+Result<std::vector<Cidr>> list_ipv4_route_destinations(NlSocket& sock) {
+    BPFNET_ASSIGN_OR_RETURN(nl::CachePtr cache, route_cache(sock, "list routes"));
+    std::vector<Cidr> out;
+    for_each<rtnl_route>(cache.get(), [&](rtnl_route* r) {
+        if (rtnl_route_get_table(r) != RT_TABLE_MAIN || rtnl_route_get_type(r) != RTN_UNICAST) {
+            return;
+        }
+        nl_addr* dst = rtnl_route_get_dst(r);
+        if (!dst || nl_addr_get_prefixlen(dst) == 0) return;
+        if (auto ip = to_ipv4(dst)) {
+            out.push_back(Cidr{*ip, static_cast<uint8_t>(nl_addr_get_prefixlen(dst))});
+        }
+    });
+    // Routes to one prefix with different metrics or TOS would otherwise repeat it.
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
+}  // namespace bpfnet::kernel

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Crash consistency: the agent is killed (SIGKILL) between the steps of every operation, restarted,
+# and must end with store, interfaces and firewall in agreement: no orphans, nothing half-made.
+source "$(dirname "$0")/lib.sh"
+start_agent
+bn network create --subnet 10.208.1.0/24 "base-$$" >/dev/null
+bn sandbox create "sbbase-$$" >/dev/null
+bn sandbox create "sbpeer-$$" >/dev/null
+bn network connect "base-$$" "sbbase-$$"
+bn network connect "base-$$" "sbpeer-$$"
+INST=$(agent_instance)
+
+# Every link the agent marks as its own must be one the store knows about, and vice versa.
+check_consistent() {
+    local expected actual
+    expected=$( (bn network inspect $(bn network ls -q) | python3 -c '
+import json, sys
+for n in json.load(sys.stdin):
+    print(n["BpfNet"]["Bridge"])'; \
+        bn sandbox ls --format json | python3 -c '
+import json, sys
+for line in sys.stdin:
+    for net in json.loads(line)["Networks"].values():
+        print("bnv-" + net["EndpointID"][:11])') | sort)
+    actual=$(owned_links "$INST")
+    [ "$expected" = "$actual" ] || die "after $1: store names [$expected] but kernel has [$actual]"
+    local sandboxes
+    sandboxes=$(bn sandbox ls --format json) || die "after $1: sandbox ls failed"
+    for f in "$NETNS_DIR"/*; do
+        echo "$sandboxes" | grep -qF "\"NetnsPath\":\"$f\"" || die "after $1: orphan namespace $f (sandboxes: $sandboxes)"
+    done
+    in_sb "sbbase-$$" ping -c 1 -W 2 10.208.1.3 >/dev/null || die "after $1: surviving endpoints lost traffic"
+}
+
+crash_during() {  # crash_during FAILPOINT CMD...
+    local point=$1; shift
+    stop_agent
+    BPFNET_FAILPOINTS=$point start_agent_with_failpoint
+    "$@" >/dev/null 2>&1 && die "operation '$*' finished although failpoint $point should have killed the agent"
+    for _ in $(seq 1 50); do kill -0 "$AGENT_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$AGENT_PID" 2>/dev/null && die "failpoint $point was never reached by '$*'"
+    wait "$AGENT_PID" 2>/dev/null || true
+    AGENT_PID=""
+    start_agent
+    check_consistent "$point"
+    log "recovered from a crash at $point"
+}
+start_agent_with_failpoint() {
+    "$BPFNETD" --state-dir "$STATE_DIR" --run-dir "$RUN_DIR" --bpffs-root "$BPFFS_DIR" \
+        --netns-dir "$NETNS_DIR" --log-level debug >>"$AGENT_LOG" 2>&1 &
+    AGENT_PID=$!
+    for _ in $(seq 1 100); do bn version >/dev/null 2>&1 && return 0; sleep 0.1; done
+    die "agent with failpoint did not start"
+}
+
+crash_during network.create.recorded bn network create --subnet 10.208.2.0/24 "n1-$$"
+crash_during network.create.datapath bn network create --subnet 10.208.2.0/24 "n1-$$"
+# The name is free again: interrupted creates were rolled back.
+bn network create --subnet 10.208.2.0/24 "n1-$$" >/dev/null || die "name/subnet still taken after rollback"
+crash_during sandbox.create.recorded bn sandbox create "sbx-$$"
+bn sandbox create "sbx-$$" >/dev/null || die "sandbox name still taken after rollback"
+crash_during endpoint.create.recorded bn network connect "n1-$$" "sbx-$$"
+crash_during endpoint.create.datapath bn network connect "n1-$$" "sbx-$$"
+bn network connect "n1-$$" "sbx-$$" || die "connect after rollback failed"
+crash_during endpoint.remove.marked bn network disconnect "n1-$$" "sbx-$$"
+bn network connect "n1-$$" "sbx-$$"
+crash_during sandbox.remove.marked bn sandbox rm "sbx-$$"
+[ -z "$(bn sandbox ls --format json | grep "sbx-$$")" ] || die "interrupted sandbox rm was not finished"
+crash_during network.remove.marked bn network rm "n1-$$"
+bn network ls | grep -q "n1-$$" && die "interrupted network rm was not finished"
+bn network create --subnet 10.208.3.0/24 "n2-$$" >/dev/null
+crash_during network.remove.datapath bn network rm "n2-$$"
+bn network ls | grep -q "n2-$$" && die "interrupted network rm was not finished"
+
+# Random kills in the middle of a stream of operations.
+for round in $(seq 1 8); do
+    (
+        for i in 1 2 3; do
+            bn network create --subnet "10.208.$((10 + round * 4 + i)).0/24" "r$round-$i-$$" || true
+            bn sandbox create "sr$round-$i-$$" || true
+            bn network connect "r$round-$i-$$" "sr$round-$i-$$" || true
+        done
+    ) >/dev/null 2>&1 &
+    OPS=$!
+    sleep "0.$((RANDOM % 9 + 1))"
+    kill_agent
+    wait $OPS 2>/dev/null || true
+    start_agent
+    check_consistent "random kill round $round"
+done

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# rm of a network in use is refused; prune removes only unused networks; sandbox rm disconnects;
+# the CLI explains a missing agent in one line.
+source "$(dirname "$0")/lib.sh"
+
+out=$(bn network ls 2>&1) && die "ls without an agent succeeded"
+[ "$(echo "$out" | wc -l)" = 1 ] || die "missing-agent message is not one line: $out"
+echo "$out" | grep -q "Is the agent running" || die "unclear missing-agent message: $out"
+
+start_agent
+bn version | grep -q "Server: bpfnetd" || die "version does not show the server"
+bn network create --subnet 10.206.1.0/24 "used-$$" >/dev/null
+bn network create --subnet 10.206.2.0/24 "idle1-$$" >/dev/null
+bn network create --subnet 10.206.3.0/24 "idle2-$$" >/dev/null
+bn sandbox create "sb1-$$" >/dev/null
+bn network connect "used-$$" "sb1-$$"
+bridge=$(bn network inspect "used-$$" | sed -n 's/.*"Bridge": "\(.*\)".*/\1/p')
+ip link show "$bridge" >/dev/null || die "bridge $bridge missing"
+
+expect_fail "has active endpoints" bn network rm "used-$$"
+expect_fail "not found" bn network rm "nosuch-$$"
+expect_fail "invalid network name" bn network create "bad name"
+expect_fail "not supported" bn network create -d overlay "ov-$$"
+expect_fail "invalid value" bn network create -o com.docker.network.bridge.enable_icc=maybe "bad-$$"
+
+bn network prune -f > "$WORK/prune.out"
+grep -q "idle1-$$" "$WORK/prune.out" && grep -q "idle2-$$" "$WORK/prune.out" || die "prune did not list the idle networks"
+[ "$(bn network ls -q | wc -l)" = 1 ] || die "prune removed too much or too little"
+
+bn sandbox rm "sb1-$$" >/dev/null
+ip link show "$bridge" >/dev/null || die "bridge vanished with the sandbox"
+[ -z "$(ip -o link show master "$bridge")" ] || die "sandbox rm left a port on the bridge"
+bn network rm "used-$$" >/dev/null
+ip link show "$bridge" >/dev/null 2>&1 && die "network rm left the bridge"
+[ -z "$(owned_links "$(agent_instance)")" ] || die "links left after everything was removed"
+nft list table ip "bpfnet_$(agent_instance)" | grep -q "$bridge" && die "firewall still mentions the removed bridge"
+true

@@ -1,0 +1,135 @@
+# Shared harness for the end-to-end tests: each test starts its own bpfnetd with private state, run,
+# bpffs and netns directories, uses names and subnets unique to it, and removes everything it made on
+# exit, whether it passed or not. Sourced by tests/e2e/*.sh.
+set -euo pipefail
+
+: "${BPFNET_BIN_DIR:?BPFNET_BIN_DIR must point at the tools directory of the build}"
+BPFNET="$BPFNET_BIN_DIR/bpfnet"
+BPFNETD="$BPFNET_BIN_DIR/bpfnetd"
+TEST_NAME=$(basename "$0" .sh)
+
+require_privileged() {
+    if [ "$(id -u)" -ne 0 ]; then
+        if [ "${BPFNET_REQUIRE_PRIVILEGED:-0}" = 1 ]; then
+            echo "FAIL: $TEST_NAME needs root and BPFNET_REQUIRE_PRIVILEGED=1 forbids skipping" >&2
+            exit 1
+        fi
+        echo "SKIP: $TEST_NAME needs root"
+        exit 77
+    fi
+}
+require_privileged
+
+WORK=$(mktemp -d "/tmp/bpfnet-$TEST_NAME.XXXXXX")
+STATE_DIR="$WORK/state"
+RUN_DIR="$WORK/run"
+NETNS_DIR="$WORK/netns"
+BPFFS_DIR="$WORK/bpffs"
+AGENT_LOG="$WORK/agent.log"
+AGENT_PID=""
+AGENT_INSTANCE=""  # learnt at the first start; names what cleanup may remove even if the agent is sick
+EXTRA_NETNS=()   # namespaces the test made with `ip netns add`
+EXTRA_LINKS=()   # host links the test made itself
+CLEANUP_HOOKS=()
+
+log() { echo "[$TEST_NAME] $*"; }
+die() { echo "[$TEST_NAME] FAIL: $*" >&2; exit 1; }
+
+bn() { "$BPFNET" --run-dir "$RUN_DIR" "$@"; }
+in_sb() { local sb=$1; shift; bn sandbox exec "$sb" -- "$@"; }
+# Like in_sb but without asking the agent, for commands that must keep running while it is down.
+in_ns() { local sb=$1; shift; nsenter --net="$NETNS_DIR/$sb" "$@"; }
+
+start_agent() {
+    mkdir -p "$NETNS_DIR"
+    "$BPFNETD" --state-dir "$STATE_DIR" --run-dir "$RUN_DIR" --bpffs-root "$BPFFS_DIR" \
+        --netns-dir "$NETNS_DIR" --log-level debug >>"$AGENT_LOG" 2>&1 &
+    AGENT_PID=$!
+    for _ in $(seq 1 100); do
+        if bn version >/dev/null 2>&1; then
+            [ -n "$AGENT_INSTANCE" ] || AGENT_INSTANCE=$(agent_instance)
+            return 0
+        fi
+        kill -0 "$AGENT_PID" 2>/dev/null || { tail -20 "$AGENT_LOG" >&2; die "bpfnetd exited at start"; }
+        sleep 0.1
+    done
+    die "bpfnetd did not answer within 10 s"
+}
+
+stop_agent() {  # graceful: SIGTERM, datapath stays up
+    [ -n "$AGENT_PID" ] || return 0
+    kill -TERM "$AGENT_PID" 2>/dev/null || true
+    wait "$AGENT_PID" 2>/dev/null || true
+    AGENT_PID=""
+}
+
+kill_agent() {  # SIGKILL, as a crash
+    [ -n "$AGENT_PID" ] || return 0
+    kill -KILL "$AGENT_PID" 2>/dev/null || true
+    wait "$AGENT_PID" 2>/dev/null || true
+    AGENT_PID=""
+}
+
+agent_instance() { bn status --format json | sed -n 's/.*"Instance": "\([0-9a-f]*\)".*/\1/p'; }
+
+# Host links whose alias marks them as made by this test's agent.
+owned_links() {
+    local inst=$1
+    ip -d -o link show | awk -v tag="bpfnet:$inst:" '
+        { name=$2; sub(/:$/, "", name); sub(/@.*/, "", name) }
+        index($0, "alias " tag) { print name }' | sort
+}
+
+# Runs a command that must fail, and checks its stderr contains the expected text.
+expect_fail() {
+    local expected=$1; shift
+    local out
+    if out=$("$@" 2>&1); then die "expected failure of '$*' but it succeeded: $out"; fi
+    case "$out" in
+        *"$expected"*) log "refused as expected: $out" ;;
+        *) die "'$*' failed with an unexpected message: $out (expected: $expected)" ;;
+    esac
+}
+
+# Makes a namespace standing for "the outside world" reachable from the host through a veth, so
+# tests can check routing/NAT without sending a packet anywhere but into namespaces they made.
+make_outside() {  # make_outside NAME HOST_IP/30 OUTSIDE_IP/30
+    local name=$1 host_ip=$2 out_ip=$3
+    ip netns add "$name"; EXTRA_NETNS+=("$name")
+    ip link add "${name}h" type veth peer name eth0 netns "$name"; EXTRA_LINKS+=("${name}h")
+    ip addr add "$host_ip" dev "${name}h"; ip link set "${name}h" up
+    ip -n "$name" addr add "$out_ip" dev eth0
+    ip -n "$name" link set eth0 up; ip -n "$name" link set lo up
+}
+
+cleanup() {
+    local rc=$?
+    set +e
+    for hook in "${CLEANUP_HOOKS[@]}"; do eval "$hook"; done
+    if [ -z "$AGENT_PID" ] && [ -d "$STATE_DIR" ]; then start_agent >/dev/null 2>&1; fi
+    local inst=$AGENT_INSTANCE
+    if [ -n "$AGENT_PID" ]; then
+        for sb in $(bn sandbox ls -q 2>/dev/null); do bn sandbox rm "$sb" >/dev/null 2>&1; done
+        for net in $(bn network ls -q 2>/dev/null); do bn network rm "$net" >/dev/null 2>&1; done
+        stop_agent
+    fi
+    # Belt and braces: whatever the agent could not remove is removed here.
+    if [ -n "$inst" ]; then
+        for l in $(owned_links "$inst"); do ip link del "$l" 2>/dev/null; done
+        for family in ip ip6 bridge inet; do nft delete table "$family" "bpfnet_$inst" 2>/dev/null; done
+    fi
+    for l in "${EXTRA_LINKS[@]}"; do ip link del "$l" 2>/dev/null; done
+    for ns in "${EXTRA_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+    for f in "$NETNS_DIR"/*; do [ -e "$f" ] && umount -l "$f" 2>/dev/null; done
+    umount -l "$NETNS_DIR" 2>/dev/null
+    umount -l "$BPFFS_DIR" 2>/dev/null
+    if [ $rc -ne 0 ]; then
+        echo "---- last lines of the agent log ($AGENT_LOG) ----" >&2
+        tail -40 "$AGENT_LOG" >&2
+    fi
+    rm -rf "$WORK"
+    [ $rc -eq 0 ] && log "PASS"
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM

@@ -1,0 +1,326 @@
+// Golden tests of the nftables ruleset text. The exact text matters: it is what the kernel gets,
+// and tests/e2e/nft_test.cpp proves that text loads and filters. No root needed.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "datapath/nft_ruleset.h"
+
+namespace bpfnet {
+namespace {
+
+Cidr cidr(const char* text) {
+    auto parsed = Cidr::parse(text);
+    EXPECT_TRUE(parsed) << text;
+    return parsed ? *parsed : Cidr{};
+}
+
+FirewallNetwork network(const char* bridge, const char* subnet) {
+    return FirewallNetwork{.bridge = bridge, .subnet = cidr(subnet)};
+}
+
+// Every ruleset starts by deleting all of the agent's tables, so it replaces whatever exists.
+const std::string kPrologue =
+    "# bpfnet firewall: generated, replaced as a whole on every change\n"
+    "add table ip bpfnet_t1\n"
+    "delete table ip bpfnet_t1\n"
+    "add table ip6 bpfnet_t1\n"
+    "delete table ip6 bpfnet_t1\n"
+    "add table bridge bpfnet_t1\n"
+    "delete table bridge bpfnet_t1\n";
+
+const std::string kForwardHook =
+    "\t\ttype filter hook forward priority filter - 1; policy accept;\n";
+const std::string kNatHook = "\t\ttype nat hook postrouting priority srcnat; policy accept;\n";
+
+TEST(NftRuleset, NoNetworksStillDeclaresAllTablesAndChains) {
+    const std::string expected = kPrologue +
+                                 "table ip bpfnet_t1 {\n"
+                                 "\tset bridges {\n"
+                                 "\t\ttype ifname\n"
+                                 "\t}\n"
+                                 "\n"
+                                 "\tchain forward {\n" +
+                                 kForwardHook +
+                                 "\t}\n"
+                                 "\n"
+                                 "\tchain postrouting {\n" +
+                                 kNatHook +
+                                 "\t}\n"
+                                 "}\n"
+                                 "table ip6 bpfnet_t1 {\n"
+                                 "\tset bridges {\n"
+                                 "\t\ttype ifname\n"
+                                 "\t}\n"
+                                 "\n"
+                                 "\tchain forward {\n" +
+                                 kForwardHook +
+                                 "\t}\n"
+                                 "}\n";
+    EXPECT_EQ(render_ruleset(FirewallSpec{.table = "bpfnet_t1", .networks = {}}), expected);
+}
+
+TEST(NftRuleset, DefaultNetworkIsIsolatedAndMasqueraded) {
+    const std::string isolation =
+        "\t\tiifname \"bn-aaa\" oifname @bridges oifname != \"bn-aaa\" counter drop comment "
+        "\"bpfnet isolation: bn-aaa\"\n";
+    const std::string expected =
+        kPrologue +
+        "table ip bpfnet_t1 {\n"
+        "\tset bridges {\n"
+        "\t\ttype ifname\n"
+        "\t\telements = { \"bn-aaa\" }\n"
+        "\t}\n"
+        "\n"
+        "\tchain forward {\n" +
+        kForwardHook + isolation +
+        "\t}\n"
+        "\n"
+        "\tchain postrouting {\n" +
+        kNatHook +
+        "\t\tip saddr 172.18.0.0/16 oifname != \"bn-aaa\" counter masquerade "
+        "comment \"bpfnet masquerade: bn-aaa\"\n"
+        "\t}\n"
+        "}\n"
+        "table ip6 bpfnet_t1 {\n"
+        "\tset bridges {\n"
+        "\t\ttype ifname\n"
+        "\t\telements = { \"bn-aaa\" }\n"
+        "\t}\n"
+        "\n"
+        "\tchain forward {\n" +
+        kForwardHook + isolation +
+        "\t}\n"
+        "}\n";
+    FirewallSpec spec{.table = "bpfnet_t1", .networks = {network("bn-aaa", "172.18.0.0/16")}};
+    EXPECT_EQ(render_ruleset(spec), expected);
+}
+
+TEST(NftRuleset, IccFalseDropsTrafficBetweenPortsOfTheBridge) {
+    const std::string filter =
+        "\t\tiifname \"bn-aaa\" oifname @bridges oifname != \"bn-aaa\" counter drop comment "
+        "\"bpfnet isolation: bn-aaa\"\n"
+        "\t\tiifname \"bn-aaa\" oifname \"bn-aaa\" counter drop comment "
+        "\"bpfnet icc=false: bn-aaa\"\n";
+    const std::string expected =
+        kPrologue +
+        "table ip bpfnet_t1 {\n"
+        "\tset bridges {\n"
+        "\t\ttype ifname\n"
+        "\t\telements = { \"bn-aaa\" }\n"
+        "\t}\n"
+        "\n"
+        "\tchain forward {\n" +
+        kForwardHook + filter +
+        "\t}\n"
+        "\n"
+        "\tchain postrouting {\n" +
+        kNatHook +
+        "\t\tip saddr 10.10.0.0/24 oifname != \"bn-aaa\" counter masquerade "
+        "comment \"bpfnet masquerade: bn-aaa\"\n"
+        "\t}\n"
+        "}\n"
+        "table ip6 bpfnet_t1 {\n"
+        "\tset bridges {\n"
+        "\t\ttype ifname\n"
+        "\t\telements = { \"bn-aaa\" }\n"
+        "\t}\n"
+        "\n"
+        "\tchain forward {\n" +
+        kForwardHook + filter +
+        "\t}\n"
+        "}\n";
+    auto net = network("bn-aaa", "10.10.0.0/24");
+    net.icc = false;
+    EXPECT_EQ(render_ruleset(FirewallSpec{.table = "bpfnet_t1", .networks = {net}}), expected);
+}
+
+TEST(NftRuleset, MasqueradeFalseLeavesNatChainEmpty) {
+    const std::string isolation =
+        "\t\tiifname \"br0\" oifname @bridges oifname != \"br0\" counter drop comment "
+        "\"bpfnet isolation: br0\"\n";
+    const std::string expected = kPrologue +
+                                 "table ip bpfnet_t1 {\n"
+                                 "\tset bridges {\n"
+                                 "\t\ttype ifname\n"
+                                 "\t\telements = { \"br0\" }\n"
+                                 "\t}\n"
+                                 "\n"
+                                 "\tchain forward {\n" +
+                                 kForwardHook + isolation +
+                                 "\t}\n"
+                                 "\n"
+                                 "\tchain postrouting {\n" +
+                                 kNatHook +
+                                 "\t}\n"
+                                 "}\n"
+                                 "table ip6 bpfnet_t1 {\n"
+                                 "\tset bridges {\n"
+                                 "\t\ttype ifname\n"
+                                 "\t\telements = { \"br0\" }\n"
+                                 "\t}\n"
+                                 "\n"
+                                 "\tchain forward {\n" +
+                                 kForwardHook + isolation +
+                                 "\t}\n"
+                                 "}\n";
+    auto net = network("br0", "192.168.5.0/24");
+    net.masquerade = false;
+    EXPECT_EQ(render_ruleset(FirewallSpec{.table = "bpfnet_t1", .networks = {net}}), expected);
+}
+
+TEST(NftRuleset, InternalNetworkDropsEverythingCrossingTheBridgeAndIsNotMasqueraded) {
+    // The isolation rule is subsumed by the two internal rules and left out; masquerade=true is
+    // ignored because nothing may leave an internal network.
+    const std::string filter =
+        "\t\tiifname \"bn-int\" oifname != \"bn-int\" counter drop comment "
+        "\"bpfnet internal, outbound: bn-int\"\n"
+        "\t\toifname \"bn-int\" iifname != \"bn-int\" counter drop comment "
+        "\"bpfnet internal, inbound: bn-int\"\n";
+    const std::string expected = kPrologue +
+                                 "table ip bpfnet_t1 {\n"
+                                 "\tset bridges {\n"
+                                 "\t\ttype ifname\n"
+                                 "\t\telements = { \"bn-int\" }\n"
+                                 "\t}\n"
+                                 "\n"
+                                 "\tchain forward {\n" +
+                                 kForwardHook + filter +
+                                 "\t}\n"
+                                 "\n"
+                                 "\tchain postrouting {\n" +
+                                 kNatHook +
+                                 "\t}\n"
+                                 "}\n"
+                                 "table ip6 bpfnet_t1 {\n"
+                                 "\tset bridges {\n"
+                                 "\t\ttype ifname\n"
+                                 "\t\telements = { \"bn-int\" }\n"
+                                 "\t}\n"
+                                 "\n"
+                                 "\tchain forward {\n" +
+                                 kForwardHook + filter +
+                                 "\t}\n"
+                                 "}\n";
+    auto net = network("bn-int", "10.20.0.0/24");
+    net.internal = true;
+    EXPECT_EQ(render_ruleset(FirewallSpec{.table = "bpfnet_t1", .networks = {net}}), expected);
+}
+
+TEST(NftRuleset, TwoNetworksAreIsolatedFromEachOther) {
+    const std::string filter =
+        "\t\tiifname \"bn-one\" oifname @bridges oifname != \"bn-one\" counter drop comment "
+        "\"bpfnet isolation: bn-one\"\n"
+        "\t\tiifname \"bn-two\" oifname @bridges oifname != \"bn-two\" counter drop comment "
+        "\"bpfnet isolation: bn-two\"\n";
+    const std::string expected =
+        kPrologue +
+        "table ip bpfnet_t1 {\n"
+        "\tset bridges {\n"
+        "\t\ttype ifname\n"
+        "\t\telements = { \"bn-one\", \"bn-two\" }\n"
+        "\t}\n"
+        "\n"
+        "\tchain forward {\n" +
+        kForwardHook + filter +
+        "\t}\n"
+        "\n"
+        "\tchain postrouting {\n" +
+        kNatHook +
+        "\t\tip saddr 10.1.0.0/16 oifname != \"bn-one\" counter masquerade "
+        "comment \"bpfnet masquerade: bn-one\"\n"
+        "\t\tip saddr 10.2.0.0/24 oifname != \"bn-two\" counter masquerade "
+        "comment \"bpfnet masquerade: bn-two\"\n"
+        "\t}\n"
+        "}\n"
+        "table ip6 bpfnet_t1 {\n"
+        "\tset bridges {\n"
+        "\t\ttype ifname\n"
+        "\t\telements = { \"bn-one\", \"bn-two\" }\n"
+        "\t}\n"
+        "\n"
+        "\tchain forward {\n" +
+        kForwardHook + filter +
+        "\t}\n"
+        "}\n";
+    FirewallSpec spec{
+        .table = "bpfnet_t1",
+        .networks = {network("bn-one", "10.1.0.0/16"), network("bn-two", "10.2.0.0/24")}};
+    EXPECT_EQ(render_ruleset(spec), expected);
+}
+
+TEST(NftRuleset, TeardownDeletesAllTablesWhetherOrNotTheyExist) {
+    EXPECT_EQ(render_teardown("bpfnet_t1"),
+              "# bpfnet firewall teardown\n"
+              "add table ip bpfnet_t1\n"
+              "delete table ip bpfnet_t1\n"
+              "add table ip6 bpfnet_t1\n"
+              "delete table ip6 bpfnet_t1\n"
+              "add table bridge bpfnet_t1\n"
+              "delete table bridge bpfnet_t1\n");
+}
+
+TEST(NftRuleset, SubnetIsWrittenMasked) {
+    FirewallSpec spec{.table = "t", .networks = {network("br0", "10.3.0.1/24")}};
+    EXPECT_NE(render_ruleset(spec).find("ip saddr 10.3.0.0/24 oifname"), std::string::npos);
+}
+
+TEST(NftRuleset, DuplicateBridgeAppearsOnceInTheSet) {
+    FirewallSpec spec{.table = "t",
+                      .networks = {network("br0", "10.3.0.0/24"), network("br0", "10.4.0.0/24")}};
+    EXPECT_NE(render_ruleset(spec).find("\t\telements = { \"br0\" }\n"), std::string::npos);
+}
+
+// Interface names may hold almost any byte. nft reads a trailing '*' as a prefix wildcard, which
+// would make the rules match other devices, so it must be escaped.
+TEST(NftRuleset, TrailingAsteriskIsEscapedSoItIsNotAWildcard) {
+    FirewallSpec spec{.table = "t", .networks = {network("br*", "10.3.0.0/24")}};
+    auto text = render_ruleset(spec);
+    EXPECT_NE(text.find("iifname \"br\\*\" oifname @bridges oifname != \"br\\*\" counter drop"),
+              std::string::npos)
+        << text;
+    EXPECT_EQ(text.find("\"br*\""), std::string::npos) << text;
+}
+
+TEST(NftRuleset, OtherPunctuationIsQuotedAsIs) {
+    FirewallSpec spec{.table = "t", .networks = {network("a$b@c#d{;}\\", "10.3.0.0/24")}};
+    auto text = render_ruleset(spec);
+    EXPECT_NE(text.find("iifname \"a$b@c#d{;}\\\" oifname @bridges"), std::string::npos) << text;
+    // Comments only carry printable characters other than quote and backslash.
+    EXPECT_NE(text.find("comment \"bpfnet isolation: a$b@c#d{;}?\""), std::string::npos) << text;
+}
+
+// A '"' cannot be written inside an nft string at all (nor a trailing '*' after a backslash, nor
+// in a 15-byte name). Rather than a rule that matches some other device, the script references an
+// undefined variable: nft rejects the whole transaction with a message naming the problem.
+TEST(NftRuleset, InexpressibleNameMakesTheScriptFailClosed) {
+    for (const char* name : {"a\"b", "a\\b*", "abcdefghijklmn*"}) {
+        FirewallSpec spec{.table = "t", .networks = {network(name, "10.3.0.0/24")}};
+        auto text = render_ruleset(spec);
+        EXPECT_NE(text.find("iifname $interface_name_not_expressible_in_nftables oifname @bridges"),
+                  std::string::npos)
+            << text;
+        EXPECT_NE(text.find("elements = { $interface_name_not_expressible_in_nftables }"),
+                  std::string::npos)
+            << text;
+    }
+    // 14 bytes plus the escaped '*' still fit.
+    FirewallSpec spec{.table = "t", .networks = {network("abcdefghijklm*", "10.3.0.0/24")}};
+    EXPECT_NE(render_ruleset(spec).find("\"abcdefghijklm\\*\""), std::string::npos);
+}
+
+// The parser rejects this before anything talks to the kernel, so it needs no root and changes
+// nothing on the host.
+TEST(NftRunner, SyntaxErrorBecomesInternalErrorWithNftsMessage) {
+    NftRunner runner;
+    auto status = runner.run("this is not an nft script\n");
+    ASSERT_FALSE(status);
+    EXPECT_EQ(status.error().kind, ErrorKind::Internal);
+    EXPECT_EQ(status.error().message.rfind("nftables: ", 0), 0u) << status.error().message;
+    EXPECT_NE(status.error().message.find("Error: syntax error"), std::string::npos)
+        << status.error().message;
+    EXPECT_EQ(status.error().message.find('\n'), std::string::npos) << status.error().message;
+}
+
+}  // namespace
+}  // namespace bpfnet

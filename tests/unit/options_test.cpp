@@ -1,0 +1,158 @@
+#include <gtest/gtest.h>
+
+#include "core/options.h"
+
+namespace bpfnet {
+namespace {
+
+TEST(DatapathMode, RoundTrips) {
+    for (auto mode : {DatapathMode::Auto, DatapathMode::Bpf, DatapathMode::Kernel}) {
+        auto parsed = parse_datapath_mode(to_string(mode));
+        ASSERT_TRUE(parsed) << to_string(mode);
+        EXPECT_EQ(*parsed, mode);
+    }
+    EXPECT_STREQ(to_string(DatapathMode::Bpf), "bpf");
+}
+
+TEST(DatapathMode, RejectsOtherSpellings) {
+    for (const char* junk : {"", "BPF", "Auto", "ebpf", " kernel", "kernel "}) {
+        auto parsed = parse_datapath_mode(junk);
+        ASSERT_FALSE(parsed) << '"' << junk << '"';
+        EXPECT_EQ(parsed.error().kind, ErrorKind::InvalidArgument);
+    }
+}
+
+TEST(ParseBool, AcceptsGoSpellings) {
+    for (const char* yes : {"1", "t", "T", "TRUE", "true", "True"}) {
+        auto parsed = parse_bool("k", yes);
+        ASSERT_TRUE(parsed) << yes;
+        EXPECT_TRUE(*parsed) << yes;
+    }
+    for (const char* no : {"0", "f", "F", "FALSE", "false", "False"}) {
+        auto parsed = parse_bool("k", no);
+        ASSERT_TRUE(parsed) << no;
+        EXPECT_FALSE(*parsed) << no;
+    }
+}
+
+TEST(ParseBool, RejectsEverythingElse) {
+    for (const char* junk : {"", "yes", "no", "on", "tRUE", "TrUe", "2", " true", "true ", "y"}) {
+        auto parsed = parse_bool("k", junk);
+        ASSERT_FALSE(parsed) << '"' << junk << '"';
+        EXPECT_EQ(parsed.error().kind, ErrorKind::InvalidArgument);
+    }
+    auto parsed = parse_bool(opt::kEnableIcc, "yes");
+    ASSERT_FALSE(parsed);
+    EXPECT_EQ(parsed.error().message,
+              "invalid value \"yes\" for option com.docker.network.bridge.enable_icc: expected "
+              "true or false");
+}
+
+TEST(BridgeOptions, DefaultsWhenEmpty) {
+    auto parsed = parse_bridge_options({});
+    ASSERT_TRUE(parsed);
+    EXPECT_FALSE(parsed->bridge_name);
+    EXPECT_TRUE(parsed->enable_icc);
+    EXPECT_TRUE(parsed->enable_ip_masquerade);
+    EXPECT_FALSE(parsed->host_binding_ipv4);
+    EXPECT_EQ(parsed->mtu, 1500);
+    EXPECT_EQ(parsed->datapath, DatapathMode::Auto);
+}
+
+TEST(BridgeOptions, ParsesAllKnownKeys) {
+    auto parsed = parse_bridge_options({{opt::kBridgeName, "br-test"},
+                                        {opt::kEnableIcc, "false"},
+                                        {opt::kEnableIpMasquerade, "0"},
+                                        {opt::kHostBindingIpv4, "127.0.0.1"},
+                                        {opt::kMtu, "9000"},
+                                        {opt::kDatapath, "kernel"}});
+    ASSERT_TRUE(parsed) << parsed.error().message;
+    EXPECT_EQ(parsed->bridge_name, "br-test");
+    EXPECT_FALSE(parsed->enable_icc);
+    EXPECT_FALSE(parsed->enable_ip_masquerade);
+    ASSERT_TRUE(parsed->host_binding_ipv4);
+    EXPECT_EQ(parsed->host_binding_ipv4->str(), "127.0.0.1");
+    EXPECT_EQ(parsed->mtu, 9000);
+    EXPECT_EQ(parsed->datapath, DatapathMode::Kernel);
+}
+
+TEST(BridgeOptions, IgnoresUnknownKeys) {
+    auto parsed = parse_bridge_options({{"com.example.whatever", "!!"},
+                                        {"com.docker.network.bridge.inhibit_ipv4", "bogus"},
+                                        {"", ""}});
+    ASSERT_TRUE(parsed);
+    EXPECT_EQ(parsed->mtu, 1500);
+}
+
+TEST(BridgeOptions, MtuBounds) {
+    EXPECT_EQ(parse_bridge_options({{opt::kMtu, "68"}})->mtu, 68);
+    EXPECT_EQ(parse_bridge_options({{opt::kMtu, "65535"}})->mtu, 65535);
+    for (const char* junk : {"67", "65536", "0", "-1500", "", "1500 ", " 1500", "1e3", "abc",
+                             "1500.0", "99999999999999999999"}) {
+        auto parsed = parse_bridge_options({{opt::kMtu, junk}});
+        ASSERT_FALSE(parsed) << '"' << junk << '"';
+        EXPECT_EQ(parsed.error().kind, ErrorKind::InvalidArgument);
+        EXPECT_NE(parsed.error().message.find(opt::kMtu), std::string::npos);
+    }
+}
+
+TEST(BridgeOptions, RejectsBadValuesOfKnownKeys) {
+    std::map<std::string, std::string> cases[] = {
+        {{opt::kBridgeName, "this-name-is-too-long"}},
+        {{opt::kBridgeName, "br:0"}},
+        {{opt::kBridgeName, ""}},
+        {{opt::kEnableIcc, "yes"}},
+        {{opt::kEnableIpMasquerade, "no"}},
+        {{opt::kHostBindingIpv4, "1.2.3"}},
+        {{opt::kHostBindingIpv4, "::1"}},
+        {{opt::kDatapath, "xdp"}},
+    };
+    for (const auto& options : cases) {
+        auto parsed = parse_bridge_options(options);
+        ASSERT_FALSE(parsed) << options.begin()->first << "=" << options.begin()->second;
+        EXPECT_EQ(parsed.error().kind, ErrorKind::InvalidArgument);
+        // The user must be able to tell which -o was wrong.
+        EXPECT_NE(parsed.error().message.find(options.begin()->first), std::string::npos)
+            << parsed.error().message;
+    }
+}
+
+TEST(ParseKeyValue, SplitsAtFirstEquals) {
+    auto kv = parse_key_value("a=b");
+    ASSERT_TRUE(kv);
+    EXPECT_EQ(kv->first, "a");
+    EXPECT_EQ(kv->second, "b");
+
+    kv = parse_key_value("com.example.x=a=b==");
+    ASSERT_TRUE(kv);
+    EXPECT_EQ(kv->first, "com.example.x");
+    EXPECT_EQ(kv->second, "a=b==");
+
+    kv = parse_key_value("empty=");
+    ASSERT_TRUE(kv);
+    EXPECT_EQ(kv->first, "empty");
+    EXPECT_EQ(kv->second, "");
+}
+
+TEST(ParseKeyValue, RejectsMissingKeyOrEquals) {
+    for (const char* junk : {"", "novalue", "=value", "="}) {
+        auto kv = parse_key_value(junk);
+        ASSERT_FALSE(kv) << '"' << junk << '"';
+        EXPECT_EQ(kv.error().kind, ErrorKind::InvalidArgument);
+    }
+}
+
+TEST(IfName, FollowsKernelRules) {
+    for (const char* good :
+         {"eth0", "br-0123456789ab", "a", "123456789012345", "veth.1_x-y", "..."}) {
+        EXPECT_TRUE(is_valid_ifname(good)) << good;
+    }
+    for (const char* bad :
+         {"", ".", "..", "1234567890123456", "a/b", "a:b", "a b", "a\tb", "a\nb", "ab\r"}) {
+        EXPECT_FALSE(is_valid_ifname(bad)) << '"' << bad << '"';
+    }
+    EXPECT_FALSE(is_valid_ifname(std::string_view("a\0b", 3)));
+}
+
+}  // namespace
+}  // namespace bpfnet

@@ -1,0 +1,100 @@
+#include "agent/daemon.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "core/ids.h"
+#include "datapath/kernel_datapath.h"
+#include "datapath/probe.h"
+#include "store/store.h"
+
+namespace bpfnet {
+
+std::string native_socket_path(const std::string& run_dir) {
+    return (std::filesystem::path(run_dir) / "bpfnetd.sock").string();
+}
+
+namespace {
+
+Result<int> lock_state_dir(const std::string& state_dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(state_dir, ec);
+    if (ec) return fail(ErrorKind::Internal, fmt::format("cannot create state dir {}: {}", state_dir, ec.message()));
+    auto path = (std::filesystem::path(state_dir) / "lock").string();
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return fail(ErrorKind::Internal, fmt::format("open {}: {}", path, std::strerror(errno)));
+    // The kernel drops the lock when the process dies however it dies, so a SIGKILLed agent never
+    // blocks its successor.
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        ::close(fd);
+        return fail(ErrorKind::Conflict,
+                    fmt::format("another bpfnetd is already running with state dir {}", state_dir));
+    }
+    return fd;
+}
+
+// A short random id naming this agent's kernel objects; created once and kept in the store.
+Result<std::string> instance_id(Store& store) {
+    BPFNET_ASSIGN_OR_RETURN(auto existing, store.get_meta("instance"));
+    if (existing) return *existing;
+    std::string id = generate_id().substr(0, 8);
+    BPFNET_TRY(store.put_meta("instance", id));
+    return id;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config) {
+    const ServiceConfig& sc = config.service;
+    if (sc.store_kind != "sqlite") {
+        return fail(ErrorKind::Unsupported,
+                    fmt::format("store \"{}\" is not available in this build: the etcd cluster store comes "
+                                "with overlay networks; use --store sqlite",
+                                sc.store_kind));
+    }
+    std::unique_ptr<Daemon> daemon(new Daemon());
+    BPFNET_ASSIGN_OR_RETURN(daemon->lock_fd_, lock_state_dir(sc.state_dir));
+
+    auto db_path = (std::filesystem::path(sc.state_dir) / "bpfnet.db").string();
+    BPFNET_ASSIGN_OR_RETURN(auto store, open_sqlite_store(db_path));
+    BPFNET_ASSIGN_OR_RETURN(std::string instance, instance_id(*store));
+    spdlog::info("bpfnetd instance {}: state {}, run dir {}, bpffs {}", instance, sc.state_dir, sc.run_dir,
+                 sc.bpffs_root);
+
+    ProbeResult probe = probe_datapath(sc.bpffs_root);
+    if (probe.bpf_usable()) {
+        spdlog::info("datapath probe: kernel {}, BPF usable", probe.kernel_release);
+    } else {
+        for (const auto& reason : probe.reasons) spdlog::warn("datapath probe: {}", reason);
+    }
+
+    daemon->service_ = std::make_unique<NetworkService>(sc, instance, std::move(store),
+                                                        std::make_unique<KernelDatapath>(instance), probe);
+    BPFNET_TRY(daemon->service_->reconcile());
+
+    daemon->api_ = std::make_unique<NativeApi>(*daemon->service_);
+    NativeApi* api = daemon->api_.get();
+    BPFNET_ASSIGN_OR_RETURN(daemon->server_,
+                            UnixHttpServer::listen(native_socket_path(sc.run_dir), config.socket_mode,
+                                                   [api](const HttpRequest& r) { return api->handle(r); }));
+    daemon->server_->start();
+    spdlog::info("native API listening on {}", daemon->server_->path());
+    return daemon;
+}
+
+std::string Daemon::api_socket() const { return server_ ? server_->path() : std::string{}; }
+
+Daemon::~Daemon() {
+    if (server_) server_->stop();
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+}  // namespace bpfnet

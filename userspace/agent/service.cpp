@@ -1,0 +1,523 @@
+#include "agent/service.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "agent/failpoint.h"
+#include "core/ids.h"
+#include "datapath/kernel_datapath.h"
+#include "kernel/netlink.h"
+#include "kernel/netns.h"
+
+namespace bpfnet {
+
+namespace {
+
+const Network* network_by_id(const std::vector<Network>& networks, const std::string& id) {
+    for (const auto& n : networks)
+        if (n.id == id) return &n;
+    return nullptr;
+}
+
+const Sandbox* sandbox_by_id(const std::vector<Sandbox>& sandboxes, const std::string& id) {
+    for (const auto& s : sandboxes)
+        if (s.id == id) return &s;
+    return nullptr;
+}
+
+std::vector<Endpoint> endpoints_where(const std::vector<Endpoint>& endpoints,
+                                      const std::function<bool(const Endpoint&)>& pred) {
+    std::vector<Endpoint> out;
+    std::copy_if(endpoints.begin(), endpoints.end(), std::back_inserter(out), pred);
+    return out;
+}
+
+// The sandbox end of an endpoint is eth<N> with the lowest N the sandbox does not use yet.
+std::string next_ifname(const std::vector<Endpoint>& sandbox_endpoints) {
+    for (int n = 0;; ++n) {
+        auto name = fmt::format("eth{}", n);
+        bool used = std::any_of(sandbox_endpoints.begin(), sandbox_endpoints.end(),
+                                [&](const Endpoint& e) { return e.ifname == name; });
+        if (!used) return name;
+    }
+}
+
+}  // namespace
+
+NetworkService::NetworkService(ServiceConfig config, std::string instance, std::unique_ptr<Store> store,
+                               std::unique_ptr<Datapath> kernel_datapath, ProbeResult probe)
+    : config_(std::move(config)),
+      instance_(std::move(instance)),
+      store_(std::move(store)),
+      kernel_(std::move(kernel_datapath)),
+      probe_(std::move(probe)) {}
+
+Result<NetworkService::Snapshot> NetworkService::load() {
+    Snapshot snap;
+    BPFNET_ASSIGN_OR_RETURN(snap.networks, store_->networks());
+    BPFNET_ASSIGN_OR_RETURN(snap.endpoints, store_->endpoints());
+    BPFNET_ASSIGN_OR_RETURN(snap.sandboxes, store_->sandboxes());
+    auto by_created = [](const auto& a, const auto& b) { return a.created < b.created; };
+    std::sort(snap.networks.begin(), snap.networks.end(), by_created);
+    std::sort(snap.endpoints.begin(), snap.endpoints.end(), by_created);
+    std::sort(snap.sandboxes.begin(), snap.sandboxes.end(), by_created);
+    return snap;
+}
+
+Result<NetworkService::Snapshot> NetworkService::snapshot() {
+    std::lock_guard lock(mutex_);
+    return load();
+}
+
+Result<BridgeOptions> NetworkService::options_of(const Network& network) const {
+    return parse_bridge_options(network.options);
+}
+
+DatapathChoice NetworkService::datapath_choice(const Network& network) const {
+    auto options = parse_bridge_options(network.options);
+    DatapathMode mode = options ? options->datapath : DatapathMode::Auto;
+    if (mode == DatapathMode::Kernel) return {"kernel", "requested with bpfnet.datapath=kernel"};
+    return {"kernel", "this agent's BPF forwarding for bridge networks is not available yet; the kernel "
+                      "bridge serves all networks"};
+}
+
+Datapath& NetworkService::datapath_for(const Network&) { return *kernel_; }
+
+Status NetworkService::sync_policy_locked(const std::vector<Network>& networks) {
+    std::vector<BridgeOptions> options;
+    options.reserve(networks.size());
+    std::vector<const Network*> live;
+    for (const auto& n : networks) {
+        if (n.state == Lifecycle::Deleting) continue;
+        auto parsed = options_of(n);
+        if (!parsed) return fail(parsed.error());
+        options.push_back(*parsed);
+        live.push_back(&n);
+    }
+    std::vector<NetworkSpec> specs;
+    for (size_t i = 0; i < live.size(); ++i) specs.push_back(NetworkSpec{*live[i], options[i]});
+    return kernel_->sync_policy(specs);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Networks
+
+Result<Network> NetworkService::create_network(const CreateNetworkRequest& request) {
+    std::lock_guard lock(mutex_);
+    if (!is_valid_name(request.name)) {
+        return fail(ErrorKind::InvalidArgument,
+                    fmt::format("invalid network name \"{}\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+                                request.name));
+    }
+    if (request.driver != "bridge") {
+        return fail(ErrorKind::Unsupported,
+                    fmt::format("network driver \"{}\" is not supported by this agent (available: bridge)",
+                                request.driver));
+    }
+    BPFNET_ASSIGN_OR_RETURN(BridgeOptions options, parse_bridge_options(request.options));
+    if (options.datapath == DatapathMode::Bpf) {
+        return fail(ErrorKind::Unsupported,
+                    "bpfnet.datapath=bpf: this agent has no BPF forwarding for bridge networks yet; use "
+                    "auto or kernel");
+    }
+    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
+    for (const auto& n : snap.networks) {
+        if (n.name == request.name) {
+            return fail(ErrorKind::Conflict, fmt::format("network with name {} already exists", request.name));
+        }
+    }
+
+    Network network;
+    network.id = generate_id();
+    network.name = request.name;
+    network.driver = request.driver;
+    network.options = request.options;
+    network.labels = request.labels;
+    network.internal = request.internal;
+    network.created = now_rfc3339();
+    network.state = Lifecycle::Creating;
+    network.bridge_name = options.bridge_name.value_or(default_bridge_name(network.id));
+    for (const auto& n : snap.networks) {
+        if (n.bridge_name == network.bridge_name) {
+            return fail(ErrorKind::Conflict, fmt::format("bridge name {} is already used by network {}",
+                                                         network.bridge_name, n.name));
+        }
+    }
+
+    std::vector<Cidr> existing;
+    for (const auto& n : snap.networks) existing.push_back(n.ipam.subnet);
+    BPFNET_ASSIGN_OR_RETURN(auto host_sock, kernel::NlSocket::open());
+    BPFNET_ASSIGN_OR_RETURN(auto host_routes, kernel::list_ipv4_route_destinations(host_sock));
+    BPFNET_ASSIGN_OR_RETURN(network.ipam, plan_network_ipam(request.ipam, host_routes, existing));
+
+    BPFNET_TRY(store_->put_network(network));
+    failpoint("network.create.recorded");
+
+    auto undo = [&](const Error& cause) -> Failure {
+        spdlog::warn("create network {}: {}; rolling back", network.name, cause.message);
+        if (auto st = kernel_->remove_network(network); !st) spdlog::error("rollback: {}", st.error().message);
+        if (auto st = store_->delete_network(network.id); !st) spdlog::error("rollback: {}", st.error().message);
+        std::vector<Network> rest;
+        for (const auto& n : snap.networks)
+            if (n.state == Lifecycle::Ready) rest.push_back(n);
+        if (auto st = sync_policy_locked(rest); !st) spdlog::error("rollback: {}", st.error().message);
+        return fail(cause);
+    };
+
+    if (auto st = datapath_for(network).ensure_network(NetworkSpec{network, options}); !st) return undo(st.error());
+    failpoint("network.create.datapath");
+    std::vector<Network> all;
+    for (const auto& n : snap.networks)
+        if (n.state == Lifecycle::Ready) all.push_back(n);
+    all.push_back(network);
+    if (auto st = sync_policy_locked(all); !st) return undo(st.error());
+
+    network.state = Lifecycle::Ready;
+    if (auto st = store_->put_network(network); !st) return undo(st.error());
+    spdlog::info("created network {} ({}) subnet {} bridge {}", network.name, network.id.substr(0, 12),
+                 network.ipam.subnet.str(), network.bridge_name);
+    return network;
+}
+
+Result<std::vector<Network>> NetworkService::list_networks() {
+    std::lock_guard lock(mutex_);
+    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
+    return snap.networks;
+}
+
+Result<Network> NetworkService::find_network(const std::string& ref) {
+    std::lock_guard lock(mutex_);
+    BPFNET_ASSIGN_OR_RETURN(auto networks, store_->networks());
+    return resolve_ref(networks, ref, "network");
+}
+
+Status NetworkService::remove_network(const std::string& ref) {
+    std::lock_guard lock(mutex_);
+    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
+    BPFNET_ASSIGN_OR_RETURN(Network network, resolve_ref(snap.networks, ref, "network"));
+    auto attached = endpoints_where(snap.endpoints, [&](const Endpoint& e) { return e.network_id == network.id; });
+    if (!attached.empty()) {
+        std::vector<std::string> names;
+        for (const auto& e : attached) {
+            const Sandbox* s = sandbox_by_id(snap.sandboxes, e.sandbox_id);
+            names.push_back(s ? s->name : e.sandbox_id.substr(0, 12));
+        }
+        return fail(ErrorKind::Conflict,
+                    fmt::format("error while removing network: network {} id {} has active endpoints ({})",
+                                network.name, network.id, fmt::join(names, ", ")));
+    }
+    network.state = Lifecycle::Deleting;
+    BPFNET_TRY(store_->put_network(network));
+    failpoint("network.remove.marked");
+
+    std::vector<Network> rest;
+    for (const auto& n : snap.networks)
+        if (n.id != network.id && n.state == Lifecycle::Ready) rest.push_back(n);
+    BPFNET_TRY(sync_policy_locked(rest));
+    BPFNET_TRY(datapath_for(network).remove_network(network));
+    failpoint("network.remove.datapath");
+    BPFNET_TRY(store_->delete_network(network.id));
+    spdlog::info("removed network {} ({})", network.name, network.id.substr(0, 12));
+    return {};
+}
+
+Result<std::vector<std::string>> NetworkService::prune_networks() {
+    std::vector<std::string> candidates;
+    {
+        std::lock_guard lock(mutex_);
+        BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
+        for (const auto& n : snap.networks) {
+            bool used = std::any_of(snap.endpoints.begin(), snap.endpoints.end(),
+                                    [&](const Endpoint& e) { return e.network_id == n.id; });
+            if (!used) candidates.push_back(n.id);
+        }
+    }
+    std::vector<std::string> removed;
+    for (const auto& id : candidates) {
+        auto network = find_network(id);
+        if (!network) continue;
+        // A network that gained an endpoint since the scan is simply skipped, like docker does.
+        if (auto st = remove_network(id); st) removed.push_back(network->name);
+        else if (st.error().kind != ErrorKind::Conflict) return fail(st.error());
+    }
+    return removed;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Endpoints
+
+Result<Endpoint> NetworkService::connect(const ConnectRequest& request) {
+    std::lock_guard lock(mutex_);
+    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
+    BPFNET_ASSIGN_OR_RETURN(Network network, resolve_ref(snap.networks, request.network, "network"));
+    BPFNET_ASSIGN_OR_RETURN(Sandbox sandbox, resolve_ref(snap.sandboxes, request.sandbox, "sandbox"));
+    if (network.state != Lifecycle::Ready) {
+        return fail(ErrorKind::Conflict, fmt::format("network {} is being {}", network.name,
+                                                     network.state == Lifecycle::Creating ? "created" : "removed"));
+    }
+    if (sandbox.state != Lifecycle::Ready) {
+        return fail(ErrorKind::Conflict, fmt::format("sandbox {} is not ready", sandbox.name));
+    }
+    BPFNET_ASSIGN_OR_RETURN(BridgeOptions options, options_of(network));
+    auto in_sandbox = endpoints_where(snap.endpoints, [&](const Endpoint& e) { return e.sandbox_id == sandbox.id; });
+    for (const auto& e : in_sandbox) {
+        if (e.network_id == network.id) {
+            return fail(ErrorKind::Conflict, fmt::format("endpoint with name {} already exists in network {}",
+                                                         sandbox.name, network.name));
+        }
+    }
+    for (const auto& alias : request.aliases) {
+        if (!is_valid_name(alias)) {
+            return fail(ErrorKind::InvalidArgument, fmt::format("invalid alias \"{}\"", alias));
+        }
+    }
+    std::set<Ipv4> used;
+    for (const auto& e : snap.endpoints)
+        if (e.network_id == network.id) used.insert(e.ip);
+
+    Endpoint endpoint;
+    endpoint.id = generate_id();
+    endpoint.network_id = network.id;
+    endpoint.sandbox_id = sandbox.id;
+    BPFNET_ASSIGN_OR_RETURN(endpoint.ip, allocate_address(network.ipam, used, request.ip, network.name));
+    endpoint.mac = MacAddr::from_ipv4(endpoint.ip);
+    endpoint.ifname = next_ifname(in_sandbox);
+    endpoint.host_ifname = host_veth_name(endpoint.id);
+    endpoint.aliases = request.aliases;
+    // Like docker: the first network a sandbox joins that can reach outside gives the default route.
+    endpoint.default_route = !network.internal && std::none_of(in_sandbox.begin(), in_sandbox.end(),
+                                                               [](const Endpoint& e) { return e.default_route; });
+    endpoint.created = now_rfc3339();
+    endpoint.state = Lifecycle::Creating;
+
+    BPFNET_TRY(store_->put_endpoint(endpoint));
+    failpoint("endpoint.create.recorded");
+    if (auto st = datapath_for(network).ensure_endpoint(NetworkSpec{network, options}, endpoint, sandbox); !st) {
+        spdlog::warn("connect {} to {}: {}; rolling back", sandbox.name, network.name, st.error().message);
+        if (auto undo = datapath_for(network).remove_endpoint(endpoint, sandbox); !undo) {
+            spdlog::error("rollback: {}", undo.error().message);
+        }
+        if (auto undo = store_->delete_endpoint(endpoint.id); !undo) spdlog::error("rollback: {}", undo.error().message);
+        return fail(st.error());
+    }
+    failpoint("endpoint.create.datapath");
+    endpoint.state = Lifecycle::Ready;
+    BPFNET_TRY(store_->put_endpoint(endpoint));
+    spdlog::info("connected sandbox {} to network {}: {} {} {}", sandbox.name, network.name, endpoint.ifname,
+                 endpoint.ip.str(), endpoint.mac.str());
+    return endpoint;
+}
+
+Status NetworkService::teardown_endpoint_locked(Endpoint endpoint, const Snapshot& snap, bool force) {
+    const Sandbox* sandbox = sandbox_by_id(snap.sandboxes, endpoint.sandbox_id);
+    const Network* network = network_by_id(snap.networks, endpoint.network_id);
+    endpoint.state = Lifecycle::Deleting;
+    BPFNET_TRY(store_->put_endpoint(endpoint));
+    failpoint("endpoint.remove.marked");
+    if (sandbox && network) {
+        if (auto st = datapath_for(*network).remove_endpoint(endpoint, *sandbox); !st) {
+            if (!force) return st;
+            spdlog::warn("forced disconnect: ignoring {}", st.error().message);
+        }
+    }
+    BPFNET_TRY(store_->delete_endpoint(endpoint.id));
+    if (endpoint.default_route && sandbox) BPFNET_TRY(ensure_default_route_locked(sandbox->id));
+    return {};
+}
+
+// After the endpoint carrying the default route leaves, the oldest remaining endpoint on a network
+// that can reach outside takes it over (docker moves the gateway the same way).
+Status NetworkService::ensure_default_route_locked(const std::string& sandbox_id) {
+    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
+    auto in_sandbox = endpoints_where(snap.endpoints, [&](const Endpoint& e) {
+        return e.sandbox_id == sandbox_id && e.state == Lifecycle::Ready;
+    });
+    if (std::any_of(in_sandbox.begin(), in_sandbox.end(), [](const Endpoint& e) { return e.default_route; })) {
+        return {};
+    }
+    const Sandbox* sandbox = sandbox_by_id(snap.sandboxes, sandbox_id);
+    for (auto& e : in_sandbox) {
+        const Network* network = network_by_id(snap.networks, e.network_id);
+        if (!network || network->internal || !sandbox) continue;
+        e.default_route = true;
+        BPFNET_TRY(store_->put_endpoint(e));
+        BPFNET_ASSIGN_OR_RETURN(BridgeOptions options, options_of(*network));
+        return datapath_for(*network).ensure_endpoint(NetworkSpec{*network, options}, e, *sandbox);
+    }
+    return {};
+}
+
+Status NetworkService::disconnect(const std::string& network_ref, const std::string& sandbox_ref, bool force) {
+    std::lock_guard lock(mutex_);
+    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
+    BPFNET_ASSIGN_OR_RETURN(Network network, resolve_ref(snap.networks, network_ref, "network"));
+    BPFNET_ASSIGN_OR_RETURN(Sandbox sandbox, resolve_ref(snap.sandboxes, sandbox_ref, "sandbox"));
+    auto matches = endpoints_where(snap.endpoints, [&](const Endpoint& e) {
+        return e.network_id == network.id && e.sandbox_id == sandbox.id;
+    });
+    if (matches.empty()) {
+        return fail(ErrorKind::NotFound,
+                    fmt::format("sandbox {} is not connected to network {}", sandbox.name, network.name));
+    }
+    BPFNET_TRY(teardown_endpoint_locked(matches.front(), snap, force));
+    spdlog::info("disconnected sandbox {} from network {}", sandbox.name, network.name);
+    return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sandboxes
+
+Result<Sandbox> NetworkService::create_sandbox(const std::string& name) {
+    std::lock_guard lock(mutex_);
+    if (!is_valid_name(name)) {
+        return fail(ErrorKind::InvalidArgument,
+                    fmt::format("invalid sandbox name \"{}\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name));
+    }
+    BPFNET_ASSIGN_OR_RETURN(auto sandboxes, store_->sandboxes());
+    for (const auto& s : sandboxes) {
+        if (s.name == name) return fail(ErrorKind::Conflict, fmt::format("sandbox {} already exists", name));
+    }
+    Sandbox sandbox;
+    sandbox.id = generate_id();
+    sandbox.name = name;
+    sandbox.netns_path = (std::filesystem::path(config_.netns_dir) / name).string();
+    sandbox.created = now_rfc3339();
+    sandbox.state = Lifecycle::Creating;
+    std::error_code ec;
+    if (std::filesystem::exists(sandbox.netns_path, ec)) {
+        return fail(ErrorKind::Conflict,
+                    fmt::format("network namespace {} already exists and is not a bpfnet sandbox", sandbox.netns_path));
+    }
+    BPFNET_TRY(store_->put_sandbox(sandbox));
+    failpoint("sandbox.create.recorded");
+    if (auto made = kernel::create_named_netns(name, config_.netns_dir); !made) {
+        if (auto undo = store_->delete_sandbox(sandbox.id); !undo) spdlog::error("rollback: {}", undo.error().message);
+        return fail(made.error());
+    }
+    sandbox.state = Lifecycle::Ready;
+    BPFNET_TRY(store_->put_sandbox(sandbox));
+    spdlog::info("created sandbox {} ({}) at {}", sandbox.name, sandbox.id.substr(0, 12), sandbox.netns_path);
+    return sandbox;
+}
+
+Result<std::vector<Sandbox>> NetworkService::list_sandboxes() {
+    std::lock_guard lock(mutex_);
+    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
+    return snap.sandboxes;
+}
+
+Result<Sandbox> NetworkService::find_sandbox(const std::string& ref) {
+    std::lock_guard lock(mutex_);
+    BPFNET_ASSIGN_OR_RETURN(auto sandboxes, store_->sandboxes());
+    return resolve_ref(sandboxes, ref, "sandbox");
+}
+
+Status NetworkService::remove_sandbox(const std::string& ref) {
+    std::lock_guard lock(mutex_);
+    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
+    BPFNET_ASSIGN_OR_RETURN(Sandbox sandbox, resolve_ref(snap.sandboxes, ref, "sandbox"));
+    sandbox.state = Lifecycle::Deleting;
+    BPFNET_TRY(store_->put_sandbox(sandbox));
+    failpoint("sandbox.remove.marked");
+    // Like `docker rm`: removing the sandbox disconnects it from every network first.
+    for (auto& e : snap.endpoints) {
+        if (e.sandbox_id != sandbox.id) continue;
+        e.default_route = false;  // the sandbox goes away; nothing inherits its route
+        BPFNET_TRY(teardown_endpoint_locked(e, snap, /*force=*/true));
+    }
+    BPFNET_TRY(kernel::delete_named_netns(sandbox.netns_path));
+    BPFNET_TRY(store_->delete_sandbox(sandbox.id));
+    spdlog::info("removed sandbox {} ({})", sandbox.name, sandbox.id.substr(0, 12));
+    return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reconciliation
+
+Status NetworkService::reconcile() {
+    std::lock_guard lock(mutex_);
+    return reconcile_locked();
+}
+
+Status NetworkService::reconcile_locked() {
+    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
+    spdlog::info("reconciling {} networks, {} sandboxes, {} endpoints from the store", snap.networks.size(),
+                 snap.sandboxes.size(), snap.endpoints.size());
+
+    // 1. Sandboxes: a Creating one never reached its caller, so undo it; a Deleting one is finished.
+    //    Ready ones get their namespace back if it vanished (e.g. /run is a tmpfs and the host rebooted).
+    std::set<std::string> dead_sandboxes;
+    for (auto& s : snap.sandboxes) {
+        if (s.state == Lifecycle::Ready) {
+            if (!kernel::netns_exists(s.netns_path)) {
+                spdlog::warn("sandbox {}: namespace {} is missing; re-creating it", s.name, s.netns_path);
+                auto path = std::filesystem::path(s.netns_path);
+                BPFNET_TRY(kernel::delete_named_netns(s.netns_path));  // a stale plain file
+                auto made = kernel::create_named_netns(path.filename().string(), path.parent_path().string());
+                if (!made) return fail(made.error());
+            }
+            continue;
+        }
+        dead_sandboxes.insert(s.id);
+    }
+
+    // 2. Endpoints: undo Creating/Deleting ones and those whose network or sandbox is going away.
+    for (auto& e : snap.endpoints) {
+        const Network* network = network_by_id(snap.networks, e.network_id);
+        const Sandbox* sandbox = sandbox_by_id(snap.sandboxes, e.sandbox_id);
+        bool orphan = !network || !sandbox || network->state != Lifecycle::Ready || dead_sandboxes.count(e.sandbox_id);
+        if (e.state == Lifecycle::Ready && !orphan) continue;
+        spdlog::info("reconcile: removing {} endpoint {} ({})", to_string(e.state), e.id.substr(0, 12), e.host_ifname);
+        if (network && sandbox) {
+            if (auto st = datapath_for(*network).remove_endpoint(e, *sandbox); !st) {
+                spdlog::warn("reconcile: {}", st.error().message);
+            }
+        }
+        BPFNET_TRY(store_->delete_endpoint(e.id));
+    }
+    for (auto& s : snap.sandboxes) {
+        if (!dead_sandboxes.count(s.id)) continue;
+        spdlog::info("reconcile: removing {} sandbox {}", to_string(s.state), s.name);
+        BPFNET_TRY(kernel::delete_named_netns(s.netns_path));
+        BPFNET_TRY(store_->delete_sandbox(s.id));
+    }
+    // 3. Networks: same rule; Ready ones are re-created or adopted.
+    std::vector<Network> live;
+    for (auto& n : snap.networks) {
+        if (n.state == Lifecycle::Ready) {
+            BPFNET_ASSIGN_OR_RETURN(BridgeOptions options, options_of(n));
+            BPFNET_TRY(datapath_for(n).ensure_network(NetworkSpec{n, options}));
+            live.push_back(n);
+            continue;
+        }
+        spdlog::info("reconcile: removing {} network {}", to_string(n.state), n.name);
+        BPFNET_TRY(datapath_for(n).remove_network(n));
+        BPFNET_TRY(store_->delete_network(n.id));
+    }
+    BPFNET_TRY(sync_policy_locked(live));
+
+    // 4. Ready endpoints: repair what is missing.
+    BPFNET_ASSIGN_OR_RETURN(Snapshot now, load());
+    for (const auto& e : now.endpoints) {
+        const Network* network = network_by_id(now.networks, e.network_id);
+        const Sandbox* sandbox = sandbox_by_id(now.sandboxes, e.sandbox_id);
+        BPFNET_ASSIGN_OR_RETURN(BridgeOptions options, options_of(*network));
+        BPFNET_TRY(datapath_for(*network).ensure_endpoint(NetworkSpec{*network, options}, e, *sandbox));
+    }
+
+    // 5. Anything this agent marked as its own that the store no longer names is stale.
+    std::set<std::string> keep;
+    for (const auto& n : now.networks) keep.insert(n.bridge_name);
+    for (const auto& e : now.endpoints) keep.insert(e.host_ifname);
+    BPFNET_ASSIGN_OR_RETURN(auto removed, kernel_->collect_garbage(keep));
+    for (const auto& name : removed) spdlog::info("reconcile: removed stale interface {}", name);
+    spdlog::info("reconcile done: {} networks, {} sandboxes, {} endpoints", now.networks.size(),
+                 now.sandboxes.size(), now.endpoints.size());
+    return {};
+}
+
+}  // namespace bpfnet

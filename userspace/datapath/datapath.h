@@ -1,0 +1,52 @@
+// The datapath interface: everything that turns the CNM state into kernel objects for one network
+// driver. The agent picks an implementation per network (kernel bridge today; BPF later) and never
+// touches links, rules or maps itself. Every operation is idempotent ("ensure"/"remove"), because the
+// reconciler replays them after a crash or restart without knowing how far the last attempt got.
+#pragma once
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/model.h"
+#include "core/options.h"
+#include "core/result.h"
+
+namespace bpfnet {
+
+// A network together with its parsed options, as the datapath needs it.
+struct NetworkSpec {
+    const Network& network;
+    const BridgeOptions& options;
+};
+
+class Datapath {
+public:
+    virtual ~Datapath() = default;
+
+    // "kernel" or "bpf": shown by `status` and `network inspect`.
+    virtual const char* name() const = 0;
+
+    // Creates or adopts the network's kernel objects (bridge with the gateway address, ...).
+    virtual Status ensure_network(const NetworkSpec& spec) = 0;
+    // Removes them; removing what does not exist is success.
+    virtual Status remove_network(const Network& network) = 0;
+
+    // Creates or repairs the endpoint's interface pair: the sandbox end named endpoint.ifname with its
+    // MAC, address and (if endpoint.default_route) the default route via the network's gateway.
+    virtual Status ensure_endpoint(const NetworkSpec& spec, const Endpoint& endpoint,
+                                   const Sandbox& sandbox) = 0;
+    virtual Status remove_endpoint(const Endpoint& endpoint, const Sandbox& sandbox) = 0;
+
+    // Applies the inter-network policy (isolation, icc, internal, masquerade) for exactly these
+    // networks, atomically replacing what was applied before.
+    virtual Status sync_policy(const std::vector<NetworkSpec>& networks) = 0;
+    // Removes all policy this datapath installed (used when the agent is told to clean up).
+    virtual Status remove_policy() = 0;
+
+    // Deletes host links this agent owns (by ownership marker) whose names are not in `keep`. Returns
+    // the names deleted, for the log.
+    virtual Result<std::vector<std::string>> collect_garbage(const std::set<std::string>& keep) = 0;
+};
+
+}  // namespace bpfnet

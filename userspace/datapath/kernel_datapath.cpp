@@ -1,0 +1,157 @@
+#include "datapath/kernel_datapath.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "kernel/netlink.h"
+#include "kernel/netns.h"
+#include "kernel/sysctl.h"
+
+namespace bpfnet {
+
+namespace {
+
+constexpr const char* kAliasPrefix = "bpfnet:";
+
+Cidr gateway_cidr(const Network& network) {
+    return Cidr{network.ipam.gateway, network.ipam.subnet.prefix_len};
+}
+
+}  // namespace
+
+std::string default_bridge_name(const std::string& network_id) { return "bn-" + network_id.substr(0, 12); }
+std::string host_veth_name(const std::string& endpoint_id) { return "bnv-" + endpoint_id.substr(0, 11); }
+
+KernelDatapath::KernelDatapath(std::string instance)
+    : instance_(std::move(instance)), nft_table_("bpfnet_" + instance_) {}
+
+std::string KernelDatapath::owner_alias(const std::string& what, const std::string& id) const {
+    return fmt::format("{}{}:{}:{}", kAliasPrefix, instance_, what, id.substr(0, 12));
+}
+
+bool KernelDatapath::owned_by_us(const std::string& alias) const {
+    return alias.rfind(fmt::format("{}{}:", kAliasPrefix, instance_), 0) == 0;
+}
+
+Status KernelDatapath::ensure_network(const NetworkSpec& spec) {
+    const Network& network = spec.network;
+    BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
+    BPFNET_ASSIGN_OR_RETURN(auto existing, kernel::find_link(sock, network.bridge_name));
+    if (existing) {
+        // A bridge of that name that we did not make belongs to someone else; never adopt or
+        // delete it (docker would reuse it, but then `network rm` could not tell whose it is).
+        if (existing->kind != "bridge" || !owned_by_us(existing->alias)) {
+            return fail(ErrorKind::Conflict,
+                        fmt::format("interface {} already exists and is not managed by this bpfnet "
+                                    "agent; choose another {}",
+                                    network.bridge_name, opt::kBridgeName));
+        }
+    } else {
+        BPFNET_TRY(kernel::create_bridge(sock, network.bridge_name, spec.options.mtu,
+                                         owner_alias("net", network.id)));
+    }
+    BPFNET_TRY(kernel::add_address(sock, network.bridge_name, gateway_cidr(network)));
+    BPFNET_TRY(kernel::set_link_up(sock, network.bridge_name));
+    if (!network.internal) {
+        // Routing between the bridge and the uplinks needs forwarding on, as docker turns it on.
+        BPFNET_TRY(kernel::write_sysctl("net.ipv4.ip_forward", "1"));
+    }
+    return {};
+}
+
+Status KernelDatapath::remove_network(const Network& network) {
+    BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
+    BPFNET_ASSIGN_OR_RETURN(auto existing, kernel::find_link(sock, network.bridge_name));
+    if (!existing) return {};
+    // A crash between creating the bridge and labelling it leaves our default-named bridge without
+    // an alias; the store recorded that name before creation, so it is still ours to delete.
+    bool unlabelled_default = existing->alias.empty() && network.bridge_name == default_bridge_name(network.id);
+    if (!owned_by_us(existing->alias) && !unlabelled_default) {
+        spdlog::warn("not deleting {}: it is not marked as created by this agent", network.bridge_name);
+        return {};
+    }
+    return kernel::delete_link(sock, network.bridge_name);
+}
+
+Status KernelDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& endpoint,
+                                       const Sandbox& sandbox) {
+    const Network& network = spec.network;
+    BPFNET_ASSIGN_OR_RETURN(auto host, kernel::NlSocket::open());
+    BPFNET_ASSIGN_OR_RETURN(auto inner, kernel::NlSocket::open_in_netns(sandbox.netns_path));
+
+    BPFNET_ASSIGN_OR_RETURN(auto host_end, kernel::find_link(host, endpoint.host_ifname));
+    BPFNET_ASSIGN_OR_RETURN(auto sandbox_end, kernel::find_link(inner, endpoint.ifname));
+    // Either half missing (a crash mid-create, a sandbox namespace re-created after reboot) means the
+    // pair is unusable: rebuild it from scratch rather than patch it.
+    if (!host_end || !sandbox_end || sandbox_end->mac != endpoint.mac) {
+        if (host_end) BPFNET_TRY(kernel::delete_link(host, endpoint.host_ifname));
+        if (sandbox_end) BPFNET_TRY(kernel::delete_link(inner, endpoint.ifname));
+        kernel::VethSpec veth{
+            .host_name = endpoint.host_ifname,
+            .host_alias = owner_alias("ep", endpoint.id),
+            .bridge_name = network.bridge_name,
+            .peer_name = endpoint.ifname,
+            .peer_netns_path = sandbox.netns_path,
+            .peer_mac = endpoint.mac,
+            .mtu = static_cast<unsigned>(spec.options.mtu),
+        };
+        BPFNET_TRY(kernel::create_veth(host, veth));
+    } else {
+        BPFNET_TRY(kernel::set_link_master(host, endpoint.host_ifname, network.bridge_name));
+        BPFNET_TRY(kernel::set_link_up(host, endpoint.host_ifname));
+    }
+    BPFNET_TRY(kernel::add_address(inner, endpoint.ifname, Cidr{endpoint.ip, network.ipam.subnet.prefix_len}));
+    BPFNET_TRY(kernel::set_link_up(inner, endpoint.ifname));
+    if (endpoint.default_route) {
+        BPFNET_TRY(kernel::replace_default_route(inner, endpoint.ifname, network.ipam.gateway));
+    }
+    return {};
+}
+
+Status KernelDatapath::remove_endpoint(const Endpoint& endpoint, const Sandbox& sandbox) {
+    BPFNET_ASSIGN_OR_RETURN(auto host, kernel::NlSocket::open());
+    BPFNET_TRY(kernel::delete_link(host, endpoint.host_ifname));
+    // The sandbox end normally dies with its peer; if the host end was already gone (half-made
+    // pair), remove a leftover of that name in the sandbox too.
+    if (kernel::netns_exists(sandbox.netns_path)) {
+        BPFNET_ASSIGN_OR_RETURN(auto inner, kernel::NlSocket::open_in_netns(sandbox.netns_path));
+        BPFNET_ASSIGN_OR_RETURN(auto leftover, kernel::find_link(inner, endpoint.ifname));
+        if (leftover && leftover->kind == "veth") BPFNET_TRY(kernel::delete_link(inner, endpoint.ifname));
+    }
+    return {};
+}
+
+Status KernelDatapath::sync_policy(const std::vector<NetworkSpec>& networks) {
+    FirewallSpec spec{.table = nft_table_, .networks = {}};
+    for (const auto& n : networks) {
+        spec.networks.push_back(FirewallNetwork{
+            .bridge = n.network.bridge_name,
+            .subnet = n.network.ipam.subnet,
+            .icc = n.options.enable_icc,
+            .masquerade = n.options.enable_ip_masquerade,
+            .internal = n.network.internal,
+        });
+    }
+    return nft_.run(render_ruleset(spec));
+}
+
+Status KernelDatapath::remove_policy() { return nft_.run(render_teardown(nft_table_)); }
+
+Result<std::vector<std::string>> KernelDatapath::collect_garbage(const std::set<std::string>& keep) {
+    BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
+    BPFNET_ASSIGN_OR_RETURN(auto links, kernel::list_links(sock));
+    std::vector<std::string> removed;
+    // Endpoints first: deleting a bridge with ports would leave the veths behind un-enslaved.
+    for (int pass = 0; pass < 2; ++pass) {
+        for (const auto& link : links) {
+            bool bridge = link.kind == "bridge";
+            if ((pass == 0) == bridge) continue;
+            if (!owned_by_us(link.alias) || keep.count(link.name)) continue;
+            BPFNET_TRY(kernel::delete_link(sock, link.name));
+            removed.push_back(link.name);
+        }
+    }
+    return removed;
+}
+
+}  // namespace bpfnet

@@ -1,0 +1,47 @@
+// The kernel datapath: a Linux bridge per network holding the gateway address, a veth pair per
+// endpoint, and nftables rules for isolation, icc, internal networks and masquerade. This is what
+// Docker's bridge driver builds, and it is bpfnet's permanent fallback where BPF cannot be used.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "datapath/datapath.h"
+#include "datapath/nft_ruleset.h"
+
+namespace bpfnet {
+
+// "bn-" + the first 12 hex digits of the network ID: fits IFNAMSIZ and says who made it.
+std::string default_bridge_name(const std::string& network_id);
+// Host end of an endpoint's veth pair: "bnv-" + 11 hex digits of the endpoint ID.
+std::string host_veth_name(const std::string& endpoint_id);
+
+class KernelDatapath : public Datapath {
+public:
+    // `instance` identifies this agent: it is written into the alias of every link the datapath
+    // creates ("bpfnet:<instance>:...") and names its nftables tables, so several agents can share a
+    // host and each only ever deletes what it made.
+    explicit KernelDatapath(std::string instance);
+
+    const char* name() const override { return "kernel"; }
+    Status ensure_network(const NetworkSpec& spec) override;
+    Status remove_network(const Network& network) override;
+    Status ensure_endpoint(const NetworkSpec& spec, const Endpoint& endpoint,
+                           const Sandbox& sandbox) override;
+    Status remove_endpoint(const Endpoint& endpoint, const Sandbox& sandbox) override;
+    Status sync_policy(const std::vector<NetworkSpec>& networks) override;
+    Status remove_policy() override;
+    Result<std::vector<std::string>> collect_garbage(const std::set<std::string>& keep) override;
+
+    std::string owner_alias(const std::string& what, const std::string& id) const;
+    const std::string& nft_table() const { return nft_table_; }
+
+private:
+    bool owned_by_us(const std::string& alias) const;
+
+    std::string instance_;
+    std::string nft_table_;
+    NftRunner nft_;
+};
+
+}  // namespace bpfnet

@@ -1,0 +1,25 @@
+// libbpf diagnostics in bpfnet's terms: libbpf's own log (including the verifier's) goes to spdlog
+// instead of stderr, and libbpf error codes become Errors with text a user can act on.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "core/result.h"
+
+namespace bpfnet {
+
+// Installs a libbpf print callback that forwards every message to the default spdlog logger:
+// libbpf WARN -> warn (load failures, with the verifier log), INFO -> debug, DEBUG -> trace.
+// Idempotent and thread-safe; BpfSkeleton::open() calls it, so no libbpf output bypasses spdlog.
+void route_libbpf_log_to_spdlog();
+
+// Text for a libbpf/kernel error code (either sign), including libbpf's private codes
+// (LIBBPF_ERRNO__*) and the kernel-internal ENOTSUPP that bpf() leaks to user space.
+std::string libbpf_error_text(int err);
+
+// An Error for "`what` failed with err": Unsupported when the kernel or our privileges do not allow
+// BPF (EPERM, ENOSYS, EOPNOTSUPP, ENOTSUPP), Internal otherwise. EPERM gets a hint about CAP_BPF.
+Error libbpf_error(std::string_view what, int err);
+
+}  // namespace bpfnet
