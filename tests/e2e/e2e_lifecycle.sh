@@ -34,4 +34,18 @@ bn network rm "used-$$" >/dev/null
 ip link show "$bridge" >/dev/null 2>&1 && die "network rm left the bridge"
 [ -z "$(owned_links "$(agent_instance)")" ] || die "links left after everything was removed"
 nft list table ip "bpfnet_$(agent_instance)" | grep -q "$bridge" && die "firewall still mentions the removed bridge"
+
+# Driver options: a chosen bridge name and MTU are honoured on the bridge and the endpoint.
+BR=bnt-br$$
+bn network create --subnet 10.206.4.0/24 -o com.docker.network.bridge.name="$BR" \
+    -o com.docker.network.driver.mtu=1400 "opts-$$" >/dev/null
+ip link show "$BR" | grep -q "mtu 1400" || die "bridge $BR missing or without MTU 1400"
+bn sandbox create "sb2-$$" >/dev/null
+bn network connect "opts-$$" "sb2-$$"
+in_sb "sb2-$$" ip link show eth0 | grep -q "mtu 1400" || die "endpoint MTU is not 1400"
+expect_fail "already used by network" bn network create --subnet 10.206.5.0/24 -o com.docker.network.bridge.name="$BR" "dup-$$"
+expect_fail "invalid value" bn network create --subnet 10.206.6.0/24 -o com.docker.network.driver.mtu=10 "mtu-$$"
+bn sandbox rm "sb2-$$" >/dev/null
+bn network rm "opts-$$" >/dev/null
+ip link show "$BR" >/dev/null 2>&1 && die "custom-named bridge left behind"
 true

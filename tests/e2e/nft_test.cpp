@@ -30,7 +30,7 @@ namespace {
         }                                                                               \
     } while (0)
 
-// Runs `body` in a child in new network and mount namespaces; fails the test unless it returns
+// Runs `body` in a child in new network and mount namespaces; the test fails unless it returns
 // true.
 void run_in_fresh_netns(const std::function<bool()>& body) {
     std::cout.flush();

@@ -9,17 +9,17 @@ namespace bpfnet::cli {
 
 ApiClient::ApiClient(std::string run_dir) : socket_(native_socket_path(run_dir)) {}
 
-Result<nlohmann::json> ApiClient::call(const std::string& method, const std::string& path,
-                                       const nlohmann::json& body) const {
+Result<nlohmann::ordered_json> ApiClient::call(const std::string& method, const std::string& path,
+                                       const nlohmann::ordered_json& body) const {
     auto response = http_request(socket_, method, "/v1" + path, body.is_null() ? "" : body.dump());
     if (!response) {
         return fail(ErrorKind::Internal,
                     fmt::format("Cannot connect to bpfnetd at {}. Is the agent running? ({})", socket_,
                                 response.error().message));
     }
-    nlohmann::json decoded = nullptr;
+    nlohmann::ordered_json decoded = nullptr;
     if (!response->body.empty()) {
-        decoded = nlohmann::json::parse(response->body, nullptr, false);
+        decoded = nlohmann::ordered_json::parse(response->body, nullptr, false);
         if (decoded.is_discarded()) {
             return fail(ErrorKind::Internal, fmt::format("bpfnetd sent an undecodable reply (HTTP {})", response->status));
         }

@@ -15,8 +15,8 @@ public:
     explicit ApiClient(std::string run_dir);
     // Returns the decoded JSON body (null for an empty body) or an error whose message is ready to
     // print: "Error response from daemon: ..." or "Cannot connect to bpfnetd at ...".
-    Result<nlohmann::json> call(const std::string& method, const std::string& path,
-                                const nlohmann::json& body = nullptr) const;
+    Result<nlohmann::ordered_json> call(const std::string& method, const std::string& path,
+                                const nlohmann::ordered_json& body = nullptr) const;
     const std::string& socket_path() const { return socket_; }
 
 private:

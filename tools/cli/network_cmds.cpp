@@ -16,7 +16,8 @@ namespace bpfnet::cli {
 
 namespace {
 
-using nlohmann::json;
+// ordered_json keeps docker's field order (Name, Id, Created, ...) in what users read.
+using json = nlohmann::ordered_json;
 
 // Options of each subcommand live as long as the app, so CLI11 can write into them.
 struct CreateArgs {

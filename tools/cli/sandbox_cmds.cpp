@@ -19,7 +19,8 @@ namespace bpfnet::cli {
 
 namespace {
 
-using nlohmann::json;
+// ordered_json keeps docker's field order (Name, Id, Created, ...) in what users read.
+using json = nlohmann::ordered_json;
 
 struct SandboxArgs {
     std::vector<std::string> refs;

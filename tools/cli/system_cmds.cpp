@@ -14,7 +14,8 @@ namespace bpfnet::cli {
 
 namespace {
 
-using nlohmann::json;
+// ordered_json keeps docker's field order (Name, Id, Created, ...) in what users read.
+using json = nlohmann::ordered_json;
 
 std::string yes_no(const json& v) { return v.is_boolean() && v.get<bool>() ? "yes" : "no"; }
 

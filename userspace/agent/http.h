@@ -4,13 +4,11 @@
 
 #include <sys/types.h>
 
-#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "core/result.h"
 
@@ -53,7 +51,7 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
-// One request on a fresh connection. Connection failures are ErrorKind::Unsupported-free Internal
+// One request on a fresh connection. Connection failures and timeouts are ErrorKind::Internal
 // errors whose message says the socket could not be reached.
 Result<HttpResponse> http_request(const std::string& socket_path, const std::string& method,
                                   const std::string& target, const std::string& body,

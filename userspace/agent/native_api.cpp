@@ -9,7 +9,8 @@ namespace bpfnet {
 
 namespace {
 
-using nlohmann::json;
+// ordered_json keeps docker's field order (Name, Id, Created, ...) in what users read.
+using json = nlohmann::ordered_json;
 
 HttpResponse json_response(int status, const json& body) { return HttpResponse{status, "application/json", body.dump()}; }
 
@@ -248,7 +249,7 @@ HttpResponse NativeApi::handle(const HttpRequest& request) {
                                    {"RunDir", cfg.run_dir},
                                    {"BpffsRoot", cfg.bpffs_root},
                                    {"NetnsDir", cfg.netns_dir},
-                                   {"Probe", to_json(service_.probe())},
+                                   {"Probe", json::parse(to_json(service_.probe()).dump())},
                                    {"Networks", networks},
                                    {"Sandboxes", snap->sandboxes.size()},
                                    {"Endpoints", snap->endpoints.size()}});

@@ -25,7 +25,7 @@ public:
     HttpResponse handle(const HttpRequest& request);
 
     // `docker network inspect`-shaped JSON for one network.
-    static nlohmann::json inspect_network(const NetworkService& service, const Network& network,
+    static nlohmann::ordered_json inspect_network(const NetworkService& service, const Network& network,
                                           const NetworkService::Snapshot& snap);
 
 private:

@@ -68,10 +68,12 @@ Result<BridgeOptions> parse_bridge_options(const std::map<std::string, std::stri
     BridgeOptions out;
     for (const auto& [key, value] : options) {
         if (key == opt::kBridgeName) {
-            if (!is_valid_ifname(value)) {
+            // Quotes, '*' and '\' are legal for the kernel but cannot be matched exactly by an
+            // nftables rule, so the firewall could not protect such a bridge.
+            if (!is_valid_ifname(value) || value.find_first_of("\"*\\") != std::string::npos) {
                 return invalid_option(key, value,
                                       "expected an interface name of 1 to 15 characters without "
-                                      "'/', ':' or whitespace");
+                                      "'/', ':', '\"', '*', '\\' or whitespace");
             }
             out.bridge_name = value;
         } else if (key == opt::kEnableIcc) {

@@ -52,6 +52,19 @@ Status KernelDatapath::ensure_network(const NetworkSpec& spec) {
     }
     BPFNET_TRY(kernel::add_address(sock, network.bridge_name, gateway_cidr(network)));
     BPFNET_TRY(kernel::set_link_up(sock, network.bridge_name));
+    if (!spec.options.enable_icc) {
+        // icc=false is an ip/ip6 forward rule matching bridge-to-same-bridge traffic, which only
+        // sees bridged frames through br_netfilter. Without it the rule would silently not apply.
+        for (const char* key : {"net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"}) {
+            auto st = kernel::write_sysctl(key, "1");
+            if (!st && st.error().kind == ErrorKind::NotFound) {
+                return fail(ErrorKind::Unsupported,
+                            fmt::format("{}=false needs the kernel's br_netfilter (modprobe br_netfilter)",
+                                        opt::kEnableIcc));
+            }
+            BPFNET_TRY(st);
+        }
+    }
     if (!network.internal) {
         // Routing between the bridge and the uplinks needs forwarding on, as docker turns it on.
         BPFNET_TRY(kernel::write_sysctl("net.ipv4.ip_forward", "1"));
@@ -122,6 +135,9 @@ Status KernelDatapath::remove_endpoint(const Endpoint& endpoint, const Sandbox& 
 }
 
 Status KernelDatapath::sync_policy(const std::vector<NetworkSpec>& networks) {
+    // With no networks there is nothing to enforce: leave no tables behind (an agent that is never
+    // started again must not leave rules that could match a later network's subnet).
+    if (networks.empty()) return remove_policy();
     FirewallSpec spec{.table = nft_table_, .networks = {}};
     for (const auto& n : networks) {
         spec.networks.push_back(FirewallNetwork{

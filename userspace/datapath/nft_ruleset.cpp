@@ -13,9 +13,8 @@
 // policy would apply at all. Frames bridged between two ports instead reach the ip/ip6 forward
 // hooks through br_netfilter (with bridge-nf-call-ip{,6}tables=1, the kernel default once
 // br_netfilter is present), with the bridge as both input and output interface. That is the
-// mechanism docker's own
-// `-i br -o br -j DROP` relies on. ARP does not pass those hooks, so it still flows, as with
-// docker.
+// mechanism docker's own `-i br -o br -j DROP` relies on. ARP does not pass those hooks, so it
+// still flows, as with docker.
 //
 // Every script starts by deleting the tables (`add table` first, so the delete cannot fail when
 // they are missing) and then declares them afresh: one transaction that replaces the whole state
@@ -36,8 +35,7 @@ namespace bpfnet {
 namespace {
 
 // nft's scanner takes a quoted string as everything up to the next '"' (no escapes), so any byte
-// but
-// '"' can be written inside quotes. Two exceptions: a trailing '*' makes the string a prefix
+// but '"' can be written inside quotes. Two exceptions: a trailing '*' makes the string a prefix
 // wildcard unless written as "\*"; when nft sees that "\*" it strips every backslash in the string,
 // and it checks the length before unescaping (so "\*" counts two bytes of the 15). A name with '"',
 // or ending in '*' and containing '\' or 15 bytes long, therefore cannot be written at all.
