@@ -36,6 +36,105 @@ struct bpfnet_pipeline_stats {
     __u64 bytes;   /* sum of skb->len, including the Ethernet header */
 };
 
+
+/* ---- endpoint: TC ingress on the host end of each endpoint veth (bpf/endpoint.bpf.c) ---- */
+
+/* Map sizes (max_entries). The agent refuses an endpoint or network beyond these with a clear
+ * error before it touches the maps. */
+#define BPFNET_MAX_ENDPOINTS 16384
+#define BPFNET_MAX_NETWORKS 1024
+#define BPFNET_EVENTS_RINGBUF_BYTES (256 * 1024)
+
+/* A network is keyed by the ifindex of its Linux bridge (unique on the host, and the agent rewrites
+ * every entry when it re-creates a bridge). */
+#define BPFNET_NET_ICC (1u << 0)      /* endpoints of the network may reach each other */
+#define BPFNET_NET_INTERNAL (1u << 1) /* nothing but the network's own subnet is reachable */
+
+/* bpfnet_net: HASH, key __u32 network (bridge ifindex) -> struct bpfnet_net_info */
+struct bpfnet_net_info {
+    __be32 subnet;       /* network address, network byte order */
+    __be32 gateway;      /* gateway (bridge) address, network byte order */
+    __u32 flags;         /* BPFNET_NET_* */
+    __u32 prefix_len;    /* of subnet, 0..32 */
+    __u8 gateway_mac[6]; /* the bridge's MAC: what ARP for the gateway is answered with */
+    __u8 pad[2];
+};
+
+/* bpfnet_ep_by_if: HASH, key __u32 ifindex of the endpoint's host-side veth -> the endpoint as its
+ * traffic source: the addresses it may send from (anti-spoofing) and its network. */
+struct bpfnet_endpoint {
+    __be32 ip;      /* network byte order */
+    __u32 network;  /* bridge ifindex of its network */
+    __u8 mac[6];
+    __u8 pad[2];
+};
+
+/* bpfnet_ep_by_ip: HASH, key struct bpfnet_ep_key -> struct bpfnet_ep_dest: where to deliver
+ * traffic for an address of a network. */
+struct bpfnet_ep_key {
+    __u32 network; /* bridge ifindex */
+    __be32 ip;     /* network byte order */
+};
+struct bpfnet_ep_dest {
+    __u32 ifindex; /* host-side veth: bpf_redirect_peer(ifindex) delivers into the sandbox */
+    __u8 mac[6];   /* the endpoint's MAC (answers ARP, fixes up the destination MAC) */
+    __u8 pad[2];
+};
+
+/* bpfnet_subnets: LPM_TRIE (BPF_F_NO_PREALLOC), key struct bpfnet_lpm_v4 -> __u32 network: every
+ * bpfnet network's subnet, so traffic aimed at another network is recognised and dropped. */
+struct bpfnet_lpm_v4 {
+    __u32 prefix_len; /* LPM trie keys start with the prefix length */
+    __be32 addr;
+};
+
+/* bpfnet_ep_stats: PERCPU_HASH, key __u32 host-side veth ifindex -> struct bpfnet_ep_stats. */
+struct bpfnet_ep_stats {
+    __u64 from_packets; /* sent by the endpoint (seen at its TC ingress) */
+    __u64 from_bytes;
+    __u64 to_packets;   /* delivered to the endpoint by bpf_redirect_peer from another endpoint */
+    __u64 to_bytes;
+};
+
+/* Why a packet was dropped: index of bpfnet_drops (PERCPU_ARRAY of struct bpfnet_drop_stats) and
+ * the reason field of drop events. Append only: the numbers are part of the pinned-map ABI. */
+enum bpfnet_drop_reason {
+    BPFNET_DROP_UNKNOWN_ENDPOINT = 1, /* program ran on a veth with no endpoint entry */
+    BPFNET_DROP_MALFORMED = 2,        /* truncated Ethernet/ARP/IPv4 header, bad IHL */
+    BPFNET_DROP_SPOOFED_MAC = 3,      /* source MAC (or ARP sender MAC) not the endpoint's */
+    BPFNET_DROP_SPOOFED_IP = 4,       /* source IPv4 (or ARP sender IP) not the endpoint's */
+    BPFNET_DROP_CROSS_NETWORK = 5,    /* destination is another bpfnet network */
+    BPFNET_DROP_ICC_DISABLED = 6,     /* endpoint-to-endpoint with enable_icc=false */
+    BPFNET_DROP_INTERNAL = 7,         /* leaving an --internal network */
+    BPFNET_DROP_VLAN_TAGGED = 8,      /* endpoints may not send 802.1Q/802.1ad frames */
+    BPFNET_DROP_REASON_MAX = 9,       /* number of slots in bpfnet_drops */
+};
+
+struct bpfnet_drop_stats {
+    __u64 packets;
+    __u64 bytes;
+};
+
+/* bpfnet_events: RINGBUF of struct bpfnet_event (drops today; traces later). */
+#define BPFNET_EVENT_DROP 1
+struct bpfnet_event {
+    __u64 timestamp_ns; /* bpf_ktime_get_ns() */
+    __u32 type;         /* BPFNET_EVENT_* */
+    __u32 reason;       /* enum bpfnet_drop_reason for drops */
+    __u32 ifindex;      /* host-side veth the packet came from */
+    __u32 len;          /* skb->len */
+    __be32 saddr;       /* IPv4 addresses, 0 when not IPv4 (ARP: sender/target protocol addr) */
+    __be32 daddr;
+    __be16 sport;       /* TCP/UDP ports, 0 otherwise */
+    __be16 dport;
+    __be16 eth_proto;   /* outer EtherType */
+    __u8 protocol;      /* IPv4 protocol number, 0 when not IPv4 */
+    __u8 pad;
+    __u8 smac[6];
+    __u8 dmac[6];
+    __u8 pad2[4];
+};
+
 #ifdef __cplusplus
 #include <linux/pkt_cls.h>
 
@@ -47,6 +146,15 @@ static_assert(BPFNET_TC_REDIRECT == TC_ACT_REDIRECT);
 
 static_assert(sizeof(struct bpfnet_pipeline_stats) == 16);
 static_assert(offsetof(struct bpfnet_pipeline_stats, bytes) == 8);
+static_assert(sizeof(struct bpfnet_net_info) == 24);
+static_assert(sizeof(struct bpfnet_endpoint) == 16);
+static_assert(sizeof(struct bpfnet_ep_key) == 8);
+static_assert(sizeof(struct bpfnet_ep_dest) == 12);
+static_assert(sizeof(struct bpfnet_lpm_v4) == 8);
+static_assert(sizeof(struct bpfnet_ep_stats) == 32);
+static_assert(sizeof(struct bpfnet_drop_stats) == 16);
+static_assert(sizeof(struct bpfnet_event) == 56);
+static_assert(offsetof(struct bpfnet_event, smac) == 40);
 #endif /* __cplusplus */
 
 #endif /* BPFNET_ABI_H */

@@ -396,3 +396,20 @@ TEST(AllocateStatic, ReservedAddressesAreConflictsNamingTheReservation) {
 
 }  // namespace
 }  // namespace bpfnet
+
+namespace bpfnet {
+namespace {
+
+TEST(IpamLimits, SubnetsLargerThanSlash8AreRefused) {
+    IpamRequest request;
+    request.subnet = *Cidr::parse("0.0.0.0/0");
+    auto planned = plan_network_ipam(request, {}, {});
+    ASSERT_FALSE(planned);
+    EXPECT_EQ(planned.error().kind, ErrorKind::InvalidArgument);
+    EXPECT_NE(planned.error().message.find("too large"), std::string::npos);
+    request.subnet = *Cidr::parse("10.0.0.0/8");
+    EXPECT_TRUE(plan_network_ipam(request, {}, {}));
+}
+
+}  // namespace
+}  // namespace bpfnet

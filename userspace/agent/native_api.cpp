@@ -12,7 +12,7 @@ namespace {
 // ordered_json keeps docker's field order (Name, Id, Created, ...) in what users read.
 using json = nlohmann::ordered_json;
 
-HttpResponse json_response(int status, const json& body) { return HttpResponse{status, "application/json", body.dump()}; }
+HttpResponse json_response(int status, const json& body) { return HttpResponse{status, "application/json", body.dump(-1, ' ', false, json::error_handler_t::replace)}; }
 
 HttpResponse error_response(const Error& error) {
     return json_response(http_status_for(error.kind), json{{"message", error.message}});
@@ -62,7 +62,7 @@ Result<CreateNetworkRequest> parse_create_network(const json& body) {
     BPFNET_ASSIGN_OR_RETURN(req.name, string_field(body, "Name"));
     BPFNET_ASSIGN_OR_RETURN(std::string driver, string_field(body, "Driver"));
     if (!driver.empty()) req.driver = driver;
-    if (body.contains("Internal")) {
+    if (body.contains("Internal") && !body["Internal"].is_null()) {
         if (!body["Internal"].is_boolean()) return fail(ErrorKind::InvalidArgument, "field \"Internal\" must be a boolean");
         req.internal = body["Internal"].get<bool>();
     }

@@ -31,12 +31,21 @@ Result<Cidr> pick_default_pool(const std::vector<Cidr>& host_routes,
                 "to assign to the network");
 }
 
+constexpr uint8_t kMinSubnetPrefixLen = 8;
+
 Status check_user_subnet(const Cidr& subnet, const std::vector<Cidr>& existing_subnets) {
     if (subnet.prefix_len > kMaxSubnetPrefixLen) {
         return fail(ErrorKind::InvalidArgument,
                     fmt::format("subnet {} is too small: a network needs at least a /{} for its "
                                 "network, gateway, broadcast and one endpoint address",
                                 subnet.str(), kMaxSubnetPrefixLen));
+    }
+    // A shorter prefix would swallow most of the address space (a /0 "network" would capture every
+    // host route through its bridge); no docker default or sane user network is larger than a /8.
+    if (subnet.prefix_len < kMinSubnetPrefixLen) {
+        return fail(ErrorKind::InvalidArgument,
+                    fmt::format("subnet {} is too large: the largest allowed network is a /{}",
+                                subnet.str(), kMinSubnetPrefixLen));
     }
     for (const auto& other : existing_subnets) {
         if (subnet.overlaps(other)) {
