@@ -34,9 +34,14 @@ int main(int argc, char** argv) {
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
         ->capture_default_str();
+    std::vector<std::string> probe_disabled;
+    app.add_option("--probe-disable", probe_disabled,
+                   "Treat a datapath probe check as failed (repeatable), to exercise the fallback")
+        ->check(CLI::IsMember(bpfnet::probe_check_names()));
     app.set_version_flag("--version", std::string("bpfnetd ") + BPFNET_VERSION);
     CLI11_PARSE(app, argc, argv);
 
+    config.probe_disabled.insert(probe_disabled.begin(), probe_disabled.end());
     spdlog::set_level(spdlog::level::from_str(log_level));
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 

@@ -1,4 +1,5 @@
-/* Every BPF map of bpfnet is defined here, once, with its key/value types from bpfnet/abi.h.
+/* Every BPF map of bpfnet is defined once, in a map header under bpf/lib/ (this file and the
+ * per-program headers listed below), with its key/value types from bpfnet/abi.h.
  *
  * Conventions:
  *  - Names start with bpfnet_ and fit in 15 characters. The kernel keeps only BPF_OBJ_NAME_LEN - 1
@@ -13,24 +14,18 @@
  *  - Maps that are private to one load (probe and test programs) are not pinned: a pinned map would
  *    carry counts from one run into the next.
  *
- * Every object that includes this header gets every map defined in it, used or not, and libbpf
- * creates them all at load. For pinned maps that is what sharing needs; a private map that only one
- * program uses should stay small, or move behind its own header once there are many. */
+ * Every object that includes a map header gets every map defined in it, used or not, and libbpf
+ * creates them all at load. So the maps are grouped by the program that owns them, each group in
+ * its own header, and an object includes only the groups it uses:
+ *  - this file: the pipeline/probe program's private counters (bpfnet_pl_stats);
+ *  - lib/endpoint_maps.h: the endpoint datapath (networks, endpoints, subnets, per-endpoint and
+ *    drop counters, the event ring buffer), all pinned by name and shared with the agent and CLI.
+ * The definition macros (BPFNET_PIN_BY_NAME, BPFNET_CHECK_MAP_NAME) live in lib/map_defs.h. A map
+ * is still defined exactly once: a later program that shares a group includes its header. */
 #ifndef BPFNET_BPF_LIB_MAPS_H
 #define BPFNET_BPF_LIB_MAPS_H
 
-#include <linux/bpf.h>
-
-#include <bpf/bpf_helpers.h>
-
-#include "bpfnet/abi.h"
-
-#define BPFNET_PIN_BY_NAME __uint(pinning, LIBBPF_PIN_BY_NAME)
-
-/* sizeof a string literal counts its NUL, exactly like BPF_OBJ_NAME_LEN does. */
-#define BPFNET_CHECK_MAP_NAME(name)                   \
-    _Static_assert(sizeof(#name) <= BPF_OBJ_NAME_LEN, \
-                   "map name " #name " is longer than 15 chars: the kernel would truncate it")
+#include "lib/map_defs.h"
 
 /* Per-load packet/byte counters of the pipeline program. A plain (not per-CPU) ARRAY updated with
  * atomic adds: the probe and tests read one value without summing CPUs, and the cost of a shared

@@ -22,7 +22,7 @@ in_sb "sbb-$$" ping -c 2 -W 2 10.201.0.2 >/dev/null || die "sbb cannot ping sba"
 in_sb "sba-$$" ping -c 1 -W 2 10.201.0.1 >/dev/null || die "sba cannot ping its gateway"
 
 # TCP both ways through the bridge.
-in_sb "sbb-$$" sh -c 'nc -l 5001 > "$1"' _ "$WORK/received" &
+in_sb "sbb-$$" sh -c 'nc -l 5001 < /dev/null > "$1"' _ "$WORK/received" &
 NC_PID=$!
 sleep 0.3
 echo "hello over bpfnet" | in_sb "sba-$$" nc -w 2 -N 10.201.0.3 5001 || die "TCP connect to sbb failed"
@@ -31,7 +31,7 @@ grep -q "hello over bpfnet" "$WORK/received" || die "sbb did not receive the TCP
 
 # inspect is docker-shaped and lists both sandboxes.
 bn network inspect "$NET" > "$WORK/inspect.json"
-python3 - "$WORK/inspect.json" "$NET" <<'PY' || die "inspect output is not as expected"
+python3 - "$WORK/inspect.json" "$NET" "$E2E_DATAPATH" <<'PY' || die "inspect output is not as expected"
 import json, sys
 doc = json.load(open(sys.argv[1]))
 assert isinstance(doc, list) and len(doc) == 1, doc
@@ -43,7 +43,7 @@ addrs = sorted(c["IPv4Address"] for c in n["Containers"].values())
 assert addrs == ["10.201.0.2/24", "10.201.0.3/24"], addrs
 assert all(len(c["EndpointID"]) == 64 for c in n["Containers"].values())
 assert n["Labels"] == {"team": "e2e"}
-assert n["BpfNet"]["Datapath"] == "kernel"
+assert n["BpfNet"]["Datapath"] == sys.argv[3], n["BpfNet"]
 PY
 
 # ls: table, filters, quiet, json lines.

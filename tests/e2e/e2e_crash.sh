@@ -27,7 +27,7 @@ for line in sys.stdin:
     local sandboxes
     sandboxes=$(bn sandbox ls --format json) || die "after $1: sandbox ls failed"
     for f in "$NETNS_DIR"/*; do
-        echo "$sandboxes" | grep -qF "\"NetnsPath\":\"$f\"" || die "after $1: orphan namespace $f (sandboxes: $sandboxes)"
+        grep -qF "\"NetnsPath\":\"$f\"" <<< "$sandboxes" || die "after $1: orphan namespace $f (sandboxes: $sandboxes)"
     done
     in_sb "sbbase-$$" ping -c 1 -W 2 10.208.1.3 >/dev/null || die "after $1: surviving endpoints lost traffic"
 }

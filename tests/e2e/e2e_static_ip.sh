@@ -16,12 +16,13 @@ bn network connect "$NET" "sbd-$$"
 in_sb "sbd-$$" ip -o -4 addr show dev eth0 | grep -q "10.202.0.130/24" || die "aux address was not skipped"
 in_sb "sbb-$$" ping -c 1 -W 2 10.202.0.254 >/dev/null || die "cannot reach the static address"
 
-before=$(ip -o link show | wc -l)
+# Only this agent's links: other tests create and delete links on the host at the same time.
+before=$(owned_links "$AGENT_INSTANCE" | wc -l)
 expect_fail "already in use" bn network connect --ip 10.202.0.254 "$NET" "sbc-$$"
 expect_fail "is not in subnet" bn network connect --ip 10.99.0.5 "$NET" "sbc-$$"
 expect_fail "invalid IPv4 address" bn network connect --ip 10.202.0.300 "$NET" "sbc-$$"
 expect_fail "gateway" bn network connect --ip 10.202.0.1 "$NET" "sbc-$$"
-[ "$(ip -o link show | wc -l)" = "$before" ] || die "a refused connect left an interface behind"
+[ "$(owned_links "$AGENT_INSTANCE" | wc -l)" = "$before" ] || die "a refused connect left an interface behind"
 [ "$(in_sb "sbc-$$" ip -o link show | wc -l)" = 1 ] || die "a refused connect left an interface in the sandbox"
 
 # Network-level IPAM errors.

@@ -40,10 +40,16 @@ in_sb() { local sb=$1; shift; bn sandbox exec "$sb" -- "$@"; }
 # Like in_sb but without asking the agent, for commands that must keep running while it is down.
 in_ns() { local sb=$1; shift; nsenter --net="$NETNS_DIR/$sb" "$@"; }
 
+# Which datapath the scenarios run on: ctest runs every script once per datapath. "kernel" forces
+# the fallback the way a host without BPF would get it.
+E2E_DATAPATH=${BPFNET_E2E_DATAPATH:-bpf}
+AGENT_FLAGS=()
+[ "$E2E_DATAPATH" = kernel ] && AGENT_FLAGS+=(--probe-disable bpf)
+
 start_agent() {
     mkdir -p "$NETNS_DIR"
     "$BPFNETD" --state-dir "$STATE_DIR" --run-dir "$RUN_DIR" --bpffs-root "$BPFFS_DIR" \
-        --netns-dir "$NETNS_DIR" --log-level debug >>"$AGENT_LOG" 2>&1 &
+        --netns-dir "$NETNS_DIR" --log-level debug "${AGENT_FLAGS[@]}" "$@" >>"$AGENT_LOG" 2>&1 &
     AGENT_PID=$!
     for _ in $(seq 1 100); do
         if bn version >/dev/null 2>&1; then
@@ -54,6 +60,38 @@ start_agent() {
         sleep 0.1
     done
     die "bpfnetd did not answer within 10 s"
+}
+
+# Sum of a per-CPU counter field of one endpoint in the pinned bpfnet_ep_stats map, read with
+# bpftool straight from bpffs (no agent involved). Usage: ep_stat HOST_IFNAME FIELD
+ep_stat() {
+    local ifindex
+    ifindex=$(cat "/sys/class/net/$1/ifindex")
+    { bpftool -j map lookup pinned "$BPFFS_DIR/bpfnet/bpfnet_ep_stats" key $(printf '%d %d %d %d' \
+        $((ifindex & 255)) $(((ifindex >> 8) & 255)) $(((ifindex >> 16) & 255)) $(((ifindex >> 24) & 255))) \
+        2>/dev/null || true; } | python3 -c '
+import json, sys
+try:
+    doc = json.load(sys.stdin)
+except ValueError:
+    doc = None
+if not isinstance(doc, dict) or "formatted" not in doc:  # no entry yet: nothing counted
+    print(0)
+    sys.exit()
+print(sum(cpu["value"][sys.argv[1]] for cpu in doc["formatted"]["values"]))' "$2"
+}
+# Sum of the drop counter for a reason number (enum bpfnet_drop_reason in include/bpfnet/abi.h).
+drop_count() {
+    bpftool -j map lookup pinned "$BPFFS_DIR/bpfnet/bpfnet_drops" key "$1" 0 0 0 2>/dev/null | python3 -c '
+import json, sys
+doc = json.load(sys.stdin)
+print(sum(cpu["value"]["packets"] for cpu in doc["formatted"]["values"]))'
+}
+host_if_of() {  # host-side veth of SANDBOX on NETWORK
+    bn sandbox inspect "$1" | python3 -c '
+import json, sys
+net = json.load(sys.stdin)[0]["Networks"][sys.argv[1]]
+print("bnv-" + net["EndpointID"][:11])' "$2"
 }
 
 stop_agent() {  # graceful: SIGTERM, datapath stays up

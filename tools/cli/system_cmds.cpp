@@ -33,9 +33,12 @@ void run_status(Context& ctx, const std::string& format) {
     std::cout << fmt::format("Store:       {} in {}\n", s["Store"].get<std::string>(), s["StateDir"].get<std::string>());
     std::cout << fmt::format("API socket:  {}/bpfnetd.sock\n", s["RunDir"].get<std::string>());
     std::cout << fmt::format("Kernel:      {}\n", probe.value("kernel_release", "unknown"));
-    std::cout << fmt::format("BPF probe:   bpf() {}, bpffs at {} {}, prog test run {}, tcx link API {}\n",
-                             yes_no(probe["bpf_syscall"]), s["BpffsRoot"].get<std::string>(), yes_no(probe["bpffs"]),
-                             yes_no(probe["prog_test_run"]), yes_no(probe["tcx_link_api"]));
+    std::cout << fmt::format("BPF probe:   {}: bpf() {}, bpffs at {} {}, prog test run {}, tcx {}, "
+                             "redirect_peer {}, BTF {}\n",
+                             probe.value("bpf_usable", false) ? "usable" : "NOT usable", yes_no(probe["bpf_syscall"]),
+                             s["BpffsRoot"].get<std::string>(), yes_no(probe["bpffs"]),
+                             yes_no(probe["prog_test_run"]), yes_no(probe["tcx_link_api"]),
+                             yes_no(probe["redirect_peer"]), yes_no(probe["btf"]));
     for (const auto& reason : probe.value("reasons", json::array())) {
         std::cout << "             " << reason.get<std::string>() << '\n';
     }

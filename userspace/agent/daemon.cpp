@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/ids.h"
+#include "datapath/bpf_datapath.h"
 #include "datapath/kernel_datapath.h"
 #include "datapath/probe.h"
 #include "store/store.h"
@@ -69,15 +70,33 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config) {
     spdlog::info("bpfnetd instance {}: state {}, run dir {}, bpffs {}", instance, sc.state_dir, sc.run_dir,
                  sc.bpffs_root);
 
-    ProbeResult probe = probe_datapath(sc.bpffs_root);
-    if (probe.bpf_usable()) {
-        spdlog::info("datapath probe: kernel {}, BPF usable", probe.kernel_release);
-    } else {
-        for (const auto& reason : probe.reasons) spdlog::warn("datapath probe: {}", reason);
-    }
+    ProbeResult probe = probe_datapath(sc.bpffs_root, config.probe_disabled);
+    for (const auto& reason : probe.reasons) spdlog::warn("datapath probe: {}", reason);
 
+    // The kernel datapath serves networks directly when BPF cannot be used, and is the foundation
+    // the BPF datapath builds on (bridge, veths, firewall) when it can.
+    auto kernel = std::make_unique<KernelDatapath>(instance);
+    std::unique_ptr<Datapath> bpf;
+    std::string bpf_unavailable;
+    if (!probe.bpf_usable()) {
+        bpf_unavailable = fmt::format("{}", fmt::join(probe.reasons, "; "));
+    } else if (auto opened = BpfDatapath::open(*kernel, sc.bpffs_root, probe.tcx_link_api); !opened) {
+        bpf_unavailable = "loading the endpoint program failed: " + opened.error().message;
+    } else {
+        bpf = std::move(opened).value();
+    }
+    if (bpf) {
+        spdlog::info("datapath: BPF usable (kernel {}), bridge networks default to the BPF datapath",
+                     probe.kernel_release);
+    } else {
+        spdlog::warn("datapath: BPF unavailable, every network uses the kernel datapath: {}", bpf_unavailable);
+    }
+    // The service owns its own KernelDatapath handle for kernel-mode networks; the BPF datapath
+    // wraps `kernel`, which the daemon keeps alive for as long as the service.
+    daemon->kernel_ = std::move(kernel);
     daemon->service_ = std::make_unique<NetworkService>(sc, instance, std::move(store),
-                                                        std::make_unique<KernelDatapath>(instance), probe);
+                                                        std::make_unique<KernelDatapath>(instance),
+                                                        std::move(bpf), bpf_unavailable, probe);
     BPFNET_TRY(daemon->service_->reconcile());
 
     daemon->api_ = std::make_unique<NativeApi>(*daemon->service_);

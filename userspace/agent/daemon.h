@@ -6,13 +6,16 @@
 
 #include "agent/http.h"
 #include "agent/native_api.h"
+#include "datapath/kernel_datapath.h"
 #include "agent/service.h"
+#include "datapath/probe.h"
 
 namespace bpfnet {
 
 struct DaemonConfig {
     ServiceConfig service;
     unsigned socket_mode = 0660;
+    ProbeOverrides probe_disabled;  // probe checks forced to fail (tests, operators)
 };
 
 class Daemon {
@@ -27,6 +30,7 @@ public:
 private:
     Daemon() = default;
     int lock_fd_ = -1;
+    std::unique_ptr<KernelDatapath> kernel_;  // outlives the service's BPF datapath, which wraps it
     std::unique_ptr<NetworkService> service_;
     std::unique_ptr<NativeApi> api_;
     std::unique_ptr<UnixHttpServer> server_;

@@ -49,12 +49,17 @@ std::string next_ifname(const std::vector<Endpoint>& sandbox_endpoints) {
 }  // namespace
 
 NetworkService::NetworkService(ServiceConfig config, std::string instance, std::unique_ptr<Store> store,
-                               std::unique_ptr<Datapath> kernel_datapath, ProbeResult probe)
+                               std::unique_ptr<Datapath> kernel_datapath, std::unique_ptr<Datapath> bpf_datapath,
+                               std::string bpf_unavailable, ProbeResult probe)
     : config_(std::move(config)),
       instance_(std::move(instance)),
       store_(std::move(store)),
       kernel_(std::move(kernel_datapath)),
+      bpf_(std::move(bpf_datapath)),
+      bpf_unavailable_(std::move(bpf_unavailable)),
       probe_(std::move(probe)) {}
+
+NetworkService::~NetworkService() { bpf_.reset(); }
 
 Result<NetworkService::Snapshot> NetworkService::load() {
     Snapshot snap;
@@ -81,11 +86,14 @@ DatapathChoice NetworkService::datapath_choice(const Network& network) const {
     auto options = parse_bridge_options(network.options);
     DatapathMode mode = options ? options->datapath : DatapathMode::Auto;
     if (mode == DatapathMode::Kernel) return {"kernel", "requested with bpfnet.datapath=kernel"};
-    return {"kernel", "this agent's BPF forwarding for bridge networks is not available yet; the kernel "
-                      "bridge serves all networks"};
+    if (!bpf_) return {"kernel", "BPF unavailable: " + bpf_unavailable_};
+    if (mode == DatapathMode::Bpf) return {"bpf", "requested with bpfnet.datapath=bpf"};
+    return {"bpf", "probe passed (bpfnet.datapath=auto)"};
 }
 
-Datapath& NetworkService::datapath_for(const Network&) { return *kernel_; }
+Datapath& NetworkService::datapath_for(const Network& network) {
+    return datapath_choice(network).name == "bpf" ? *bpf_ : *kernel_;
+}
 
 Status NetworkService::sync_policy_locked(const std::vector<Network>& networks) {
     std::vector<BridgeOptions> options;
@@ -119,10 +127,11 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
                                 request.driver));
     }
     BPFNET_ASSIGN_OR_RETURN(BridgeOptions options, parse_bridge_options(request.options));
-    if (options.datapath == DatapathMode::Bpf) {
+    if (options.datapath == DatapathMode::Bpf && !bpf_) {
         return fail(ErrorKind::Unsupported,
-                    "bpfnet.datapath=bpf: this agent has no BPF forwarding for bridge networks yet; use "
-                    "auto or kernel");
+                    fmt::format("bpfnet.datapath=bpf: the BPF datapath cannot be used on this host ({}); use "
+                                "bpfnet.datapath=auto or kernel",
+                                bpf_unavailable_));
     }
     BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
     for (const auto& n : snap.networks) {
@@ -159,7 +168,7 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
 
     auto undo = [&](const Error& cause) -> Failure {
         spdlog::warn("create network {}: {}; rolling back", network.name, cause.message);
-        if (auto st = kernel_->remove_network(network); !st) spdlog::error("rollback: {}", st.error().message);
+        if (auto st = datapath_for(network).remove_network(network); !st) spdlog::error("rollback: {}", st.error().message);
         if (auto st = store_->delete_network(network.id); !st) spdlog::error("rollback: {}", st.error().message);
         std::vector<Network> rest;
         for (const auto& n : snap.networks)
@@ -511,10 +520,19 @@ Status NetworkService::reconcile_locked() {
 
     // 5. Anything this agent marked as its own that the store no longer names is stale.
     std::set<std::string> keep;
+    std::set<std::string> bpf_attached;
     for (const auto& n : now.networks) keep.insert(n.bridge_name);
-    for (const auto& e : now.endpoints) keep.insert(e.host_ifname);
+    for (const auto& e : now.endpoints) {
+        keep.insert(e.host_ifname);
+        const Network* network = network_by_id(now.networks, e.network_id);
+        if (network && datapath_choice(*network).name == "bpf") bpf_attached.insert(e.host_ifname);
+    }
     BPFNET_ASSIGN_OR_RETURN(auto removed, kernel_->collect_garbage(keep));
-    for (const auto& name : removed) spdlog::info("reconcile: removed stale interface {}", name);
+    if (bpf_) {
+        BPFNET_ASSIGN_OR_RETURN(auto detached, bpf_->collect_garbage(bpf_attached));
+        removed.insert(removed.end(), detached.begin(), detached.end());
+    }
+    for (const auto& name : removed) spdlog::info("reconcile: removed stale {}", name);
     spdlog::info("reconcile done: {} networks, {} sandboxes, {} endpoints", now.networks.size(),
                  now.sandboxes.size(), now.endpoints.size());
     return {};

@@ -54,8 +54,11 @@ struct DatapathChoice {
 
 class NetworkService {
 public:
+    // `bpf_datapath` may be null (BPF unusable here); `bpf_unavailable` then says why.
     NetworkService(ServiceConfig config, std::string instance, std::unique_ptr<Store> store,
-                   std::unique_ptr<Datapath> kernel_datapath, ProbeResult probe);
+                   std::unique_ptr<Datapath> kernel_datapath, std::unique_ptr<Datapath> bpf_datapath,
+                   std::string bpf_unavailable, ProbeResult probe);
+    ~NetworkService();
 
     // Brings kernel state in line with the store: finishes or undoes interrupted operations,
     // re-creates missing objects, removes stale ones this agent owns.
@@ -101,7 +104,10 @@ private:
     ServiceConfig config_;
     std::string instance_;
     std::unique_ptr<Store> store_;
+    // Declaration order matters: the BPF datapath wraps the kernel one and must be destroyed first.
     std::unique_ptr<Datapath> kernel_;
+    std::unique_ptr<Datapath> bpf_;
+    std::string bpf_unavailable_;
     ProbeResult probe_;
     std::mutex mutex_;  // one operation at a time: allocations and kernel changes never interleave
 };

@@ -8,6 +8,7 @@
 #include <sys/mount.h>
 #include <sys/statfs.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <array>
 #include <cerrno>
@@ -129,7 +130,30 @@ bool kernel_has_tcx(const std::string& release) {
 
 }  // namespace
 
-ProbeResult probe_datapath(const std::string& bpffs_root) {
+const std::set<std::string>& probe_check_names() {
+    static const std::set<std::string> names{"bpf", "bpffs", "test_run", "tcx", "redirect_peer", "btf"};
+    return names;
+}
+
+namespace {
+
+void apply_overrides(const ProbeOverrides& disabled, ProbeResult& result) {
+    auto off = [&](const char* name, bool& flag) {
+        if (!disabled.count(name) || !flag) return;
+        flag = false;
+        result.reasons.push_back(std::string(name) + ": disabled by --probe-disable");
+    };
+    off("bpf", result.bpf_syscall);
+    off("bpffs", result.bpffs);
+    off("test_run", result.prog_test_run);
+    off("tcx", result.tcx_link_api);
+    off("redirect_peer", result.redirect_peer);
+    off("btf", result.btf);
+}
+
+}  // namespace
+
+ProbeResult probe_datapath(const std::string& bpffs_root, const ProbeOverrides& disabled) {
     ProbeResult result;
 
     struct utsname uts {};
@@ -153,8 +177,20 @@ ProbeResult probe_datapath(const std::string& bpffs_root) {
         check_test_run(skel, result);
     }
 
-    spdlog::debug("probe: kernel {} bpf {} bpffs {} test_run {} tcx {}", result.kernel_release,
-                  result.bpf_syscall, result.bpffs, result.prog_test_run, result.tcx_link_api);
+    if (result.bpf_syscall) {
+        // 0 = missing, 1 = present, <0 = could not tell (treated as missing, with the reason).
+        int has = libbpf_probe_bpf_helper(BPF_PROG_TYPE_SCHED_CLS, BPF_FUNC_redirect_peer, nullptr);
+        result.redirect_peer = has == 1;
+        if (has == 0) result.reasons.push_back("the kernel lacks the bpf_redirect_peer() helper (5.10+)");
+        if (has < 0) result.reasons.push_back("probing bpf_redirect_peer() failed: " + libbpf_error_text(has));
+    }
+    result.btf = access("/sys/kernel/btf/vmlinux", R_OK) == 0;
+    if (!result.btf) result.reasons.push_back("no kernel BTF at /sys/kernel/btf/vmlinux (CONFIG_DEBUG_INFO_BTF)");
+    apply_overrides(disabled, result);
+
+    spdlog::debug("probe: kernel {} bpf {} bpffs {} test_run {} tcx {} redirect_peer {} btf {}",
+                  result.kernel_release, result.bpf_syscall, result.bpffs, result.prog_test_run,
+                  result.tcx_link_api, result.redirect_peer, result.btf);
     return result;
 }
 
@@ -167,6 +203,8 @@ nlohmann::json to_json(const ProbeResult& result) {
         {"bpffs_mounted_by_probe", result.bpffs_mounted_by_probe},
         {"prog_test_run", result.prog_test_run},
         {"tcx_link_api", result.tcx_link_api},
+        {"redirect_peer", result.redirect_peer},
+        {"btf", result.btf},
         {"reasons", result.reasons},
     };
 }

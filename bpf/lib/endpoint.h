@@ -1,0 +1,193 @@
+/* The endpoint datapath: what happens to a packet a container sends, seen at TC ingress of the
+ * host end of its veth (skb->ifindex is that host end).
+ *
+ *  - Only known endpoints, only their own MAC and IPv4 address (anti-spoofing), no VLAN tags.
+ *  - ARP requests for the gateway or for another endpoint of the network are answered here: the
+ *    request is rewritten into the reply and sent straight back into the container.
+ *  - IPv4 to another endpoint of the same network goes veth to veth with bpf_redirect_peer,
+ *    never through the bridge; enable_icc=false drops it instead.
+ *  - Leaving the subnet: dropped for --internal networks and when the destination is another
+ *    bpfnet network; otherwise the bridge (gateway, host, outside) takes it, as does everything
+ *    else (broadcast/multicast, ARP the program does not answer, IPv6, other EtherTypes).
+ *
+ * The functions return a TC verdict, or BPFNET_DROP(reason) for the caller to drop. */
+#ifndef BPFNET_BPF_LIB_ENDPOINT_H
+#define BPFNET_BPF_LIB_ENDPOINT_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/pkt_cls.h>
+
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "bpfnet/abi.h"
+#include "lib/arp.h"
+#include "lib/drop.h"
+#include "lib/endpoint_maps.h"
+#include "lib/eth.h"
+#include "lib/ipv4.h"
+
+/* The counters of a host-side veth, created on first use. Per-CPU, so plain adds are safe. */
+static __always_inline struct bpfnet_ep_stats* bpfnet_ep_stats_of(__u32 ifindex) {
+    struct bpfnet_ep_stats* stats = bpf_map_lookup_elem(&bpfnet_ep_stats, &ifindex);
+    if (stats) return stats;
+
+    /* Another CPU may create it first: BPF_NOEXIST then fails and the lookup finds theirs. A full
+     * map leaves the packet uncounted, nothing worse. */
+    struct bpfnet_ep_stats zero = {};
+    bpf_map_update_elem(&bpfnet_ep_stats, &ifindex, &zero, BPF_NOEXIST);
+    return bpf_map_lookup_elem(&bpfnet_ep_stats, &ifindex);
+}
+
+/* Sends the (rewritten) frame back into the sandbox it came from. The program runs at ingress of
+ * the host end of the veth, so "the peer of skb->ifindex" is the container's interface (in another
+ * netns, which bpf_redirect_peer requires), and the frame is delivered to its ingress at once.
+ * bpf_redirect(skb->ifindex, 0) would work too (out of the host end, which the veth hands to the
+ * peer), but through the host end's egress path and the peer's backlog queue. Both verified on
+ * real veths by tests/bpf/endpoint_attach_test.cpp. */
+static __always_inline int bpfnet_back_to_sender(struct __sk_buff* skb) {
+    return bpf_redirect_peer(skb->ifindex, 0);
+}
+
+static __always_inline int bpfnet_ep_arp(struct __sk_buff* skb, const struct bpfnet_endpoint* ep,
+                                         struct bpfnet_pkt_info* info) {
+    if (bpfnet_linearize(skb, sizeof(struct ethhdr) + sizeof(struct bpfnet_arp_eth_ipv4)) != 0)
+        return BPFNET_DROP(BPFNET_DROP_MALFORMED);
+    void* data = bpfnet_data(skb);
+    void* data_end = bpfnet_data_end(skb);
+    struct ethhdr* eth = data;
+    struct bpfnet_arp_eth_ipv4* arp = (void*)(eth + 1);
+    if ((void*)(arp + 1) > data_end) return BPFNET_DROP(BPFNET_DROP_MALFORMED);
+    if (!bpfnet_arp_is_eth_ipv4(arp)) return BPFNET_DROP(BPFNET_DROP_MALFORMED);
+
+    const __be32 spa = arp->spa;
+    const __be32 tpa = arp->tpa;
+    info->saddr = spa;
+    info->daddr = tpa;
+    if (!bpfnet_mac_eq(arp->sha, ep->mac)) return BPFNET_DROP(BPFNET_DROP_SPOOFED_MAC);
+    /* Sender address 0.0.0.0 is an address probe (RFC 5227), which any endpoint may send. */
+    if (spa != ep->ip && spa != 0) return BPFNET_DROP(BPFNET_DROP_SPOOFED_IP);
+
+    /* Replies, gratuitous ARP and requests the program cannot answer go on to the bridge. */
+    if (arp->op != bpf_htons(BPFNET_ARP_OP_REQUEST) || tpa == spa) return TC_ACT_OK;
+    __u32 network = ep->network;
+    const struct bpfnet_net_info* net = bpf_map_lookup_elem(&bpfnet_net, &network);
+    if (!net) return TC_ACT_OK;
+
+    const __u8* answer;
+    if (tpa == net->gateway && tpa != 0) {
+        answer = net->gateway_mac;
+    } else {
+        struct bpfnet_ep_key key = {.network = network, .ip = tpa};
+        const struct bpfnet_ep_dest* dest = bpf_map_lookup_elem(&bpfnet_ep_by_ip, &key);
+        /* Never answer an endpoint about itself: a probe for its own address must stay
+         * unanswered, or it would think the address is taken. */
+        if (!dest || dest->ifindex == skb->ifindex) return TC_ACT_OK;
+        answer = dest->mac;
+    }
+    bpfnet_arp_make_reply(eth, arp, answer);
+    return bpfnet_back_to_sender(skb);
+}
+
+static __always_inline int bpfnet_ep_ipv4(struct __sk_buff* skb, const struct bpfnet_endpoint* ep,
+                                          struct bpfnet_pkt_info* info) {
+    if (bpfnet_linearize(skb, sizeof(struct ethhdr) + sizeof(struct iphdr)) != 0)
+        return BPFNET_DROP(BPFNET_DROP_MALFORMED);
+    void* data = bpfnet_data(skb);
+    void* data_end = bpfnet_data_end(skb);
+    struct iphdr* iph = data + sizeof(struct ethhdr);
+    if ((void*)(iph + 1) > data_end) return BPFNET_DROP(BPFNET_DROP_MALFORMED);
+
+    const __be32 saddr = iph->saddr;
+    const __be32 daddr = iph->daddr;
+    const __u32 hdr_len = bpfnet_ipv4_hdr_len(iph);
+    const int later_fragment = bpfnet_ipv4_is_later_fragment(iph);
+    info->saddr = saddr;
+    info->daddr = daddr;
+    info->protocol = iph->protocol;
+    if (iph->version != 4 || hdr_len < sizeof(struct iphdr))
+        return BPFNET_DROP(BPFNET_DROP_MALFORMED);
+    /* Options: the whole header must be there too. This may pull, so iph is not used after it. */
+    if (hdr_len > sizeof(struct iphdr) &&
+        bpfnet_linearize(skb, sizeof(struct ethhdr) + hdr_len) != 0)
+        return BPFNET_DROP(BPFNET_DROP_MALFORMED);
+    if (!later_fragment) info->l4_off = sizeof(struct ethhdr) + hdr_len;
+
+    if (saddr != ep->ip) return BPFNET_DROP(BPFNET_DROP_SPOOFED_IP);
+    /* Broadcast and multicast are the bridge's business (it floods them). */
+    if (bpfnet_mac_is_multicast(info->dmac)) return TC_ACT_OK;
+
+    __u32 network = ep->network;
+    const struct bpfnet_net_info* net = bpf_map_lookup_elem(&bpfnet_net, &network);
+    if (!net) return TC_ACT_OK;
+
+    if (bpfnet_ipv4_in_subnet(daddr, net->subnet, net->prefix_len)) {
+        struct bpfnet_ep_key key = {.network = network, .ip = daddr};
+        const struct bpfnet_ep_dest* dest = bpf_map_lookup_elem(&bpfnet_ep_by_ip, &key);
+        if (!dest) return TC_ACT_OK; /* the gateway, or an address nobody holds */
+        if (!(net->flags & BPFNET_NET_ICC)) return BPFNET_DROP(BPFNET_DROP_ICC_DISABLED);
+
+        /* The sender's neighbour entry may be stale (address moved to a new endpoint): deliver
+         * with the MAC the destination will accept. Only the MAC changes, so no checksum work. */
+        if (!bpfnet_mac_eq(info->dmac, dest->mac) &&
+            bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_dest), dest->mac, ETH_ALEN, 0) != 0)
+            return BPFNET_DROP(BPFNET_DROP_MALFORMED);
+
+        struct bpfnet_ep_stats* to = bpfnet_ep_stats_of(dest->ifindex);
+        if (to) {
+            to->to_packets++;
+            to->to_bytes += skb->len;
+        }
+        return bpf_redirect_peer(dest->ifindex, 0);
+    }
+
+    if (net->flags & BPFNET_NET_INTERNAL) return BPFNET_DROP(BPFNET_DROP_INTERNAL);
+    struct bpfnet_lpm_v4 lpm = {.prefix_len = 32, .addr = daddr};
+    const __u32* other = bpf_map_lookup_elem(&bpfnet_subnets, &lpm);
+    if (other && *other != network) return BPFNET_DROP(BPFNET_DROP_CROSS_NETWORK);
+    return TC_ACT_OK;
+}
+
+static __always_inline int bpfnet_ep_ingress(struct __sk_buff* skb, struct bpfnet_pkt_info* info) {
+    __u32 ifindex = skb->ifindex;
+
+    /* Read the Ethernet header before anything can fail, so every drop event carries the MACs.
+     * At TC the Ethernet header is always in the linear part. */
+    void* data = bpfnet_data(skb);
+    void* data_end = bpfnet_data_end(skb);
+    struct ethhdr* eth = data;
+    const int have_eth = (void*)(eth + 1) <= data_end;
+    if (have_eth) {
+        bpfnet_mac_copy(info->smac, eth->h_source);
+        bpfnet_mac_copy(info->dmac, eth->h_dest);
+        info->eth_proto = eth->h_proto;
+    }
+
+    const struct bpfnet_endpoint* ep = bpf_map_lookup_elem(&bpfnet_ep_by_if, &ifindex);
+    if (!ep) return BPFNET_DROP(BPFNET_DROP_UNKNOWN_ENDPOINT);
+    struct bpfnet_ep_stats* from = bpfnet_ep_stats_of(ifindex);
+    if (from) {
+        from->from_packets++;
+        from->from_bytes += skb->len;
+    }
+
+    if (!have_eth) return BPFNET_DROP(BPFNET_DROP_MALFORMED);
+    if (!bpfnet_mac_eq(info->smac, ep->mac)) return BPFNET_DROP(BPFNET_DROP_SPOOFED_MAC);
+    /* The receive path moves an outer 802.1Q/802.1ad tag into skb metadata before TC ingress
+     * runs, so a tagged frame usually shows up as vlan_present with the inner EtherType; a tag
+     * still in the frame (the inner one of Q-in-Q, or BPF_PROG_TEST_RUN input) is caught too. */
+    if (skb->vlan_present) {
+        info->eth_proto = (__be16)skb->vlan_proto;
+        return BPFNET_DROP(BPFNET_DROP_VLAN_TAGGED);
+    }
+    if (bpfnet_eth_proto_is_vlan(info->eth_proto)) return BPFNET_DROP(BPFNET_DROP_VLAN_TAGGED);
+
+    if (info->eth_proto == bpf_htons(ETH_P_ARP)) return bpfnet_ep_arp(skb, ep, info);
+    if (info->eth_proto == bpf_htons(ETH_P_IP)) return bpfnet_ep_ipv4(skb, ep, info);
+    return TC_ACT_OK; /* IPv6 and everything else: the bridge's business */
+}
+
+#endif /* BPFNET_BPF_LIB_ENDPOINT_H */

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Where BPF cannot be used the kernel datapath takes over, visibly; forcing bpf there is an error;
+# bpfnet.datapath=kernel is honoured where BPF works.
+source "$(dirname "$0")/lib.sh"
+[ "$E2E_DATAPATH" = bpf ] || { log "runs its own agents; once is enough"; exit 0; }
+start_agent --probe-disable redirect_peer
+expect_fail "cannot be used on this host" bn network create --subnet 10.217.0.0/24 -o bpfnet.datapath=bpf "forced-$$"
+bn network create --subnet 10.217.0.0/24 "auto-$$" >/dev/null
+bn status | grep "auto-$$" | grep -q "kernel.*redirect_peer" || die "status does not explain the fallback: $(bn status)"
+for s in a b; do bn sandbox create "sb$s-$$" >/dev/null; bn network connect "auto-$$" "sb$s-$$"; done
+in_sb "sba-$$" ping -c 2 -W 2 10.217.0.3 >/dev/null || die "fallback network does not pass traffic"
+[ -z "$(ls "$BPFFS_DIR/bpfnet/links" 2>/dev/null)" ] || die "BPF links exist on the kernel datapath"
+stop_agent
+
+# The same agent with BPF available: an explicit kernel network stays on the kernel datapath.
+start_agent
+bn network create --subnet 10.217.1.0/24 -o bpfnet.datapath=kernel "kern-$$" >/dev/null
+bn status | grep "kern-$$" | grep -q "kernel.*requested" || die "status does not show the requested kernel datapath"
+bn status | grep "auto-$$" | grep -q " bpf " || die "auto network did not move to BPF once the probe passed"
+in_sb "sba-$$" ping -c 2 -W 2 10.217.0.3 >/dev/null || die "traffic broken after moving to BPF"
