@@ -3,7 +3,6 @@
 # never sees it; ARP is answered in BPF; drops are counted by reason; the datapath keeps forwarding
 # with zero loss while the agent restarts.
 source "$(dirname "$0")/lib.sh"
-[ "$E2E_DATAPATH" = bpf ] || { log "BPF-only scenario; nothing to do on the kernel datapath"; exit 0; }
 start_agent
 NET=fast-$$
 bn network create --subnet 10.216.0.0/24 "$NET" >/dev/null

@@ -2,7 +2,6 @@
 # Where BPF cannot be used the kernel datapath takes over, visibly; forcing bpf there is an error;
 # bpfnet.datapath=kernel is honoured where BPF works.
 source "$(dirname "$0")/lib.sh"
-[ "$E2E_DATAPATH" = bpf ] || { log "runs its own agents; once is enough"; exit 0; }
 start_agent --probe-disable redirect_peer
 expect_fail "cannot be used on this host" bn network create --subnet 10.217.0.0/24 -o bpfnet.datapath=bpf "forced-$$"
 bn network create --subnet 10.217.0.0/24 "auto-$$" >/dev/null
@@ -18,3 +17,15 @@ bn network create --subnet 10.217.1.0/24 -o bpfnet.datapath=kernel "kern-$$" >/d
 bn status | grep "kern-$$" | grep -q "kernel.*requested" || die "status does not show the requested kernel datapath"
 bn status | grep "auto-$$" | grep -q " bpf " || die "auto network did not move to BPF once the probe passed"
 in_sb "sba-$$" ping -c 2 -W 2 10.217.0.3 >/dev/null || die "traffic broken after moving to BPF"
+stop_agent
+
+# Without tcx (kernels before 6.6) the same program goes on a clsact qdisc, and is swapped in place
+# on restart.
+start_agent --probe-disable tcx
+bn network inspect "auto-$$" | grep -q '"Datapath": "bpf"' || die "no BPF datapath without tcx"
+IFA=$(host_if_of "sba-$$" "auto-$$")
+tc filter show dev "$IFA" ingress | grep -q "bpfnet_from_ep" || die "no clsact filter on $IFA: $(tc filter show dev "$IFA" ingress)"
+in_sb "sba-$$" ping -c 2 -W 2 10.217.0.3 >/dev/null || die "traffic broken on the clsact attachment"
+stop_agent
+start_agent --probe-disable tcx
+in_sb "sba-$$" ping -c 2 -W 2 10.217.0.3 >/dev/null || die "traffic broken after restart on clsact"

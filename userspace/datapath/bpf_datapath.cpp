@@ -282,7 +282,8 @@ Result<std::vector<std::string>> BpfDatapath::collect_garbage(const std::set<std
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(state_->links_dir, ec)) {
         std::string name = entry.path().filename().string();
-        if (keep.count(name)) continue;
+        // Attached through clsact now: any tcx link pinned by an earlier run is stale.
+        if (keep.count(name) && state_->tcx) continue;
         BPFNET_TRY(detach(name));
         removed.push_back("tcx link " + name);
     }
