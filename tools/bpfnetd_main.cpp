@@ -3,8 +3,8 @@
 // containers keep their connectivity while the agent is down or being upgraded.
 #include <signal.h>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <bpfnet/version.h>
 
@@ -20,11 +20,13 @@ int main(int argc, char** argv) {
     sc.bpffs_root = "/sys/fs/bpf";
     sc.netns_dir = bpfnet::kernel::kDefaultNetnsDir;
     std::string log_level = "info";
-    app.add_option("--state-dir", sc.state_dir, "Where the state store lives")->capture_default_str();
+    app.add_option("--state-dir", sc.state_dir, "Where the state store lives")
+        ->capture_default_str();
     app.add_option("--run-dir", sc.run_dir, "Where the API socket is created")
         ->envname("BPFNET_RUN_DIR")
         ->capture_default_str();
-    app.add_option("--bpffs-root", sc.bpffs_root, "bpffs mount under which maps and links are pinned")
+    app.add_option("--bpffs-root", sc.bpffs_root,
+                   "bpffs mount under which maps and links are pinned")
         ->capture_default_str();
     app.add_option("--store", sc.store_kind, "State store")
         ->check(CLI::IsMember({"sqlite", "etcd"}))

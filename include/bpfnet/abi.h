@@ -36,7 +36,6 @@ struct bpfnet_pipeline_stats {
     __u64 bytes;   /* sum of skb->len, including the Ethernet header */
 };
 
-
 /* ---- endpoint: TC ingress on the host end of each endpoint veth (bpf/endpoint.bpf.c) ---- */
 
 /* Map sizes (max_entries). The agent refuses an endpoint or network beyond these with a clear
@@ -63,8 +62,8 @@ struct bpfnet_net_info {
 /* bpfnet_ep_by_if: HASH, key __u32 ifindex of the endpoint's host-side veth -> the endpoint as its
  * traffic source: the addresses it may send from (anti-spoofing) and its network. */
 struct bpfnet_endpoint {
-    __be32 ip;      /* network byte order */
-    __u32 network;  /* bridge ifindex of its network */
+    __be32 ip;     /* network byte order */
+    __u32 network; /* bridge ifindex of its network */
     __u8 mac[6];
     __u8 pad[2];
 };
@@ -92,7 +91,7 @@ struct bpfnet_lpm_v4 {
 struct bpfnet_ep_stats {
     __u64 from_packets; /* sent by the endpoint (seen at its TC ingress) */
     __u64 from_bytes;
-    __u64 to_packets;   /* delivered to the endpoint by bpf_redirect_peer from another endpoint */
+    __u64 to_packets; /* delivered to the endpoint by bpf_redirect_peer from another endpoint */
     __u64 to_bytes;
 };
 
@@ -125,10 +124,10 @@ struct bpfnet_event {
     __u32 len;          /* skb->len */
     __be32 saddr;       /* IPv4 addresses, 0 when not IPv4 (ARP: sender/target protocol addr) */
     __be32 daddr;
-    __be16 sport;       /* TCP/UDP ports, 0 otherwise */
+    __be16 sport; /* TCP/UDP ports, 0 otherwise */
     __be16 dport;
-    __be16 eth_proto;   /* outer EtherType */
-    __u8 protocol;      /* IPv4 protocol number, 0 when not IPv4 */
+    __be16 eth_proto; /* outer EtherType */
+    __u8 protocol;    /* IPv4 protocol number, 0 when not IPv4 */
     __u8 pad;
     __u8 smac[6];
     __u8 dmac[6];

@@ -19,7 +19,8 @@ TEST(Ids, GeneratedIdsAre64LowercaseHexAndDistinct) {
 }
 
 TEST(Ids, ResolveByIdNameAndUniquePrefix) {
-    std::vector<Named> objs{{"abc123" + std::string(58, '0'), "web"}, {"abd999" + std::string(58, '1'), "db"}};
+    std::vector<Named> objs{{"abc123" + std::string(58, '0'), "web"},
+                            {"abd999" + std::string(58, '1'), "db"}};
     EXPECT_EQ(resolve_ref(objs, "web", "network")->name, "web");
     EXPECT_EQ(resolve_ref(objs, "abc", "network")->name, "web");
     EXPECT_EQ(resolve_ref(objs, objs[1].id, "network")->name, "db");
@@ -34,7 +35,8 @@ TEST(Ids, ResolveByIdNameAndUniquePrefix) {
 
 TEST(Ids, NameBeatsIdPrefix) {
     // docker resolves an exact name before an ID prefix.
-    std::vector<Named> objs{{"beef" + std::string(60, '0'), "x"}, {"cafe" + std::string(60, '0'), "beef"}};
+    std::vector<Named> objs{{"beef" + std::string(60, '0'), "x"},
+                            {"cafe" + std::string(60, '0'), "beef"}};
     EXPECT_EQ(resolve_ref(objs, "beef", "network")->name, "beef");
 }
 

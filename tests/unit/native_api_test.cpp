@@ -127,8 +127,8 @@ class NativeApiTest : public ::testing::Test {
         config.bpffs_root = (dir_ / "bpffs").string();
         config.netns_dir = (dir_ / "netns").string();
         service_ = std::make_unique<NetworkService>(config, kInstance, std::move(*store),
-                                                    std::move(datapath), nullptr,
-                                                    "not under test", ProbeResult{});
+                                                    std::move(datapath), nullptr, "not under test",
+                                                    ProbeResult{});
         api_ = std::make_unique<NativeApi>(*service_);
     }
 

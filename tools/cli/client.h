@@ -11,15 +11,15 @@
 namespace bpfnet::cli {
 
 class ApiClient {
-public:
+  public:
     explicit ApiClient(std::string run_dir);
     // Returns the decoded JSON body (null for an empty body) or an error whose message is ready to
     // print: "Error response from daemon: ..." or "Cannot connect to bpfnetd at ...".
     Result<nlohmann::ordered_json> call(const std::string& method, const std::string& path,
-                                const nlohmann::ordered_json& body = nullptr) const;
+                                        const nlohmann::ordered_json& body = nullptr) const;
     const std::string& socket_path() const { return socket_; }
 
-private:
+  private:
     std::string socket_;
 };
 

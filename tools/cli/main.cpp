@@ -18,7 +18,8 @@ void report_error(Context& ctx, const std::string& message) {
 int main(int argc, char** argv) {
     bpfnet::cli::Context ctx;
     CLI::App app{"bpfnet: container networks on an eBPF datapath", "bpfnet"};
-    app.add_option("--run-dir", ctx.run_dir, "Run directory of the agent to talk to (its API socket lives there)")
+    app.add_option("--run-dir", ctx.run_dir,
+                   "Run directory of the agent to talk to (its API socket lives there)")
         ->envname("BPFNET_RUN_DIR")
         ->capture_default_str();
     app.require_subcommand(1);

@@ -40,11 +40,14 @@ struct ConnectArgs {
     bool force = false;
 };
 
-Result<std::map<std::string, std::string>> key_values(const std::vector<std::string>& items, const char* flag) {
+Result<std::map<std::string, std::string>> key_values(const std::vector<std::string>& items,
+                                                      const char* flag) {
     std::map<std::string, std::string> out;
     for (const auto& item : items) {
         auto kv = parse_key_value(item);
-        if (!kv) return fail(ErrorKind::InvalidArgument, fmt::format("invalid {} \"{}\": expected key=value", flag, item));
+        if (!kv)
+            return fail(ErrorKind::InvalidArgument,
+                        fmt::format("invalid {} \"{}\": expected key=value", flag, item));
         out[kv->first] = kv->second;
     }
     return out;
@@ -62,8 +65,10 @@ void run_create(Context& ctx, const CreateArgs& a) {
     if (!a.gateway.empty()) config["Gateway"] = a.gateway;
     if (!a.ip_range.empty()) config["IPRange"] = a.ip_range;
     if (!aux->empty()) config["AuxiliaryAddresses"] = *aux;
-    json body = {{"Name", a.name}, {"Driver", a.driver}, {"Internal", a.internal}, {"Options", *options},
-                 {"Labels", *labels}, {"IPAM", {{"Driver", "default"}, {"Config", json::array()}}}};
+    json body = {
+        {"Name", a.name},         {"Driver", a.driver},
+        {"Internal", a.internal}, {"Options", *options},
+        {"Labels", *labels},      {"IPAM", {{"Driver", "default"}, {"Config", json::array()}}}};
     if (!config.empty()) body["IPAM"]["Config"].push_back(config);
     auto reply = ApiClient(ctx.run_dir).call("POST", "/networks/create", body);
     if (!reply) return report_error(ctx, reply.error().message);
@@ -74,7 +79,9 @@ void run_create(Context& ctx, const CreateArgs& a) {
 Result<bool> matches_filters(const json& network, const std::vector<std::string>& filters) {
     for (const auto& f : filters) {
         auto kv = parse_key_value(f);
-        if (!kv) return fail(ErrorKind::InvalidArgument, fmt::format("invalid filter \"{}\": expected key=value", f));
+        if (!kv)
+            return fail(ErrorKind::InvalidArgument,
+                        fmt::format("invalid filter \"{}\": expected key=value", f));
         const auto& [key, value] = *kv;
         if (key == "driver") {
             if (network["Driver"] != value) return false;
@@ -89,8 +96,10 @@ Result<bool> matches_filters(const json& network, const std::vector<std::string>
             if (!labels.contains(lkey)) return false;
             if (lkv != std::string::npos && labels[lkey] != value.substr(lkv + 1)) return false;
         } else {
-            return fail(ErrorKind::InvalidArgument,
-                        fmt::format("invalid filter \"{}\": supported filters are driver, name, id, label", key));
+            return fail(
+                ErrorKind::InvalidArgument,
+                fmt::format("invalid filter \"{}\": supported filters are driver, name, id, label",
+                            key));
         }
     }
     return true;
@@ -121,8 +130,8 @@ void run_ls(Context& ctx, const LsArgs& a) {
                              .dump()
                       << '\n';
         } else {
-            table.add({id, n["Name"].get<std::string>(), n["Driver"].get<std::string>(), n["Scope"].get<std::string>(),
-                       n["BpfNet"]["Datapath"].get<std::string>()});
+            table.add({id, n["Name"].get<std::string>(), n["Driver"].get<std::string>(),
+                       n["Scope"].get<std::string>(), n["BpfNet"]["Datapath"].get<std::string>()});
         }
     }
     if (!a.quiet && a.format != "json") table.print(std::cout);
@@ -146,18 +155,22 @@ void run_rm(Context& ctx, const RefsArgs& a) {
     ApiClient client(ctx.run_dir);
     for (const auto& ref : a.refs) {
         auto reply = client.call("DELETE", "/networks/" + ref);
-        if (!reply) report_error(ctx, reply.error().message);
-        else std::cout << ref << '\n';
+        if (!reply)
+            report_error(ctx, reply.error().message);
+        else
+            std::cout << ref << '\n';
     }
 }
 
 void run_prune(Context& ctx, bool force) {
     if (!force) {
-        std::cout << "WARNING! This will remove all custom networks not used by at least one sandbox.\n"
-                     "Are you sure you want to continue? [y/N] "
-                  << std::flush;
+        std::cout
+            << "WARNING! This will remove all custom networks not used by at least one sandbox.\n"
+               "Are you sure you want to continue? [y/N] "
+            << std::flush;
         std::string answer;
-        if (!std::getline(std::cin, answer) || (answer != "y" && answer != "Y" && answer != "yes")) {
+        if (!std::getline(std::cin, answer) ||
+            (answer != "y" && answer != "Y" && answer != "yes")) {
             std::cout << '\n';
             return;
         }
@@ -174,14 +187,16 @@ void run_connect(Context& ctx, const ConnectArgs& a) {
     json endpoint_config = json::object();
     if (!a.ip.empty()) endpoint_config["IPAMConfig"] = {{"IPv4Address", a.ip}};
     if (!a.aliases.empty()) endpoint_config["Aliases"] = a.aliases;
-    auto reply = ApiClient(ctx.run_dir).call("POST", "/networks/" + a.network + "/connect",
-                                             {{"Container", a.sandbox}, {"EndpointConfig", endpoint_config}});
+    auto reply = ApiClient(ctx.run_dir)
+                     .call("POST", "/networks/" + a.network + "/connect",
+                           {{"Container", a.sandbox}, {"EndpointConfig", endpoint_config}});
     if (!reply) report_error(ctx, reply.error().message);
 }
 
 void run_disconnect(Context& ctx, const ConnectArgs& a) {
-    auto reply = ApiClient(ctx.run_dir).call("POST", "/networks/" + a.network + "/disconnect",
-                                             {{"Container", a.sandbox}, {"Force", a.force}});
+    auto reply = ApiClient(ctx.run_dir)
+                     .call("POST", "/networks/" + a.network + "/disconnect",
+                           {{"Container", a.sandbox}, {"Force", a.force}});
     if (!reply) report_error(ctx, reply.error().message);
 }
 
@@ -193,12 +208,15 @@ void add_network_commands(CLI::App& app, Context& ctx) {
 
     auto create_args = std::make_shared<CreateArgs>();
     auto* create = network->add_subcommand("create", "Create a network");
-    create->add_option("-d,--driver", create_args->driver, "Driver to manage the network")->capture_default_str();
+    create->add_option("-d,--driver", create_args->driver, "Driver to manage the network")
+        ->capture_default_str();
     create->add_option("--subnet", create_args->subnet, "Subnet in CIDR format, e.g. 10.1.0.0/24");
     create->add_option("--gateway", create_args->gateway, "IPv4 gateway of the subnet");
-    create->add_option("--ip-range", create_args->ip_range, "Allocate container addresses from this sub-range");
+    create->add_option("--ip-range", create_args->ip_range,
+                       "Allocate container addresses from this sub-range");
     create->add_option("--aux-address", create_args->aux, "Reserved address: name=IP (repeatable)");
-    create->add_flag("--internal", create_args->internal, "Restrict external access to the network");
+    create->add_flag("--internal", create_args->internal,
+                     "Restrict external access to the network");
     create->add_option("-o,--opt", create_args->opts, "Driver option key=value (repeatable)");
     create->add_option("--label", create_args->labels, "Label key=value (repeatable)");
     create->add_option("name", create_args->name, "Network name")->required();
@@ -207,7 +225,8 @@ void add_network_commands(CLI::App& app, Context& ctx) {
     auto ls_args = std::make_shared<LsArgs>();
     auto* ls = network->add_subcommand("ls", "List networks");
     ls->alias("list");
-    ls->add_option("-f,--filter", ls_args->filters, "Filter: driver=, name=, id=, label= (repeatable)");
+    ls->add_option("-f,--filter", ls_args->filters,
+                   "Filter: driver=, name=, id=, label= (repeatable)");
     ls->add_option("--format", ls_args->format, "table or json")
         ->check(CLI::IsMember({"table", "json"}))
         ->capture_default_str();
@@ -216,7 +235,8 @@ void add_network_commands(CLI::App& app, Context& ctx) {
     ls->callback([&ctx, ls_args] { run_ls(ctx, *ls_args); });
 
     auto inspect_args = std::make_shared<RefsArgs>();
-    auto* inspect = network->add_subcommand("inspect", "Display detailed information on one or more networks");
+    auto* inspect =
+        network->add_subcommand("inspect", "Display detailed information on one or more networks");
     inspect->add_option("network", inspect_args->refs, "Network name or ID")->required();
     inspect->add_option("--format", inspect_args->format, "json (the only format)")
         ->check(CLI::IsMember({"json"}));
@@ -235,7 +255,8 @@ void add_network_commands(CLI::App& app, Context& ctx) {
 
     auto connect_args = std::make_shared<ConnectArgs>();
     auto* connect = network->add_subcommand("connect", "Connect a sandbox to a network");
-    connect->add_option("--ip", connect_args->ip, "IPv4 address (needs a network created with --subnet)");
+    connect->add_option("--ip", connect_args->ip,
+                        "IPv4 address (needs a network created with --subnet)");
     connect->add_option("--alias", connect_args->aliases, "Network-scoped alias (repeatable)");
     connect->add_option("network", connect_args->network, "Network name or ID")->required();
     connect->add_option("sandbox", connect_args->sandbox, "Sandbox name or ID")->required();

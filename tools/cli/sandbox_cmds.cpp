@@ -40,8 +40,10 @@ void run_rm(Context& ctx, const SandboxArgs& a) {
     ApiClient client(ctx.run_dir);
     for (const auto& ref : a.refs) {
         auto reply = client.call("DELETE", "/sandboxes/" + ref);
-        if (!reply) report_error(ctx, reply.error().message);
-        else std::cout << ref << '\n';
+        if (!reply)
+            report_error(ctx, reply.error().message);
+        else
+            std::cout << ref << '\n';
     }
 }
 
@@ -75,8 +77,10 @@ void run_inspect(Context& ctx, const SandboxArgs& a) {
     json out = json::array();
     for (const auto& ref : a.refs) {
         auto reply = client.call("GET", "/sandboxes/" + ref);
-        if (!reply) report_error(ctx, reply.error().message);
-        else out.push_back(*reply);
+        if (!reply)
+            report_error(ctx, reply.error().message);
+        else
+            out.push_back(*reply);
     }
     std::cout << out.dump(4) << '\n';
 }
@@ -88,9 +92,11 @@ void run_exec(Context& ctx, const SandboxArgs& a) {
     if (!reply) return report_error(ctx, reply.error().message);
     std::string path = (*reply)["NetnsPath"].get<std::string>();
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return report_error(ctx, fmt::format("cannot open {}: {}", path, std::strerror(errno)));
+    if (fd < 0)
+        return report_error(ctx, fmt::format("cannot open {}: {}", path, std::strerror(errno)));
     if (::setns(fd, CLONE_NEWNET) != 0) {
-        return report_error(ctx, fmt::format("cannot enter sandbox {}: {}", a.name, std::strerror(errno)));
+        return report_error(
+            ctx, fmt::format("cannot enter sandbox {}: {}", a.name, std::strerror(errno)));
     }
     ::close(fd);
     std::vector<char*> argv;
@@ -112,20 +118,23 @@ void add_sandbox_commands(CLI::App& app, Context& ctx) {
     create->add_option("name", args->name, "Sandbox name")->required();
     create->callback([&ctx, args] { run_create(ctx, *args); });
 
-    auto* rm = sandbox->add_subcommand("rm", "Remove sandboxes (disconnecting them from their networks)");
+    auto* rm =
+        sandbox->add_subcommand("rm", "Remove sandboxes (disconnecting them from their networks)");
     rm->add_option("sandbox", args->refs, "Sandbox name or ID")->required();
     rm->callback([&ctx, args] { run_rm(ctx, *args); });
 
     auto* ls = sandbox->add_subcommand("ls", "List sandboxes");
     ls->add_flag("-q,--quiet", args->quiet, "Only display sandbox IDs");
-    ls->add_option("--format", args->format, "table or json")->check(CLI::IsMember({"table", "json"}));
+    ls->add_option("--format", args->format, "table or json")
+        ->check(CLI::IsMember({"table", "json"}));
     ls->callback([&ctx, args] { run_ls(ctx, *args); });
 
     auto* inspect = sandbox->add_subcommand("inspect", "Show a sandbox and its endpoints as JSON");
     inspect->add_option("sandbox", args->refs, "Sandbox name or ID")->required();
     inspect->callback([&ctx, args] { run_inspect(ctx, *args); });
 
-    auto* exec = sandbox->add_subcommand("exec", "Run a command inside a sandbox: exec NAME -- CMD [ARG...]");
+    auto* exec = sandbox->add_subcommand(
+        "exec", "Run a command inside a sandbox: exec NAME -- CMD [ARG...]");
     exec->add_option("name", args->name, "Sandbox name or ID")->required();
     exec->add_option("command", args->command, "Command and arguments")->required();
     exec->callback([&ctx, args] { run_exec(ctx, *args); });

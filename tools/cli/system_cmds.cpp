@@ -17,7 +17,9 @@ namespace {
 // ordered_json keeps docker's field order (Name, Id, Created, ...) in what users read.
 using json = nlohmann::ordered_json;
 
-std::string yes_no(const json& v) { return v.is_boolean() && v.get<bool>() ? "yes" : "no"; }
+std::string yes_no(const json& v) {
+    return v.is_boolean() && v.get<bool>() ? "yes" : "no";
+}
 
 void run_status(Context& ctx, const std::string& format) {
     auto reply = ApiClient(ctx.run_dir).call("GET", "/status");
@@ -28,26 +30,28 @@ void run_status(Context& ctx, const std::string& format) {
         return;
     }
     const json& probe = s["Probe"];
-    std::cout << fmt::format("Agent:       bpfnetd {} (instance {})\n", s["Version"].get<std::string>(),
-                             s["Instance"].get<std::string>());
-    std::cout << fmt::format("Store:       {} in {}\n", s["Store"].get<std::string>(), s["StateDir"].get<std::string>());
+    std::cout << fmt::format("Agent:       bpfnetd {} (instance {})\n",
+                             s["Version"].get<std::string>(), s["Instance"].get<std::string>());
+    std::cout << fmt::format("Store:       {} in {}\n", s["Store"].get<std::string>(),
+                             s["StateDir"].get<std::string>());
     std::cout << fmt::format("API socket:  {}/bpfnetd.sock\n", s["RunDir"].get<std::string>());
     std::cout << fmt::format("Kernel:      {}\n", probe.value("kernel_release", "unknown"));
-    std::cout << fmt::format("BPF probe:   {}: bpf() {}, bpffs at {} {}, prog test run {}, tcx {}, "
-                             "redirect_peer {}, BTF {}\n",
-                             probe.value("bpf_usable", false) ? "usable" : "NOT usable", yes_no(probe["bpf_syscall"]),
-                             s["BpffsRoot"].get<std::string>(), yes_no(probe["bpffs"]),
-                             yes_no(probe["prog_test_run"]), yes_no(probe["tcx_link_api"]),
-                             yes_no(probe["redirect_peer"]), yes_no(probe["btf"]));
+    std::cout << fmt::format(
+        "BPF probe:   {}: bpf() {}, bpffs at {} {}, prog test run {}, tcx {}, "
+        "redirect_peer {}, BTF {}\n",
+        probe.value("bpf_usable", false) ? "usable" : "NOT usable", yes_no(probe["bpf_syscall"]),
+        s["BpffsRoot"].get<std::string>(), yes_no(probe["bpffs"]), yes_no(probe["prog_test_run"]),
+        yes_no(probe["tcx_link_api"]), yes_no(probe["redirect_peer"]), yes_no(probe["btf"]));
     for (const auto& reason : probe.value("reasons", json::array())) {
         std::cout << "             " << reason.get<std::string>() << '\n';
     }
-    std::cout << fmt::format("Sandboxes:   {}   Endpoints: {}\n", s["Sandboxes"].get<int>(), s["Endpoints"].get<int>());
+    std::cout << fmt::format("Sandboxes:   {}   Endpoints: {}\n", s["Sandboxes"].get<int>(),
+                             s["Endpoints"].get<int>());
     std::cout << "Networks:\n";
     Table table({"NAME", "DRIVER", "DATAPATH", "WHY"});
     for (const auto& n : s["Networks"]) {
-        table.add({n["Name"].get<std::string>(), n["Driver"].get<std::string>(), n["Datapath"].get<std::string>(),
-                   n["Reason"].get<std::string>()});
+        table.add({n["Name"].get<std::string>(), n["Driver"].get<std::string>(),
+                   n["Datapath"].get<std::string>(), n["Reason"].get<std::string>()});
     }
     table.print(std::cout);
 }
@@ -64,7 +68,8 @@ void run_version(Context& ctx) {
 
 void add_system_commands(CLI::App& app, Context& ctx) {
     auto format = std::make_shared<std::string>("text");
-    auto* status = app.add_subcommand("status", "Show the agent, the datapath probe and which datapath serves each network");
+    auto* status = app.add_subcommand(
+        "status", "Show the agent, the datapath probe and which datapath serves each network");
     status->add_option("--format", *format, "text or json")->check(CLI::IsMember({"text", "json"}));
     status->callback([&ctx, format] { run_status(ctx, *format); });
 

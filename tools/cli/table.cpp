@@ -7,7 +7,8 @@ namespace bpfnet::cli {
 void Table::print(std::ostream& out) const {
     std::vector<size_t> widths(header_.size(), 0);
     auto measure = [&](const std::vector<std::string>& row) {
-        for (size_t i = 0; i < row.size() && i < widths.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+        for (size_t i = 0; i < row.size() && i < widths.size(); ++i)
+            widths[i] = std::max(widths[i], row[i].size());
     };
     measure(header_);
     for (const auto& r : rows_) measure(r);

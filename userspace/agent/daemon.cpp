@@ -28,10 +28,13 @@ namespace {
 Result<int> lock_state_dir(const std::string& state_dir) {
     std::error_code ec;
     std::filesystem::create_directories(state_dir, ec);
-    if (ec) return fail(ErrorKind::Internal, fmt::format("cannot create state dir {}: {}", state_dir, ec.message()));
+    if (ec)
+        return fail(ErrorKind::Internal,
+                    fmt::format("cannot create state dir {}: {}", state_dir, ec.message()));
     auto path = (std::filesystem::path(state_dir) / "lock").string();
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return fail(ErrorKind::Internal, fmt::format("open {}: {}", path, std::strerror(errno)));
+    if (fd < 0)
+        return fail(ErrorKind::Internal, fmt::format("open {}: {}", path, std::strerror(errno)));
     // The kernel drops the lock when the process dies however it dies, so a SIGKILLed agent never
     // blocks its successor.
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -56,10 +59,11 @@ Result<std::string> instance_id(Store& store) {
 Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config) {
     const ServiceConfig& sc = config.service;
     if (sc.store_kind != "sqlite") {
-        return fail(ErrorKind::Unsupported,
-                    fmt::format("store \"{}\" is not available in this build: the etcd cluster store comes "
-                                "with overlay networks; use --store sqlite",
-                                sc.store_kind));
+        return fail(
+            ErrorKind::Unsupported,
+            fmt::format("store \"{}\" is not available in this build: the etcd cluster store comes "
+                        "with overlay networks; use --store sqlite",
+                        sc.store_kind));
     }
     std::unique_ptr<Daemon> daemon(new Daemon());
     BPFNET_ASSIGN_OR_RETURN(daemon->lock_fd_, lock_state_dir(sc.state_dir));
@@ -67,8 +71,8 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config) {
     auto db_path = (std::filesystem::path(sc.state_dir) / "bpfnet.db").string();
     BPFNET_ASSIGN_OR_RETURN(auto store, open_sqlite_store(db_path));
     BPFNET_ASSIGN_OR_RETURN(std::string instance, instance_id(*store));
-    spdlog::info("bpfnetd instance {}: state {}, run dir {}, bpffs {}", instance, sc.state_dir, sc.run_dir,
-                 sc.bpffs_root);
+    spdlog::info("bpfnetd instance {}: state {}, run dir {}, bpffs {}", instance, sc.state_dir,
+                 sc.run_dir, sc.bpffs_root);
 
     ProbeResult probe = probe_datapath(sc.bpffs_root, config.probe_disabled);
     for (const auto& reason : probe.reasons) spdlog::warn("datapath probe: {}", reason);
@@ -80,16 +84,19 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config) {
     std::string bpf_unavailable;
     if (!probe.bpf_usable()) {
         bpf_unavailable = fmt::format("{}", fmt::join(probe.reasons, "; "));
-    } else if (auto opened = BpfDatapath::open(*kernel, sc.bpffs_root, probe.tcx_link_api); !opened) {
+    } else if (auto opened = BpfDatapath::open(*kernel, sc.bpffs_root, probe.tcx_link_api);
+               !opened) {
         bpf_unavailable = "loading the endpoint program failed: " + opened.error().message;
     } else {
         bpf = std::move(opened).value();
     }
     if (bpf) {
-        spdlog::info("datapath: BPF usable (kernel {}), bridge networks default to the BPF datapath",
-                     probe.kernel_release);
+        spdlog::info(
+            "datapath: BPF usable (kernel {}), bridge networks default to the BPF datapath",
+            probe.kernel_release);
     } else {
-        spdlog::warn("datapath: BPF unavailable, every network uses the kernel datapath: {}", bpf_unavailable);
+        spdlog::warn("datapath: BPF unavailable, every network uses the kernel datapath: {}",
+                     bpf_unavailable);
     }
     // The service owns its own KernelDatapath handle for kernel-mode networks; the BPF datapath
     // wraps `kernel`, which the daemon keeps alive for as long as the service.
@@ -101,15 +108,18 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config) {
 
     daemon->api_ = std::make_unique<NativeApi>(*daemon->service_);
     NativeApi* api = daemon->api_.get();
-    BPFNET_ASSIGN_OR_RETURN(daemon->server_,
-                            UnixHttpServer::listen(native_socket_path(sc.run_dir), config.socket_mode,
-                                                   [api](const HttpRequest& r) { return api->handle(r); }));
+    BPFNET_ASSIGN_OR_RETURN(
+        daemon->server_,
+        UnixHttpServer::listen(native_socket_path(sc.run_dir), config.socket_mode,
+                               [api](const HttpRequest& r) { return api->handle(r); }));
     daemon->server_->start();
     spdlog::info("native API listening on {}", daemon->server_->path());
     return daemon;
 }
 
-std::string Daemon::api_socket() const { return server_ ? server_->path() : std::string{}; }
+std::string Daemon::api_socket() const {
+    return server_ ? server_->path() : std::string{};
+}
 
 Daemon::~Daemon() {
     if (server_) server_->stop();

@@ -6,8 +6,8 @@
 
 #include "agent/http.h"
 #include "agent/native_api.h"
-#include "datapath/kernel_datapath.h"
 #include "agent/service.h"
+#include "datapath/kernel_datapath.h"
 #include "datapath/probe.h"
 
 namespace bpfnet {
@@ -19,7 +19,7 @@ struct DaemonConfig {
 };
 
 class Daemon {
-public:
+  public:
     // Takes the state directory's lock (one agent per state dir), opens the store, probes the
     // datapath, reconciles and starts serving. Returns once the API socket accepts connections.
     static Result<std::unique_ptr<Daemon>> start(const DaemonConfig& config);
@@ -27,7 +27,7 @@ public:
 
     std::string api_socket() const;
 
-private:
+  private:
     Daemon() = default;
     int lock_fd_ = -1;
     std::unique_ptr<KernelDatapath> kernel_;  // outlives the service's BPF datapath, which wraps it

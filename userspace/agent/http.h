@@ -31,9 +31,10 @@ struct HttpResponse {
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
 // Listens on a unix socket. Each connection is served on its own thread (keep-alive honoured); the
-// handler must be thread-safe. A handler exception becomes a 500 with a JSON message, never a crash.
+// handler must be thread-safe. A handler exception becomes a 500 with a JSON message, never a
+// crash.
 class UnixHttpServer {
-public:
+  public:
     // Removes a stale socket file at `path`, binds, chmods it to `mode`.
     static Result<std::unique_ptr<UnixHttpServer>> listen(const std::string& path, unsigned mode,
                                                           HttpHandler handler);
@@ -44,7 +45,7 @@ public:
     void stop();
     const std::string& path() const { return path_; }
 
-private:
+  private:
     struct Impl;
     UnixHttpServer(std::string path, std::unique_ptr<Impl> impl);
     std::string path_;

@@ -12,7 +12,10 @@ namespace {
 // ordered_json keeps docker's field order (Name, Id, Created, ...) in what users read.
 using json = nlohmann::ordered_json;
 
-HttpResponse json_response(int status, const json& body) { return HttpResponse{status, "application/json", body.dump(-1, ' ', false, json::error_handler_t::replace)}; }
+HttpResponse json_response(int status, const json& body) {
+    return HttpResponse{status, "application/json",
+                        body.dump(-1, ' ', false, json::error_handler_t::replace)};
+}
 
 HttpResponse error_response(const Error& error) {
     return json_response(http_status_for(error.kind), json{{"message", error.message}});
@@ -47,10 +50,12 @@ Result<std::string> string_field(const json& body, const char* key) {
 Result<std::map<std::string, std::string>> string_map_field(const json& body, const char* key) {
     std::map<std::string, std::string> out;
     if (!body.contains(key) || body[key].is_null()) return out;
-    if (!body[key].is_object()) return fail(ErrorKind::InvalidArgument, fmt::format("field \"{}\" must be an object", key));
+    if (!body[key].is_object())
+        return fail(ErrorKind::InvalidArgument, fmt::format("field \"{}\" must be an object", key));
     for (const auto& [k, v] : body[key].items()) {
         if (!v.is_string()) {
-            return fail(ErrorKind::InvalidArgument, fmt::format("field \"{}\": value of \"{}\" must be a string", key, k));
+            return fail(ErrorKind::InvalidArgument,
+                        fmt::format("field \"{}\": value of \"{}\" must be a string", key, k));
         }
         out[k] = v.get<std::string>();
     }
@@ -63,31 +68,39 @@ Result<CreateNetworkRequest> parse_create_network(const json& body) {
     BPFNET_ASSIGN_OR_RETURN(std::string driver, string_field(body, "Driver"));
     if (!driver.empty()) req.driver = driver;
     if (body.contains("Internal") && !body["Internal"].is_null()) {
-        if (!body["Internal"].is_boolean()) return fail(ErrorKind::InvalidArgument, "field \"Internal\" must be a boolean");
+        if (!body["Internal"].is_boolean())
+            return fail(ErrorKind::InvalidArgument, "field \"Internal\" must be a boolean");
         req.internal = body["Internal"].get<bool>();
     }
     BPFNET_ASSIGN_OR_RETURN(req.options, string_map_field(body, "Options"));
     BPFNET_ASSIGN_OR_RETURN(req.labels, string_map_field(body, "Labels"));
     if (body.contains("IPAM") && !body["IPAM"].is_null()) {
         const json& ipam = body["IPAM"];
-        if (!ipam.is_object()) return fail(ErrorKind::InvalidArgument, "field \"IPAM\" must be an object");
+        if (!ipam.is_object())
+            return fail(ErrorKind::InvalidArgument, "field \"IPAM\" must be an object");
         BPFNET_ASSIGN_OR_RETURN(std::string ipam_driver, string_field(ipam, "Driver"));
         if (!ipam_driver.empty() && ipam_driver != "default") {
-            return fail(ErrorKind::Unsupported, fmt::format("IPAM driver \"{}\" is not supported (available: default)", ipam_driver));
+            return fail(ErrorKind::Unsupported,
+                        fmt::format("IPAM driver \"{}\" is not supported (available: default)",
+                                    ipam_driver));
         }
         if (ipam.contains("Config") && !ipam["Config"].is_null()) {
-            if (!ipam["Config"].is_array()) return fail(ErrorKind::InvalidArgument, "field \"IPAM.Config\" must be a list");
+            if (!ipam["Config"].is_array())
+                return fail(ErrorKind::InvalidArgument, "field \"IPAM.Config\" must be a list");
             if (ipam["Config"].size() > 1) {
-                return fail(ErrorKind::Unsupported, "only one IPv4 IPAM configuration per network is supported");
+                return fail(ErrorKind::Unsupported,
+                            "only one IPv4 IPAM configuration per network is supported");
             }
             for (const auto& config : ipam["Config"]) {
-                if (!config.is_object()) return fail(ErrorKind::InvalidArgument, "IPAM.Config entries must be objects");
+                if (!config.is_object())
+                    return fail(ErrorKind::InvalidArgument, "IPAM.Config entries must be objects");
                 BPFNET_ASSIGN_OR_RETURN(std::string subnet, string_field(config, "Subnet"));
                 BPFNET_ASSIGN_OR_RETURN(std::string gateway, string_field(config, "Gateway"));
                 BPFNET_ASSIGN_OR_RETURN(std::string range, string_field(config, "IPRange"));
                 BPFNET_ASSIGN_OR_RETURN(auto aux, string_map_field(config, "AuxiliaryAddresses"));
                 if (subnet.empty() && (!gateway.empty() || !range.empty() || !aux.empty())) {
-                    return fail(ErrorKind::InvalidArgument, "--gateway, --ip-range and --aux-address need --subnet");
+                    return fail(ErrorKind::InvalidArgument,
+                                "--gateway, --ip-range and --aux-address need --subnet");
                 }
                 if (!subnet.empty()) {
                     BPFNET_ASSIGN_OR_RETURN(req.ipam.subnet, Cidr::parse(subnet));
@@ -111,19 +124,23 @@ Result<ConnectRequest> parse_connect(const std::string& network_ref, const json&
     ConnectRequest req;
     req.network = network_ref;
     BPFNET_ASSIGN_OR_RETURN(req.sandbox, string_field(body, "Container"));
-    if (req.sandbox.empty()) return fail(ErrorKind::InvalidArgument, "field \"Container\" (the sandbox) is required");
+    if (req.sandbox.empty())
+        return fail(ErrorKind::InvalidArgument, "field \"Container\" (the sandbox) is required");
     if (body.contains("EndpointConfig") && body["EndpointConfig"].is_object()) {
         const json& config = body["EndpointConfig"];
         if (config.contains("IPAMConfig") && config["IPAMConfig"].is_object()) {
-            BPFNET_ASSIGN_OR_RETURN(std::string ip, string_field(config["IPAMConfig"], "IPv4Address"));
+            BPFNET_ASSIGN_OR_RETURN(std::string ip,
+                                    string_field(config["IPAMConfig"], "IPv4Address"));
             if (!ip.empty()) {
                 BPFNET_ASSIGN_OR_RETURN(req.ip, Ipv4::parse(ip));
             }
         }
         if (config.contains("Aliases") && !config["Aliases"].is_null()) {
-            if (!config["Aliases"].is_array()) return fail(ErrorKind::InvalidArgument, "field \"Aliases\" must be a list");
+            if (!config["Aliases"].is_array())
+                return fail(ErrorKind::InvalidArgument, "field \"Aliases\" must be a list");
             for (const auto& alias : config["Aliases"]) {
-                if (!alias.is_string()) return fail(ErrorKind::InvalidArgument, "aliases must be strings");
+                if (!alias.is_string())
+                    return fail(ErrorKind::InvalidArgument, "aliases must be strings");
                 req.aliases.push_back(alias.get<std::string>());
             }
         }
@@ -138,24 +155,31 @@ json sandbox_json(const Sandbox& sandbox, const NetworkService::Snapshot& snap) 
         std::string name = e.network_id.substr(0, 12);
         for (const auto& n : snap.networks)
             if (n.id == e.network_id) name = n.name;
-        networks[name] = {{"NetworkID", e.network_id}, {"EndpointID", e.id},       {"Interface", e.ifname},
-                          {"IPAddress", e.ip.str()},  {"MacAddress", e.mac.str()}, {"Aliases", e.aliases},
+        networks[name] = {{"NetworkID", e.network_id},      {"EndpointID", e.id},
+                          {"Interface", e.ifname},          {"IPAddress", e.ip.str()},
+                          {"MacAddress", e.mac.str()},      {"Aliases", e.aliases},
                           {"DefaultRoute", e.default_route}};
     }
-    return {{"Id", sandbox.id},           {"Name", sandbox.name},   {"NetnsPath", sandbox.netns_path},
-            {"Created", sandbox.created}, {"Networks", networks}, {"State", to_string(sandbox.state)}};
+    return {
+        {"Id", sandbox.id},           {"Name", sandbox.name}, {"NetnsPath", sandbox.netns_path},
+        {"Created", sandbox.created}, {"Networks", networks}, {"State", to_string(sandbox.state)}};
 }
 
 }  // namespace
 
 int http_status_for(ErrorKind kind) {
     switch (kind) {
-        case ErrorKind::InvalidArgument: return 400;
-        case ErrorKind::NotFound: return 404;
+        case ErrorKind::InvalidArgument:
+            return 400;
+        case ErrorKind::NotFound:
+            return 404;
         case ErrorKind::Conflict:
-        case ErrorKind::Exhausted: return 409;
-        case ErrorKind::Unsupported: return 501;
-        case ErrorKind::Internal: return 500;
+        case ErrorKind::Exhausted:
+            return 409;
+        case ErrorKind::Unsupported:
+            return 501;
+        case ErrorKind::Internal:
+            return 500;
     }
     return 500;
 }
@@ -191,7 +215,10 @@ json NativeApi::inspect_network(const NetworkService& service, const Network& ne
         {"Scope", "local"},
         {"Driver", network.driver},
         {"EnableIPv6", false},
-        {"IPAM", {{"Driver", network.ipam.driver}, {"Options", json::object()}, {"Config", json::array({config})}}},
+        {"IPAM",
+         {{"Driver", network.ipam.driver},
+          {"Options", json::object()},
+          {"Config", json::array({config})}}},
         {"Internal", network.internal},
         {"Attachable", false},
         {"Ingress", false},
@@ -201,7 +228,9 @@ json NativeApi::inspect_network(const NetworkService& service, const Network& ne
         {"Options", network.options},
         {"Labels", network.labels},
         {"BpfNet",
-         {{"Datapath", choice.name}, {"DatapathReason", choice.reason}, {"Bridge", network.bridge_name},
+         {{"Datapath", choice.name},
+          {"DatapathReason", choice.reason},
+          {"Bridge", network.bridge_name},
           {"State", to_string(network.state)}}},
     };
 }
@@ -209,7 +238,8 @@ json NativeApi::inspect_network(const NetworkService& service, const Network& ne
 HttpResponse NativeApi::handle(const HttpRequest& request) {
     auto parts = split_path(request.target);
     if (parts.empty() || parts[0] != "v1") {
-        return error_response(Error{ErrorKind::NotFound, fmt::format("no such API path {}", request.target)});
+        return error_response(
+            Error{ErrorKind::NotFound, fmt::format("no such API path {}", request.target)});
     }
     parts.erase(parts.begin());
     json body = json::object();
@@ -230,7 +260,9 @@ HttpResponse NativeApi::handle(const HttpRequest& request) {
     };
 
     if (is("GET", {"version"})) {
-        return json_response(200, {{"Version", BPFNET_VERSION}, {"ApiVersion", "1"}, {"Instance", service_.instance()}});
+        return json_response(
+            200,
+            {{"Version", BPFNET_VERSION}, {"ApiVersion", "1"}, {"Instance", service_.instance()}});
     }
     if (is("GET", {"status"})) {
         auto snap = service_.snapshot();
@@ -238,8 +270,12 @@ HttpResponse NativeApi::handle(const HttpRequest& request) {
         json networks = json::array();
         for (const auto& n : snap->networks) {
             auto choice = service_.datapath_choice(n);
-            networks.push_back({{"Name", n.name}, {"Id", n.id}, {"Driver", n.driver}, {"Datapath", choice.name},
-                                {"Reason", choice.reason}, {"State", to_string(n.state)}});
+            networks.push_back({{"Name", n.name},
+                                {"Id", n.id},
+                                {"Driver", n.driver},
+                                {"Datapath", choice.name},
+                                {"Reason", choice.reason},
+                                {"State", to_string(n.state)}});
         }
         const auto& cfg = service_.config();
         return json_response(200, {{"Version", BPFNET_VERSION},
@@ -290,14 +326,17 @@ HttpResponse NativeApi::handle(const HttpRequest& request) {
         if (!req) return error_response(req.error());
         auto endpoint = service_.connect(*req);
         if (!endpoint) return error_response(endpoint.error());
-        return json_response(200, {{"EndpointID", endpoint->id}, {"IPAddress", endpoint->ip.str()},
-                                   {"MacAddress", endpoint->mac.str()}, {"Interface", endpoint->ifname}});
+        return json_response(200, {{"EndpointID", endpoint->id},
+                                   {"IPAddress", endpoint->ip.str()},
+                                   {"MacAddress", endpoint->mac.str()},
+                                   {"Interface", endpoint->ifname}});
     }
     if (is("POST", {"networks", "*", "disconnect"})) {
         auto sandbox = string_field(body, "Container");
         if (!sandbox) return error_response(sandbox.error());
         if (sandbox->empty()) return bad_request("field \"Container\" (the sandbox) is required");
-        bool force = body.contains("Force") && body["Force"].is_boolean() && body["Force"].get<bool>();
+        bool force =
+            body.contains("Force") && body["Force"].is_boolean() && body["Force"].get<bool>();
         auto st = service_.disconnect(parts[1], *sandbox, force);
         if (!st) return error_response(st.error());
         return json_response(200, json::object());
@@ -328,7 +367,8 @@ HttpResponse NativeApi::handle(const HttpRequest& request) {
         if (!st) return error_response(st.error());
         return HttpResponse{204, "application/json", ""};
     }
-    return error_response(Error{ErrorKind::NotFound, fmt::format("no such API endpoint: {} {}", m, request.target)});
+    return error_response(
+        Error{ErrorKind::NotFound, fmt::format("no such API endpoint: {} {}", m, request.target)});
 }
 
 }  // namespace bpfnet

@@ -20,15 +20,16 @@
 namespace bpfnet {
 
 class NativeApi {
-public:
+  public:
     explicit NativeApi(NetworkService& service) : service_(service) {}
     HttpResponse handle(const HttpRequest& request);
 
     // `docker network inspect`-shaped JSON for one network.
-    static nlohmann::ordered_json inspect_network(const NetworkService& service, const Network& network,
-                                          const NetworkService::Snapshot& snap);
+    static nlohmann::ordered_json inspect_network(const NetworkService& service,
+                                                  const Network& network,
+                                                  const NetworkService::Snapshot& snap);
 
-private:
+  private:
     NetworkService& service_;
 };
 

@@ -48,9 +48,11 @@ std::string next_ifname(const std::vector<Endpoint>& sandbox_endpoints) {
 
 }  // namespace
 
-NetworkService::NetworkService(ServiceConfig config, std::string instance, std::unique_ptr<Store> store,
-                               std::unique_ptr<Datapath> kernel_datapath, std::unique_ptr<Datapath> bpf_datapath,
-                               std::string bpf_unavailable, ProbeResult probe)
+NetworkService::NetworkService(ServiceConfig config, std::string instance,
+                               std::unique_ptr<Store> store,
+                               std::unique_ptr<Datapath> kernel_datapath,
+                               std::unique_ptr<Datapath> bpf_datapath, std::string bpf_unavailable,
+                               ProbeResult probe)
     : config_(std::move(config)),
       instance_(std::move(instance)),
       store_(std::move(store)),
@@ -59,7 +61,9 @@ NetworkService::NetworkService(ServiceConfig config, std::string instance, std::
       bpf_unavailable_(std::move(bpf_unavailable)),
       probe_(std::move(probe)) {}
 
-NetworkService::~NetworkService() { bpf_.reset(); }
+NetworkService::~NetworkService() {
+    bpf_.reset();
+}
 
 Result<NetworkService::Snapshot> NetworkService::load() {
     Snapshot snap;
@@ -117,26 +121,31 @@ Status NetworkService::sync_policy_locked(const std::vector<Network>& networks) 
 Result<Network> NetworkService::create_network(const CreateNetworkRequest& request) {
     std::lock_guard lock(mutex_);
     if (!is_valid_name(request.name)) {
-        return fail(ErrorKind::InvalidArgument,
-                    fmt::format("invalid network name \"{}\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
-                                request.name));
+        return fail(
+            ErrorKind::InvalidArgument,
+            fmt::format("invalid network name \"{}\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+                        request.name));
     }
     if (request.driver != "bridge") {
-        return fail(ErrorKind::Unsupported,
-                    fmt::format("network driver \"{}\" is not supported by this agent (available: bridge)",
-                                request.driver));
+        return fail(
+            ErrorKind::Unsupported,
+            fmt::format("network driver \"{}\" is not supported by this agent (available: bridge)",
+                        request.driver));
     }
     BPFNET_ASSIGN_OR_RETURN(BridgeOptions options, parse_bridge_options(request.options));
     if (options.datapath == DatapathMode::Bpf && !bpf_) {
-        return fail(ErrorKind::Unsupported,
-                    fmt::format("bpfnet.datapath=bpf: the BPF datapath cannot be used on this host ({}); use "
-                                "bpfnet.datapath=auto or kernel",
-                                bpf_unavailable_));
+        return fail(
+            ErrorKind::Unsupported,
+            fmt::format(
+                "bpfnet.datapath=bpf: the BPF datapath cannot be used on this host ({}); use "
+                "bpfnet.datapath=auto or kernel",
+                bpf_unavailable_));
     }
     BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
     for (const auto& n : snap.networks) {
         if (n.name == request.name) {
-            return fail(ErrorKind::Conflict, fmt::format("network with name {} already exists", request.name));
+            return fail(ErrorKind::Conflict,
+                        fmt::format("network with name {} already exists", request.name));
         }
     }
 
@@ -152,8 +161,9 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
     network.bridge_name = options.bridge_name.value_or(default_bridge_name(network.id));
     for (const auto& n : snap.networks) {
         if (n.bridge_name == network.bridge_name) {
-            return fail(ErrorKind::Conflict, fmt::format("bridge name {} is already used by network {}",
-                                                         network.bridge_name, n.name));
+            return fail(ErrorKind::Conflict,
+                        fmt::format("bridge name {} is already used by network {}",
+                                    network.bridge_name, n.name));
         }
     }
 
@@ -168,16 +178,20 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
 
     auto undo = [&](const Error& cause) -> Failure {
         spdlog::warn("create network {}: {}; rolling back", network.name, cause.message);
-        if (auto st = datapath_for(network).remove_network(network); !st) spdlog::error("rollback: {}", st.error().message);
-        if (auto st = store_->delete_network(network.id); !st) spdlog::error("rollback: {}", st.error().message);
+        if (auto st = datapath_for(network).remove_network(network); !st)
+            spdlog::error("rollback: {}", st.error().message);
+        if (auto st = store_->delete_network(network.id); !st)
+            spdlog::error("rollback: {}", st.error().message);
         std::vector<Network> rest;
         for (const auto& n : snap.networks)
             if (n.state == Lifecycle::Ready) rest.push_back(n);
-        if (auto st = sync_policy_locked(rest); !st) spdlog::error("rollback: {}", st.error().message);
+        if (auto st = sync_policy_locked(rest); !st)
+            spdlog::error("rollback: {}", st.error().message);
         return fail(cause);
     };
 
-    if (auto st = datapath_for(network).ensure_network(NetworkSpec{network, options}); !st) return undo(st.error());
+    if (auto st = datapath_for(network).ensure_network(NetworkSpec{network, options}); !st)
+        return undo(st.error());
     failpoint("network.create.datapath");
     std::vector<Network> all;
     for (const auto& n : snap.networks)
@@ -187,8 +201,8 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
 
     network.state = Lifecycle::Ready;
     if (auto st = store_->put_network(network); !st) return undo(st.error());
-    spdlog::info("created network {} ({}) subnet {} bridge {}", network.name, network.id.substr(0, 12),
-                 network.ipam.subnet.str(), network.bridge_name);
+    spdlog::info("created network {} ({}) subnet {} bridge {}", network.name,
+                 network.id.substr(0, 12), network.ipam.subnet.str(), network.bridge_name);
     return network;
 }
 
@@ -208,16 +222,18 @@ Status NetworkService::remove_network(const std::string& ref) {
     std::lock_guard lock(mutex_);
     BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
     BPFNET_ASSIGN_OR_RETURN(Network network, resolve_ref(snap.networks, ref, "network"));
-    auto attached = endpoints_where(snap.endpoints, [&](const Endpoint& e) { return e.network_id == network.id; });
+    auto attached = endpoints_where(snap.endpoints,
+                                    [&](const Endpoint& e) { return e.network_id == network.id; });
     if (!attached.empty()) {
         std::vector<std::string> names;
         for (const auto& e : attached) {
             const Sandbox* s = sandbox_by_id(snap.sandboxes, e.sandbox_id);
             names.push_back(s ? s->name : e.sandbox_id.substr(0, 12));
         }
-        return fail(ErrorKind::Conflict,
-                    fmt::format("error while removing network: network {} id {} has active endpoints ({})",
-                                network.name, network.id, fmt::join(names, ", ")));
+        return fail(
+            ErrorKind::Conflict,
+            fmt::format("error while removing network: network {} id {} has active endpoints ({})",
+                        network.name, network.id, fmt::join(names, ", ")));
     }
     network.state = Lifecycle::Deleting;
     BPFNET_TRY(store_->put_network(network));
@@ -250,8 +266,10 @@ Result<std::vector<std::string>> NetworkService::prune_networks() {
         auto network = find_network(id);
         if (!network) continue;
         // A network that gained an endpoint since the scan is simply skipped, like docker does.
-        if (auto st = remove_network(id); st) removed.push_back(network->name);
-        else if (st.error().kind != ErrorKind::Conflict) return fail(st.error());
+        if (auto st = remove_network(id); st)
+            removed.push_back(network->name);
+        else if (st.error().kind != ErrorKind::Conflict)
+            return fail(st.error());
     }
     return removed;
 }
@@ -262,21 +280,26 @@ Result<std::vector<std::string>> NetworkService::prune_networks() {
 Result<Endpoint> NetworkService::connect(const ConnectRequest& request) {
     std::lock_guard lock(mutex_);
     BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
-    BPFNET_ASSIGN_OR_RETURN(Network network, resolve_ref(snap.networks, request.network, "network"));
-    BPFNET_ASSIGN_OR_RETURN(Sandbox sandbox, resolve_ref(snap.sandboxes, request.sandbox, "sandbox"));
+    BPFNET_ASSIGN_OR_RETURN(Network network,
+                            resolve_ref(snap.networks, request.network, "network"));
+    BPFNET_ASSIGN_OR_RETURN(Sandbox sandbox,
+                            resolve_ref(snap.sandboxes, request.sandbox, "sandbox"));
     if (network.state != Lifecycle::Ready) {
-        return fail(ErrorKind::Conflict, fmt::format("network {} is being {}", network.name,
-                                                     network.state == Lifecycle::Creating ? "created" : "removed"));
+        return fail(ErrorKind::Conflict,
+                    fmt::format("network {} is being {}", network.name,
+                                network.state == Lifecycle::Creating ? "created" : "removed"));
     }
     if (sandbox.state != Lifecycle::Ready) {
         return fail(ErrorKind::Conflict, fmt::format("sandbox {} is not ready", sandbox.name));
     }
     BPFNET_ASSIGN_OR_RETURN(BridgeOptions options, options_of(network));
-    auto in_sandbox = endpoints_where(snap.endpoints, [&](const Endpoint& e) { return e.sandbox_id == sandbox.id; });
+    auto in_sandbox = endpoints_where(
+        snap.endpoints, [&](const Endpoint& e) { return e.sandbox_id == sandbox.id; });
     for (const auto& e : in_sandbox) {
         if (e.network_id == network.id) {
-            return fail(ErrorKind::Conflict, fmt::format("endpoint with name {} already exists in network {}",
-                                                         sandbox.name, network.name));
+            return fail(ErrorKind::Conflict,
+                        fmt::format("endpoint with name {} already exists in network {}",
+                                    sandbox.name, network.name));
         }
     }
     for (const auto& alias : request.aliases) {
@@ -292,36 +315,44 @@ Result<Endpoint> NetworkService::connect(const ConnectRequest& request) {
     endpoint.id = generate_id();
     endpoint.network_id = network.id;
     endpoint.sandbox_id = sandbox.id;
-    BPFNET_ASSIGN_OR_RETURN(endpoint.ip, allocate_address(network.ipam, used, request.ip, network.name));
+    BPFNET_ASSIGN_OR_RETURN(endpoint.ip,
+                            allocate_address(network.ipam, used, request.ip, network.name));
     endpoint.mac = MacAddr::from_ipv4(endpoint.ip);
     endpoint.ifname = next_ifname(in_sandbox);
     endpoint.host_ifname = host_veth_name(endpoint.id);
     endpoint.aliases = request.aliases;
-    // Like docker: the first network a sandbox joins that can reach outside gives the default route.
-    endpoint.default_route = !network.internal && std::none_of(in_sandbox.begin(), in_sandbox.end(),
-                                                               [](const Endpoint& e) { return e.default_route; });
+    // Like docker: the first network a sandbox joins that can reach outside gives the default
+    // route.
+    endpoint.default_route =
+        !network.internal && std::none_of(in_sandbox.begin(), in_sandbox.end(),
+                                          [](const Endpoint& e) { return e.default_route; });
     endpoint.created = now_rfc3339();
     endpoint.state = Lifecycle::Creating;
 
     BPFNET_TRY(store_->put_endpoint(endpoint));
     failpoint("endpoint.create.recorded");
-    if (auto st = datapath_for(network).ensure_endpoint(NetworkSpec{network, options}, endpoint, sandbox); !st) {
-        spdlog::warn("connect {} to {}: {}; rolling back", sandbox.name, network.name, st.error().message);
+    if (auto st =
+            datapath_for(network).ensure_endpoint(NetworkSpec{network, options}, endpoint, sandbox);
+        !st) {
+        spdlog::warn("connect {} to {}: {}; rolling back", sandbox.name, network.name,
+                     st.error().message);
         if (auto undo = datapath_for(network).remove_endpoint(endpoint, sandbox); !undo) {
             spdlog::error("rollback: {}", undo.error().message);
         }
-        if (auto undo = store_->delete_endpoint(endpoint.id); !undo) spdlog::error("rollback: {}", undo.error().message);
+        if (auto undo = store_->delete_endpoint(endpoint.id); !undo)
+            spdlog::error("rollback: {}", undo.error().message);
         return fail(st.error());
     }
     failpoint("endpoint.create.datapath");
     endpoint.state = Lifecycle::Ready;
     BPFNET_TRY(store_->put_endpoint(endpoint));
-    spdlog::info("connected sandbox {} to network {}: {} {} {}", sandbox.name, network.name, endpoint.ifname,
-                 endpoint.ip.str(), endpoint.mac.str());
+    spdlog::info("connected sandbox {} to network {}: {} {} {}", sandbox.name, network.name,
+                 endpoint.ifname, endpoint.ip.str(), endpoint.mac.str());
     return endpoint;
 }
 
-Status NetworkService::teardown_endpoint_locked(Endpoint endpoint, const Snapshot& snap, bool force) {
+Status NetworkService::teardown_endpoint_locked(Endpoint endpoint, const Snapshot& snap,
+                                                bool force) {
     const Sandbox* sandbox = sandbox_by_id(snap.sandboxes, endpoint.sandbox_id);
     const Network* network = network_by_id(snap.networks, endpoint.network_id);
     endpoint.state = Lifecycle::Deleting;
@@ -345,7 +376,8 @@ Status NetworkService::ensure_default_route_locked(const std::string& sandbox_id
     auto in_sandbox = endpoints_where(snap.endpoints, [&](const Endpoint& e) {
         return e.sandbox_id == sandbox_id && e.state == Lifecycle::Ready;
     });
-    if (std::any_of(in_sandbox.begin(), in_sandbox.end(), [](const Endpoint& e) { return e.default_route; })) {
+    if (std::any_of(in_sandbox.begin(), in_sandbox.end(),
+                    [](const Endpoint& e) { return e.default_route; })) {
         return {};
     }
     const Sandbox* sandbox = sandbox_by_id(snap.sandboxes, sandbox_id);
@@ -360,7 +392,8 @@ Status NetworkService::ensure_default_route_locked(const std::string& sandbox_id
     return {};
 }
 
-Status NetworkService::disconnect(const std::string& network_ref, const std::string& sandbox_ref, bool force) {
+Status NetworkService::disconnect(const std::string& network_ref, const std::string& sandbox_ref,
+                                  bool force) {
     std::lock_guard lock(mutex_);
     BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
     BPFNET_ASSIGN_OR_RETURN(Network network, resolve_ref(snap.networks, network_ref, "network"));
@@ -369,8 +402,8 @@ Status NetworkService::disconnect(const std::string& network_ref, const std::str
         return e.network_id == network.id && e.sandbox_id == sandbox.id;
     });
     if (matches.empty()) {
-        return fail(ErrorKind::NotFound,
-                    fmt::format("sandbox {} is not connected to network {}", sandbox.name, network.name));
+        return fail(ErrorKind::NotFound, fmt::format("sandbox {} is not connected to network {}",
+                                                     sandbox.name, network.name));
     }
     BPFNET_TRY(teardown_endpoint_locked(matches.front(), snap, force));
     spdlog::info("disconnected sandbox {} from network {}", sandbox.name, network.name);
@@ -383,12 +416,15 @@ Status NetworkService::disconnect(const std::string& network_ref, const std::str
 Result<Sandbox> NetworkService::create_sandbox(const std::string& name) {
     std::lock_guard lock(mutex_);
     if (!is_valid_name(name)) {
-        return fail(ErrorKind::InvalidArgument,
-                    fmt::format("invalid sandbox name \"{}\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name));
+        return fail(
+            ErrorKind::InvalidArgument,
+            fmt::format("invalid sandbox name \"{}\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+                        name));
     }
     BPFNET_ASSIGN_OR_RETURN(auto sandboxes, store_->sandboxes());
     for (const auto& s : sandboxes) {
-        if (s.name == name) return fail(ErrorKind::Conflict, fmt::format("sandbox {} already exists", name));
+        if (s.name == name)
+            return fail(ErrorKind::Conflict, fmt::format("sandbox {} already exists", name));
     }
     Sandbox sandbox;
     sandbox.id = generate_id();
@@ -399,17 +435,20 @@ Result<Sandbox> NetworkService::create_sandbox(const std::string& name) {
     std::error_code ec;
     if (std::filesystem::exists(sandbox.netns_path, ec)) {
         return fail(ErrorKind::Conflict,
-                    fmt::format("network namespace {} already exists and is not a bpfnet sandbox", sandbox.netns_path));
+                    fmt::format("network namespace {} already exists and is not a bpfnet sandbox",
+                                sandbox.netns_path));
     }
     BPFNET_TRY(store_->put_sandbox(sandbox));
     failpoint("sandbox.create.recorded");
     if (auto made = kernel::create_named_netns(name, config_.netns_dir); !made) {
-        if (auto undo = store_->delete_sandbox(sandbox.id); !undo) spdlog::error("rollback: {}", undo.error().message);
+        if (auto undo = store_->delete_sandbox(sandbox.id); !undo)
+            spdlog::error("rollback: {}", undo.error().message);
         return fail(made.error());
     }
     sandbox.state = Lifecycle::Ready;
     BPFNET_TRY(store_->put_sandbox(sandbox));
-    spdlog::info("created sandbox {} ({}) at {}", sandbox.name, sandbox.id.substr(0, 12), sandbox.netns_path);
+    spdlog::info("created sandbox {} ({}) at {}", sandbox.name, sandbox.id.substr(0, 12),
+                 sandbox.netns_path);
     return sandbox;
 }
 
@@ -454,19 +493,23 @@ Status NetworkService::reconcile() {
 
 Status NetworkService::reconcile_locked() {
     BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
-    spdlog::info("reconciling {} networks, {} sandboxes, {} endpoints from the store", snap.networks.size(),
-                 snap.sandboxes.size(), snap.endpoints.size());
+    spdlog::info("reconciling {} networks, {} sandboxes, {} endpoints from the store",
+                 snap.networks.size(), snap.sandboxes.size(), snap.endpoints.size());
 
-    // 1. Sandboxes: a Creating one never reached its caller, so undo it; a Deleting one is finished.
-    //    Ready ones get their namespace back if it vanished (e.g. /run is a tmpfs and the host rebooted).
+    // 1. Sandboxes: a Creating one never reached its caller, so undo it; a Deleting one is
+    // finished.
+    //    Ready ones get their namespace back if it vanished (e.g. /run is a tmpfs and the host
+    //    rebooted).
     std::set<std::string> dead_sandboxes;
     for (auto& s : snap.sandboxes) {
         if (s.state == Lifecycle::Ready) {
             if (!kernel::netns_exists(s.netns_path)) {
-                spdlog::warn("sandbox {}: namespace {} is missing; re-creating it", s.name, s.netns_path);
+                spdlog::warn("sandbox {}: namespace {} is missing; re-creating it", s.name,
+                             s.netns_path);
                 auto path = std::filesystem::path(s.netns_path);
                 BPFNET_TRY(kernel::delete_named_netns(s.netns_path));  // a stale plain file
-                auto made = kernel::create_named_netns(path.filename().string(), path.parent_path().string());
+                auto made = kernel::create_named_netns(path.filename().string(),
+                                                       path.parent_path().string());
                 if (!made) return fail(made.error());
             }
             continue;
@@ -478,9 +521,11 @@ Status NetworkService::reconcile_locked() {
     for (auto& e : snap.endpoints) {
         const Network* network = network_by_id(snap.networks, e.network_id);
         const Sandbox* sandbox = sandbox_by_id(snap.sandboxes, e.sandbox_id);
-        bool orphan = !network || !sandbox || network->state != Lifecycle::Ready || dead_sandboxes.count(e.sandbox_id);
+        bool orphan = !network || !sandbox || network->state != Lifecycle::Ready ||
+                      dead_sandboxes.count(e.sandbox_id);
         if (e.state == Lifecycle::Ready && !orphan) continue;
-        spdlog::info("reconcile: removing {} endpoint {} ({})", to_string(e.state), e.id.substr(0, 12), e.host_ifname);
+        spdlog::info("reconcile: removing {} endpoint {} ({})", to_string(e.state),
+                     e.id.substr(0, 12), e.host_ifname);
         if (network && sandbox) {
             if (auto st = datapath_for(*network).remove_endpoint(e, *sandbox); !st) {
                 spdlog::warn("reconcile: {}", st.error().message);
@@ -515,7 +560,8 @@ Status NetworkService::reconcile_locked() {
         const Network* network = network_by_id(now.networks, e.network_id);
         const Sandbox* sandbox = sandbox_by_id(now.sandboxes, e.sandbox_id);
         BPFNET_ASSIGN_OR_RETURN(BridgeOptions options, options_of(*network));
-        BPFNET_TRY(datapath_for(*network).ensure_endpoint(NetworkSpec{*network, options}, e, *sandbox));
+        BPFNET_TRY(
+            datapath_for(*network).ensure_endpoint(NetworkSpec{*network, options}, e, *sandbox));
     }
 
     // 5. Anything this agent marked as its own that the store no longer names is stale.

@@ -1,7 +1,7 @@
 // The network service: CNM operations (networks, sandboxes, endpoints) on top of the store and the
 // datapath. Every operation follows the same crash-safe order: validate, record the intent in the
-// store (state Creating/Deleting, naming every kernel object it will touch), act on the kernel, then
-// record the outcome. reconcile() finishes or undoes whatever a crash interrupted.
+// store (state Creating/Deleting, naming every kernel object it will touch), act on the kernel,
+// then record the outcome. reconcile() finishes or undoes whatever a crash interrupted.
 #pragma once
 
 #include <map>
@@ -53,11 +53,12 @@ struct DatapathChoice {
 };
 
 class NetworkService {
-public:
+  public:
     // `bpf_datapath` may be null (BPF unusable here); `bpf_unavailable` then says why.
     NetworkService(ServiceConfig config, std::string instance, std::unique_ptr<Store> store,
-                   std::unique_ptr<Datapath> kernel_datapath, std::unique_ptr<Datapath> bpf_datapath,
-                   std::string bpf_unavailable, ProbeResult probe);
+                   std::unique_ptr<Datapath> kernel_datapath,
+                   std::unique_ptr<Datapath> bpf_datapath, std::string bpf_unavailable,
+                   ProbeResult probe);
     ~NetworkService();
 
     // Brings kernel state in line with the store: finishes or undoes interrupted operations,
@@ -92,7 +93,7 @@ public:
     const ServiceConfig& config() const { return config_; }
     const std::string& instance() const { return instance_; }
 
-private:
+  private:
     Result<Snapshot> load();
     Result<BridgeOptions> options_of(const Network& network) const;
     Datapath& datapath_for(const Network& network);

@@ -33,11 +33,13 @@ struct IpamRequest {
 //   must not overlap `existing_subnets` (Conflict).
 // - Gateway: given (must be a host address of the subnet) or the first host address.
 // - ip_range: must lie within the subnet. Aux addresses: within the subnet, distinct from gateway.
-Result<IpamConfig> plan_network_ipam(const IpamRequest& request, const std::vector<Cidr>& host_routes,
+Result<IpamConfig> plan_network_ipam(const IpamRequest& request,
+                                     const std::vector<Cidr>& host_routes,
                                      const std::vector<Cidr>& existing_subnets);
 
 // Allocates an endpoint address. `used` holds addresses of the network's existing endpoints.
-// - `requested` set: must be inside the subnet, not reserved (network, broadcast, gateway, aux) and not
+// - `requested` set: must be inside the subnet, not reserved (network, broadcast, gateway, aux) and
+// not
 //   used; only allowed when the network's subnet was user-specified (docker's rule).
 // - otherwise: the lowest free address of ip_range (if set) or the subnet, skipping reserved ones.
 // Exhaustion is ErrorKind::Exhausted. `network_name` is used in messages.

@@ -29,7 +29,8 @@ Result<Ipv4> Ipv4::parse(std::string_view text) {
     for (int i = 0; i < 4; ++i) {
         auto dot = rest.find('.');
         if ((i < 3) != (dot != std::string_view::npos)) {
-            return fail(ErrorKind::InvalidArgument, fmt::format("invalid IPv4 address \"{}\"", text));
+            return fail(ErrorKind::InvalidArgument,
+                        fmt::format("invalid IPv4 address \"{}\"", text));
         }
         auto part = rest.substr(0, dot);
         auto octet = parse_decimal(part, 255, "IPv4 address", text);
@@ -41,11 +42,16 @@ Result<Ipv4> Ipv4::parse(std::string_view text) {
 }
 
 std::string Ipv4::str() const {
-    return fmt::format("{}.{}.{}.{}", value >> 24, (value >> 16) & 0xff, (value >> 8) & 0xff, value & 0xff);
+    return fmt::format("{}.{}.{}.{}", value >> 24, (value >> 16) & 0xff, (value >> 8) & 0xff,
+                       value & 0xff);
 }
 
-uint32_t Ipv4::network_order() const { return htonl(value); }
-Ipv4 Ipv4::from_network_order(uint32_t be) { return Ipv4{ntohl(be)}; }
+uint32_t Ipv4::network_order() const {
+    return htonl(value);
+}
+Ipv4 Ipv4::from_network_order(uint32_t be) {
+    return Ipv4{ntohl(be)};
+}
 
 Result<Cidr> Cidr::parse(std::string_view text, bool allow_bare_address) {
     auto slash = text.find('/');
@@ -65,16 +71,28 @@ Result<Cidr> Cidr::parse(std::string_view text, bool allow_bare_address) {
     return Cidr{*ip, static_cast<uint8_t>(*len)};
 }
 
-std::string Cidr::str() const { return fmt::format("{}/{}", addr.str(), prefix_len); }
+std::string Cidr::str() const {
+    return fmt::format("{}/{}", addr.str(), prefix_len);
+}
 
-uint32_t Cidr::mask() const { return prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - prefix_len); }
-Ipv4 Cidr::network() const { return Ipv4{addr.value & mask()}; }
-Ipv4 Cidr::broadcast() const { return Ipv4{network().value | ~mask()}; }
-bool Cidr::contains(Ipv4 ip) const { return (ip.value & mask()) == network().value; }
+uint32_t Cidr::mask() const {
+    return prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - prefix_len);
+}
+Ipv4 Cidr::network() const {
+    return Ipv4{addr.value & mask()};
+}
+Ipv4 Cidr::broadcast() const {
+    return Ipv4{network().value | ~mask()};
+}
+bool Cidr::contains(Ipv4 ip) const {
+    return (ip.value & mask()) == network().value;
+}
 bool Cidr::contains(const Cidr& inner) const {
     return inner.prefix_len >= prefix_len && contains(inner.network());
 }
-bool Cidr::overlaps(const Cidr& other) const { return contains(other) || other.contains(*this); }
+bool Cidr::overlaps(const Cidr& other) const {
+    return contains(other) || other.contains(*this);
+}
 
 Result<MacAddr> MacAddr::parse(std::string_view text) {
     MacAddr mac;
@@ -84,12 +102,14 @@ Result<MacAddr> MacAddr::parse(std::string_view text) {
     for (size_t i = 0; i < 6; ++i) {
         auto part = text.substr(i * 3, 2);
         if (i < 5 && text[i * 3 + 2] != ':') {
-            return fail(ErrorKind::InvalidArgument, fmt::format("invalid MAC address \"{}\"", text));
+            return fail(ErrorKind::InvalidArgument,
+                        fmt::format("invalid MAC address \"{}\"", text));
         }
         unsigned v = 0;
         auto [ptr, ec] = std::from_chars(part.data(), part.data() + 2, v, 16);
         if (ec != std::errc{} || ptr != part.data() + 2) {
-            return fail(ErrorKind::InvalidArgument, fmt::format("invalid MAC address \"{}\"", text));
+            return fail(ErrorKind::InvalidArgument,
+                        fmt::format("invalid MAC address \"{}\"", text));
         }
         mac.bytes[i] = static_cast<uint8_t>(v);
     }
@@ -97,13 +117,14 @@ Result<MacAddr> MacAddr::parse(std::string_view text) {
 }
 
 MacAddr MacAddr::from_ipv4(Ipv4 ip) {
-    return MacAddr{{0x02, 0x42, static_cast<uint8_t>(ip.value >> 24), static_cast<uint8_t>(ip.value >> 16),
-                    static_cast<uint8_t>(ip.value >> 8), static_cast<uint8_t>(ip.value)}};
+    return MacAddr{{0x02, 0x42, static_cast<uint8_t>(ip.value >> 24),
+                    static_cast<uint8_t>(ip.value >> 16), static_cast<uint8_t>(ip.value >> 8),
+                    static_cast<uint8_t>(ip.value)}};
 }
 
 std::string MacAddr::str() const {
-    return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", bytes[0], bytes[1], bytes[2], bytes[3],
-                       bytes[4], bytes[5]);
+    return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", bytes[0], bytes[1], bytes[2],
+                       bytes[3], bytes[4], bytes[5]);
 }
 
 bool MacAddr::is_zero() const {

@@ -23,8 +23,8 @@ struct Ipv4 {
     auto operator<=>(const Ipv4&) const = default;
 };
 
-// A prefix such as 10.0.0.0/24. `addr` keeps the host bits as written, so "10.0.0.1/24" can describe
-// an interface address; network() masks them.
+// A prefix such as 10.0.0.0/24. `addr` keeps the host bits as written, so "10.0.0.1/24" can
+// describe an interface address; network() masks them.
 struct Cidr {
     Ipv4 addr;
     uint8_t prefix_len = 32;

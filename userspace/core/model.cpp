@@ -11,9 +11,12 @@ namespace bpfnet {
 
 const char* to_string(Lifecycle state) {
     switch (state) {
-        case Lifecycle::Creating: return "creating";
-        case Lifecycle::Ready: return "ready";
-        case Lifecycle::Deleting: return "deleting";
+        case Lifecycle::Creating:
+            return "creating";
+        case Lifecycle::Ready:
+            return "ready";
+        case Lifecycle::Deleting:
+            return "deleting";
     }
     return "unknown";
 }
@@ -32,12 +35,17 @@ template <typename T>
 T parse_or_throw(const nlohmann::json& j, const char* key) {
     auto text = j.at(key).get<std::string>();
     Result<T> parsed = [&] {
-        if constexpr (std::is_same_v<T, Cidr>) return Cidr::parse(text);
-        else if constexpr (std::is_same_v<T, Ipv4>) return Ipv4::parse(text);
-        else if constexpr (std::is_same_v<T, MacAddr>) return MacAddr::parse(text);
-        else return parse_lifecycle(text);
+        if constexpr (std::is_same_v<T, Cidr>)
+            return Cidr::parse(text);
+        else if constexpr (std::is_same_v<T, Ipv4>)
+            return Ipv4::parse(text);
+        else if constexpr (std::is_same_v<T, MacAddr>)
+            return MacAddr::parse(text);
+        else
+            return parse_lifecycle(text);
     }();
-    if (!parsed) throw std::invalid_argument(fmt::format("field {}: {}", key, parsed.error().message));
+    if (!parsed)
+        throw std::invalid_argument(fmt::format("field {}: {}", key, parsed.error().message));
     return *parsed;
 }
 
@@ -46,8 +54,11 @@ T parse_or_throw(const nlohmann::json& j, const char* key) {
 void to_json(nlohmann::json& j, const IpamConfig& v) {
     nlohmann::json aux = nlohmann::json::object();
     for (const auto& [name, ip] : v.aux_addresses) aux[name] = ip.str();
-    j = {{"driver", v.driver},           {"subnet", v.subnet.str()}, {"gateway", v.gateway.str()},
-         {"aux_addresses", aux},         {"user_subnet", v.user_subnet}};
+    j = {{"driver", v.driver},
+         {"subnet", v.subnet.str()},
+         {"gateway", v.gateway.str()},
+         {"aux_addresses", aux},
+         {"user_subnet", v.user_subnet}};
     if (v.ip_range) j["ip_range"] = v.ip_range->str();
 }
 
@@ -69,9 +80,15 @@ void from_json(const nlohmann::json& j, IpamConfig& v) {
 }
 
 void to_json(nlohmann::json& j, const Network& v) {
-    j = {{"id", v.id},         {"name", v.name},       {"driver", v.driver},
-         {"options", v.options}, {"labels", v.labels}, {"ipam", v.ipam},
-         {"internal", v.internal}, {"created", v.created}, {"state", to_string(v.state)},
+    j = {{"id", v.id},
+         {"name", v.name},
+         {"driver", v.driver},
+         {"options", v.options},
+         {"labels", v.labels},
+         {"ipam", v.ipam},
+         {"internal", v.internal},
+         {"created", v.created},
+         {"state", to_string(v.state)},
          {"bridge_name", v.bridge_name}};
 }
 
@@ -89,17 +106,10 @@ void from_json(const nlohmann::json& j, Network& v) {
 }
 
 void to_json(nlohmann::json& j, const Endpoint& v) {
-    j = {{"id", v.id},
-         {"network_id", v.network_id},
-         {"sandbox_id", v.sandbox_id},
-         {"ifname", v.ifname},
-         {"host_ifname", v.host_ifname},
-         {"mac", v.mac.str()},
-         {"ip", v.ip.str()},
-         {"aliases", v.aliases},
-         {"default_route", v.default_route},
-         {"created", v.created},
-         {"state", to_string(v.state)}};
+    j = {{"id", v.id},           {"network_id", v.network_id},   {"sandbox_id", v.sandbox_id},
+         {"ifname", v.ifname},   {"host_ifname", v.host_ifname}, {"mac", v.mac.str()},
+         {"ip", v.ip.str()},     {"aliases", v.aliases},         {"default_route", v.default_route},
+         {"created", v.created}, {"state", to_string(v.state)}};
 }
 
 void from_json(const nlohmann::json& j, Endpoint& v) {
@@ -117,8 +127,11 @@ void from_json(const nlohmann::json& j, Endpoint& v) {
 }
 
 void to_json(nlohmann::json& j, const Sandbox& v) {
-    j = {{"id", v.id},           {"name", v.name}, {"netns_path", v.netns_path},
-         {"created", v.created}, {"state", to_string(v.state)}};
+    j = {{"id", v.id},
+         {"name", v.name},
+         {"netns_path", v.netns_path},
+         {"created", v.created},
+         {"state", to_string(v.state)}};
 }
 
 void from_json(const nlohmann::json& j, Sandbox& v) {

@@ -14,9 +14,10 @@
 
 namespace bpfnet {
 
-// Where an object is in its life. Records are written *before* kernel objects are created and marked
-// Deleting before they are torn down, so a crash at any point leaves the store naming everything the
-// agent may have made; the reconciler finishes (Creating -> Ready) or undoes (Deleting -> gone).
+// Where an object is in its life. Records are written *before* kernel objects are created and
+// marked Deleting before they are torn down, so a crash at any point leaves the store naming
+// everything the agent may have made; the reconciler finishes (Creating -> Ready) or undoes
+// (Deleting -> gone).
 enum class Lifecycle { Creating, Ready, Deleting };
 const char* to_string(Lifecycle state);
 Result<Lifecycle> parse_lifecycle(std::string_view text);

@@ -1,5 +1,6 @@
 // Typed view of a network's `-o key=value` options. Unknown keys are kept verbatim (docker passes
-// through driver options it does not know); known keys are validated so a typo in a value is an error.
+// through driver options it does not know); known keys are validated so a typo in a value is an
+// error.
 #pragma once
 
 #include <map>

@@ -1,5 +1,6 @@
 // One error model for all of bpfnet: functions that can fail return Result<T>, which holds either a
-// value or an Error (a kind the API layer maps to a status code, plus a message a user understands).
+// value or an Error (a kind the API layer maps to a status code, plus a message a user
+// understands).
 #pragma once
 
 #include <string>
@@ -24,18 +25,24 @@ struct Error {
     std::string message;
 };
 
-inline Error make_error(ErrorKind kind, std::string message) { return Error{kind, std::move(message)}; }
+inline Error make_error(ErrorKind kind, std::string message) {
+    return Error{kind, std::move(message)};
+}
 
 // Tag type so `return fail(...)` works for any Result<T>.
 struct Failure {
     Error error;
 };
-inline Failure fail(ErrorKind kind, std::string message) { return Failure{Error{kind, std::move(message)}}; }
-inline Failure fail(Error error) { return Failure{std::move(error)}; }
+inline Failure fail(ErrorKind kind, std::string message) {
+    return Failure{Error{kind, std::move(message)}};
+}
+inline Failure fail(Error error) {
+    return Failure{std::move(error)};
+}
 
 template <typename T>
 class [[nodiscard]] Result {
-public:
+  public:
     Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}  // NOLINT(implicit)
     Result(Failure failure) : state_(std::in_place_index<1>, std::move(failure.error)) {}  // NOLINT
 
@@ -52,13 +59,13 @@ public:
 
     const Error& error() const { return std::get<1>(state_); }
 
-private:
+  private:
     std::variant<T, Error> state_;
 };
 
 template <>
 class [[nodiscard]] Result<void> {
-public:
+  public:
     Result() = default;
     Result(Failure failure) : error_(std::move(failure.error)), ok_(false) {}  // NOLINT
 
@@ -66,7 +73,7 @@ public:
     explicit operator bool() const { return ok_; }
     const Error& error() const { return error_; }
 
-private:
+  private:
     Error error_;
     bool ok_ = true;
 };
@@ -76,9 +83,9 @@ using Status = Result<void>;
 }  // namespace bpfnet
 
 // Propagate a failure from an expression returning Result<...>/Status.
-#define BPFNET_TRY(expr)                                            \
-    do {                                                            \
-        auto bpfnet_try_result_ = (expr);                           \
+#define BPFNET_TRY(expr)                                                            \
+    do {                                                                            \
+        auto bpfnet_try_result_ = (expr);                                           \
         if (!bpfnet_try_result_) return ::bpfnet::fail(bpfnet_try_result_.error()); \
     } while (0)
 
@@ -88,7 +95,7 @@ using Status = Result<void>;
 // name comes from __COUNTER__ so invocations spanning several lines still get one consistent name.
 #define BPFNET_ASSIGN_OR_RETURN(lhs, expr) \
     BPFNET_ASSIGN_OR_RETURN_IMPL(BPFNET_CONCAT(bpfnet_result_, __COUNTER__), lhs, expr)
-#define BPFNET_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr)             \
-    auto tmp = (expr);                                           \
-    if (!tmp) return ::bpfnet::fail(tmp.error());                \
+#define BPFNET_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
+    auto tmp = (expr);                               \
+    if (!tmp) return ::bpfnet::fail(tmp.error());    \
     lhs = std::move(tmp).value()

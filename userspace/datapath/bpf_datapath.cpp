@@ -40,7 +40,7 @@ struct TcxLinkInfo {
 };
 
 class Fd {
-public:
+  public:
     explicit Fd(int fd) : fd_(fd) {}
     ~Fd() {
         if (fd_ >= 0) ::close(fd_);
@@ -49,7 +49,7 @@ public:
     Fd& operator=(const Fd&) = delete;
     int get() const { return fd_; }
 
-private:
+  private:
     int fd_;
 };
 
@@ -61,7 +61,9 @@ Error map_error(const char* what, int err) {
     return Error{ErrorKind::Internal, fmt::format("{}: {}", what, std::strerror(err))};
 }
 
-void copy_mac(uint8_t* dst, const MacAddr& mac) { std::memcpy(dst, mac.bytes.data(), 6); }
+void copy_mac(uint8_t* dst, const MacAddr& mac) {
+    std::memcpy(dst, mac.bytes.data(), 6);
+}
 
 bool ifindex_exists(uint32_t ifindex) {
     char name[IF_NAMESIZE];
@@ -99,18 +101,24 @@ BpfDatapath::BpfDatapath(KernelDatapath& kernel, std::unique_ptr<State> state)
 
 BpfDatapath::~BpfDatapath() = default;
 
-const std::string& BpfDatapath::pin_dir() const { return state_->pin_dir; }
-bool BpfDatapath::uses_tcx() const { return state_->tcx; }
+const std::string& BpfDatapath::pin_dir() const {
+    return state_->pin_dir;
+}
+bool BpfDatapath::uses_tcx() const {
+    return state_->tcx;
+}
 
-Result<std::unique_ptr<BpfDatapath>> BpfDatapath::open(KernelDatapath& kernel, const std::string& bpffs_root,
-                                                       bool tcx) {
+Result<std::unique_ptr<BpfDatapath>> BpfDatapath::open(KernelDatapath& kernel,
+                                                       const std::string& bpffs_root, bool tcx) {
     auto state = std::make_unique<State>();
     state->pin_dir = (std::filesystem::path(bpffs_root) / "bpfnet").string();
     state->links_dir = state->pin_dir + "/links";
     state->tcx = tcx;
     std::error_code ec;
     std::filesystem::create_directories(state->links_dir, ec);
-    if (ec) return fail(ErrorKind::Internal, fmt::format("cannot create {}: {}", state->links_dir, ec.message()));
+    if (ec)
+        return fail(ErrorKind::Internal,
+                    fmt::format("cannot create {}: {}", state->links_dir, ec.message()));
 
     LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = state->pin_dir.c_str());
     BPFNET_TRY(state->skel.open(&opts));
@@ -132,20 +140,22 @@ Status BpfDatapath::ensure_network(const NetworkSpec& spec) {
     const Network& network = spec.network;
     BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
     BPFNET_ASSIGN_OR_RETURN(auto bridge, kernel::find_link(sock, network.bridge_name));
-    if (!bridge) return fail(ErrorKind::Internal, fmt::format("bridge {} vanished", network.bridge_name));
+    if (!bridge)
+        return fail(ErrorKind::Internal, fmt::format("bridge {} vanished", network.bridge_name));
     uint32_t key = bridge->ifindex;
     bpfnet_net_info info{};
     info.subnet = network.ipam.subnet.network().network_order();
     info.gateway = network.ipam.gateway.network_order();
     info.prefix_len = network.ipam.subnet.prefix_len;
-    info.flags = (spec.options.enable_icc ? BPFNET_NET_ICC : 0) | (network.internal ? BPFNET_NET_INTERNAL : 0);
+    info.flags = (spec.options.enable_icc ? BPFNET_NET_ICC : 0) |
+                 (network.internal ? BPFNET_NET_INTERNAL : 0);
     copy_mac(info.gateway_mac, bridge->mac);
     // A bridge re-created under a new ifindex leaves its old entry behind: drop entries for this
     // subnet under any other key first.
     for (uint32_t other : map_keys<uint32_t>(state_->net_fd)) {
         bpfnet_net_info old{};
-        if (other != key && bpf_map_lookup_elem(state_->net_fd, &other, &old) == 0 && old.subnet == info.subnet &&
-            old.prefix_len == info.prefix_len) {
+        if (other != key && bpf_map_lookup_elem(state_->net_fd, &other, &old) == 0 &&
+            old.subnet == info.subnet && old.prefix_len == info.prefix_len) {
             bpf_map_delete_elem(state_->net_fd, &other);
         }
     }
@@ -173,14 +183,16 @@ Status BpfDatapath::remove_network(const Network& network) {
     return kernel_.remove_network(network);
 }
 
-Status BpfDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& endpoint, const Sandbox& sandbox) {
+Status BpfDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& endpoint,
+                                    const Sandbox& sandbox) {
     BPFNET_TRY(kernel_.ensure_endpoint(spec, endpoint, sandbox));
     BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
     BPFNET_ASSIGN_OR_RETURN(auto host, kernel::find_link(sock, endpoint.host_ifname));
     BPFNET_ASSIGN_OR_RETURN(auto bridge, kernel::find_link(sock, spec.network.bridge_name));
     if (!host || !bridge) {
-        return fail(ErrorKind::Internal, fmt::format("{} or {} vanished while connecting", endpoint.host_ifname,
-                                                     spec.network.bridge_name));
+        return fail(ErrorKind::Internal,
+                    fmt::format("{} or {} vanished while connecting", endpoint.host_ifname,
+                                spec.network.bridge_name));
     }
     uint32_t ifindex = host->ifindex;
     bpfnet_endpoint src{};
@@ -229,7 +241,8 @@ Status BpfDatapath::attach(const std::string& host_ifname, int ifindex) {
         // restarted agent replaces the old program without a gap.
         LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
         int err = bpf_tc_hook_create(&hook);
-        if (err && err != -EEXIST) return fail(libbpf_error("creating clsact on " + host_ifname, err));
+        if (err && err != -EEXIST)
+            return fail(libbpf_error("creating clsact on " + host_ifname, err));
         LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = state_->prog_fd, .flags = BPF_TC_F_REPLACE,
                     .handle = 1, .priority = 1);
         if (int err2 = bpf_tc_attach(&hook, &opts); err2) {
@@ -243,8 +256,8 @@ Status BpfDatapath::attach(const std::string& host_ifname, int ifindex) {
         Fd link(existing);
         TcxLinkInfo info{};
         uint32_t len = sizeof(info);
-        bool live = bpf_obj_get_info_by_fd(link.get(), &info, &len) == 0 && info.type == kBpfLinkTypeTcx &&
-                    info.ifindex == static_cast<uint32_t>(ifindex);
+        bool live = bpf_obj_get_info_by_fd(link.get(), &info, &len) == 0 &&
+                    info.type == kBpfLinkTypeTcx && info.ifindex == static_cast<uint32_t>(ifindex);
         if (live) {
             // Re-adopt: swap the freshly loaded program into the running link atomically.
             if (int err = bpf_link_update(link.get(), state_->prog_fd, nullptr); err) {
@@ -255,8 +268,11 @@ Status BpfDatapath::attach(const std::string& host_ifname, int ifindex) {
         // The veth behind this pin is gone (or was re-created): the link is defunct.
         ::unlink(pin.c_str());
     }
-    int fd = bpf_link_create(state_->prog_fd, ifindex, static_cast<bpf_attach_type>(kBpfTcxIngress), nullptr);
-    if (fd < 0) return fail(libbpf_error("attaching the endpoint program to " + host_ifname + " (tcx)", fd));
+    int fd = bpf_link_create(state_->prog_fd, ifindex, static_cast<bpf_attach_type>(kBpfTcxIngress),
+                             nullptr);
+    if (fd < 0)
+        return fail(
+            libbpf_error("attaching the endpoint program to " + host_ifname + " (tcx)", fd));
     Fd link(fd);
     // Until pinned, the link lives only as long as this fd: a crash before the pin detaches it.
     if (int err = bpf_obj_pin(link.get(), pin.c_str()); err) {
@@ -274,8 +290,12 @@ Status BpfDatapath::detach(const std::string& host_ifname) {
     return {};
 }
 
-Status BpfDatapath::sync_policy(const std::vector<NetworkSpec>& networks) { return kernel_.sync_policy(networks); }
-Status BpfDatapath::remove_policy() { return kernel_.remove_policy(); }
+Status BpfDatapath::sync_policy(const std::vector<NetworkSpec>& networks) {
+    return kernel_.sync_policy(networks);
+}
+Status BpfDatapath::remove_policy() {
+    return kernel_.remove_policy();
+}
 
 Result<std::vector<std::string>> BpfDatapath::collect_garbage(const std::set<std::string>& keep) {
     std::vector<std::string> removed;
@@ -296,7 +316,8 @@ Result<std::vector<std::string>> BpfDatapath::collect_garbage(const std::set<std
     }
     for (const auto& key : map_keys<bpfnet_ep_key>(state_->ep_by_ip_fd)) {
         bpfnet_ep_dest dest{};
-        if (bpf_map_lookup_elem(state_->ep_by_ip_fd, &key, &dest) == 0 && !ifindex_exists(dest.ifindex)) {
+        if (bpf_map_lookup_elem(state_->ep_by_ip_fd, &key, &dest) == 0 &&
+            !ifindex_exists(dest.ifindex)) {
             bpf_map_delete_elem(state_->ep_by_ip_fd, &key);
         }
     }

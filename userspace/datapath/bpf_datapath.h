@@ -1,13 +1,14 @@
 // The BPF datapath for bridge networks. It keeps everything the kernel datapath builds (bridge with
-// the gateway address, veth pairs, nftables policy for routed traffic) and adds the endpoint program
-// at TC ingress of every endpoint's host-side veth: same-network traffic goes veth-to-veth with
-// bpf_redirect_peer and never touches the bridge; ARP for the gateway and local endpoints is answered
-// in BPF; spoofed, cross-network, icc=false and internal-leaving traffic is dropped and counted.
+// the gateway address, veth pairs, nftables policy for routed traffic) and adds the endpoint
+// program at TC ingress of every endpoint's host-side veth: same-network traffic goes veth-to-veth
+// with bpf_redirect_peer and never touches the bridge; ARP for the gateway and local endpoints is
+// answered in BPF; spoofed, cross-network, icc=false and internal-leaving traffic is dropped and
+// counted.
 //
 // State lives in maps pinned under <bpffs-root>/bpfnet/ and in tcx links pinned under
-// <bpffs-root>/bpfnet/links/, so the datapath keeps forwarding while the agent is stopped or killed;
-// on start the agent reuses the pinned maps and swaps its freshly loaded program into the existing
-// links atomically (bpf_link_update): there is no moment without a program.
+// <bpffs-root>/bpfnet/links/, so the datapath keeps forwarding while the agent is stopped or
+// killed; on start the agent reuses the pinned maps and swaps its freshly loaded program into the
+// existing links atomically (bpf_link_update): there is no moment without a program.
 #pragma once
 
 #include <memory>
@@ -19,11 +20,11 @@
 namespace bpfnet {
 
 class BpfDatapath : public Datapath {
-public:
+  public:
     // Loads the endpoint program, reusing or creating the pinned maps under <bpffs_root>/bpfnet.
     // `tcx` chooses bpf_link (tcx) attachment; without it programs go on a clsact qdisc.
-    static Result<std::unique_ptr<BpfDatapath>> open(KernelDatapath& kernel, const std::string& bpffs_root,
-                                                     bool tcx);
+    static Result<std::unique_ptr<BpfDatapath>> open(KernelDatapath& kernel,
+                                                     const std::string& bpffs_root, bool tcx);
     ~BpfDatapath() override;
 
     const char* name() const override { return "bpf"; }
@@ -40,7 +41,7 @@ public:
     const std::string& pin_dir() const;
     bool uses_tcx() const;
 
-private:
+  private:
     struct State;
     explicit BpfDatapath(KernelDatapath& kernel, std::unique_ptr<State> state);
     Status attach(const std::string& host_ifname, int ifindex);

@@ -1,7 +1,8 @@
 // The datapath interface: everything that turns the CNM state into kernel objects for one network
 // driver. The agent picks an implementation per network (kernel bridge today; BPF later) and never
-// touches links, rules or maps itself. Every operation is idempotent ("ensure"/"remove"), because the
-// reconciler replays them after a crash or restart without knowing how far the last attempt got.
+// touches links, rules or maps itself. Every operation is idempotent ("ensure"/"remove"), because
+// the reconciler replays them after a crash or restart without knowing how far the last attempt
+// got.
 #pragma once
 
 #include <set>
@@ -21,7 +22,7 @@ struct NetworkSpec {
 };
 
 class Datapath {
-public:
+  public:
     virtual ~Datapath() = default;
 
     // "kernel" or "bpf": shown by `status` and `network inspect`.
@@ -32,8 +33,8 @@ public:
     // Removes them; removing what does not exist is success.
     virtual Status remove_network(const Network& network) = 0;
 
-    // Creates or repairs the endpoint's interface pair: the sandbox end named endpoint.ifname with its
-    // MAC, address and (if endpoint.default_route) the default route via the network's gateway.
+    // Creates or repairs the endpoint's interface pair: the sandbox end named endpoint.ifname with
+    // its MAC, address and (if endpoint.default_route) the default route via the network's gateway.
     virtual Status ensure_endpoint(const NetworkSpec& spec, const Endpoint& endpoint,
                                    const Sandbox& sandbox) = 0;
     virtual Status remove_endpoint(const Endpoint& endpoint, const Sandbox& sandbox) = 0;
@@ -44,8 +45,8 @@ public:
     // Removes all policy this datapath installed (used when the agent is told to clean up).
     virtual Status remove_policy() = 0;
 
-    // Deletes host links this agent owns (by ownership marker) whose names are not in `keep`. Returns
-    // the names deleted, for the log.
+    // Deletes host links this agent owns (by ownership marker) whose names are not in `keep`.
+    // Returns the names deleted, for the log.
     virtual Result<std::vector<std::string>> collect_garbage(const std::set<std::string>& keep) = 0;
 };
 

@@ -19,8 +19,12 @@ Cidr gateway_cidr(const Network& network) {
 
 }  // namespace
 
-std::string default_bridge_name(const std::string& network_id) { return "bn-" + network_id.substr(0, 12); }
-std::string host_veth_name(const std::string& endpoint_id) { return "bnv-" + endpoint_id.substr(0, 11); }
+std::string default_bridge_name(const std::string& network_id) {
+    return "bn-" + network_id.substr(0, 12);
+}
+std::string host_veth_name(const std::string& endpoint_id) {
+    return "bnv-" + endpoint_id.substr(0, 11);
+}
 
 KernelDatapath::KernelDatapath(std::string instance)
     : instance_(std::move(instance)), nft_table_("bpfnet_" + instance_) {}
@@ -55,12 +59,14 @@ Status KernelDatapath::ensure_network(const NetworkSpec& spec) {
     if (!spec.options.enable_icc) {
         // icc=false is an ip/ip6 forward rule matching bridge-to-same-bridge traffic, which only
         // sees bridged frames through br_netfilter. Without it the rule would silently not apply.
-        for (const char* key : {"net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"}) {
+        for (const char* key :
+             {"net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"}) {
             auto st = kernel::write_sysctl(key, "1");
             if (!st && st.error().kind == ErrorKind::NotFound) {
-                return fail(ErrorKind::Unsupported,
-                            fmt::format("{}=false needs the kernel's br_netfilter (modprobe br_netfilter)",
-                                        opt::kEnableIcc));
+                return fail(
+                    ErrorKind::Unsupported,
+                    fmt::format("{}=false needs the kernel's br_netfilter (modprobe br_netfilter)",
+                                opt::kEnableIcc));
             }
             BPFNET_TRY(st);
         }
@@ -78,9 +84,11 @@ Status KernelDatapath::remove_network(const Network& network) {
     if (!existing) return {};
     // A crash between creating the bridge and labelling it leaves our default-named bridge without
     // an alias; the store recorded that name before creation, so it is still ours to delete.
-    bool unlabelled_default = existing->alias.empty() && network.bridge_name == default_bridge_name(network.id);
+    bool unlabelled_default =
+        existing->alias.empty() && network.bridge_name == default_bridge_name(network.id);
     if (!owned_by_us(existing->alias) && !unlabelled_default) {
-        spdlog::warn("not deleting {}: it is not marked as created by this agent", network.bridge_name);
+        spdlog::warn("not deleting {}: it is not marked as created by this agent",
+                     network.bridge_name);
         return {};
     }
     return kernel::delete_link(sock, network.bridge_name);
@@ -94,8 +102,8 @@ Status KernelDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& 
 
     BPFNET_ASSIGN_OR_RETURN(auto host_end, kernel::find_link(host, endpoint.host_ifname));
     BPFNET_ASSIGN_OR_RETURN(auto sandbox_end, kernel::find_link(inner, endpoint.ifname));
-    // Either half missing (a crash mid-create, a sandbox namespace re-created after reboot) means the
-    // pair is unusable: rebuild it from scratch rather than patch it.
+    // Either half missing (a crash mid-create, a sandbox namespace re-created after reboot) means
+    // the pair is unusable: rebuild it from scratch rather than patch it.
     if (!host_end || !sandbox_end || sandbox_end->mac != endpoint.mac) {
         if (host_end) BPFNET_TRY(kernel::delete_link(host, endpoint.host_ifname));
         if (sandbox_end) BPFNET_TRY(kernel::delete_link(inner, endpoint.ifname));
@@ -113,7 +121,8 @@ Status KernelDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& 
         BPFNET_TRY(kernel::set_link_master(host, endpoint.host_ifname, network.bridge_name));
         BPFNET_TRY(kernel::set_link_up(host, endpoint.host_ifname));
     }
-    BPFNET_TRY(kernel::add_address(inner, endpoint.ifname, Cidr{endpoint.ip, network.ipam.subnet.prefix_len}));
+    BPFNET_TRY(kernel::add_address(inner, endpoint.ifname,
+                                   Cidr{endpoint.ip, network.ipam.subnet.prefix_len}));
     BPFNET_TRY(kernel::set_link_up(inner, endpoint.ifname));
     if (endpoint.default_route) {
         BPFNET_TRY(kernel::replace_default_route(inner, endpoint.ifname, network.ipam.gateway));
@@ -129,7 +138,8 @@ Status KernelDatapath::remove_endpoint(const Endpoint& endpoint, const Sandbox& 
     if (kernel::netns_exists(sandbox.netns_path)) {
         BPFNET_ASSIGN_OR_RETURN(auto inner, kernel::NlSocket::open_in_netns(sandbox.netns_path));
         BPFNET_ASSIGN_OR_RETURN(auto leftover, kernel::find_link(inner, endpoint.ifname));
-        if (leftover && leftover->kind == "veth") BPFNET_TRY(kernel::delete_link(inner, endpoint.ifname));
+        if (leftover && leftover->kind == "veth")
+            BPFNET_TRY(kernel::delete_link(inner, endpoint.ifname));
     }
     return {};
 }
@@ -151,9 +161,12 @@ Status KernelDatapath::sync_policy(const std::vector<NetworkSpec>& networks) {
     return nft_.run(render_ruleset(spec));
 }
 
-Status KernelDatapath::remove_policy() { return nft_.run(render_teardown(nft_table_)); }
+Status KernelDatapath::remove_policy() {
+    return nft_.run(render_teardown(nft_table_));
+}
 
-Result<std::vector<std::string>> KernelDatapath::collect_garbage(const std::set<std::string>& keep) {
+Result<std::vector<std::string>> KernelDatapath::collect_garbage(
+    const std::set<std::string>& keep) {
     BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
     BPFNET_ASSIGN_OR_RETURN(auto links, kernel::list_links(sock));
     std::vector<std::string> removed;

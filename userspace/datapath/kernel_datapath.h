@@ -17,10 +17,10 @@ std::string default_bridge_name(const std::string& network_id);
 std::string host_veth_name(const std::string& endpoint_id);
 
 class KernelDatapath : public Datapath {
-public:
+  public:
     // `instance` identifies this agent: it is written into the alias of every link the datapath
-    // creates ("bpfnet:<instance>:...") and names its nftables tables, so several agents can share a
-    // host and each only ever deletes what it made.
+    // creates ("bpfnet:<instance>:...") and names its nftables tables, so several agents can share
+    // a host and each only ever deletes what it made.
     explicit KernelDatapath(std::string instance);
 
     const char* name() const override { return "kernel"; }
@@ -36,7 +36,7 @@ public:
     std::string owner_alias(const std::string& what, const std::string& id) const;
     const std::string& nft_table() const { return nft_table_; }
 
-private:
+  private:
     bool owned_by_us(const std::string& alias) const;
 
     std::string instance_;

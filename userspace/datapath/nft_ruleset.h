@@ -1,6 +1,6 @@
 // The kernel datapath's firewall: one nftables table pair per agent (names include the agent's
-// instance id so several agents can run side by side), rebuilt atomically from the full desired state
-// on every change. Declarative: there are no incremental rule edits to get out of sync.
+// instance id so several agents can run side by side), rebuilt atomically from the full desired
+// state on every change. Declarative: there are no incremental rule edits to get out of sync.
 #pragma once
 
 #include <string>
@@ -31,7 +31,7 @@ std::string render_teardown(const std::string& table);
 
 // Runs nft scripts through libnftables; each script is one atomic transaction.
 class NftRunner {
-public:
+  public:
     Status run(const std::string& script);
 };
 

@@ -131,7 +131,8 @@ bool kernel_has_tcx(const std::string& release) {
 }  // namespace
 
 const std::set<std::string>& probe_check_names() {
-    static const std::set<std::string> names{"bpf", "bpffs", "test_run", "tcx", "redirect_peer", "btf"};
+    static const std::set<std::string> names{"bpf", "bpffs",         "test_run",
+                                             "tcx", "redirect_peer", "btf"};
     return names;
 }
 
@@ -181,11 +182,16 @@ ProbeResult probe_datapath(const std::string& bpffs_root, const ProbeOverrides& 
         // 0 = missing, 1 = present, <0 = could not tell (treated as missing, with the reason).
         int has = libbpf_probe_bpf_helper(BPF_PROG_TYPE_SCHED_CLS, BPF_FUNC_redirect_peer, nullptr);
         result.redirect_peer = has == 1;
-        if (has == 0) result.reasons.push_back("the kernel lacks the bpf_redirect_peer() helper (5.10+)");
-        if (has < 0) result.reasons.push_back("probing bpf_redirect_peer() failed: " + libbpf_error_text(has));
+        if (has == 0)
+            result.reasons.push_back("the kernel lacks the bpf_redirect_peer() helper (5.10+)");
+        if (has < 0)
+            result.reasons.push_back("probing bpf_redirect_peer() failed: " +
+                                     libbpf_error_text(has));
     }
     result.btf = access("/sys/kernel/btf/vmlinux", R_OK) == 0;
-    if (!result.btf) result.reasons.push_back("no kernel BTF at /sys/kernel/btf/vmlinux (CONFIG_DEBUG_INFO_BTF)");
+    if (!result.btf)
+        result.reasons.push_back(
+            "no kernel BTF at /sys/kernel/btf/vmlinux (CONFIG_DEBUG_INFO_BTF)");
     apply_overrides(disabled, result);
 
     spdlog::debug("probe: kernel {} bpf {} bpffs {} test_run {} tcx {} redirect_peer {} btf {}",

@@ -1,5 +1,5 @@
-// RAII wrappers over libnl-3 route objects: links (bridge, veth), addresses, routes. Every call checks
-// the kernel's ACK and turns errno into a Result with a message naming the object.
+// RAII wrappers over libnl-3 route objects: links (bridge, veth), addresses, routes. Every call
+// checks the kernel's ACK and turns errno into a Result with a message naming the object.
 #pragma once
 
 #include <memory>
@@ -17,7 +17,7 @@ namespace bpfnet::kernel {
 // A NETLINK_ROUTE socket. Bound to the network namespace it was opened in: open_in_netns() switches
 // the calling thread into the namespace just long enough to create the socket.
 class NlSocket {
-public:
+  public:
     static Result<NlSocket> open();
     static Result<NlSocket> open_in_netns(const std::string& netns_path);
 
@@ -27,7 +27,7 @@ public:
 
     nl_sock* get() const { return sock_.get(); }
 
-private:
+  private:
     struct Deleter {
         void operator()(nl_sock* s) const;
     };
@@ -51,7 +51,8 @@ Result<std::vector<LinkInfo>> list_links(NlSocket& sock);
 Result<std::optional<LinkInfo>> find_link(NlSocket& sock, const std::string& name);
 
 // Creates a bridge (down, no ports) with MTU and alias, then brings it up.
-Status create_bridge(NlSocket& sock, const std::string& name, unsigned mtu, const std::string& alias);
+Status create_bridge(NlSocket& sock, const std::string& name, unsigned mtu,
+                     const std::string& alias);
 
 struct VethSpec {
     std::string host_name;        // host end, stays in the socket's namespace

@@ -13,7 +13,7 @@ inline constexpr const char* kDefaultNetnsDir = "/run/netns";
 
 // An open namespace fd, closed on destruction.
 class NetnsFd {
-public:
+  public:
     static Result<NetnsFd> open(const std::string& path);
     NetnsFd(NetnsFd&& other) noexcept;
     NetnsFd& operator=(NetnsFd&& other) noexcept;
@@ -22,14 +22,15 @@ public:
     ~NetnsFd();
     int get() const { return fd_; }
 
-private:
+  private:
     explicit NetnsFd(int fd) : fd_(fd) {}
     int fd_ = -1;
 };
 
 // Creates <dir>/<name> as a persistent network namespace (bind mount, compatible with `ip netns`),
 // with loopback up. Fails with Conflict if it already exists. Returns the path.
-Result<std::string> create_named_netns(const std::string& name, const std::string& dir = kDefaultNetnsDir);
+Result<std::string> create_named_netns(const std::string& name,
+                                       const std::string& dir = kDefaultNetnsDir);
 // Unmounts and removes a named namespace; absent is success.
 Status delete_named_netns(const std::string& path);
 // True when `path` is a mounted network namespace.

@@ -15,7 +15,7 @@
 namespace bpfnet {
 
 class Store {
-public:
+  public:
     virtual ~Store() = default;
 
     virtual Result<std::vector<Network>> networks() = 0;
