@@ -201,18 +201,20 @@ def main(argv):
                     except (RuntimeError, ValueError, KeyError, subprocess.TimeoutExpired) as exc:
                         values, extra, error = {}, {}, str(exc)
                         failures += 1
-                    other = load.stop()
+                    other, steal = load.stop()
                     done += 1
                     wall = time.time() - t0
                     for k, x in values.items():
                         samples[k].setdefault(name, []).append(x)
                     details.append({"run": r, "group": group, "variant": name, "values": values, "extra": extra,
-                                    "error": error, "seconds": round(wall, 2), "foreign_cpu_pct": other})
+                                    "error": error, "seconds": round(wall, 2), "foreign_cpu_pct": other,
+                                    "steal_pct": steal})
                     eta = (time.time() - started) / done * (total - done)
                     shown = error and f"FAILED: {error}" or ", ".join(
                         f"{k}={report.fmt(x, k)} {METRICS[k][1]}" for k, x in values.items())
                     log(f"[{done}/{total}] run {r}/{args.runs} {group:7s} {name:6s} {shown} "
-                        f"({wall:.1f} s, other CPU {other}%, ETA {fmt_duration(eta)})")
+                        f"({wall:.1f} s, other CPU {other}%{f', steal {steal}%' if steal else ''}, "
+                        f"ETA {fmt_duration(eta)})")
     except Interrupted as exc:
         interrupted = str(exc)
         log(f"interrupted by {interrupted}; tearing down")

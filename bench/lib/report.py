@@ -137,14 +137,17 @@ def render(meta, variants, summary, targets, details):
                  f"{ratio(t['ratio'])} | {result} |")
     L += ["", "## Samples", "",
           "Every sample in the order taken. Other CPU = CPU used meanwhile by processes outside the bench, "
-          "in percent of one CPU (a busy shared machine explains outliers).", "",
-          "| # | run | variant | metric | value | details | wall s | other CPU % |", "|---|---|---|---|---|---|---|---|"]
+          "in percent of one CPU; steal = CPU time the hypervisor gave to other guests, in percent of all "
+          "CPUs (a busy shared machine explains outliers).", "",
+          "| # | run | variant | metric | value | details | wall s | other CPU % | steal % |",
+          "|---|---|---|---|---|---|---|---|---|"]
     for i, d in enumerate(details, 1):
         vals = ", ".join(f"{k}={fmt(x, k)}" for k, x in d["values"].items()) or f"FAILED: {d['error']}"
         extra = ", ".join(f"{k}={x}" for k, x in d["extra"].items() if x is not None and k != "tool")
         L.append(f"| {i} | {d['run']} | {d['variant']} | {d['group']} | {vals} | {extra} | {d['seconds']:.1f} | "
-                 f"{d['foreign_cpu_pct']} |")
+                 f"{d['foreign_cpu_pct']} | {d.get('steal_pct', '-')} |")
     busy = [d["foreign_cpu_pct"] for d in details]
+    steal = [d.get("steal_pct", 0) for d in details]
     L += ["", "## Method", "",
           f"- Tools: {', '.join(f'{k} `{v}`' for k, v in meta['tools'].items())}.",
           f"- CPU placement: {meta['pinning']}.",
@@ -169,7 +172,8 @@ def render(meta, variants, summary, targets, details):
           f"host at start: {env['nft_tables'] or 'none'}. These cost the bridge variant (and bpfnet's kernel "
           "fallback), never direct, nor bpfnet's BPF path, which skips the bridge.",
           f"- Other load: CPU used by other processes during samples, median {statistics.median(busy) if busy else 0}%"
-          f", max {max(busy) if busy else 0}% of one CPU; load average {env['loadavg_start']} at start, "
-          f"{env.get('loadavg_end', '?')} at the end.",
+          f", max {max(busy) if busy else 0}% of one CPU; hypervisor steal median "
+          f"{statistics.median(steal) if steal else 0}%, max {max(steal) if steal else 0}%; load average "
+          f"{env['loadavg_start']} at start, {env.get('loadavg_end', '?')} at the end.",
           "- Compare ratios within one report; absolute numbers move with the machine and its neighbours.", ""]
     return "\n".join(L)

@@ -115,19 +115,30 @@ class ForeignLoad:
                     changed = True
         return {pid: v for pid, v in procs.items() if pid not in ours}
 
+    @staticmethod
+    def cpu_times():
+        """(steal, total) jiffies of all CPUs from /proc/stat."""
+        with open("/proc/stat") as f:
+            values = [int(x) for x in f.readline().split()[1:]]
+        return values[7] if len(values) > 7 else 0, sum(values[:8])
+
     def start(self):
         self.before = self._foreign(self.snapshot())
+        self.stat0 = self.cpu_times()
         self.t0 = time.time()
 
     def stop(self):
-        """Percent of one CPU used by foreign processes since start()."""
+        """(percent of one CPU used by foreign processes, percent of all CPU time stolen by the
+        hypervisor) since start()."""
         after = self._foreign(self.snapshot())
         ticks = 0
         for pid, (_, t, start) in after.items():
             prev = self.before.get(pid)
             ticks += t - prev[1] if prev and prev[2] == start else t
         seconds = max(time.time() - self.t0, 1e-3)
-        return round(100.0 * ticks / self.CLK / seconds, 1)
+        steal, total = self.cpu_times()
+        steal_pct = 100.0 * (steal - self.stat0[0]) / max(total - self.stat0[1], 1)
+        return round(100.0 * ticks / self.CLK / seconds, 1), round(steal_pct, 1)
 
 
 def fail(msg):

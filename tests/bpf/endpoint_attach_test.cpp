@@ -313,7 +313,8 @@ class EndpointAttach : public ::testing::Test {
 
 TEST_F(EndpointAttach, ForwardsBetweenSandboxesAndAnswersArpOnRealVeths) {
     BPFNET_REQUIRE_PRIVILEGED();
-    if (sh("{ command -v ip && command -v ping; }") != 0) GTEST_SKIP() << "needs ip(8) and ping";
+    ASSERT_EQ(sh("{ command -v ip && command -v ping; }"), 0)
+        << "needs ip(8) and ping (scripts/install-deps.sh)";
     ASSERT_NO_FATAL_FAILURE(create_topology());
     ASSERT_NO_FATAL_FAILURE(load_and_attach());
 
@@ -339,7 +340,8 @@ TEST_F(EndpointAttach, ForwardsBetweenSandboxesAndAnswersArpOnRealVeths) {
 
 TEST_F(EndpointAttach, DropsSpoofedTaggedAndTruncatedTrafficOnRealVeths) {
     BPFNET_REQUIRE_PRIVILEGED();
-    if (sh("{ command -v ip && command -v ping; }") != 0) GTEST_SKIP() << "needs ip(8) and ping";
+    ASSERT_EQ(sh("{ command -v ip && command -v ping; }"), 0)
+        << "needs ip(8) and ping (scripts/install-deps.sh)";
     ASSERT_NO_FATAL_FAILURE(create_topology());
     ASSERT_NO_FATAL_FAILURE(load_and_attach());
     ASSERT_EQ(sh(exec_in(a_, "ping -c 1 -W 2 ") + b_.ip), 0);
