@@ -16,11 +16,14 @@ build_pkgs=(
 )
 # Runtime tools used by the tests and the demo.
 runtime_pkgs=(iproute2 iputils-ping netcat-openbsd ethtool procps kmod)
+# Docker integration tests (tests/docker): a private dockerd and a busybox image made with
+# `docker import` from busybox-static.
+docker_pkgs=(docker.io busybox-static)
 
 # Benchmarks (`make bench`): traffic generators for throughput, packet rate and latency.
 bench_pkgs=(iperf3 sockperf)
 
-wanted=("${build_pkgs[@]}" "${runtime_pkgs[@]}" "${bench_pkgs[@]}")
+wanted=("${build_pkgs[@]}" "${runtime_pkgs[@]}" "${docker_pkgs[@]}" "${bench_pkgs[@]}")
 missing=()
 for pkg in "${wanted[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then

@@ -36,6 +36,17 @@ int main(int argc, char** argv) {
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
         ->capture_default_str();
+    app.add_option("--plugin-socket", config.plugin_socket,
+                   "Serve Docker's NetworkDriver+IpamDriver plugin protocol on this socket; its "
+                   "file name is the driver name (`docker network create -d bpfnet`). Empty: off")
+        ->envname("BPFNET_PLUGIN_SOCKET")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+        ->capture_default_str();
+    app.add_option("--docker-host", config.docker_host,
+                   "Docker engine API socket, asked for the names of networks Docker creates")
+        ->envname("BPFNET_DOCKER_HOST")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+        ->capture_default_str();
     std::vector<std::string> probe_disabled;
     app.add_option("--probe-disable", probe_disabled,
                    "Treat a datapath probe check as failed (repeatable), to exercise the fallback")

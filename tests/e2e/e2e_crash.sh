@@ -47,7 +47,7 @@ crash_during() {  # crash_during FAILPOINT CMD...
 }
 start_agent_with_failpoint() {
     "$BPFNETD" --state-dir "$STATE_DIR" --run-dir "$RUN_DIR" --bpffs-root "$BPFFS_DIR" \
-        --netns-dir "$NETNS_DIR" --log-level debug >>"$AGENT_LOG" 2>&1 &
+        --netns-dir "$NETNS_DIR" --log-level debug "${AGENT_FLAGS[@]}" >>"$AGENT_LOG" 2>&1 &
     AGENT_PID=$!
     for _ in $(seq 1 100); do bn version >/dev/null 2>&1 && return 0; sleep 0.1; done
     die "agent with failpoint did not start"

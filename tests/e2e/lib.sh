@@ -43,7 +43,10 @@ in_ns() { local sb=$1; shift; nsenter --net="$NETNS_DIR/$sb" "$@"; }
 # Which datapath the scenarios run on: ctest runs every script once per datapath. "kernel" forces
 # the fallback the way a host without BPF would get it.
 E2E_DATAPATH=${BPFNET_E2E_DATAPATH:-bpf}
-AGENT_FLAGS=()
+# The Docker plugin socket defaults to /run/docker/plugins/bpfnet.sock, which parallel tests must not
+# fight over: each agent serves it inside its private run dir unless a test passes its own
+# --plugin-socket (the last one given wins).
+AGENT_FLAGS=(--plugin-socket "$RUN_DIR/docker-plugin.sock")
 [ "$E2E_DATAPATH" = kernel ] && AGENT_FLAGS+=(--probe-disable bpf)
 
 start_agent() {

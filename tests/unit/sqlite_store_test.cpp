@@ -410,7 +410,7 @@ TEST_F(SqliteStoreTest, MetaGetPut) {
 
     auto version = store_->get_meta("schema_version");
     ASSERT_OK(version);
-    EXPECT_EQ(*version, std::optional<std::string>("1"));
+    EXPECT_EQ(*version, std::optional<std::string>("2"));
 }
 
 TEST_F(SqliteStoreTest, CorruptDocumentIsAnErrorNamingTheRow) {
@@ -456,6 +456,59 @@ TEST_F(SqliteStoreTest, DocumentWhoseIdDisagreesWithItsRowIsCorrupt) {
     ASSERT_FALSE(networks.ok());
     EXPECT_EQ(networks.error().kind, ErrorKind::Internal);
     EXPECT_NE(networks.error().message.find("n1"), std::string::npos);
+}
+
+TEST_F(SqliteStoreTest, AddressPoolsRoundTripAndDelete) {
+    AddressPool pool;
+    pool.id = "bpfnet/10.9.0.0/24/10.9.0.128/25";
+    pool.subnet = *Cidr::parse("10.9.0.0/24");
+    pool.ip_range = *Cidr::parse("10.9.0.128/25");
+    pool.allocated = {*Ipv4::parse("10.9.0.128"), *Ipv4::parse("10.9.0.200")};
+    pool.references = 2;
+    pool.created = "2024-01-02T03:04:05Z";
+    ASSERT_OK(store_->put_pool(pool));
+    store_.reset();
+    open();
+    auto pools = store_->pools();
+    ASSERT_OK(pools);
+    ASSERT_EQ(pools->size(), 1u);
+    const AddressPool& back = pools->front();
+    EXPECT_EQ(back.id, pool.id);
+    EXPECT_EQ(back.subnet, pool.subnet);
+    EXPECT_EQ(back.ip_range, pool.ip_range);
+    EXPECT_EQ(back.allocated, pool.allocated);
+    EXPECT_EQ(back.references, 2);
+    ASSERT_OK(store_->delete_pool(pool.id));
+    EXPECT_TRUE(store_->pools()->empty());
+}
+
+TEST_F(SqliteStoreTest, OwnersRoundTripAndDefaultToBpfnet) {
+    Network docker_net = make_network("d1", "from-docker");
+    docker_net.owner = Owner::Docker;
+    ASSERT_OK(store_->put_network(docker_net));
+    ASSERT_OK(store_->put_network(make_network("n1", "native")));
+    // A row written before owners existed has no "owner" field at all.
+    store_.reset();
+    raw_exec("UPDATE networks SET doc = json_remove(doc, '$.owner') WHERE id = 'n1'");
+    open();
+    auto networks = store_->networks();
+    ASSERT_OK(networks);
+    ASSERT_EQ(networks->size(), 2u);
+    EXPECT_EQ((*networks)[0].owner, Owner::Docker);
+    EXPECT_EQ((*networks)[1].owner, Owner::Bpfnet);
+}
+
+TEST_F(SqliteStoreTest, VersionOneDatabaseGainsThePoolsTable) {
+    store_.reset();
+    // What a version-1 agent left behind: no address_pools table.
+    raw_exec("DROP TABLE address_pools");
+    raw_exec("UPDATE meta SET value = '1' WHERE key = 'schema_version'");
+    open();
+    EXPECT_EQ(*store_->get_meta("schema_version"), std::optional<std::string>("2"));
+    AddressPool pool;
+    pool.id = "bpfnet/10.8.0.0/16";
+    pool.subnet = *Cidr::parse("10.8.0.0/16");
+    EXPECT_OK(store_->put_pool(pool));
 }
 
 TEST_F(SqliteStoreTest, NewerSchemaVersionIsRefused) {

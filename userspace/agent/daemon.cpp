@@ -114,7 +114,39 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config) {
                                [api](const HttpRequest& r) { return api->handle(r); }));
     daemon->server_->start();
     spdlog::info("native API listening on {}", daemon->server_->path());
+    BPFNET_TRY(daemon->serve_docker_plugin(config));
     return daemon;
+}
+
+Status Daemon::serve_docker_plugin(const DaemonConfig& config) {
+    if (config.plugin_socket.empty()) return {};
+    names_ = std::make_unique<DockerNameResolver>(*service_, config.docker_host);
+    // Networks Docker created while this agent could not ask for their names (it crashed or the
+    // engine was down) still carry the placeholder: ask again.
+    BPFNET_ASSIGN_OR_RETURN(auto networks, service_->list_networks());
+    for (const auto& n : networks)
+        if (n.owner == Owner::Docker && n.name == placeholder_network_name(n.id))
+            names_->resolve(n.id);
+
+    std::error_code ec;
+    auto dir = std::filesystem::path(config.plugin_socket).parent_path();
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+        return fail(ErrorKind::Internal, fmt::format("cannot create the plugin directory {}: {}",
+                                                     dir.string(), ec.message()));
+    }
+    DockerNameResolver* names = names_.get();
+    plugin_api_ = std::make_unique<DockerPluginApi>(
+        *service_, [names](const std::string& id) { names->resolve(id); });
+    DockerPluginApi* api = plugin_api_.get();
+    BPFNET_ASSIGN_OR_RETURN(
+        plugin_server_,
+        UnixHttpServer::listen(config.plugin_socket, config.socket_mode,
+                               [api](const HttpRequest& r) { return api->handle(r); }));
+    plugin_server_->start();
+    spdlog::info("Docker plugin API listening on {} (driver name \"{}\")", plugin_server_->path(),
+                 std::filesystem::path(config.plugin_socket).stem().string());
+    return {};
 }
 
 std::string Daemon::api_socket() const {
@@ -122,6 +154,7 @@ std::string Daemon::api_socket() const {
 }
 
 Daemon::~Daemon() {
+    if (plugin_server_) plugin_server_->stop();
     if (server_) server_->stop();
     if (lock_fd_ >= 0) ::close(lock_fd_);
 }

@@ -4,6 +4,8 @@
 #include <memory>
 #include <string>
 
+#include "agent/docker_names.h"
+#include "agent/docker_plugin.h"
 #include "agent/http.h"
 #include "agent/native_api.h"
 #include "agent/service.h"
@@ -16,6 +18,11 @@ struct DaemonConfig {
     ServiceConfig service;
     unsigned socket_mode = 0660;
     ProbeOverrides probe_disabled;  // probe checks forced to fail (tests, operators)
+    // Docker's plugin protocol is served here (empty: not at all). The file name without ".sock" is
+    // the driver name Docker users give to `docker network create -d`.
+    std::string plugin_socket = "/run/docker/plugins/bpfnet.sock";
+    // The Docker engine's API, asked only for the names of networks Docker creates through bpfnet.
+    std::string docker_host = "unix:///var/run/docker.sock";
 };
 
 class Daemon {
@@ -29,11 +36,15 @@ class Daemon {
 
   private:
     Daemon() = default;
+    Status serve_docker_plugin(const DaemonConfig& config);
     int lock_fd_ = -1;
     std::unique_ptr<KernelDatapath> kernel_;  // outlives the service's BPF datapath, which wraps it
     std::unique_ptr<NetworkService> service_;
+    std::unique_ptr<DockerNameResolver> names_;  // uses the service: declared after it
     std::unique_ptr<NativeApi> api_;
     std::unique_ptr<UnixHttpServer> server_;
+    std::unique_ptr<DockerPluginApi> plugin_api_;
+    std::unique_ptr<UnixHttpServer> plugin_server_;
 };
 
 // Path of the native API socket under a run directory (the CLI computes it the same way).

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "agent/failpoint.h"
+#include "agent/snapshot_queries.h"
 #include "core/ids.h"
 #include "datapath/kernel_datapath.h"
 #include "kernel/netlink.h"
@@ -16,25 +17,6 @@
 namespace bpfnet {
 
 namespace {
-
-const Network* network_by_id(const std::vector<Network>& networks, const std::string& id) {
-    for (const auto& n : networks)
-        if (n.id == id) return &n;
-    return nullptr;
-}
-
-const Sandbox* sandbox_by_id(const std::vector<Sandbox>& sandboxes, const std::string& id) {
-    for (const auto& s : sandboxes)
-        if (s.id == id) return &s;
-    return nullptr;
-}
-
-std::vector<Endpoint> endpoints_where(const std::vector<Endpoint>& endpoints,
-                                      const std::function<bool(const Endpoint&)>& pred) {
-    std::vector<Endpoint> out;
-    std::copy_if(endpoints.begin(), endpoints.end(), std::back_inserter(out), pred);
-    return out;
-}
 
 // The sandbox end of an endpoint is eth<N> with the lowest N the sandbox does not use yet.
 std::string next_ifname(const std::vector<Endpoint>& sandbox_endpoints) {
@@ -150,7 +132,14 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
     }
 
     Network network;
-    network.id = generate_id();
+    network.id = request.id.empty() ? generate_id() : request.id;
+    for (const auto& n : snap.networks) {
+        if (n.id == network.id) {
+            return fail(ErrorKind::Conflict,
+                        fmt::format("network with id {} already exists ({})", network.id, n.name));
+        }
+    }
+    network.owner = request.owner;
     network.name = request.name;
     network.driver = request.driver;
     network.options = request.options;
@@ -167,11 +156,13 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
         }
     }
 
-    std::vector<Cidr> existing;
-    for (const auto& n : snap.networks) existing.push_back(n.ipam.subnet);
+    BPFNET_ASSIGN_OR_RETURN(std::vector<Cidr> existing,
+                            subnets_in_use_locked(snap, request.pool_id));
     BPFNET_ASSIGN_OR_RETURN(auto host_sock, kernel::NlSocket::open());
     BPFNET_ASSIGN_OR_RETURN(auto host_routes, kernel::list_ipv4_route_destinations(host_sock));
     BPFNET_ASSIGN_OR_RETURN(network.ipam, plan_network_ipam(request.ipam, host_routes, existing));
+    if (request.owner == Owner::Docker)
+        network.ipam.driver = request.pool_id.empty() ? "docker" : "bpfnet";
 
     BPFNET_TRY(store_->put_network(network));
     failpoint("network.create.recorded");
@@ -222,6 +213,12 @@ Status NetworkService::remove_network(const std::string& ref) {
     std::lock_guard lock(mutex_);
     BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
     BPFNET_ASSIGN_OR_RETURN(Network network, resolve_ref(snap.networks, ref, "network"));
+    if (network.owner == Owner::Docker) {
+        return fail(ErrorKind::Conflict,
+                    fmt::format("network {} is managed by Docker: remove it with `docker network "
+                                "rm {}`",
+                                network.name, network.id.substr(0, 12)));
+    }
     auto attached = endpoints_where(snap.endpoints,
                                     [&](const Endpoint& e) { return e.network_id == network.id; });
     if (!attached.empty()) {
@@ -235,6 +232,10 @@ Status NetworkService::remove_network(const std::string& ref) {
             fmt::format("error while removing network: network {} id {} has active endpoints ({})",
                         network.name, network.id, fmt::join(names, ", ")));
     }
+    return remove_network_locked(std::move(network), snap);
+}
+
+Status NetworkService::remove_network_locked(Network network, const Snapshot& snap) {
     network.state = Lifecycle::Deleting;
     BPFNET_TRY(store_->put_network(network));
     failpoint("network.remove.marked");
@@ -256,6 +257,7 @@ Result<std::vector<std::string>> NetworkService::prune_networks() {
         std::lock_guard lock(mutex_);
         BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
         for (const auto& n : snap.networks) {
+            if (n.owner == Owner::Docker) continue;  // `docker network prune` decides about those
             bool used = std::any_of(snap.endpoints.begin(), snap.endpoints.end(),
                                     [&](const Endpoint& e) { return e.network_id == n.id; });
             if (!used) candidates.push_back(n.id);
@@ -291,6 +293,13 @@ Result<Endpoint> NetworkService::connect(const ConnectRequest& request) {
     }
     if (sandbox.state != Lifecycle::Ready) {
         return fail(ErrorKind::Conflict, fmt::format("sandbox {} is not ready", sandbox.name));
+    }
+    if (network.owner == Owner::Docker || sandbox.owner == Owner::Docker) {
+        return fail(ErrorKind::Conflict,
+                    fmt::format("{} {} is managed by Docker: connect containers with `docker "
+                                "network connect`",
+                                network.owner == Owner::Docker ? "network" : "sandbox",
+                                network.owner == Owner::Docker ? network.name : sandbox.name));
     }
     BPFNET_ASSIGN_OR_RETURN(BridgeOptions options, options_of(network));
     auto in_sandbox = endpoints_where(
@@ -405,6 +414,12 @@ Status NetworkService::disconnect(const std::string& network_ref, const std::str
         return fail(ErrorKind::NotFound, fmt::format("sandbox {} is not connected to network {}",
                                                      sandbox.name, network.name));
     }
+    if (matches.front().owner == Owner::Docker) {
+        return fail(ErrorKind::Conflict,
+                    fmt::format("the endpoint of {} on network {} is managed by Docker: use "
+                                "`docker network disconnect`",
+                                sandbox.name, network.name));
+    }
     BPFNET_TRY(teardown_endpoint_locked(matches.front(), snap, force));
     spdlog::info("disconnected sandbox {} from network {}", sandbox.name, network.name);
     return {};
@@ -468,6 +483,12 @@ Status NetworkService::remove_sandbox(const std::string& ref) {
     std::lock_guard lock(mutex_);
     BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
     BPFNET_ASSIGN_OR_RETURN(Sandbox sandbox, resolve_ref(snap.sandboxes, ref, "sandbox"));
+    if (sandbox.owner == Owner::Docker) {
+        return fail(ErrorKind::Conflict,
+                    fmt::format("sandbox {} is a Docker container's namespace: remove the "
+                                "container with docker",
+                                sandbox.name));
+    }
     sandbox.state = Lifecycle::Deleting;
     BPFNET_TRY(store_->put_sandbox(sandbox));
     failpoint("sandbox.remove.marked");
@@ -502,6 +523,7 @@ Status NetworkService::reconcile_locked() {
     //    rebooted).
     std::set<std::string> dead_sandboxes;
     for (auto& s : snap.sandboxes) {
+        if (s.owner == Owner::Docker) continue;  // Docker's namespaces are Docker's business
         if (s.state == Lifecycle::Ready) {
             if (!kernel::netns_exists(s.netns_path)) {
                 spdlog::warn("sandbox {}: namespace {} is missing; re-creating it", s.name,
@@ -519,6 +541,10 @@ Status NetworkService::reconcile_locked() {
 
     // 2. Endpoints: undo Creating/Deleting ones and those whose network or sandbox is going away.
     for (auto& e : snap.endpoints) {
+        if (e.owner == Owner::Docker) {
+            BPFNET_TRY(reconcile_docker_endpoint_locked(e, snap));
+            continue;
+        }
         const Network* network = network_by_id(snap.networks, e.network_id);
         const Sandbox* sandbox = sandbox_by_id(snap.sandboxes, e.sandbox_id);
         bool orphan = !network || !sandbox || network->state != Lifecycle::Ready ||
@@ -532,6 +558,15 @@ Status NetworkService::reconcile_locked() {
             }
         }
         BPFNET_TRY(store_->delete_endpoint(e.id));
+    }
+    // Docker sandboxes nothing is joined to any more are forgotten (their namespace is Docker's).
+    BPFNET_ASSIGN_OR_RETURN(auto endpoints_left, store_->endpoints());
+    for (auto& s : snap.sandboxes) {
+        if (s.owner != Owner::Docker) continue;
+        if (std::none_of(endpoints_left.begin(), endpoints_left.end(),
+                         [&](const Endpoint& e) { return e.sandbox_id == s.id; })) {
+            BPFNET_TRY(store_->delete_sandbox(s.id));
+        }
     }
     for (auto& s : snap.sandboxes) {
         if (!dead_sandboxes.count(s.id)) continue;
@@ -559,9 +594,16 @@ Status NetworkService::reconcile_locked() {
     for (const auto& e : now.endpoints) {
         const Network* network = network_by_id(now.networks, e.network_id);
         const Sandbox* sandbox = sandbox_by_id(now.sandboxes, e.sandbox_id);
+        if (!sandbox) continue;  // a Docker endpoint that is created but not joined
         BPFNET_ASSIGN_OR_RETURN(BridgeOptions options, options_of(*network));
-        BPFNET_TRY(
-            datapath_for(*network).ensure_endpoint(NetworkSpec{*network, options}, e, *sandbox));
+        auto st =
+            datapath_for(*network).ensure_endpoint(NetworkSpec{*network, options}, e, *sandbox);
+        if (!st && e.owner == Owner::Docker) {
+            // Docker holds the other half; keep serving everything else and say what to do.
+            spdlog::error("reconcile: {}", st.error().message);
+            continue;
+        }
+        BPFNET_TRY(st);
     }
 
     // 5. Anything this agent marked as its own that the store no longer names is stale.
@@ -569,6 +611,7 @@ Status NetworkService::reconcile_locked() {
     std::set<std::string> bpf_attached;
     for (const auto& n : now.networks) keep.insert(n.bridge_name);
     for (const auto& e : now.endpoints) {
+        if (e.sandbox_id.empty()) continue;
         keep.insert(e.host_ifname);
         const Network* network = network_by_id(now.networks, e.network_id);
         if (network && datapath_choice(*network).name == "bpf") bpf_attached.insert(e.host_ifname);

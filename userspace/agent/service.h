@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,18 @@ struct CreateNetworkRequest {
     std::map<std::string, std::string> options;
     std::map<std::string, std::string> labels;
     IpamRequest ipam;
+    // Networks Docker creates through the plugin protocol keep Docker's network ID.
+    std::string id;
+    Owner owner = Owner::Bpfnet;
+    // The bpfnet IPAM pool Docker took the subnet from (`--ipam-driver bpfnet`), if any: the
+    // network may overlap that pool, which exists for it, but nothing else.
+    std::string pool_id;
+};
+
+// What Docker's Join needs back.
+struct JoinResult {
+    Endpoint endpoint;
+    Network network;
 };
 
 struct ConnectRequest {
@@ -75,6 +88,36 @@ class NetworkService {
     Result<Endpoint> connect(const ConnectRequest& request);
     Status disconnect(const std::string& network_ref, const std::string& sandbox_ref, bool force);
 
+    // ---- Docker's endpoint lifecycle (plugin protocol): create, join, leave, delete ----------
+    // Docker gives the address (from its own IPAM or from bpfnet's pools) and maybe a MAC; with no
+    // address, bpfnet allocates one. No kernel object exists until Join.
+    Result<Endpoint> create_docker_endpoint(const std::string& network_id,
+                                            const std::string& endpoint_id, std::optional<Ipv4> ip,
+                                            std::optional<MacAddr> mac);
+    // Makes the veth pair; the container end waits on the host for Docker to move it into
+    // `sandbox_key` (a network namespace path Docker owns).
+    Result<JoinResult> join_docker_endpoint(const std::string& network_id,
+                                            const std::string& endpoint_id,
+                                            const std::string& sandbox_key);
+    Status leave_docker_endpoint(const std::string& network_id, const std::string& endpoint_id);
+    Status delete_docker_endpoint(const std::string& network_id, const std::string& endpoint_id);
+    // Docker's DeleteNetwork: removes the network and anything still attached to it.
+    Status remove_docker_network(const std::string& network_id);
+    Result<Endpoint> find_endpoint(const std::string& network_id, const std::string& endpoint_id);
+    // Gives a Docker network the name and labels Docker shows for it (learnt from the engine after
+    // creation: the plugin protocol carries neither).
+    Status adopt_docker_identity(const std::string& network_id, const std::string& name,
+                                 const std::map<std::string, std::string>& labels);
+
+    // ---- Docker's IpamDriver: pools and their addresses -------------------------------------
+    Result<AddressPool> request_pool(std::optional<Cidr> subnet, std::optional<Cidr> ip_range);
+    Status release_pool(const std::string& pool_id);
+    Result<std::pair<AddressPool, Ipv4>> request_address(const std::string& pool_id,
+                                                         std::optional<Ipv4> address);
+    Status release_address(const std::string& pool_id, Ipv4 address);
+    // The id of the pool on exactly this subnet, or "" if bpfnet's IPAM has none.
+    Result<std::string> find_pool_id(const Cidr& subnet);
+
     Result<Sandbox> create_sandbox(const std::string& name);
     Result<std::vector<Sandbox>> list_sandboxes();
     Result<Sandbox> find_sandbox(const std::string& ref);
@@ -99,6 +142,13 @@ class NetworkService {
     Datapath& datapath_for(const Network& network);
     Status sync_policy_locked(const std::vector<Network>& networks);
     Status teardown_endpoint_locked(Endpoint endpoint, const Snapshot& snap, bool force);
+    Status remove_network_locked(Network network, const Snapshot& snap);
+    // Removes a Docker endpoint's kernel objects and returns it to "created, not joined"; drops
+    // Docker's sandbox record once no endpoint uses it.
+    Status unjoin_docker_endpoint_locked(Endpoint endpoint, const Snapshot& snap);
+    Result<std::vector<Cidr>> subnets_in_use_locked(const Snapshot& snap,
+                                                    const std::string& except_pool);
+    Status reconcile_docker_endpoint_locked(const Endpoint& endpoint, const Snapshot& snap);
     Status ensure_default_route_locked(const std::string& sandbox_id);
     Status reconcile_locked();
 

@@ -15,6 +15,13 @@ std::string generate_id() {
     return id;
 }
 
+bool is_valid_id(std::string_view id) {
+    if (id.size() != 64) return false;
+    for (char c : id)
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    return true;
+}
+
 bool is_valid_name(std::string_view name) {
     if (name.empty() || name.size() > 128) return false;
     auto alnum = [](char c) {

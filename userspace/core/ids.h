@@ -14,6 +14,7 @@ namespace bpfnet {
 
 std::string generate_id();
 bool is_valid_name(std::string_view name);  // [a-zA-Z0-9][a-zA-Z0-9_.-]*, like docker's
+bool is_valid_id(std::string_view id);      // 64 lowercase hex digits, as Docker's IDs are
 
 // Resolves `ref` among objects that have `.id` and `.name`. `kind` names the object in errors.
 template <typename T>

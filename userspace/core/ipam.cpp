@@ -188,4 +188,21 @@ Result<Ipv4> allocate_address(const IpamConfig& ipam, const std::set<Ipv4>& used
                 fmt::format("no available IPv4 addresses on network {}", network_name));
 }
 
+std::string pool_id_for(const Cidr& subnet, const std::optional<Cidr>& ip_range) {
+    std::string id = "bpfnet/" + subnet.masked().str();
+    if (ip_range) id += "/" + ip_range->masked().str();
+    return id;
+}
+
+Result<Ipv4> allocate_pool_address(const AddressPool& pool, std::optional<Ipv4> requested) {
+    // A pool reserves only its network and broadcast addresses: the gateway is one of its
+    // allocations (Docker asks for it like for any other address).
+    IpamConfig ipam;
+    ipam.subnet = pool.subnet;
+    ipam.gateway = pool.subnet.network();
+    ipam.ip_range = pool.ip_range;
+    ipam.user_subnet = true;
+    return allocate_address(ipam, pool.allocated, requested, "pool " + pool.id);
+}
+
 }  // namespace bpfnet

@@ -46,4 +46,14 @@ Result<IpamConfig> plan_network_ipam(const IpamRequest& request,
 Result<Ipv4> allocate_address(const IpamConfig& ipam, const std::set<Ipv4>& used,
                               std::optional<Ipv4> requested, const std::string& network_name);
 
+// ---- Pools for Docker's IpamDriver protocol ----------------------------------------------------
+
+// The id of the pool for a subnet (and optional range): identical requests get the same pool.
+std::string pool_id_for(const Cidr& subnet, const std::optional<Cidr>& ip_range);
+
+// Allocates an address from a pool. `requested` must be a host address of the subnet not yet
+// handed out; otherwise the lowest free host address of ip_range (or the subnet) is taken.
+// Exhaustion is ErrorKind::Exhausted.
+Result<Ipv4> allocate_pool_address(const AddressPool& pool, std::optional<Ipv4> requested);
+
 }  // namespace bpfnet

@@ -28,7 +28,24 @@ Result<Lifecycle> parse_lifecycle(std::string_view text) {
     return fail(ErrorKind::InvalidArgument, fmt::format("unknown lifecycle state \"{}\"", text));
 }
 
+const char* to_string(Owner owner) {
+    return owner == Owner::Docker ? "docker" : "bpfnet";
+}
+
+Result<Owner> parse_owner(std::string_view text) {
+    if (text == "bpfnet") return Owner::Bpfnet;
+    if (text == "docker") return Owner::Docker;
+    return fail(ErrorKind::InvalidArgument, fmt::format("unknown owner \"{}\"", text));
+}
+
 namespace {
+
+// Objects written before owners existed have no "owner" field: they are bpfnet's.
+Owner owner_of(const nlohmann::json& j) {
+    auto parsed = parse_owner(j.value("owner", "bpfnet"));
+    if (!parsed) throw std::invalid_argument(parsed.error().message);
+    return *parsed;
+}
 
 // JSON helpers that turn a parse failure into an exception nlohmann reports as a decode error.
 template <typename T>
@@ -89,7 +106,8 @@ void to_json(nlohmann::json& j, const Network& v) {
          {"internal", v.internal},
          {"created", v.created},
          {"state", to_string(v.state)},
-         {"bridge_name", v.bridge_name}};
+         {"bridge_name", v.bridge_name},
+         {"owner", to_string(v.owner)}};
 }
 
 void from_json(const nlohmann::json& j, Network& v) {
@@ -103,13 +121,14 @@ void from_json(const nlohmann::json& j, Network& v) {
     v.created = j.value("created", "");
     v.state = parse_or_throw<Lifecycle>(j, "state");
     v.bridge_name = j.value("bridge_name", "");
+    v.owner = owner_of(j);
 }
 
 void to_json(nlohmann::json& j, const Endpoint& v) {
     j = {{"id", v.id},           {"network_id", v.network_id},   {"sandbox_id", v.sandbox_id},
          {"ifname", v.ifname},   {"host_ifname", v.host_ifname}, {"mac", v.mac.str()},
          {"ip", v.ip.str()},     {"aliases", v.aliases},         {"default_route", v.default_route},
-         {"created", v.created}, {"state", to_string(v.state)}};
+         {"created", v.created}, {"state", to_string(v.state)},  {"owner", to_string(v.owner)}};
 }
 
 void from_json(const nlohmann::json& j, Endpoint& v) {
@@ -124,6 +143,7 @@ void from_json(const nlohmann::json& j, Endpoint& v) {
     v.default_route = j.value("default_route", false);
     v.created = j.value("created", "");
     v.state = parse_or_throw<Lifecycle>(j, "state");
+    v.owner = owner_of(j);
 }
 
 void to_json(nlohmann::json& j, const Sandbox& v) {
@@ -131,7 +151,8 @@ void to_json(nlohmann::json& j, const Sandbox& v) {
          {"name", v.name},
          {"netns_path", v.netns_path},
          {"created", v.created},
-         {"state", to_string(v.state)}};
+         {"state", to_string(v.state)},
+         {"owner", to_string(v.owner)}};
 }
 
 void from_json(const nlohmann::json& j, Sandbox& v) {
@@ -140,6 +161,33 @@ void from_json(const nlohmann::json& j, Sandbox& v) {
     v.netns_path = j.at("netns_path").get<std::string>();
     v.created = j.value("created", "");
     v.state = parse_or_throw<Lifecycle>(j, "state");
+    v.owner = owner_of(j);
+}
+
+void to_json(nlohmann::json& j, const AddressPool& v) {
+    std::vector<std::string> allocated;
+    for (const auto& ip : v.allocated) allocated.push_back(ip.str());
+    j = {{"id", v.id},
+         {"subnet", v.subnet.str()},
+         {"allocated", allocated},
+         {"references", v.references},
+         {"created", v.created}};
+    if (v.ip_range) j["ip_range"] = v.ip_range->str();
+}
+
+void from_json(const nlohmann::json& j, AddressPool& v) {
+    v.id = j.at("id").get<std::string>();
+    v.subnet = parse_or_throw<Cidr>(j, "subnet");
+    v.ip_range.reset();
+    if (j.contains("ip_range")) v.ip_range = parse_or_throw<Cidr>(j, "ip_range");
+    v.allocated.clear();
+    for (const auto& text : j.value("allocated", std::vector<std::string>{})) {
+        auto ip = Ipv4::parse(text);
+        if (!ip) throw std::invalid_argument(ip.error().message);
+        v.allocated.insert(*ip);
+    }
+    v.references = j.value("references", 1);
+    v.created = j.value("created", "");
 }
 
 std::string now_rfc3339() {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,14 @@ namespace bpfnet {
 enum class Lifecycle { Creating, Ready, Deleting };
 const char* to_string(Lifecycle state);
 Result<Lifecycle> parse_lifecycle(std::string_view text);
+
+// Who asked for an object, and so who decides its life. Docker-owned objects came through the
+// plugin protocol: Docker configures the sandbox side of their endpoints (moves, renames and
+// addresses the interface), owns their network namespaces, and removes them itself; bpfnet's CLI
+// refuses to remove them behind Docker's back.
+enum class Owner { Bpfnet, Docker };
+const char* to_string(Owner owner);
+Result<Owner> parse_owner(std::string_view text);
 
 struct IpamConfig {
     std::string driver = "default";
@@ -43,13 +52,17 @@ struct Network {
     Lifecycle state = Lifecycle::Creating;
     // Kernel objects the datapath made for this network, recorded before they are created.
     std::string bridge_name;
+    Owner owner = Owner::Bpfnet;
 };
 
 struct Endpoint {
     std::string id;
     std::string network_id;
+    // Empty for a Docker endpoint between CreateEndpoint and Join (and after Leave).
     std::string sandbox_id;
-    std::string ifname;       // name inside the sandbox: eth0, eth1, ...
+    // Name inside the sandbox: eth0, eth1, ... For Docker endpoints, the name the container end has
+    // on the host until Docker moves it into the sandbox and renames it.
+    std::string ifname;
     std::string host_ifname;  // host end of the veth
     MacAddr mac;
     Ipv4 ip;
@@ -57,6 +70,7 @@ struct Endpoint {
     bool default_route = false;  // this endpoint carries the sandbox's default route
     std::string created;
     Lifecycle state = Lifecycle::Creating;
+    Owner owner = Owner::Bpfnet;
 };
 
 struct Sandbox {
@@ -65,6 +79,20 @@ struct Sandbox {
     std::string netns_path;
     std::string created;
     Lifecycle state = Lifecycle::Creating;
+    Owner owner = Owner::Bpfnet;  // Docker's sandboxes are namespaces Docker made (SandboxKey)
+};
+
+// An address pool handed out through Docker's IpamDriver protocol (`--ipam-driver bpfnet`). Docker
+// asks for the pool before it creates the network, then for the gateway and every endpoint address,
+// so a pool and its allocations are an object of their own. The id is derived from the request, so
+// an identical request finds the same pool (and takes another reference on it).
+struct AddressPool {
+    std::string id;
+    Cidr subnet;
+    std::optional<Cidr> ip_range;  // --ip-range: dynamic addresses come from here
+    std::set<Ipv4> allocated;      // gateway, aux and endpoint addresses handed to Docker
+    int references = 1;
+    std::string created;
 };
 
 void to_json(nlohmann::json& j, const IpamConfig& v);
@@ -75,6 +103,8 @@ void to_json(nlohmann::json& j, const Endpoint& v);
 void from_json(const nlohmann::json& j, Endpoint& v);
 void to_json(nlohmann::json& j, const Sandbox& v);
 void from_json(const nlohmann::json& j, Sandbox& v);
+void to_json(nlohmann::json& j, const AddressPool& v);
+void from_json(const nlohmann::json& j, AddressPool& v);
 
 // Current time as RFC 3339 with nanoseconds, like docker's "Created".
 std::string now_rfc3339();

@@ -25,6 +25,9 @@ std::string default_bridge_name(const std::string& network_id) {
 std::string host_veth_name(const std::string& endpoint_id) {
     return "bnv-" + endpoint_id.substr(0, 11);
 }
+std::string handover_veth_name(const std::string& endpoint_id) {
+    return "bnp-" + endpoint_id.substr(0, 11);
+}
 
 KernelDatapath::KernelDatapath(std::string instance)
     : instance_(std::move(instance)), nft_table_("bpfnet_" + instance_) {}
@@ -94,8 +97,41 @@ Status KernelDatapath::remove_network(const Network& network) {
     return kernel::delete_link(sock, network.bridge_name);
 }
 
+// Docker endpoints: the pair is made on the host and the container end handed to Docker, which
+// moves it into the sandbox, renames it and gives it its addresses and routes (Join's contract).
+Status KernelDatapath::ensure_docker_endpoint(const NetworkSpec& spec, const Endpoint& endpoint) {
+    const Network& network = spec.network;
+    BPFNET_ASSIGN_OR_RETURN(auto host, kernel::NlSocket::open());
+    BPFNET_ASSIGN_OR_RETURN(auto host_end, kernel::find_link(host, endpoint.host_ifname));
+    if (host_end) {
+        BPFNET_TRY(kernel::set_link_master(host, endpoint.host_ifname, network.bridge_name));
+        return kernel::set_link_up(host, endpoint.host_ifname);
+    }
+    if (endpoint.state == Lifecycle::Ready) {
+        // The container end lives in Docker's sandbox under a name Docker chose; a new pair could
+        // not be put in its place without Docker, so say what happened and how to repair it.
+        return fail(ErrorKind::Internal,
+                    fmt::format("the host end {} of Docker endpoint {} has disappeared; reconnect "
+                                "the container (docker network disconnect, then connect)",
+                                endpoint.host_ifname, endpoint.id.substr(0, 12)));
+    }
+    // An interrupted Join may have left the container end behind on the host.
+    BPFNET_TRY(kernel::delete_link(host, endpoint.ifname));
+    kernel::VethSpec veth{
+        .host_name = endpoint.host_ifname,
+        .host_alias = owner_alias("ep", endpoint.id),
+        .bridge_name = network.bridge_name,
+        .peer_name = endpoint.ifname,
+        .peer_netns_path = "",
+        .peer_mac = endpoint.mac,
+        .mtu = static_cast<unsigned>(spec.options.mtu),
+    };
+    return kernel::create_veth(host, veth);
+}
+
 Status KernelDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& endpoint,
                                        const Sandbox& sandbox) {
+    if (endpoint.owner == Owner::Docker) return ensure_docker_endpoint(spec, endpoint);
     const Network& network = spec.network;
     BPFNET_ASSIGN_OR_RETURN(auto host, kernel::NlSocket::open());
     BPFNET_ASSIGN_OR_RETURN(auto inner, kernel::NlSocket::open_in_netns(sandbox.netns_path));
@@ -133,6 +169,9 @@ Status KernelDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& 
 Status KernelDatapath::remove_endpoint(const Endpoint& endpoint, const Sandbox& sandbox) {
     BPFNET_ASSIGN_OR_RETURN(auto host, kernel::NlSocket::open());
     BPFNET_TRY(kernel::delete_link(host, endpoint.host_ifname));
+    // Docker owns its sandboxes; the container end died with the host end (or, if Docker never
+    // took it, is still on the host under its hand-over name).
+    if (endpoint.owner == Owner::Docker) return kernel::delete_link(host, endpoint.ifname);
     // The sandbox end normally dies with its peer; if the host end was already gone (half-made
     // pair), remove a leftover of that name in the sandbox too.
     if (kernel::netns_exists(sandbox.netns_path)) {

@@ -15,6 +15,9 @@ namespace bpfnet {
 std::string default_bridge_name(const std::string& network_id);
 // Host end of an endpoint's veth pair: "bnv-" + 11 hex digits of the endpoint ID.
 std::string host_veth_name(const std::string& endpoint_id);
+// Container end of a Docker endpoint's pair while it waits on the host for Docker to move it into
+// the sandbox: "bnp-" + 11 hex digits of the endpoint ID.
+std::string handover_veth_name(const std::string& endpoint_id);
 
 class KernelDatapath : public Datapath {
   public:
@@ -38,6 +41,7 @@ class KernelDatapath : public Datapath {
 
   private:
     bool owned_by_us(const std::string& alias) const;
+    Status ensure_docker_endpoint(const NetworkSpec& spec, const Endpoint& endpoint);
 
     std::string instance_;
     std::string nft_table_;

@@ -369,13 +369,11 @@ Status create_bridge(NlSocket& sock, const std::string& name, unsigned mtu,
 }
 
 Status create_veth(NlSocket& host, const VethSpec& spec) {
-    std::string what = fmt::format("create veth {} (peer {} in {})", spec.host_name, spec.peer_name,
-                                   spec.peer_netns_path);
+    std::string what = fmt::format(
+        "create veth {} (peer {} in {})", spec.host_name, spec.peer_name,
+        spec.peer_netns_path.empty() ? std::string("the host namespace") : spec.peer_netns_path);
     BPFNET_TRY(check_ifname(spec.host_name, what));
     BPFNET_TRY(check_ifname(spec.peer_name, what));
-    if (spec.peer_netns_path.empty()) {
-        return fail(ErrorKind::InvalidArgument, fmt::format("{}: no peer namespace", what));
-    }
     if (spec.peer_mac.is_multicast()) {
         return fail(ErrorKind::InvalidArgument,
                     fmt::format("{}: peer MAC {} is multicast", what, spec.peer_mac.str()));
@@ -389,8 +387,13 @@ Status create_veth(NlSocket& host, const VethSpec& spec) {
     }
 
     // The fd only has to stay open until the kernel has processed the request.
-    auto netns = NetnsFd::open(spec.peer_netns_path);
-    if (!netns) return fail(netns.error().kind, fmt::format("{}: {}", what, netns.error().message));
+    std::optional<NetnsFd> netns;
+    if (!spec.peer_netns_path.empty()) {
+        auto opened = NetnsFd::open(spec.peer_netns_path);
+        if (!opened)
+            return fail(opened.error().kind, fmt::format("{}: {}", what, opened.error().message));
+        netns.emplace(std::move(*opened));
+    }
 
     nl::LinkPtr veth(rtnl_link_veth_alloc());
     if (!veth) return out_of_memory(what);
@@ -410,7 +413,7 @@ Status create_veth(NlSocket& host, const VethSpec& spec) {
     // IFLA_NET_NS_FD inside the peer's info: the kernel creates the peer directly in the sandbox,
     // so it never shows up on the host (no name clash with host devices, no window where host
     // tooling sees it) and can already carry its final name.
-    rtnl_link_set_ns_fd(peer.get(), netns->get());
+    if (netns) rtnl_link_set_ns_fd(peer.get(), netns->get());
 
     int err =
         nl_call([&] { return rtnl_link_add(host.get(), veth.get(), NLM_F_CREATE | NLM_F_EXCL); });

@@ -59,7 +59,8 @@ struct VethSpec {
     std::string host_alias;       // ownership marker
     std::string bridge_name;      // host end is enslaved here (empty: not enslaved)
     std::string peer_name;        // final name of the sandbox end (eth0, eth1, ...)
-    std::string peer_netns_path;  // the peer is created directly inside this namespace
+    std::string peer_netns_path;  // the peer is created directly inside this namespace (empty: on
+                                  // the host, for a runtime like Docker to move it itself)
     MacAddr peer_mac;
     unsigned mtu = 1500;
 };

@@ -45,6 +45,7 @@ constexpr Migration kMigrations[] = {
      "CREATE TABLE IF NOT EXISTS endpoints ("
      "  id TEXT PRIMARY KEY, network_id TEXT NOT NULL, sandbox_id TEXT NOT NULL,"
      "  doc TEXT NOT NULL);"},
+    {2, "CREATE TABLE IF NOT EXISTS address_pools (id TEXT PRIMARY KEY, doc TEXT NOT NULL);"},
 };
 
 constexpr int kSchemaVersion = kMigrations[std::size(kMigrations) - 1].version;
@@ -141,6 +142,10 @@ class SqliteStore final : public Store {
     Result<std::vector<Sandbox>> sandboxes() override {
         return load<Sandbox>("sandbox", "SELECT id, doc FROM sandboxes ORDER BY rowid");
     }
+    Result<std::vector<AddressPool>> pools() override {
+        return load<AddressPool>("address pool",
+                                 "SELECT id, doc FROM address_pools ORDER BY rowid");
+    }
 
     // Upserts use ON CONFLICT(id) DO UPDATE, never INSERT OR REPLACE: REPLACE would also "resolve"
     // a name clash by silently deleting the other object's row.
@@ -168,6 +173,14 @@ class SqliteStore final : public Store {
             {sandbox.id, name, doc}, "sandbox", sandbox.name);
     }
 
+    Status put_pool(const AddressPool& pool) override {
+        BPFNET_ASSIGN_OR_RETURN(std::string doc, encode("address pool", pool));
+        return write(
+            "INSERT INTO address_pools (id, doc) VALUES (?1, ?2) "
+            "ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
+            {pool.id, doc});
+    }
+
     Status delete_network(const std::string& id) override {
         return write("DELETE FROM networks WHERE id = ?1", {id});
     }
@@ -176,6 +189,9 @@ class SqliteStore final : public Store {
     }
     Status delete_sandbox(const std::string& id) override {
         return write("DELETE FROM sandboxes WHERE id = ?1", {id});
+    }
+    Status delete_pool(const std::string& id) override {
+        return write("DELETE FROM address_pools WHERE id = ?1", {id});
     }
 
     Result<std::optional<std::string>> get_meta(const std::string& key) override;

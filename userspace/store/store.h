@@ -21,15 +21,18 @@ class Store {
     virtual Result<std::vector<Network>> networks() = 0;
     virtual Result<std::vector<Endpoint>> endpoints() = 0;
     virtual Result<std::vector<Sandbox>> sandboxes() = 0;
+    virtual Result<std::vector<AddressPool>> pools() = 0;
 
     // Upserts by id. A second object with the same name (networks, sandboxes) is a Conflict.
     virtual Status put_network(const Network& network) = 0;
     virtual Status put_endpoint(const Endpoint& endpoint) = 0;
     virtual Status put_sandbox(const Sandbox& sandbox) = 0;
+    virtual Status put_pool(const AddressPool& pool) = 0;
     // Deleting an absent id is success.
     virtual Status delete_network(const std::string& id) = 0;
     virtual Status delete_endpoint(const std::string& id) = 0;
     virtual Status delete_sandbox(const std::string& id) = 0;
+    virtual Status delete_pool(const std::string& id) = 0;
 
     // Small key/value facts about this agent (its instance id, schema version, ...).
     virtual Result<std::optional<std::string>> get_meta(const std::string& key) = 0;
