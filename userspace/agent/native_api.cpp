@@ -160,9 +160,13 @@ json sandbox_json(const Sandbox& sandbox, const NetworkService::Snapshot& snap) 
                           {"MacAddress", e.mac.str()},      {"Aliases", e.aliases},
                           {"DefaultRoute", e.default_route}};
     }
-    return {
-        {"Id", sandbox.id},           {"Name", sandbox.name}, {"NetnsPath", sandbox.netns_path},
-        {"Created", sandbox.created}, {"Networks", networks}, {"State", to_string(sandbox.state)}};
+    return {{"Id", sandbox.id},
+            {"Name", sandbox.name},
+            {"NetnsPath", sandbox.netns_path},
+            {"Created", sandbox.created},
+            {"Networks", networks},
+            {"State", to_string(sandbox.state)},
+            {"Owner", to_string(sandbox.owner)}};
 }
 
 }  // namespace
@@ -192,7 +196,9 @@ json NativeApi::inspect_network(const NetworkService& service, const Network& ne
         std::string name;
         for (const auto& s : snap.sandboxes)
             if (s.id == e.sandbox_id) name = s.name;
-        containers[e.sandbox_id] = {
+        // A Docker endpoint that is created but not joined has no sandbox yet; docker's own
+        // inspect lists such endpoints as "ep-<endpoint id>".
+        containers[e.sandbox_id.empty() ? "ep-" + e.id : e.sandbox_id] = {
             {"Name", name},
             {"EndpointID", e.id},
             {"MacAddress", e.mac.str()},
@@ -227,6 +233,7 @@ json NativeApi::inspect_network(const NetworkService& service, const Network& ne
         {"Containers", containers},
         {"Options", network.options},
         {"Labels", network.labels},
+        {"Owner", to_string(network.owner)},
         {"BpfNet",
          {{"Datapath", choice.name},
           {"DatapathReason", choice.reason},
