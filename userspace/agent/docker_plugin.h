@@ -1,9 +1,10 @@
 // Docker's remote plugin protocol (NetworkDriver + IpamDriver), served on
 // /run/docker/plugins/<name>.sock so a stock dockerd uses bpfnet with `docker network create -d
-// bpfnet`. Each call is a POST of a JSON body to /<Interface>.<Method>; see
-// docs/docker-plugin-protocol notes in docs/architecture.md. Replies:
+// bpfnet`. Each call is a POST of a JSON body to /<Interface>.<Method> (see "Docker plugin" in
+// docs/architecture.md). Replies:
 //   - success: 200 with the method's JSON;
-//   - a well-formed request that fails: 200 with {"Err": "<message Docker shows the user>"};
+//   - a well-formed request that fails: 200 with {"Err": "<message Docker shows the user>"}
+//     ({"Error": ...} for IpamDriver calls, which is the key Docker's IPAM client reads);
 //   - a body that is not JSON of the expected shape: 400 with {"Err": ...};
 //   - an unknown method: 404 (Docker treats methods it gets 404 for as unsupported).
 #pragma once
