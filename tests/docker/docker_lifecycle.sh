@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `docker network create|ls|inspect|rm|prune` with -d <bpfnet plugin>: the networks are bpfnet
 # networks (same IDs, Docker's names, Docker's options and IPAM settings), Docker's IPAM and
-# bpfnet's IPAM both work, bpfnet's errors reach the docker user, -p is refused, and bpfnet's CLI
+# bpfnet's IPAM both work, bpfnet's errors reach the docker user, -p publishes, and bpfnet's CLI
 # does not remove Docker's networks behind its back.
 source "$(dirname "$0")/lib.sh"
 start_dockerd
@@ -61,8 +61,23 @@ dk network inspect -f '{{.IPAM.Driver}}' "$POOLNET" | grep -qx "$PLUGIN" || die 
 bn network inspect "$POOLNET" | grep -q '"Driver": "bpfnet"' || die "bpfnet does not record its own IPAM"
 dk exec "p1-$$" ping -c 1 -W 2 "$p2" >/dev/null || die "containers on a bpfnet-IPAM network cannot talk"
 
-# Published ports are refused until bpfnet publishes them itself, never silently ignored.
-expect_fail "publishing ports" dk run --rm --network "$NET" -p 18080:80 "$IMAGE" true
+# Published ports (-p) arrive through ProgramExternalConnectivity and are served by bpfnet's NAT,
+# with no docker-proxy: reachable from the host's loopback; one host port, one container.
+dk_run --name "web-$$" --network "$NET" -p 18180:80 "$IMAGE" \
+    sh -c 'mkdir -p /www && hostname > /www/whoami && exec httpd -f -p 80 -h /www'
+body=""
+for _ in $(seq 1 30); do
+    body=$(python3 -c "
+import urllib.request
+print(urllib.request.urlopen('http://127.0.0.1:18180/whoami', timeout=2).read().decode().strip())" \
+        2>/dev/null) && break
+    sleep 0.2
+done
+[ "$body" = "$(dk inspect -f '{{.Config.Hostname}}' "web-$$")" ] || die "-p 18180:80 answered '$body'"
+pgrep -f docker-proxy >/dev/null && die "a docker-proxy runs: ports must be bpfnet's"
+expect_fail "already allocated" dk run --rm --network "$NET" -p 18180:80 "$IMAGE" true
+dk rm -f "web-$$" >/dev/null
+dk run --rm --network "$NET" -p 18180:80 "$IMAGE" true || die "18180 was not freed with its container"
 
 # Removal through Docker removes the bpfnet network and its kernel objects.
 dk rm -f "p1-$$" "p2-$$" >/dev/null

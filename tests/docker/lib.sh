@@ -55,7 +55,7 @@ import_image() {
     local root="$DK_DIR/rootfs"
     mkdir -p "$root/bin" "$root/etc"
     cp /bin/busybox "$root/bin/busybox"
-    for applet in sh ping ip nc sleep cat wget nslookup hostname httpd ls grep; do
+    for applet in sh ping ip nc sleep cat wget nslookup hostname httpd ls grep true mkdir; do
         ln -sf busybox "$root/bin/$applet"
     done
     tar -C "$root" -c . | dk import - "$IMAGE" >/dev/null

@@ -88,14 +88,35 @@ const char* const kTable = "bpfnet_nfttest";
 FirewallSpec sample_spec() {
     return FirewallSpec{
         .table = kTable,
-        .networks = {
-            FirewallNetwork{.bridge = "bnt-def", .subnet = cidr("10.77.1.0/24")},
-            FirewallNetwork{.bridge = "bnt-noicc", .subnet = cidr("10.77.2.0/24"), .icc = false},
-            FirewallNetwork{
-                .bridge = "bnt-nomasq", .subnet = cidr("10.77.3.0/24"), .masquerade = false},
-            FirewallNetwork{.bridge = "bnt-int", .subnet = cidr("10.77.4.0/24"), .internal = true},
-            // Must match only the device literally named "bnt-x*", not every "bnt-x..." device.
-            FirewallNetwork{.bridge = "bnt-x*", .subnet = cidr("10.77.5.0/24")},
+        .networks =
+            {
+                FirewallNetwork{.bridge = "bnt-def", .subnet = cidr("10.77.1.0/24")},
+                FirewallNetwork{
+                    .bridge = "bnt-noicc", .subnet = cidr("10.77.2.0/24"), .icc = false},
+                FirewallNetwork{
+                    .bridge = "bnt-nomasq", .subnet = cidr("10.77.3.0/24"), .masquerade = false},
+                FirewallNetwork{
+                    .bridge = "bnt-int", .subnet = cidr("10.77.4.0/24"), .internal = true},
+                // Must match only the device literally named "bnt-x*", not every "bnt-x..." device.
+                FirewallNetwork{.bridge = "bnt-x*", .subnet = cidr("10.77.5.0/24")},
+            },
+        // Published ports: the kernel must accept the DNAT maps and chains for every protocol.
+        .ports = {
+            FirewallPort{.proto = IpProto::Tcp,
+                         .host_ip = {},
+                         .host_port = 8080,
+                         .endpoint_ip = *Ipv4::parse("10.77.1.2"),
+                         .endpoint_port = 80},
+            FirewallPort{.proto = IpProto::Udp,
+                         .host_ip = *Ipv4::parse("127.0.0.1"),
+                         .host_port = 5353,
+                         .endpoint_ip = *Ipv4::parse("10.77.1.3"),
+                         .endpoint_port = 53},
+            FirewallPort{.proto = IpProto::Sctp,
+                         .host_ip = {},
+                         .host_port = 3868,
+                         .endpoint_ip = *Ipv4::parse("10.77.2.2"),
+                         .endpoint_port = 3868},
         }};
 }
 
@@ -111,13 +132,22 @@ TEST(NftRuleset, ApplyReplacesIdempotentlyAndTeardownRemovesTables) {
         }
         const std::string ip = capture(std::string("nft list table ip ") + kTable);
         const std::string ip6 = capture(std::string("nft list table ip6 ") + kTable);
+        // The kernel took the published-port maps and NAT chains, every protocol included.
+        CHILD_CHECK(contains(ip, "sctp . 3868 : 10.77.2.2 . 3868"), ip);
+        CHILD_CHECK(contains(ip, "127.0.0.1 . udp . 5353 : 10.77.1.3 . 53"), ip);
+        CHILD_CHECK(contains(ip,
+                             "fib daddr type local dnat ip to meta l4proto . th dport map "
+                             "@published_any"),
+                    ip);
+        CHILD_CHECK(contains(ip, "ct status dnat ip saddr 10.77.1.0/24 ip daddr 10.77.1.0/24"), ip);
         for (const std::string& listing : {ip, ip6}) {
             CHILD_CHECK(
                 contains(listing, "type filter hook forward priority filter - 1; policy accept;"),
                 listing);
+            // With published ports, DNATed flows are exempt from isolation.
             CHILD_CHECK(contains(listing,
                                  "iifname \"bnt-def\" oifname @bridges oifname != \"bnt-def\" "
-                                 "counter packets 0 bytes 0 drop"),
+                                 "ct status ! dnat counter packets 0 bytes 0 drop"),
                         listing);
             CHILD_CHECK(contains(listing,
                                  "iifname \"bnt-noicc\" oifname \"bnt-noicc\" counter packets 0 "
@@ -145,7 +175,8 @@ TEST(NftRuleset, ApplyReplacesIdempotentlyAndTeardownRemovesTables) {
                              "0 masquerade"),
                     ip);
         CHILD_CHECK(contains(ip, "ip saddr 10.77.2.0/24 oifname != \"bnt-noicc\""), ip);
-        CHILD_CHECK(!contains(ip, "ip saddr 10.77.3.0/24"), ip);  // masquerade=false
+        // masquerade=false: no outbound masquerade (the hairpin rule for published ports stays).
+        CHILD_CHECK(!contains(ip, "ip saddr 10.77.3.0/24 oifname"), ip);
         CHILD_CHECK(!contains(ip, "ip saddr 10.77.4.0/24"), ip);  // internal
         CHILD_CHECK(!contains(ip6, "postrouting"), ip6);
 
@@ -266,12 +297,15 @@ TEST(NftRuleset, TrafficFollowsTheRuleset) {
 
         FirewallSpec spec{
             .table = kTable,
-            .networks = {
-                FirewallNetwork{.bridge = "bnt-a", .subnet = cidr("10.77.1.0/24"), .icc = false},
-                FirewallNetwork{.bridge = "bnt-b", .subnet = cidr("10.77.2.0/24")},
-                FirewallNetwork{
-                    .bridge = "bnt-c", .subnet = cidr("10.77.3.0/24"), .internal = true},
-            }};
+            .networks =
+                {
+                    FirewallNetwork{
+                        .bridge = "bnt-a", .subnet = cidr("10.77.1.0/24"), .icc = false},
+                    FirewallNetwork{.bridge = "bnt-b", .subnet = cidr("10.77.2.0/24")},
+                    FirewallNetwork{
+                        .bridge = "bnt-c", .subnet = cidr("10.77.3.0/24"), .internal = true},
+                },
+            .ports = {}};
         NftRunner nft;
         auto st = nft.run(render_ruleset(spec));
         CHILD_CHECK(st.ok(), st.error().message);

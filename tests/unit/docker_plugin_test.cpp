@@ -354,26 +354,69 @@ TEST_F(DockerPluginTest, JoinFailureRollsBackAndCanBeRetried) {
     EXPECT_NE(join(net, hex_id('2'), "").error().find("not found"), std::string::npos);
 }
 
-TEST_F(DockerPluginTest, PublishedPortsAreRefusedNotIgnored) {
+TEST_F(DockerPluginTest, PublishedPortsArePublishedAndRevoked) {
     const std::string net = hex_id('a');
     ASSERT_NO_FATAL_FAILURE(create_network(net));
     ASSERT_EQ(create_endpoint(net, hex_id('1'), "10.61.0.2/24").status, 200);
-    json request = ids(net, hex_id('1'));
-    request["Options"] = {
-        {"com.docker.network.endpoint.exposedports", {{{"Proto", 6}, {"Port", 80}}}},
-        {"com.docker.network.portmap",
-         {{{"Proto", 6},
-           {"IP", ""},
-           {"Port", 80},
-           {"HostIP", ""},
-           {"HostPort", 8080},
-           {"HostPortEnd", 8080}}}}};
-    Reply refused = call("NetworkDriver.ProgramExternalConnectivity", request);
-    EXPECT_NE(refused.error().find("publishing ports"), std::string::npos) << refused.raw;
-    request["Options"].erase("com.docker.network.portmap");
-    EXPECT_EQ(call("NetworkDriver.ProgramExternalConnectivity", request).body, json::object());
+    ASSERT_EQ(create_endpoint(net, hex_id('2'), "10.61.0.3/24").status, 200);
+    auto program = [&](const std::string& ep, const json& bindings) {
+        json request = ids(net, ep);
+        request["Options"] = {
+            {"com.docker.network.endpoint.exposedports", {{{"Proto", 6}, {"Port", 80}}}},
+            {"com.docker.network.portmap", bindings}};
+        return call("NetworkDriver.ProgramExternalConnectivity", request);
+    };
+    json bindings = {{{"Proto", 6},
+                      {"IP", ""},
+                      {"Port", 80},
+                      {"HostIP", ""},
+                      {"HostPort", 47311},
+                      {"HostPortEnd", 47311}},
+                     {{"Proto", 17},
+                      {"IP", ""},
+                      {"Port", 53},
+                      {"HostIP", "127.0.0.1"},
+                      {"HostPort", 47312},
+                      {"HostPortEnd", 47312}}};
+    Reply published = program(hex_id('1'), bindings);
+    ASSERT_EQ(published.body, json::object()) << published.raw;
+    ASSERT_EQ(dp_->last_ports.size(), 2u);
+    EXPECT_EQ(dp_->last_ports[0].binding.str(), "0.0.0.0:47311->80/tcp");
+    EXPECT_EQ(dp_->last_ports[0].endpoint_ip.str(), "10.61.0.2");
+    EXPECT_EQ(dp_->last_ports[1].binding.str(), "127.0.0.1:47312->53/udp");
+    Reply info = call("NetworkDriver.EndpointOperInfo", ids(net, hex_id('1')));
+    EXPECT_EQ(info.body["Value"]["com.docker.network.portmap"][0]["HostPort"], 47311) << info.raw;
+
+    // One host port, one endpoint: the second is refused with a message naming the port.
+    Reply clash = program(hex_id('2'), json::array({bindings[0]}));
+    EXPECT_NE(clash.error().find("47311"), std::string::npos) << clash.raw;
+    EXPECT_NE(clash.error().find("already allocated"), std::string::npos) << clash.raw;
+    Reply bad = program(hex_id('2'), json::array({{{"Proto", 1}, {"Port", 80}}}));
+    EXPECT_NE(bad.error().find("unsupported IP protocol"), std::string::npos) << bad.raw;
+
+    // Revoking frees the port for the other endpoint.
     EXPECT_EQ(call("NetworkDriver.RevokeExternalConnectivity", ids(net, hex_id('1'))).body,
               json::object());
+    EXPECT_TRUE(dp_->last_ports.empty());
+    EXPECT_EQ(program(hex_id('2'), json::array({bindings[0]})).body, json::object());
+    EXPECT_EQ(dp_->last_ports.size(), 1u);
+    // Deleting the endpoint frees its ports too.
+    EXPECT_EQ(call("NetworkDriver.DeleteEndpoint", ids(net, hex_id('2'))).body, json::object());
+    EXPECT_TRUE(dp_->last_ports.empty());
+    // Revoke of an endpoint that is gone is not an error (Docker revokes on every leave).
+    EXPECT_EQ(call("NetworkDriver.RevokeExternalConnectivity", ids(net, hex_id('2'))).body,
+              json::object());
+}
+
+TEST_F(DockerPluginTest, InternalNetworksCannotPublish) {
+    const std::string net = hex_id('a');
+    ASSERT_NO_FATAL_FAILURE(create_network(net, "10.61.0.0/24", "10.61.0.1/24", /*internal=*/true));
+    ASSERT_EQ(create_endpoint(net, hex_id('1'), "10.61.0.2/24").status, 200);
+    json request = ids(net, hex_id('1'));
+    request["Options"] = {
+        {"com.docker.network.portmap", {{{"Proto", 6}, {"Port", 80}, {"HostPort", 47313}}}}};
+    Reply refused = call("NetworkDriver.ProgramExternalConnectivity", request);
+    EXPECT_NE(refused.error().find("internal"), std::string::npos) << refused.raw;
 }
 
 TEST_F(DockerPluginTest, BpfnetCliLeavesDockerObjectsToDocker) {

@@ -40,6 +40,7 @@ class FakeDatapath : public Datapath {
     // The spec list of the last successful sync_policy, and how many syncs there were.
     std::vector<RecordedSpec> last_policy;
     int sync_policy_count = 0;
+    std::vector<PublishedPort> last_ports;  // the published ports of the last successful sync
     int remove_policy_count = 0;
     std::vector<std::set<std::string>> garbage_keeps;  // `keep` of each collect_garbage
 
@@ -106,7 +107,8 @@ class FakeDatapath : public Datapath {
         return {};
     }
 
-    Status sync_policy(const std::vector<NetworkSpec>& specs) override {
+    Status sync_policy(const std::vector<NetworkSpec>& specs,
+                       const std::vector<PublishedPort>& ports) override {
         std::string names;
         for (const auto& spec : specs) names += (names.empty() ? "" : ",") + spec.network.name;
         calls.push_back("sync_policy [" + names + "]");
@@ -114,6 +116,7 @@ class FakeDatapath : public Datapath {
         last_policy.clear();
         for (const auto& spec : specs)
             last_policy.push_back(RecordedSpec{spec.network, spec.options});
+        last_ports = ports;
         ++sync_policy_count;
         return {};
     }

@@ -57,7 +57,8 @@ TEST(NftRuleset, NoNetworksStillDeclaresAllTablesAndChains) {
                                  kForwardHook +
                                  "\t}\n"
                                  "}\n";
-    EXPECT_EQ(render_ruleset(FirewallSpec{.table = "bpfnet_t1", .networks = {}}), expected);
+    EXPECT_EQ(render_ruleset(FirewallSpec{.table = "bpfnet_t1", .networks = {}, .ports = {}}),
+              expected);
 }
 
 TEST(NftRuleset, DefaultNetworkIsIsolatedAndMasqueraded) {
@@ -92,7 +93,8 @@ TEST(NftRuleset, DefaultNetworkIsIsolatedAndMasqueraded) {
         kForwardHook + isolation +
         "\t}\n"
         "}\n";
-    FirewallSpec spec{.table = "bpfnet_t1", .networks = {network("bn-aaa", "172.18.0.0/16")}};
+    FirewallSpec spec{
+        .table = "bpfnet_t1", .networks = {network("bn-aaa", "172.18.0.0/16")}, .ports = {}};
     EXPECT_EQ(render_ruleset(spec), expected);
 }
 
@@ -132,7 +134,8 @@ TEST(NftRuleset, IccFalseDropsTrafficBetweenPortsOfTheBridge) {
         "}\n";
     auto net = network("bn-aaa", "10.10.0.0/24");
     net.icc = false;
-    EXPECT_EQ(render_ruleset(FirewallSpec{.table = "bpfnet_t1", .networks = {net}}), expected);
+    EXPECT_EQ(render_ruleset(FirewallSpec{.table = "bpfnet_t1", .networks = {net}, .ports = {}}),
+              expected);
 }
 
 TEST(NftRuleset, MasqueradeFalseLeavesNatChainEmpty) {
@@ -166,7 +169,8 @@ TEST(NftRuleset, MasqueradeFalseLeavesNatChainEmpty) {
                                  "}\n";
     auto net = network("br0", "192.168.5.0/24");
     net.masquerade = false;
-    EXPECT_EQ(render_ruleset(FirewallSpec{.table = "bpfnet_t1", .networks = {net}}), expected);
+    EXPECT_EQ(render_ruleset(FirewallSpec{.table = "bpfnet_t1", .networks = {net}, .ports = {}}),
+              expected);
 }
 
 TEST(NftRuleset, InternalNetworkDropsEverythingCrossingTheBridgeAndIsNotMasqueraded) {
@@ -204,7 +208,8 @@ TEST(NftRuleset, InternalNetworkDropsEverythingCrossingTheBridgeAndIsNotMasquera
                                  "}\n";
     auto net = network("bn-int", "10.20.0.0/24");
     net.internal = true;
-    EXPECT_EQ(render_ruleset(FirewallSpec{.table = "bpfnet_t1", .networks = {net}}), expected);
+    EXPECT_EQ(render_ruleset(FirewallSpec{.table = "bpfnet_t1", .networks = {net}, .ports = {}}),
+              expected);
 }
 
 TEST(NftRuleset, TwoNetworksAreIsolatedFromEachOther) {
@@ -245,7 +250,8 @@ TEST(NftRuleset, TwoNetworksAreIsolatedFromEachOther) {
         "}\n";
     FirewallSpec spec{
         .table = "bpfnet_t1",
-        .networks = {network("bn-one", "10.1.0.0/16"), network("bn-two", "10.2.0.0/24")}};
+        .networks = {network("bn-one", "10.1.0.0/16"), network("bn-two", "10.2.0.0/24")},
+        .ports = {}};
     EXPECT_EQ(render_ruleset(spec), expected);
 }
 
@@ -261,20 +267,21 @@ TEST(NftRuleset, TeardownDeletesAllTablesWhetherOrNotTheyExist) {
 }
 
 TEST(NftRuleset, SubnetIsWrittenMasked) {
-    FirewallSpec spec{.table = "t", .networks = {network("br0", "10.3.0.1/24")}};
+    FirewallSpec spec{.table = "t", .networks = {network("br0", "10.3.0.1/24")}, .ports = {}};
     EXPECT_NE(render_ruleset(spec).find("ip saddr 10.3.0.0/24 oifname"), std::string::npos);
 }
 
 TEST(NftRuleset, DuplicateBridgeAppearsOnceInTheSet) {
     FirewallSpec spec{.table = "t",
-                      .networks = {network("br0", "10.3.0.0/24"), network("br0", "10.4.0.0/24")}};
+                      .networks = {network("br0", "10.3.0.0/24"), network("br0", "10.4.0.0/24")},
+                      .ports = {}};
     EXPECT_NE(render_ruleset(spec).find("\t\telements = { \"br0\" }\n"), std::string::npos);
 }
 
 // Interface names may hold almost any byte. nft reads a trailing '*' as a prefix wildcard, which
 // would make the rules match other devices, so it must be escaped.
 TEST(NftRuleset, TrailingAsteriskIsEscapedSoItIsNotAWildcard) {
-    FirewallSpec spec{.table = "t", .networks = {network("br*", "10.3.0.0/24")}};
+    FirewallSpec spec{.table = "t", .networks = {network("br*", "10.3.0.0/24")}, .ports = {}};
     auto text = render_ruleset(spec);
     EXPECT_NE(text.find("iifname \"br\\*\" oifname @bridges oifname != \"br\\*\" counter drop"),
               std::string::npos)
@@ -283,7 +290,8 @@ TEST(NftRuleset, TrailingAsteriskIsEscapedSoItIsNotAWildcard) {
 }
 
 TEST(NftRuleset, OtherPunctuationIsQuotedAsIs) {
-    FirewallSpec spec{.table = "t", .networks = {network("a$b@c#d{;}\\", "10.3.0.0/24")}};
+    FirewallSpec spec{
+        .table = "t", .networks = {network("a$b@c#d{;}\\", "10.3.0.0/24")}, .ports = {}};
     auto text = render_ruleset(spec);
     EXPECT_NE(text.find("iifname \"a$b@c#d{;}\\\" oifname @bridges"), std::string::npos) << text;
     // Comments only carry printable characters other than quote and backslash.
@@ -295,7 +303,7 @@ TEST(NftRuleset, OtherPunctuationIsQuotedAsIs) {
 // undefined variable: nft rejects the whole transaction with a message naming the problem.
 TEST(NftRuleset, InexpressibleNameMakesTheScriptFailClosed) {
     for (const char* name : {"a\"b", "a\\b*", "abcdefghijklmn*"}) {
-        FirewallSpec spec{.table = "t", .networks = {network(name, "10.3.0.0/24")}};
+        FirewallSpec spec{.table = "t", .networks = {network(name, "10.3.0.0/24")}, .ports = {}};
         auto text = render_ruleset(spec);
         EXPECT_NE(text.find("iifname $interface_name_not_expressible_in_nftables oifname @bridges"),
                   std::string::npos)
@@ -305,7 +313,8 @@ TEST(NftRuleset, InexpressibleNameMakesTheScriptFailClosed) {
             << text;
     }
     // 14 bytes plus the escaped '*' still fit.
-    FirewallSpec spec{.table = "t", .networks = {network("abcdefghijklm*", "10.3.0.0/24")}};
+    FirewallSpec spec{
+        .table = "t", .networks = {network("abcdefghijklm*", "10.3.0.0/24")}, .ports = {}};
     EXPECT_NE(render_ruleset(spec).find("\"abcdefghijklm\\*\""), std::string::npos);
 }
 
@@ -320,6 +329,70 @@ TEST(NftRunner, SyntaxErrorBecomesInternalErrorWithNftsMessage) {
     EXPECT_NE(status.error().message.find("Error: syntax error"), std::string::npos)
         << status.error().message;
     EXPECT_EQ(status.error().message.find('\n'), std::string::npos) << status.error().message;
+}
+
+}  // namespace
+}  // namespace bpfnet
+
+namespace bpfnet {
+namespace {
+
+TEST(NftRuleset, PublishedPortsBecomeDnatMapsWithHairpinAndLoopbackHandling) {
+    FirewallNetwork net{.bridge = "bn-web", .subnet = *Cidr::parse("10.5.0.0/24")};
+    FirewallSpec spec{.table = "bpfnet_t1",
+                      .networks = {net},
+                      .ports = {FirewallPort{.proto = IpProto::Tcp,
+                                             .host_ip = {},
+                                             .host_port = 8080,
+                                             .endpoint_ip = *Ipv4::parse("10.5.0.2"),
+                                             .endpoint_port = 80},
+                                FirewallPort{.proto = IpProto::Udp,
+                                             .host_ip = *Ipv4::parse("127.0.0.1"),
+                                             .host_port = 5353,
+                                             .endpoint_ip = *Ipv4::parse("10.5.0.3"),
+                                             .endpoint_port = 53}}};
+    const std::string out = render_ruleset(spec);
+    const std::string nat =
+        "\n\tmap published_any {\n"
+        "\t\ttype inet_proto . inet_service : ipv4_addr . inet_service\n"
+        "\t\telements = { tcp . 8080 : 10.5.0.2 . 80 }\n"
+        "\t}\n"
+        "\n\tmap published_ip {\n"
+        "\t\ttype ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service\n"
+        "\t\telements = { 127.0.0.1 . udp . 5353 : 10.5.0.3 . 53 }\n"
+        "\t}\n"
+        "\n\tchain loopback_guard {\n"
+        "\t\ttype filter hook prerouting priority raw; policy accept;\n"
+        "\t\tiifname @bridges ip daddr 127.0.0.0/8 counter drop comment \"bpfnet: endpoints may "
+        "not reach the host's loopback\"\n"
+        "\t}\n"
+        "\n\tchain prerouting {\n"
+        "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
+        "\t\tfib daddr type local dnat ip to ip daddr . meta l4proto . th dport map "
+        "@published_ip\n"
+        "\t\tfib daddr type local dnat ip to meta l4proto . th dport map @published_any\n"
+        "\t}\n"
+        "\n\tchain output {\n"
+        "\t\ttype nat hook output priority -100; policy accept;\n"
+        "\t\tfib daddr type local dnat ip to ip daddr . meta l4proto . th dport map "
+        "@published_ip\n"
+        "\t\tfib daddr type local dnat ip to meta l4proto . th dport map @published_any\n"
+        "\t}\n";
+    EXPECT_NE(out.find(nat), std::string::npos) << out;
+    EXPECT_NE(out.find("\t\tct status dnat ip saddr 127.0.0.0/8 counter masquerade"),
+              std::string::npos)
+        << out;
+    EXPECT_NE(out.find("\t\tct status dnat ip saddr 10.5.0.0/24 ip daddr 10.5.0.0/24 counter "
+                       "masquerade comment \"bpfnet hairpin: bn-web\"\n"),
+              std::string::npos)
+        << out;
+    // Published ports are reachable across networks: DNATed flows are exempt from isolation.
+    EXPECT_NE(out.find("iifname \"bn-web\" oifname @bridges oifname != \"bn-web\" ct status ! dnat "
+                       "counter drop"),
+              std::string::npos)
+        << out;
+    // The NAT lives in the ip table only.
+    EXPECT_EQ(out.find("published_any", out.find("table ip6 bpfnet_t1 {")), std::string::npos);
 }
 
 }  // namespace

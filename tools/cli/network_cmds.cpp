@@ -37,6 +37,7 @@ struct RefsArgs {
 struct ConnectArgs {
     std::string network, sandbox, ip;
     std::vector<std::string> aliases;
+    std::vector<std::string> publish;
     bool force = false;
 };
 
@@ -187,6 +188,7 @@ void run_connect(Context& ctx, const ConnectArgs& a) {
     json endpoint_config = json::object();
     if (!a.ip.empty()) endpoint_config["IPAMConfig"] = {{"IPv4Address", a.ip}};
     if (!a.aliases.empty()) endpoint_config["Aliases"] = a.aliases;
+    if (!a.publish.empty()) endpoint_config["Publish"] = a.publish;
     auto reply = ApiClient(ctx.run_dir)
                      .call("POST", "/networks/" + a.network + "/connect",
                            {{"Container", a.sandbox}, {"EndpointConfig", endpoint_config}});
@@ -258,6 +260,9 @@ void add_network_commands(CLI::App& app, Context& ctx) {
     connect->add_option("--ip", connect_args->ip,
                         "IPv4 address (needs a network created with --subnet)");
     connect->add_option("--alias", connect_args->aliases, "Network-scoped alias (repeatable)");
+    connect->add_option("-p,--publish", connect_args->publish,
+                        "Publish a port: [ip:][hostPort[-end]:]port[-end][/tcp|udp|sctp] "
+                        "(repeatable)");
     connect->add_option("network", connect_args->network, "Network name or ID")->required();
     connect->add_option("sandbox", connect_args->sandbox, "Sandbox name or ID")->required();
     connect->callback([&ctx, connect_args] { run_connect(ctx, *connect_args); });

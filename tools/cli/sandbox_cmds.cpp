@@ -47,6 +47,30 @@ void run_rm(Context& ctx, const SandboxArgs& a) {
     }
 }
 
+// `docker port`: "80/tcp -> 0.0.0.0:8080", one line per published port, optionally only those of
+// one container port ("80" or "80/udp").
+void run_port(Context& ctx, const SandboxArgs& a) {
+    auto reply = ApiClient(ctx.run_dir).call("GET", "/sandboxes/" + a.name);
+    if (!reply) return report_error(ctx, reply.error().message);
+    std::string filter = a.refs.empty() ? "" : a.refs.front();
+    if (!filter.empty() && filter.find('/') == std::string::npos) filter += "/tcp";
+    bool found = false;
+    for (const auto& [network, endpoint] : (*reply)["Networks"].items()) {
+        for (const auto& port : endpoint.value("Ports", json::array())) {
+            // "0.0.0.0:8080->80/tcp"
+            std::string text = port.get<std::string>();
+            auto arrow = text.find("->");
+            std::string container = text.substr(arrow + 2);
+            if (!filter.empty() && container != filter) continue;
+            std::cout << container << " -> " << text.substr(0, arrow) << '\n';
+            found = true;
+        }
+    }
+    if (!found && !filter.empty()) {
+        report_error(ctx, fmt::format("no public port '{}' published for {}", filter, a.name));
+    }
+}
+
 void run_ls(Context& ctx, const SandboxArgs& a) {
     auto reply = ApiClient(ctx.run_dir).call("GET", "/sandboxes");
     if (!reply) return report_error(ctx, reply.error().message);
@@ -132,6 +156,13 @@ void add_sandbox_commands(CLI::App& app, Context& ctx) {
     auto* inspect = sandbox->add_subcommand("inspect", "Show a sandbox and its endpoints as JSON");
     inspect->add_option("sandbox", args->refs, "Sandbox name or ID")->required();
     inspect->callback([&ctx, args] { run_inspect(ctx, *args); });
+
+    auto port_args = std::make_shared<SandboxArgs>();
+    auto* port = app.add_subcommand("port", "List a sandbox's published ports, like docker port");
+    port->add_option("sandbox", port_args->name, "Sandbox name or ID")->required();
+    port->add_option("port", port_args->refs, "Only this container port: PORT[/PROTO]")
+        ->expected(0, 1);
+    port->callback([&ctx, port_args] { run_port(ctx, *port_args); });
 
     auto* exec = sandbox->add_subcommand(
         "exec", "Run a command inside a sandbox: exec NAME -- CMD [ARG...]");

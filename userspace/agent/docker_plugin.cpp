@@ -10,6 +10,7 @@
 
 #include "core/ids.h"
 #include "core/options.h"
+#include "core/ports.h"
 
 namespace bpfnet {
 
@@ -58,6 +59,12 @@ class Fields {
             throw MalformedRequest(fmt::format("field \"{}\" must be an array", key));
         return object_[key];
     }
+    int integer(const char* key) const {
+        if (!object_.contains(key) || object_[key].is_null()) return 0;
+        if (!object_[key].is_number_integer())
+            throw MalformedRequest(fmt::format("field \"{}\" must be an integer", key));
+        return object_[key].get<int>();
+    }
     const json& raw() const { return object_; }
 
   private:
@@ -94,6 +101,53 @@ std::map<std::string, std::string> string_options(const Fields& generic) {
     std::map<std::string, std::string> out;
     for (const auto& [key, value] : generic.raw().items())
         out[key] = value.is_string() ? value.get<std::string>() : value.dump();
+    return out;
+}
+
+Result<uint16_t> port_number(int value, const char* what) {
+    if (value < 0 || value > 65535)
+        return fail(ErrorKind::InvalidArgument, fmt::format("{} {} is not a port", what, value));
+    return static_cast<uint16_t>(value);
+}
+
+// One of Docker's types.PortBinding: {"Proto":6,"IP":"","Port":80,"HostIP":"","HostPort":8080,
+// "HostPortEnd":8080}. HostPort 0 asks for an ephemeral port; HostPort..HostPortEnd is a range to
+// pick one from.
+Result<PortRequest> port_request(const Fields& binding) {
+    PortRequest request;
+    BPFNET_ASSIGN_OR_RETURN(request.proto, proto_from_number(binding.integer("Proto")));
+    if (auto host_ip = binding.string("HostIP"); !host_ip.empty()) {
+        auto parsed = Ipv4::parse(host_ip);
+        if (!parsed) {
+            return fail(ErrorKind::InvalidArgument,
+                        fmt::format("host IP \"{}\": bpfnet publishes ports on IPv4 addresses "
+                                    "only ({})",
+                                    host_ip, parsed.error().message));
+        }
+        request.host_ip = *parsed;
+    }
+    BPFNET_ASSIGN_OR_RETURN(request.container_port, port_number(binding.integer("Port"), "port"));
+    if (request.container_port == 0)
+        return fail(ErrorKind::InvalidArgument, "a published container port cannot be 0");
+    BPFNET_ASSIGN_OR_RETURN(request.host_first,
+                            port_number(binding.integer("HostPort"), "host port"));
+    BPFNET_ASSIGN_OR_RETURN(request.host_last,
+                            port_number(binding.integer("HostPortEnd"), "host port"));
+    if (request.host_last < request.host_first) request.host_last = request.host_first;
+    if (request.host_first == 0) request.host_last = 0;
+    return request;
+}
+
+json docker_port_bindings(const Endpoint& endpoint) {
+    json out = json::array();
+    for (const auto& p : endpoint.ports) {
+        out.push_back({{"Proto", static_cast<int>(p.proto)},
+                       {"IP", endpoint.ip.str()},
+                       {"Port", p.container_port},
+                       {"HostIP", p.host_ip.str()},
+                       {"HostPort", p.host_port},
+                       {"HostPortEnd", p.host_port}});
+    }
     return out;
 }
 
@@ -215,7 +269,8 @@ class Call {
                          {"bpfnet.mac", endpoint->mac.str()},
                          {"bpfnet.host_interface", endpoint->host_ifname},
                          {"bpfnet.datapath", service_.datapath_choice(*network).name},
-                         {"bpfnet.joined", !endpoint->sandbox_id.empty()}}}});
+                         {"bpfnet.joined", !endpoint->sandbox_id.empty()},
+                         {"com.docker.network.portmap", docker_port_bindings(*endpoint)}}}});
     }
 
     HttpResponse delete_endpoint() {
@@ -253,15 +308,25 @@ class Call {
     }
 
     HttpResponse program_external_connectivity() {
-        auto endpoint = service_.find_endpoint(body_.string("NetworkID", true),
-                                               body_.string("EndpointID", true));
+        std::string network_id = body_.string("NetworkID", true);
+        std::string endpoint_id = body_.string("EndpointID", true);
+        std::vector<PortRequest> requests;
+        for (const auto& binding : body_.object("Options").array("com.docker.network.portmap")) {
+            if (!binding.is_object()) throw MalformedRequest("port bindings must be objects");
+            auto request = port_request(Fields(binding));
+            if (!request) return err(request.error());
+            requests.push_back(*request);
+        }
+        auto endpoint = service_.publish_docker_ports(network_id, endpoint_id, requests);
         if (!endpoint) return err(endpoint.error());
-        const json& bindings = body_.object("Options").array("com.docker.network.portmap");
-        if (!bindings.empty()) {
-            // Silently not publishing would leave `docker ps` showing ports nobody can reach.
-            return err(
-                "publishing ports (-p/--publish) on bpfnet networks is not supported yet; run the "
-                "container without -p, or publish through a network of Docker's bridge driver");
+        return ok();
+    }
+
+    HttpResponse revoke_external_connectivity() {
+        if (auto st = service_.unpublish_docker_ports(body_.string("NetworkID", true),
+                                                      body_.string("EndpointID", true));
+            !st) {
+            return err(st.error());
         }
         return ok();
     }
@@ -350,6 +415,7 @@ HttpResponse DockerPluginApi::handle(const HttpRequest& request) {
         {"NetworkDriver.Join", &Call::join},
         {"NetworkDriver.Leave", &Call::leave},
         {"NetworkDriver.ProgramExternalConnectivity", &Call::program_external_connectivity},
+        {"NetworkDriver.RevokeExternalConnectivity", &Call::revoke_external_connectivity},
         {"IpamDriver.RequestPool", &Call::request_pool},
         {"IpamDriver.ReleasePool", &Call::release_pool},
         {"IpamDriver.RequestAddress", &Call::request_address},
@@ -359,7 +425,6 @@ HttpResponse DockerPluginApi::handle(const HttpRequest& request) {
     static const std::map<std::string, json> constant_replies = {
         {"Plugin.Activate", json{{"Implements", {"NetworkDriver", "IpamDriver"}}}},
         {"NetworkDriver.GetCapabilities", json{{"Scope", "local"}, {"ConnectivityScope", "local"}}},
-        {"NetworkDriver.RevokeExternalConnectivity", json::object()},
         {"NetworkDriver.DiscoverNew", json::object()},
         {"NetworkDriver.DiscoverDelete", json::object()},
         {"IpamDriver.GetCapabilities", json{{"RequiresMACAddress", false}}},

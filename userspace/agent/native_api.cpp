@@ -135,6 +135,17 @@ Result<ConnectRequest> parse_connect(const std::string& network_ref, const json&
                 BPFNET_ASSIGN_OR_RETURN(req.ip, Ipv4::parse(ip));
             }
         }
+        // bpfnet's own field: published ports in docker's -p syntax ("8080:80/tcp").
+        if (config.contains("Publish") && !config["Publish"].is_null()) {
+            if (!config["Publish"].is_array())
+                return fail(ErrorKind::InvalidArgument, "field \"Publish\" must be a list");
+            for (const auto& spec : config["Publish"]) {
+                if (!spec.is_string())
+                    return fail(ErrorKind::InvalidArgument, "published ports must be strings");
+                BPFNET_ASSIGN_OR_RETURN(auto requests, parse_publish(spec.get<std::string>()));
+                req.publish.insert(req.publish.end(), requests.begin(), requests.end());
+            }
+        }
         if (config.contains("Aliases") && !config["Aliases"].is_null()) {
             if (!config["Aliases"].is_array())
                 return fail(ErrorKind::InvalidArgument, "field \"Aliases\" must be a list");
@@ -155,9 +166,15 @@ json sandbox_json(const Sandbox& sandbox, const NetworkService::Snapshot& snap) 
         std::string name = e.network_id.substr(0, 12);
         for (const auto& n : snap.networks)
             if (n.id == e.network_id) name = n.name;
-        networks[name] = {{"NetworkID", e.network_id},      {"EndpointID", e.id},
-                          {"Interface", e.ifname},          {"IPAddress", e.ip.str()},
-                          {"MacAddress", e.mac.str()},      {"Aliases", e.aliases},
+        json ports = json::array();
+        for (const auto& p : e.ports) ports.push_back(p.str());
+        networks[name] = {{"NetworkID", e.network_id},
+                          {"EndpointID", e.id},
+                          {"Ports", ports},
+                          {"Interface", e.ifname},
+                          {"IPAddress", e.ip.str()},
+                          {"MacAddress", e.mac.str()},
+                          {"Aliases", e.aliases},
                           {"DefaultRoute", e.default_route}};
     }
     return {{"Id", sandbox.id},

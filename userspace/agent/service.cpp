@@ -13,6 +13,8 @@
 #include "datapath/kernel_datapath.h"
 #include "kernel/netlink.h"
 #include "kernel/netns.h"
+#include "kernel/port_probe.h"
+#include "kernel/sysctl.h"
 
 namespace bpfnet {
 
@@ -94,7 +96,51 @@ Status NetworkService::sync_policy_locked(const std::vector<Network>& networks) 
     }
     std::vector<NetworkSpec> specs;
     for (size_t i = 0; i < live.size(); ++i) specs.push_back(NetworkSpec{*live[i], options[i]});
-    return kernel_->sync_policy(specs);
+    // Ports of ready endpoints only: an endpoint being created gets its NAT once it is ready, one
+    // being removed loses it before its interface goes.
+    BPFNET_ASSIGN_OR_RETURN(auto endpoints, store_->endpoints());
+    std::vector<PublishedPort> ports;
+    for (const auto& e : endpoints) {
+        if (e.state != Lifecycle::Ready || e.ports.empty()) continue;
+        auto network = std::find_if(live.begin(), live.end(),
+                                    [&](const Network* n) { return n->id == e.network_id; });
+        if (network == live.end()) continue;
+        for (const auto& binding : e.ports) {
+            ports.push_back(
+                PublishedPort{binding, e.ip, (*network)->bridge_name, (*network)->ipam.subnet});
+        }
+    }
+    return kernel_->sync_policy(specs, ports);
+}
+
+Status NetworkService::sync_policy_locked() {
+    BPFNET_ASSIGN_OR_RETURN(auto networks, store_->networks());
+    std::vector<Network> ready;
+    for (auto& n : networks)
+        if (n.state == Lifecycle::Ready) ready.push_back(std::move(n));
+    return sync_policy_locked(ready);
+}
+
+Result<std::vector<PortBinding>> NetworkService::allocate_host_ports_locked(
+    const std::vector<PortRequest>& requests, const Network& network,
+    const std::string& except_endpoint) {
+    if (requests.empty()) return std::vector<PortBinding>{};
+    if (network.internal) {
+        return fail(ErrorKind::InvalidArgument,
+                    fmt::format("network {} is internal: its endpoints cannot publish ports",
+                                network.name));
+    }
+    BPFNET_ASSIGN_OR_RETURN(auto endpoints, store_->endpoints());
+    std::vector<PortBinding> taken;
+    for (const auto& e : endpoints) {
+        if (e.id == except_endpoint) continue;
+        taken.insert(taken.end(), e.ports.begin(), e.ports.end());
+    }
+    PortRange ephemeral;  // Docker's fallback when the sysctl cannot be read
+    if (auto text = kernel::read_sysctl("net.ipv4.ip_local_port_range"); text) {
+        if (auto range = parse_port_range(*text); range) ephemeral = *range;
+    }
+    return allocate_ports(requests, taken, kernel::host_port_in_use, ephemeral);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -330,6 +376,8 @@ Result<Endpoint> NetworkService::connect(const ConnectRequest& request) {
     endpoint.ifname = next_ifname(in_sandbox);
     endpoint.host_ifname = host_veth_name(endpoint.id);
     endpoint.aliases = request.aliases;
+    BPFNET_ASSIGN_OR_RETURN(endpoint.ports,
+                            allocate_host_ports_locked(request.publish, network, endpoint.id));
     // Like docker: the first network a sandbox joins that can reach outside gives the default
     // route.
     endpoint.default_route =
@@ -355,6 +403,19 @@ Result<Endpoint> NetworkService::connect(const ConnectRequest& request) {
     failpoint("endpoint.create.datapath");
     endpoint.state = Lifecycle::Ready;
     BPFNET_TRY(store_->put_endpoint(endpoint));
+    if (!endpoint.ports.empty()) {
+        if (auto st = sync_policy_locked(); !st) {
+            spdlog::warn("connect {} to {}: publishing ports: {}; rolling back", sandbox.name,
+                         network.name, st.error().message);
+            if (auto undo = store_->delete_endpoint(endpoint.id); !undo)
+                spdlog::error("rollback: {}", undo.error().message);
+            if (auto undo = datapath_for(network).remove_endpoint(endpoint, sandbox); !undo)
+                spdlog::error("rollback: {}", undo.error().message);
+            return fail(st.error());
+        }
+        for (const auto& p : endpoint.ports)
+            spdlog::info("published {} for {}", p.str(), sandbox.name);
+    }
     spdlog::info("connected sandbox {} to network {}: {} {} {}", sandbox.name, network.name,
                  endpoint.ifname, endpoint.ip.str(), endpoint.mac.str());
     return endpoint;
@@ -374,6 +435,7 @@ Status NetworkService::teardown_endpoint_locked(Endpoint endpoint, const Snapsho
         }
     }
     BPFNET_TRY(store_->delete_endpoint(endpoint.id));
+    if (!endpoint.ports.empty()) BPFNET_TRY(sync_policy_locked());  // frees the host ports
     if (endpoint.default_route && sandbox) BPFNET_TRY(ensure_default_route_locked(sandbox->id));
     return {};
 }

@@ -57,6 +57,7 @@ struct ConnectRequest {
     std::string sandbox;
     std::optional<Ipv4> ip;
     std::vector<std::string> aliases;
+    std::vector<PortRequest> publish;  // --publish: host ports forwarded to the endpoint
 };
 
 // Which datapath serves a network, and why.
@@ -100,6 +101,11 @@ class NetworkService {
                                             const std::string& endpoint_id,
                                             const std::string& sandbox_key);
     Status leave_docker_endpoint(const std::string& network_id, const std::string& endpoint_id);
+    // ProgramExternalConnectivity / RevokeExternalConnectivity: publish Docker's -p bindings.
+    Result<Endpoint> publish_docker_ports(const std::string& network_id,
+                                          const std::string& endpoint_id,
+                                          const std::vector<PortRequest>& requests);
+    Status unpublish_docker_ports(const std::string& network_id, const std::string& endpoint_id);
     Status delete_docker_endpoint(const std::string& network_id, const std::string& endpoint_id);
     // Docker's DeleteNetwork: removes the network and anything still attached to it.
     Status remove_docker_network(const std::string& network_id);
@@ -141,6 +147,12 @@ class NetworkService {
     Result<BridgeOptions> options_of(const Network& network) const;
     Datapath& datapath_for(const Network& network);
     Status sync_policy_locked(const std::vector<Network>& networks);
+    Status sync_policy_locked();  // for every ready network
+    // Host ports for `requests`, not clashing with any endpoint's but `except_endpoint`'s own, nor
+    // with ports processes on the host listen on.
+    Result<std::vector<PortBinding>> allocate_host_ports_locked(
+        const std::vector<PortRequest>& requests, const Network& network,
+        const std::string& except_endpoint);
     Status teardown_endpoint_locked(Endpoint endpoint, const Snapshot& snap, bool force);
     Status remove_network_locked(Network network, const Snapshot& snap);
     // Removes a Docker endpoint's kernel objects and returns it to "created, not joined"; drops

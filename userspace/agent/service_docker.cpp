@@ -226,6 +226,45 @@ Status NetworkService::leave_docker_endpoint(const std::string& network_id,
     return {};
 }
 
+Result<Endpoint> NetworkService::publish_docker_ports(const std::string& network_id,
+                                                      const std::string& endpoint_id,
+                                                      const std::vector<PortRequest>& requests) {
+    std::lock_guard lock(mutex_);
+    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
+    BPFNET_ASSIGN_OR_RETURN(Network network, ready_network(snap.networks, network_id));
+    BPFNET_ASSIGN_OR_RETURN(Endpoint endpoint,
+                            docker_endpoint_in(snap.endpoints, network_id, endpoint_id));
+    std::vector<PortBinding> previous = endpoint.ports;
+    BPFNET_ASSIGN_OR_RETURN(endpoint.ports,
+                            allocate_host_ports_locked(requests, network, endpoint.id));
+    BPFNET_TRY(store_->put_endpoint(endpoint));
+    if (auto st = sync_policy_locked(); !st) {
+        endpoint.ports = previous;
+        if (auto undo = store_->put_endpoint(endpoint); !undo)
+            spdlog::error("rollback: {}", undo.error().message);
+        return fail(st.error());
+    }
+    for (const auto& p : endpoint.ports)
+        spdlog::info("docker: published {} for endpoint {}", p.str(), endpoint.id.substr(0, 12));
+    return endpoint;
+}
+
+Status NetworkService::unpublish_docker_ports(const std::string& network_id,
+                                              const std::string& endpoint_id) {
+    std::lock_guard lock(mutex_);
+    BPFNET_ASSIGN_OR_RETURN(auto endpoints, store_->endpoints());
+    auto endpoint = docker_endpoint_in(endpoints, network_id, endpoint_id);
+    if (!endpoint) {
+        // Docker revokes on every leave, also for endpoints it never programmed or already removed.
+        if (endpoint.error().kind == ErrorKind::NotFound) return {};
+        return fail(endpoint.error());
+    }
+    if (endpoint->ports.empty()) return {};
+    endpoint->ports.clear();
+    BPFNET_TRY(store_->put_endpoint(*endpoint));
+    return sync_policy_locked();
+}
+
 Status NetworkService::delete_docker_endpoint(const std::string& network_id,
                                               const std::string& endpoint_id) {
     std::lock_guard lock(mutex_);
@@ -234,6 +273,7 @@ Status NetworkService::delete_docker_endpoint(const std::string& network_id,
                             docker_endpoint_in(snap.endpoints, network_id, endpoint_id));
     if (!endpoint.sandbox_id.empty()) BPFNET_TRY(unjoin_docker_endpoint_locked(endpoint, snap));
     BPFNET_TRY(store_->delete_endpoint(endpoint.id));
+    if (!endpoint.ports.empty()) BPFNET_TRY(sync_policy_locked());  // frees its host ports
     spdlog::info("docker: deleted endpoint {}", endpoint.id.substr(0, 12));
     return {};
 }

@@ -128,7 +128,8 @@ void to_json(nlohmann::json& j, const Endpoint& v) {
     j = {{"id", v.id},           {"network_id", v.network_id},   {"sandbox_id", v.sandbox_id},
          {"ifname", v.ifname},   {"host_ifname", v.host_ifname}, {"mac", v.mac.str()},
          {"ip", v.ip.str()},     {"aliases", v.aliases},         {"default_route", v.default_route},
-         {"created", v.created}, {"state", to_string(v.state)},  {"owner", to_string(v.owner)}};
+         {"created", v.created}, {"state", to_string(v.state)},  {"owner", to_string(v.owner)},
+         {"ports", v.ports}};
 }
 
 void from_json(const nlohmann::json& j, Endpoint& v) {
@@ -144,6 +145,7 @@ void from_json(const nlohmann::json& j, Endpoint& v) {
     v.created = j.value("created", "");
     v.state = parse_or_throw<Lifecycle>(j, "state");
     v.owner = owner_of(j);
+    v.ports = j.value("ports", std::vector<PortBinding>{});
 }
 
 void to_json(nlohmann::json& j, const Sandbox& v) {

@@ -12,6 +12,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "core/ipv4.h"
+#include "core/ports.h"
 
 namespace bpfnet {
 
@@ -67,7 +68,8 @@ struct Endpoint {
     MacAddr mac;
     Ipv4 ip;
     std::vector<std::string> aliases;
-    bool default_route = false;  // this endpoint carries the sandbox's default route
+    std::vector<PortBinding> ports;  // published host ports forwarded to this endpoint
+    bool default_route = false;      // this endpoint carries the sandbox's default route
     std::string created;
     Lifecycle state = Lifecycle::Creating;
     Owner owner = Owner::Bpfnet;

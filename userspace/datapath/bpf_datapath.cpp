@@ -290,8 +290,12 @@ Status BpfDatapath::detach(const std::string& host_ifname) {
     return {};
 }
 
-Status BpfDatapath::sync_policy(const std::vector<NetworkSpec>& networks) {
-    return kernel_.sync_policy(networks);
+Status BpfDatapath::sync_policy(const std::vector<NetworkSpec>& networks,
+                                const std::vector<PublishedPort>& ports) {
+    // Published ports go through the kernel's NAT on this datapath too: DNAT'd traffic enters
+    // through the bridge, and the endpoint program hands replies that leave the network to the
+    // stack, where conntrack reverses the translation.
+    return kernel_.sync_policy(networks, ports);
 }
 Status BpfDatapath::remove_policy() {
     return kernel_.remove_policy();

@@ -33,7 +33,8 @@ class BpfDatapath : public Datapath {
     Status ensure_endpoint(const NetworkSpec& spec, const Endpoint& endpoint,
                            const Sandbox& sandbox) override;
     Status remove_endpoint(const Endpoint& endpoint, const Sandbox& sandbox) override;
-    Status sync_policy(const std::vector<NetworkSpec>& networks) override;
+    Status sync_policy(const std::vector<NetworkSpec>& networks,
+                       const std::vector<PublishedPort>& ports) override;
     Status remove_policy() override;
     Result<std::vector<std::string>> collect_garbage(const std::set<std::string>& keep) override;
 

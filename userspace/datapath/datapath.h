@@ -11,6 +11,7 @@
 
 #include "core/model.h"
 #include "core/options.h"
+#include "core/ports.h"
 #include "core/result.h"
 
 namespace bpfnet {
@@ -19,6 +20,14 @@ namespace bpfnet {
 struct NetworkSpec {
     const Network& network;
     const BridgeOptions& options;
+};
+
+// A host port forwarded to an endpoint, with what the NAT needs to know about its network.
+struct PublishedPort {
+    PortBinding binding;
+    Ipv4 endpoint_ip;
+    std::string bridge;
+    Cidr subnet;
 };
 
 class Datapath {
@@ -40,8 +49,10 @@ class Datapath {
     virtual Status remove_endpoint(const Endpoint& endpoint, const Sandbox& sandbox) = 0;
 
     // Applies the inter-network policy (isolation, icc, internal, masquerade) for exactly these
-    // networks, atomically replacing what was applied before.
-    virtual Status sync_policy(const std::vector<NetworkSpec>& networks) = 0;
+    // networks and the NAT for exactly these published ports, atomically replacing what was
+    // applied before.
+    virtual Status sync_policy(const std::vector<NetworkSpec>& networks,
+                               const std::vector<PublishedPort>& ports) = 0;
     // Removes all policy this datapath installed (used when the agent is told to clean up).
     virtual Status remove_policy() = 0;
 

@@ -1,5 +1,7 @@
 #include "datapath/kernel_datapath.h"
 
+#include <set>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -105,6 +107,7 @@ Status KernelDatapath::ensure_docker_endpoint(const NetworkSpec& spec, const End
     BPFNET_ASSIGN_OR_RETURN(auto host_end, kernel::find_link(host, endpoint.host_ifname));
     if (host_end) {
         BPFNET_TRY(kernel::set_link_master(host, endpoint.host_ifname, network.bridge_name));
+        BPFNET_TRY(kernel::set_bridge_port_hairpin(endpoint.host_ifname));
         return kernel::set_link_up(host, endpoint.host_ifname);
     }
     if (endpoint.state == Lifecycle::Ready) {
@@ -126,7 +129,8 @@ Status KernelDatapath::ensure_docker_endpoint(const NetworkSpec& spec, const End
         .peer_mac = endpoint.mac,
         .mtu = static_cast<unsigned>(spec.options.mtu),
     };
-    return kernel::create_veth(host, veth);
+    BPFNET_TRY(kernel::create_veth(host, veth));
+    return kernel::set_bridge_port_hairpin(endpoint.host_ifname);
 }
 
 Status KernelDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& endpoint,
@@ -157,6 +161,8 @@ Status KernelDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& 
         BPFNET_TRY(kernel::set_link_master(host, endpoint.host_ifname, network.bridge_name));
         BPFNET_TRY(kernel::set_link_up(host, endpoint.host_ifname));
     }
+    // Published ports reached from the endpoint itself come back through its own port.
+    BPFNET_TRY(kernel::set_bridge_port_hairpin(endpoint.host_ifname));
     BPFNET_TRY(kernel::add_address(inner, endpoint.ifname,
                                    Cidr{endpoint.ip, network.ipam.subnet.prefix_len}));
     BPFNET_TRY(kernel::set_link_up(inner, endpoint.ifname));
@@ -183,11 +189,28 @@ Status KernelDatapath::remove_endpoint(const Endpoint& endpoint, const Sandbox& 
     return {};
 }
 
-Status KernelDatapath::sync_policy(const std::vector<NetworkSpec>& networks) {
+Status KernelDatapath::sync_policy(const std::vector<NetworkSpec>& networks,
+                                   const std::vector<PublishedPort>& ports) {
     // With no networks there is nothing to enforce: leave no tables behind (an agent that is never
     // started again must not leave rules that could match a later network's subnet).
     if (networks.empty()) return remove_policy();
-    FirewallSpec spec{.table = nft_table_, .networks = {}};
+    FirewallSpec spec{.table = nft_table_, .networks = {}, .ports = {}};
+    std::set<std::string> publishing_bridges;
+    for (const auto& p : ports) {
+        spec.ports.push_back(FirewallPort{.proto = p.binding.proto,
+                                          .host_ip = p.binding.host_ip,
+                                          .host_port = p.binding.host_port,
+                                          .endpoint_ip = p.endpoint_ip,
+                                          .endpoint_port = p.binding.container_port});
+        publishing_bridges.insert(p.bridge);
+    }
+    // Connections from the host's loopback are DNATed out through the bridge with a 127/8 source
+    // (masqueraded on the way): the kernel routes those only with route_localnet on the bridge.
+    // The firewall drops 127/8 destinations arriving from bridges, so endpoints gain nothing.
+    for (const auto& bridge : publishing_bridges) {
+        // Slash form: a bridge name may contain dots.
+        BPFNET_TRY(kernel::write_sysctl("net/ipv4/conf/" + bridge + "/route_localnet", "1"));
+    }
     for (const auto& n : networks) {
         spec.networks.push_back(FirewallNetwork{
             .bridge = n.network.bridge_name,

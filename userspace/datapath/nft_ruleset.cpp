@@ -117,7 +117,10 @@ void render_filter(std::string& out, const FirewallSpec& spec) {
         } else {
             // Dropping only what enters from this bridge is enough: every network has this rule, so
             // both directions between two networks are covered (replies included).
+            // Published ports are reachable from every network, as with Docker (whose proxy
+            // connects from the host): DNATed connections are exempt from isolation.
             append_rule(out, "iifname " + br + " oifname @bridges oifname != " + br +
+                                 (spec.ports.empty() ? "" : " ct status ! dnat") +
                                  " counter drop comment " + comment("isolation", n.bridge));
         }
         if (!n.icc) {
@@ -126,6 +129,47 @@ void render_filter(std::string& out, const FirewallSpec& spec) {
         }
     }
     out += "\t}\n";
+}
+
+// Published ports: two DNAT maps (ports bound to one host address, ports bound to all of them)
+// looked up in one hash step whatever their number, unlike one iptables rule per port. prerouting
+// serves traffic arriving from outside and from endpoints (hairpin), output serves the host itself.
+void render_published_ports(std::string& out, const FirewallSpec& spec) {
+    std::string any_elements;
+    std::string ip_elements;
+    for (const auto& p : spec.ports) {
+        std::string target = " : " + p.endpoint_ip.str() + " . " + std::to_string(p.endpoint_port);
+        std::string key = std::string(to_string(p.proto)) + " . " + std::to_string(p.host_port);
+        std::string& elements = p.host_ip.value == 0 ? any_elements : ip_elements;
+        if (!elements.empty()) elements += ", ";
+        elements += p.host_ip.value == 0 ? key + target : p.host_ip.str() + " . " + key + target;
+    }
+    out += "\n\tmap published_any {\n";
+    out += "\t\ttype inet_proto . inet_service : ipv4_addr . inet_service\n";
+    if (!any_elements.empty()) out += "\t\telements = { " + any_elements + " }\n";
+    out += "\t}\n\n\tmap published_ip {\n";
+    out += "\t\ttype ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service\n";
+    if (!ip_elements.empty()) out += "\t\telements = { " + ip_elements + " }\n";
+    out += "\t}\n";
+    // route_localnet is on for bridges with published ports (so loopback connections can be
+    // DNATed out through them); never let an endpoint use that to reach the host's 127/8.
+    out +=
+        "\n\tchain loopback_guard {\n\t\ttype filter hook prerouting priority raw; policy "
+        "accept;\n";
+    append_rule(out, "iifname @bridges ip daddr 127.0.0.0/8 counter drop comment " +
+                         quote_comment("bpfnet: endpoints may not reach the host's loopback"));
+    out += "\t}\n";
+    const char* hooks[][2] = {{"prerouting", "dstnat"}, {"output", "-100"}};
+    for (const auto& [hook, priority] : hooks) {
+        out += std::string("\n\tchain ") + hook + " {\n\t\ttype nat hook " + hook + " priority " +
+               priority + "; policy accept;\n";
+        append_rule(out,
+                    "fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map "
+                    "@published_ip");
+        append_rule(out,
+                    "fib daddr type local dnat ip to meta l4proto . th dport map @published_any");
+        out += "\t}\n";
+    }
 }
 
 void render_delete(std::string& out, const std::string& table) {
@@ -196,8 +240,24 @@ std::string render_ruleset(const FirewallSpec& spec) {
 
     out += "table ip " + spec.table + " {\n";
     render_filter(out, spec);
+    if (!spec.ports.empty()) render_published_ports(out, spec);
     out += "\n\tchain postrouting {\n";
     out += "\t\ttype nat hook postrouting priority srcnat; policy accept;\n";
+    if (!spec.ports.empty()) {
+        // Connections from the host's loopback (curl 127.0.0.1:8080) leave through a bridge
+        // with a 127/8 source the endpoint cannot answer: give them the bridge's address.
+        append_rule(out, "ct status dnat ip saddr 127.0.0.0/8 counter masquerade comment " +
+                             quote_comment("bpfnet published ports: from loopback"));
+        for (const auto& n : spec.networks) {
+            if (n.internal) continue;
+            // Hairpin: an endpoint reaching a published port of its own network through a host
+            // address would get the answer straight from the peer's address; masquerading makes
+            // the answer come back through the host, where conntrack reverses the DNAT.
+            const std::string subnet = n.subnet.masked().str();
+            append_rule(out, "ct status dnat ip saddr " + subnet + " ip daddr " + subnet +
+                                 " counter masquerade comment " + comment("hairpin", n.bridge));
+        }
+    }
     for (const auto& n : spec.networks) {
         if (!n.masquerade || n.internal) continue;
         // `oifname !=` keeps traffic between endpoints of the same bridge (which br_netfilter also

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/ipv4.h"
+#include "core/ports.h"
 #include "core/result.h"
 
 namespace bpfnet {
@@ -19,9 +20,20 @@ struct FirewallNetwork {
     bool internal = false;   // no traffic in or out of the bridge except among its own ports
 };
 
+// A published port: traffic to host_ip:host_port (0.0.0.0: any local address) is DNATed to
+// endpoint_ip:endpoint_port.
+struct FirewallPort {
+    IpProto proto = IpProto::Tcp;
+    Ipv4 host_ip;
+    uint16_t host_port = 0;
+    Ipv4 endpoint_ip;
+    uint16_t endpoint_port = 0;
+};
+
 struct FirewallSpec {
     std::string table;  // e.g. "bpfnet_1a2b3c4d": used for the ip and bridge family tables
     std::vector<FirewallNetwork> networks;
+    std::vector<FirewallPort> ports;
 };
 
 // The nft script that replaces both tables with the desired state (pure; unit-tested).

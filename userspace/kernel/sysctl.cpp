@@ -46,6 +46,31 @@ Result<std::string> sysctl_path(const std::string& key) {
     return path;
 }
 
+Status write_knob(const std::string& path, const std::string& key, const std::string& value) {
+    int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int err = errno;
+        return fail(kind_for(err), fmt::format("write sysctl {}: {}", key, errno_text(err)));
+    }
+    // One write(): sysctl handlers parse each write separately, so splitting a value would set
+    // something else than asked.
+    ssize_t n;
+    do {
+        n = write(fd, value.data(), value.size());
+    } while (n < 0 && errno == EINTR);
+    int err = errno;
+    close(fd);
+    if (n < 0) {
+        return fail(kind_for(err),
+                    fmt::format("write sysctl {} = \"{}\": {}", key, value, errno_text(err)));
+    }
+    if (static_cast<size_t>(n) != value.size()) {
+        return fail(ErrorKind::Internal,
+                    fmt::format("write sysctl {} = \"{}\": short write", key, value));
+    }
+    return {};
+}
+
 }  // namespace
 
 Result<std::string> read_sysctl(const std::string& key) {
@@ -77,28 +102,15 @@ Result<std::string> read_sysctl(const std::string& key) {
 
 Status write_sysctl(const std::string& key, const std::string& value) {
     BPFNET_ASSIGN_OR_RETURN(std::string path, sysctl_path(key));
-    int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int err = errno;
-        return fail(kind_for(err), fmt::format("write sysctl {}: {}", key, errno_text(err)));
-    }
-    // One write(): sysctl handlers parse each write separately, so splitting a value would set
-    // something else than asked.
-    ssize_t n;
-    do {
-        n = write(fd, value.data(), value.size());
-    } while (n < 0 && errno == EINTR);
-    int err = errno;
-    close(fd);
-    if (n < 0) {
-        return fail(kind_for(err),
-                    fmt::format("write sysctl {} = \"{}\": {}", key, value, errno_text(err)));
-    }
-    if (static_cast<size_t>(n) != value.size()) {
-        return fail(ErrorKind::Internal,
-                    fmt::format("write sysctl {} = \"{}\": short write", key, value));
-    }
-    return {};
+    return write_knob(path, key, value);
+}
+
+Status set_bridge_port_hairpin(const std::string& ifname) {
+    if (ifname.empty() || ifname.find('/') != std::string::npos || ifname == "." || ifname == "..")
+        return fail(ErrorKind::InvalidArgument,
+                    fmt::format("invalid interface name \"{}\"", ifname));
+    std::string path = "/sys/class/net/" + ifname + "/brport/hairpin_mode";
+    return write_knob(path, "hairpin_mode of " + ifname, "1");
 }
 
 }  // namespace bpfnet::kernel

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Published ports (-p): HTTP to a published port from an outside namespace on an uplink veth, from
+# the host (127.0.0.1 and a host address), from another endpoint and from the endpoint itself
+# (hairpin); UDP; ephemeral and ranged host ports; `bpfnet port`; a host port taken by bpfnet or by
+# a listening process is refused; disconnect frees it; 1,000 ports on one endpoint.
+source "$(dirname "$0")/lib.sh"
+start_agent
+OUT=bnt-po-$$
+HOST_IP=10.218.255.1
+make_outside "$OUT" "$HOST_IP/30" 10.218.255.2/30
+PIDS=()
+CLEANUP_HOOKS+=('for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done')
+
+# A tiny HTTP server in a sandbox that answers with the sandbox's name.
+serve_http() {  # serve_http SANDBOX PORT
+    local dir="$WORK/www-$1"
+    mkdir -p "$dir" && echo "$1" >"$dir/whoami"
+    # nsenter execs python, so $! is the server itself (a backgrounded shell function would be a
+    # subshell that cleanup could kill while its server lived on, holding ctest's output open).
+    nsenter --net="$NETNS_DIR/$1" python3 -m http.server "$2" --bind 0.0.0.0 --directory "$dir" \
+        >/dev/null 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 1 50); do
+        in_ns "$1" python3 -c "import socket; socket.create_connection(('127.0.0.1', $2), 1)" \
+            2>/dev/null && return 0
+        sleep 0.1
+    done
+    die "http server in $1 on port $2 did not start"
+}
+# Prints the body of http://ADDR/whoami fetched from NAMESPACE ("host" for the host itself).
+fetch() {  # fetch NAMESPACE ADDR:PORT
+    local run=()
+    [ "$1" = host ] || run=(nsenter --net="$(ns_path "$1")")
+    "${run[@]}" python3 -c "
+import sys, urllib.request
+print(urllib.request.urlopen('http://$2/whoami', timeout=3).read().decode().strip())" 2>/dev/null
+}
+ns_path() { if [ -e "$NETNS_DIR/$1" ]; then echo "$NETNS_DIR/$1"; else echo "/run/netns/$1"; fi; }
+expect_body() {  # expect_body NAMESPACE ADDR:PORT EXPECTED
+    local got
+    got=$(fetch "$1" "$2") || true
+    [ "$got" = "$3" ] || die "from $1, http://$2 answered '$got', expected '$3'"
+}
+
+NET=pub-$$
+bn network create --subnet 10.218.1.0/24 "$NET" >/dev/null
+for s in web api cli; do bn sandbox create "$s-$$" >/dev/null; done
+bn network connect --publish 18080:80 --publish 15353:5353/udp --publish 18090-18099:8080 \
+    --publish 80 "$NET" "web-$$"
+bn network connect "$NET" "cli-$$"
+serve_http "web-$$" 80
+serve_http "web-$$" 8080
+
+# `bpfnet port` lists them like `docker port`.
+ports=$(bn port "web-$$")
+echo "$ports" | grep -qx "80/tcp -> 0.0.0.0:18080" || die "bpfnet port: $ports"
+echo "$ports" | grep -qx "5353/udp -> 0.0.0.0:15353" || die "bpfnet port: $ports"
+echo "$ports" | grep -qx "8080/tcp -> 0.0.0.0:18090" || die "ranged port not the first free: $ports"
+ephemeral=$(echo "$ports" | awk '$1 == "80/tcp" && $3 != "0.0.0.0:18080" {print $3}' | cut -d: -f2)
+read -r eph_lo eph_hi </proc/sys/net/ipv4/ip_local_port_range
+[ -n "$ephemeral" ] && [ "$ephemeral" -ge "$eph_lo" ] && [ "$ephemeral" -le "$eph_hi" ] \
+    || die "no ephemeral port from $eph_lo-$eph_hi: $ports"
+[ "$(bn port "web-$$" 5353/udp)" = "5353/udp -> 0.0.0.0:15353" ] || die "bpfnet port with a filter"
+
+# From outside, from the host, from a neighbour and from the endpoint itself.
+expect_body "$OUT" "$HOST_IP:18080" "web-$$"
+expect_body "$OUT" "$HOST_IP:18090" "web-$$"
+expect_body "$OUT" "$HOST_IP:$ephemeral" "web-$$"
+expect_body host "127.0.0.1:18080" "web-$$"
+expect_body host "$HOST_IP:18080" "web-$$"
+expect_body "cli-$$" "$HOST_IP:18080" "web-$$"
+expect_body "web-$$" "$HOST_IP:18080" "web-$$"
+expect_body "cli-$$" "10.218.1.1:18080" "web-$$"  # the gateway is a host address too
+
+# UDP.
+nsenter --net="$NETNS_DIR/web-$$" python3 -c "
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 5353))
+while True:
+    data, peer = s.recvfrom(2048); s.sendto(b'echo:' + data, peer)" >/dev/null 2>&1 &
+PIDS+=($!)
+sleep 0.3
+answer=$(nsenter --net="/run/netns/$OUT" python3 -c "
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
+s.sendto(b'ping', ('$HOST_IP', 15353)); print(s.recvfrom(2048)[0].decode())")
+[ "$answer" = "echo:ping" ] || die "UDP through the published port answered '$answer'"
+
+# One host port, one endpoint; a port a host process listens on is not taken either.
+expect_fail "already allocated" bn network connect --publish 18080:80 "$NET" "api-$$"
+bn network ls -q >/dev/null  # the refused connect left nothing behind:
+bn sandbox inspect "api-$$" | grep -q "\"$NET\"" && die "refused connect left an endpoint"
+python3 -c "
+import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('0.0.0.0', 18111)); s.listen(); time.sleep(60)" >/dev/null 2>&1 &
+LISTENER=$!
+PIDS+=("$LISTENER")
+sleep 0.3
+expect_fail "already allocated" bn network connect --publish 18111:80 "$NET" "api-$$"
+kill "$LISTENER"
+expect_fail "invalid" bn network connect --publish 80:http "$NET" "api-$$"
+
+# Disconnect frees the ports; another endpoint takes 18080 and answers on it.
+bn network disconnect "$NET" "web-$$"
+if fetch "$OUT" "$HOST_IP:18080" >/dev/null; then die "18080 still answers after disconnect"; fi
+bn network connect --publish 18080:80 "$NET" "api-$$"
+serve_http "api-$$" 80
+expect_body "$OUT" "$HOST_IP:18080" "api-$$"
+
+# 1,000 published ports on one endpoint: one lookup each, whatever their number.
+bn network disconnect "$NET" "cli-$$"
+bn network connect --publish 21000-21999:21000-21999 "$NET" "cli-$$"
+[ "$(bn port "cli-$$" | wc -l)" -eq 1000 ] || die "not 1000 published ports"
+serve_http "cli-$$" 21999
+serve_http "cli-$$" 21000
+expect_body "$OUT" "$HOST_IP:21999" "cli-$$"
+expect_body host "127.0.0.1:21000" "cli-$$"

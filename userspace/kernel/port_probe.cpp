@@ -1,0 +1,28 @@
+#include "kernel/port_probe.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace bpfnet::kernel {
+
+bool host_port_in_use(IpProto proto, Ipv4 ip, uint16_t port) {
+    int type = proto == IpProto::Udp ? SOCK_DGRAM : SOCK_STREAM;
+    int protocol = proto == IpProto::Sctp ? IPPROTO_SCTP : 0;
+    int fd = ::socket(AF_INET, type | SOCK_CLOEXEC, protocol);
+    if (fd < 0) return false;
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = ip.network_order();
+    bool in_use = ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 &&
+                  errno == EADDRINUSE;
+    ::close(fd);
+    return in_use;
+}
+
+}  // namespace bpfnet::kernel
