@@ -134,6 +134,48 @@ struct bpfnet_event {
     __u8 pad2[4];
 };
 
+/* ---- socket NAT (bpf/sock.bpf.c): published ports reached from the host itself ------------ */
+
+#define BPFNET_MAX_PUBLISHED 65536
+#define BPFNET_MAX_LOCAL_IPS 1024
+#define BPFNET_MAX_SOCK_ORIG 65536
+
+/* bpfnet_pub_port: HASH, published port -> endpoint. All fields in network byte order except
+ * proto (IPPROTO_TCP/UDP/SCTP). host_ip 0 means "any of the host's addresses". */
+struct bpfnet_svc_key {
+    __u32 host_ip;
+    __u16 port;
+    __u8 proto;
+    __u8 pad;
+};
+struct bpfnet_svc_target {
+    __u32 ip;
+    __u16 port;
+    __u16 pad;
+};
+
+/* bpfnet_sk_orig: LRU_HASH, socket cookie -> the address a socket asked for and what it was
+ * rewritten to, so replies (recvmsg4) and getpeername4 show the address the application used. */
+struct bpfnet_sock_orig {
+    __u32 ip;
+    __u16 port;
+    __u16 pad;
+    __u32 target_ip;
+    __u16 target_port;
+    __u16 pad2;
+};
+
+/* bpfnet_sock_cfg: ARRAY[1]. Only sockets of the host's network namespace are rewritten: a
+ * sandbox reaching a host address goes through the network like any client. */
+struct bpfnet_sock_cfg {
+    __u64 host_netns_cookie; /* 0: rewrite nothing */
+};
+
+/* bpfnet_sock_stats: PERCPU_ARRAY[1]: connect/sendmsg destinations rewritten. */
+struct bpfnet_sock_stats {
+    __u64 rewrites;
+};
+
 #ifdef __cplusplus
 #include <linux/pkt_cls.h>
 
@@ -154,6 +196,10 @@ static_assert(sizeof(struct bpfnet_ep_stats) == 32);
 static_assert(sizeof(struct bpfnet_drop_stats) == 16);
 static_assert(sizeof(struct bpfnet_event) == 56);
 static_assert(offsetof(struct bpfnet_event, smac) == 40);
+static_assert(sizeof(struct bpfnet_svc_key) == 8);
+static_assert(sizeof(struct bpfnet_svc_target) == 8);
+static_assert(sizeof(struct bpfnet_sock_orig) == 16);
+static_assert(sizeof(struct bpfnet_sock_cfg) == 8);
 #endif /* __cplusplus */
 
 #endif /* BPFNET_ABI_H */

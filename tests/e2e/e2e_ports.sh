@@ -66,8 +66,18 @@ read -r eph_lo eph_hi </proc/sys/net/ipv4/ip_local_port_range
 expect_body "$OUT" "$HOST_IP:18080" "web-$$"
 expect_body "$OUT" "$HOST_IP:18090" "web-$$"
 expect_body "$OUT" "$HOST_IP:$ephemeral" "web-$$"
+sock_rewrites() {  # connections the BPF socket NAT gave an endpoint address, summed over CPUs
+    bpftool -j map lookup pinned "$BPFFS_DIR/bpfnet/bpfnet_sk_stats" key 0 0 0 0 | python3 -c '
+import json, sys
+print(sum(cpu["value"]["rewrites"] for cpu in json.load(sys.stdin)["formatted"]["values"]))'
+}
+[ "$E2E_DATAPATH" = bpf ] && rewrites_before=$(sock_rewrites)
 expect_body host "127.0.0.1:18080" "web-$$"
 expect_body host "$HOST_IP:18080" "web-$$"
+if [ "$E2E_DATAPATH" = bpf ]; then
+    # On the BPF datapath the host's own connections are rewritten at the socket (no NAT).
+    [ "$(sock_rewrites)" -ge $((rewrites_before + 2)) ] || die "the socket NAT rewrote nothing"
+fi
 expect_body "cli-$$" "$HOST_IP:18080" "web-$$"
 expect_body "web-$$" "$HOST_IP:18080" "web-$$"
 expect_body "cli-$$" "10.218.1.1:18080" "web-$$"  # the gateway is a host address too

@@ -110,7 +110,21 @@ Status NetworkService::sync_policy_locked(const std::vector<Network>& networks) 
                 PublishedPort{binding, e.ip, (*network)->bridge_name, (*network)->ipam.subnet});
         }
     }
-    return kernel_->sync_policy(specs, ports);
+    // The firewall and kernel NAT cover every network; the BPF datapath adds its own layer for
+    // the networks it serves.
+    BPFNET_TRY(kernel_->sync_policy(specs, ports));
+    if (!bpf_) return {};
+    std::vector<NetworkSpec> bpf_specs;
+    std::set<std::string> bpf_bridges;
+    for (const auto& spec : specs) {
+        if (datapath_choice(spec.network).name != "bpf") continue;
+        bpf_specs.push_back(spec);
+        bpf_bridges.insert(spec.network.bridge_name);
+    }
+    std::vector<PublishedPort> bpf_ports;
+    for (const auto& p : ports)
+        if (bpf_bridges.count(p.bridge)) bpf_ports.push_back(p);
+    return bpf_->sync_policy(bpf_specs, bpf_ports);
 }
 
 Status NetworkService::sync_policy_locked() {

@@ -16,7 +16,9 @@
 #include "bpf/endpoint.skel.h"
 #include "bpfnet/abi.h"
 #include "datapath/bpf_skeleton.h"
+#include "datapath/bpf_util.h"
 #include "datapath/libbpf_log.h"
+#include "datapath/socket_nat.h"
 #include "kernel/netlink.h"
 
 namespace bpfnet {
@@ -39,28 +41,6 @@ struct TcxLinkInfo {
     uint8_t rest[64];
 };
 
-class Fd {
-  public:
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-
-  private:
-    int fd_;
-};
-
-Error map_error(const char* what, int err) {
-    err = err < 0 ? -err : err;
-    if (err == E2BIG || err == ENOSPC) {
-        return Error{ErrorKind::Exhausted, fmt::format("{}: the BPF map is full", what)};
-    }
-    return Error{ErrorKind::Internal, fmt::format("{}: {}", what, std::strerror(err))};
-}
-
 void copy_mac(uint8_t* dst, const MacAddr& mac) {
     std::memcpy(dst, mac.bytes.data(), 6);
 }
@@ -68,21 +48,6 @@ void copy_mac(uint8_t* dst, const MacAddr& mac) {
 bool ifindex_exists(uint32_t ifindex) {
     char name[IF_NAMESIZE];
     return if_indextoname(ifindex, name) != nullptr;
-}
-
-// Collects every key of a map first, so deleting while walking cannot skip entries.
-template <typename Key>
-std::vector<Key> map_keys(int fd) {
-    std::vector<Key> keys;
-    Key key{};
-    Key next{};
-    const void* prev = nullptr;
-    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-        keys.push_back(next);
-        key = next;
-        prev = &key;
-    }
-    return keys;
 }
 
 }  // namespace
@@ -94,6 +59,8 @@ struct BpfDatapath::State {
     bool tcx = true;
     int prog_fd = -1;
     int net_fd = -1, ep_by_if_fd = -1, ep_by_ip_fd = -1, subnets_fd = -1, stats_fd = -1;
+    std::unique_ptr<SocketNat> socket_nat;  // null where it cannot run: the kernel NAT serves
+    std::string socket_nat_unavailable;
 };
 
 BpfDatapath::BpfDatapath(KernelDatapath& kernel, std::unique_ptr<State> state)
@@ -130,6 +97,15 @@ Result<std::unique_ptr<BpfDatapath>> BpfDatapath::open(KernelDatapath& kernel,
     state->ep_by_ip_fd = bpf_map__fd(skel->maps.bpfnet_ep_by_ip);
     state->subnets_fd = bpf_map__fd(skel->maps.bpfnet_subnets);
     state->stats_fd = bpf_map__fd(skel->maps.bpfnet_ep_stats);
+    if (auto nat = SocketNat::open(state->pin_dir); nat) {
+        state->socket_nat = std::move(*nat);
+    } else {
+        state->socket_nat_unavailable = nat.error().message;
+        spdlog::warn(
+            "published ports: socket NAT unavailable ({}); the host reaches them through "
+            "the kernel NAT",
+            nat.error().message);
+    }
     spdlog::info("BPF datapath loaded: maps pinned under {}, attach via {}", state->pin_dir,
                  tcx ? "tcx links" : "clsact");
     return std::unique_ptr<BpfDatapath>(new BpfDatapath(kernel, std::move(state)));
@@ -290,12 +266,20 @@ Status BpfDatapath::detach(const std::string& host_ifname) {
     return {};
 }
 
-Status BpfDatapath::sync_policy(const std::vector<NetworkSpec>& networks,
+// The firewall and the kernel NAT are applied for every network through the kernel datapath by
+// the service; this programs what BPF adds on top for the BPF networks' published ports: the host's
+// own connections get the endpoint's address at the socket (traffic from outside and hairpin still
+// goes through the kernel NAT for now).
+Status BpfDatapath::sync_policy(const std::vector<NetworkSpec>& /*networks*/,
                                 const std::vector<PublishedPort>& ports) {
-    // Published ports go through the kernel's NAT on this datapath too: DNAT'd traffic enters
-    // through the bridge, and the endpoint program hands replies that leave the network to the
-    // stack, where conntrack reverses the translation.
-    return kernel_.sync_policy(networks, ports);
+    if (!state_->socket_nat) return {};
+    return state_->socket_nat->sync(ports);
+}
+
+std::string BpfDatapath::socket_nat_status() const {
+    if (state_->socket_nat)
+        return "socket NAT attached to cgroup " + state_->socket_nat->cgroup_root();
+    return "socket NAT unavailable: " + state_->socket_nat_unavailable;
 }
 Status BpfDatapath::remove_policy() {
     return kernel_.remove_policy();

@@ -1,0 +1,200 @@
+#include "datapath/socket_nat.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "bpf/sock.skel.h"
+#include "bpfnet/abi.h"
+#include "datapath/bpf_skeleton.h"
+#include "datapath/bpf_util.h"
+#include "datapath/libbpf_log.h"
+#include "kernel/netlink.h"
+
+namespace bpfnet {
+
+namespace {
+
+// Debian 12's UAPI headers may lack these; the values are the kernel's.
+constexpr int kSoNetnsCookie = 71;
+constexpr uint32_t kBpfLinkTypeCgroup = 3;
+
+uint8_t ip_proto(IpProto proto) {
+    return static_cast<uint8_t>(proto);
+}
+
+Result<uint64_t> host_netns_cookie() {
+    Fd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (sock.get() < 0)
+        return fail(ErrorKind::Internal, fmt::format("socket: {}", std::strerror(errno)));
+    uint64_t cookie = 0;
+    socklen_t len = sizeof cookie;
+    if (::getsockopt(sock.get(), SOL_SOCKET, kSoNetnsCookie, &cookie, &len) != 0) {
+        return fail(
+            ErrorKind::Unsupported,
+            fmt::format("SO_NETNS_COOKIE: {} (kernel older than 5.14?)", std::strerror(errno)));
+    }
+    return cookie;
+}
+
+// Every IPv4 address of the host namespace, in network byte order.
+Result<std::set<uint32_t>> host_addresses() {
+    BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
+    BPFNET_ASSIGN_OR_RETURN(auto links, kernel::list_links(sock));
+    std::set<uint32_t> out;
+    for (const auto& link : links) {
+        auto addresses = kernel::list_addresses(sock, link.name);
+        if (!addresses) continue;  // the link went away meanwhile
+        for (const auto& a : *addresses) out.insert(a.addr.network_order());
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string cgroup2_mount_point(const std::string& mounts) {
+    std::istringstream in(mounts);
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream fields(line);
+        std::string device, mount_point, type;
+        fields >> device >> mount_point >> type;
+        if (type == "cgroup2") return mount_point;
+    }
+    return "";
+}
+
+struct SocketNat::State {
+    BpfSkeleton<sock> skel;
+    std::string links_dir;
+    std::string cgroup_root;
+    int published_fd = -1, local_ips_fd = -1, cfg_fd = -1;
+};
+
+SocketNat::SocketNat(std::unique_ptr<State> state) : state_(std::move(state)) {}
+SocketNat::~SocketNat() = default;
+
+const std::string& SocketNat::cgroup_root() const {
+    return state_->cgroup_root;
+}
+
+Result<std::unique_ptr<SocketNat>> SocketNat::open(const std::string& pin_dir) {
+    auto state = std::make_unique<State>();
+    std::ifstream mounts_file("/proc/self/mounts");
+    std::stringstream mounts;
+    mounts << mounts_file.rdbuf();
+    state->cgroup_root = cgroup2_mount_point(mounts.str());
+    if (state->cgroup_root.empty()) {
+        return fail(ErrorKind::Unsupported, "no cgroup v2 hierarchy is mounted");
+    }
+    state->links_dir = pin_dir + "/cgroup-links";
+    std::error_code ec;
+    std::filesystem::create_directories(state->links_dir, ec);
+    if (ec) {
+        return fail(ErrorKind::Internal,
+                    fmt::format("cannot create {}: {}", state->links_dir, ec.message()));
+    }
+    LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir.c_str());
+    BPFNET_TRY(state->skel.open(&opts));
+    BPFNET_TRY(state->skel.load());
+    auto* skel = state->skel.get();
+    state->published_fd = bpf_map__fd(skel->maps.bpfnet_pub_port);
+    state->local_ips_fd = bpf_map__fd(skel->maps.bpfnet_local_ip);
+    state->cfg_fd = bpf_map__fd(skel->maps.bpfnet_sk_cfg);
+
+    BPFNET_ASSIGN_OR_RETURN(uint64_t cookie, host_netns_cookie());
+    bpfnet_sock_cfg cfg{.host_netns_cookie = cookie};
+    uint32_t zero = 0;
+    if (int err = bpf_map_update_elem(state->cfg_fd, &zero, &cfg, BPF_ANY); err)
+        return fail(map_error("bpfnet_sock_cfg update", err));
+
+    Fd cgroup(::open(state->cgroup_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (cgroup.get() < 0) {
+        return fail(ErrorKind::Internal,
+                    fmt::format("open {}: {}", state->cgroup_root, std::strerror(errno)));
+    }
+    const std::pair<bpf_program*, bpf_attach_type> programs[] = {
+        {skel->progs.bpfnet_connect4, BPF_CGROUP_INET4_CONNECT},
+        {skel->progs.bpfnet_sendmsg4, BPF_CGROUP_UDP4_SENDMSG},
+        {skel->progs.bpfnet_recvmsg4, BPF_CGROUP_UDP4_RECVMSG},
+        {skel->progs.bpfnet_getpeername4, BPF_CGROUP_INET4_GETPEERNAME},
+    };
+    for (const auto& [program, attach_type] : programs) {
+        std::string pin = state->links_dir + "/" + bpf_program__name(program);
+        int prog_fd = bpf_program__fd(program);
+        int existing = bpf_obj_get(pin.c_str());
+        if (existing >= 0) {
+            Fd link(existing);
+            bpf_link_info info{};
+            uint32_t len = sizeof(info);
+            if (bpf_obj_get_info_by_fd(link.get(), &info, &len) == 0 &&
+                info.type == kBpfLinkTypeCgroup) {
+                // Re-adopt: the new program replaces the old one in the running link.
+                if (int err = bpf_link_update(link.get(), prog_fd, nullptr); err)
+                    return fail(libbpf_error("updating the program of " + pin, err));
+                continue;
+            }
+            ::unlink(pin.c_str());
+        }
+        int fd = bpf_link_create(prog_fd, cgroup.get(), attach_type, nullptr);
+        if (fd < 0) {
+            return fail(libbpf_error(
+                fmt::format("attaching {} to {}", bpf_program__name(program), state->cgroup_root),
+                fd));
+        }
+        Fd link(fd);
+        if (int err = bpf_obj_pin(link.get(), pin.c_str()); err)
+            return fail(libbpf_error("pinning " + pin, err));
+    }
+    spdlog::info("socket NAT attached to cgroup {} (links under {})", state->cgroup_root,
+                 state->links_dir);
+    return std::unique_ptr<SocketNat>(new SocketNat(std::move(state)));
+}
+
+Status SocketNat::sync(const std::vector<PublishedPort>& ports) {
+    std::vector<std::pair<bpfnet_svc_key, bpfnet_svc_target>> entries;
+    for (const auto& p : ports) {
+        bpfnet_svc_key key{};
+        key.host_ip = p.binding.host_ip.network_order();
+        key.port = htons(p.binding.host_port);
+        key.proto = ip_proto(p.binding.proto);
+        bpfnet_svc_target target{};
+        target.ip = p.endpoint_ip.network_order();
+        target.port = htons(p.binding.container_port);
+        entries.emplace_back(key, target);
+    }
+    auto same_key = [](const bpfnet_svc_key& a, const bpfnet_svc_key& b) {
+        return a.host_ip == b.host_ip && a.port == b.port && a.proto == b.proto;
+    };
+    // Stale entries first, then the wanted ones: an entry is never missing while it is wanted.
+    for (const auto& key : map_keys<bpfnet_svc_key>(state_->published_fd)) {
+        bool keep = false;
+        for (const auto& [k, v] : entries) keep = keep || same_key(k, key);
+        if (!keep) bpf_map_delete_elem(state_->published_fd, &key);
+    }
+    for (const auto& [key, target] : entries) {
+        if (int err = bpf_map_update_elem(state_->published_fd, &key, &target, BPF_ANY); err)
+            return fail(map_error("bpfnet_pub_port update", err));
+    }
+    BPFNET_ASSIGN_OR_RETURN(auto addresses, host_addresses());
+    for (uint32_t ip : map_keys<uint32_t>(state_->local_ips_fd))
+        if (!addresses.count(ip)) bpf_map_delete_elem(state_->local_ips_fd, &ip);
+    uint8_t one = 1;
+    for (uint32_t ip : addresses) {
+        if (int err = bpf_map_update_elem(state_->local_ips_fd, &ip, &one, BPF_ANY); err)
+            return fail(map_error("bpfnet_local_ip update", err));
+    }
+    return {};
+}
+
+}  // namespace bpfnet

@@ -1,0 +1,39 @@
+// The socket NAT for published ports (bpf/sock.bpf.c): cgroup v2 sock_addr programs that give a
+// host socket connecting or sending to a published port the endpoint's address directly, so the
+// host reaches its own published ports without a proxy process or per-packet NAT. Its links are
+// pinned under <pin_dir>/cgroup-links/ and re-adopted with bpf_link_update on start, like the
+// endpoint program's. Where it cannot be loaded the kernel NAT (nftables output DNAT) still
+// serves the host, so it is an optional layer.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "datapath/datapath.h"
+
+namespace bpfnet {
+
+class SocketNat {
+  public:
+    // Loads the programs with maps pinned under `pin_dir` and attaches them to the cgroup v2
+    // hierarchy's root (found in /proc/self/mounts).
+    static Result<std::unique_ptr<SocketNat>> open(const std::string& pin_dir);
+    ~SocketNat();
+
+    // Makes the published-port map exactly `ports` and refreshes the host's addresses.
+    Status sync(const std::vector<PublishedPort>& ports);
+
+    const std::string& cgroup_root() const;
+
+  private:
+    struct State;
+    explicit SocketNat(std::unique_ptr<State> state);
+    std::unique_ptr<State> state_;
+};
+
+// The first cgroup2 mount point in a /proc/self/mounts text, or "" if there is none.
+std::string cgroup2_mount_point(const std::string& mounts);
+
+}  // namespace bpfnet
