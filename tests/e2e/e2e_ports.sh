@@ -75,6 +75,8 @@ print(sum(cpu["value"]["rewrites"] for cpu in json.load(sys.stdin)["formatted"][
 expect_body host "127.0.0.1:18080" "web-$$"
 expect_body host "$HOST_IP:18080" "web-$$"
 if [ "$E2E_DATAPATH" = bpf ]; then
+    status=$(bn status)
+    grep -q "^Ports (bpf): from the host: BPF socket NAT" <<<"$status" || die "status: $status"
     # On the BPF datapath the host's own connections are rewritten at the socket (no NAT).
     [ "$(sock_rewrites)" -ge $((rewrites_before + 2)) ] || die "the socket NAT rewrote nothing"
 fi

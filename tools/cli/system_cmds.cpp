@@ -45,6 +45,11 @@ void run_status(Context& ctx, const std::string& format) {
     for (const auto& reason : probe.value("reasons", json::array())) {
         std::cout << "             " << reason.get<std::string>() << '\n';
     }
+    // Bound to a name: items() of a temporary would outlive the temporary in the loop.
+    const json ports = s.value("PublishedPorts", json::object());
+    for (const auto& [datapath, path] : ports.items()) {
+        std::cout << fmt::format("Ports ({}): {}\n", datapath, path.get<std::string>());
+    }
     std::cout << fmt::format("Sandboxes:   {}   Endpoints: {}\n", s["Sandboxes"].get<int>(),
                              s["Endpoints"].get<int>());
     std::cout << "Networks:\n";

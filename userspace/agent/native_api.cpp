@@ -311,6 +311,7 @@ HttpResponse NativeApi::handle(const HttpRequest& request) {
                                    {"NetnsDir", cfg.netns_dir},
                                    {"Probe", json::parse(to_json(service_.probe()).dump())},
                                    {"Networks", networks},
+                                   {"PublishedPorts", service_.published_ports_paths()},
                                    {"Sandboxes", snap->sandboxes.size()},
                                    {"Endpoints", snap->endpoints.size()}});
     }

@@ -79,6 +79,12 @@ DatapathChoice NetworkService::datapath_choice(const Network& network) const {
     return {"bpf", "probe passed (bpfnet.datapath=auto)"};
 }
 
+std::map<std::string, std::string> NetworkService::published_ports_paths() const {
+    std::map<std::string, std::string> paths{{"kernel", kernel_->published_ports_path()}};
+    if (bpf_) paths["bpf"] = bpf_->published_ports_path();
+    return paths;
+}
+
 Datapath& NetworkService::datapath_for(const Network& network) {
     return datapath_choice(network).name == "bpf" ? *bpf_ : *kernel_;
 }

@@ -138,6 +138,8 @@ class NetworkService {
     Result<Snapshot> snapshot();
 
     DatapathChoice datapath_choice(const Network& network) const;
+    // How each usable datapath publishes ports, by datapath name.
+    std::map<std::string, std::string> published_ports_paths() const;
     const ProbeResult& probe() const { return probe_; }
     const ServiceConfig& config() const { return config_; }
     const std::string& instance() const { return instance_; }

@@ -276,10 +276,12 @@ Status BpfDatapath::sync_policy(const std::vector<NetworkSpec>& /*networks*/,
     return state_->socket_nat->sync(ports);
 }
 
-std::string BpfDatapath::socket_nat_status() const {
-    if (state_->socket_nat)
-        return "socket NAT attached to cgroup " + state_->socket_nat->cgroup_root();
-    return "socket NAT unavailable: " + state_->socket_nat_unavailable;
+std::string BpfDatapath::published_ports_path() const {
+    std::string host = state_->socket_nat ? "from the host: BPF socket NAT (cgroup " +
+                                                state_->socket_nat->cgroup_root() + ")"
+                                          : "from the host: kernel NAT (socket NAT unavailable: " +
+                                                state_->socket_nat_unavailable + ")";
+    return host + "; from outside and hairpin: kernel NAT (nftables DNAT maps)";
 }
 Status BpfDatapath::remove_policy() {
     return kernel_.remove_policy();

@@ -41,8 +41,7 @@ class BpfDatapath : public Datapath {
     // Where maps and links are pinned (for status output and the inspection CLI).
     const std::string& pin_dir() const;
     bool uses_tcx() const;
-    // One line for `bpfnet status`: whether the socket NAT for published ports is attached.
-    std::string socket_nat_status() const;
+    std::string published_ports_path() const override;
 
   private:
     struct State;

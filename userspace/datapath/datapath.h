@@ -37,6 +37,11 @@ class Datapath {
     // "kernel" or "bpf": shown by `status` and `network inspect`.
     virtual const char* name() const = 0;
 
+    // How this datapath publishes ports, for `bpfnet status`.
+    virtual std::string published_ports_path() const {
+        return "kernel NAT (nftables DNAT maps, hairpin and loopback masquerade)";
+    }
+
     // Creates or adopts the network's kernel objects (bridge with the gateway address, ...).
     virtual Status ensure_network(const NetworkSpec& spec) = 0;
     // Removes them; removing what does not exist is success.
