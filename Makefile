@@ -23,6 +23,7 @@ demo: build
 
 bench: build
 	./bench/run
+	./bench/run-ports
 
 format:
 	find userspace tools tests bpf include -name '*.cpp' -o -name '*.h' -o -name '*.c' | xargs clang-format -i

@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""Published-port benchmark: nginx in a bpfnet sandbox, reached through a published host port by
+wrk in a client namespace on an uplink veth (the "outside"), and from the host itself.
+
+Through the uplink (new connections/s with `Connection: close`, keep-alive requests/s):
+  iptables-1      Docker's layout, one DNAT rule for the port (iptables nat table)
+  iptables-10k    the same rule behind 10,000 DNAT rules (Docker with 10,000 published ports)
+  bpfnet-1        `bpfnet network connect --publish`, the only published port
+  bpfnet-10k      the same port while 10,000 others are published
+From the host (127.0.0.1):
+  docker-proxy    Debian docker.io's userland proxy, one process for the port
+  bpfnet-socket   bpfnet's socket NAT (cgroup connect4 rewrite, BPF datapath)
+Publishing 10,000 ports: one `bpfnet network connect --publish 20000-29999:...` against
+iptables-restore of 10,000 DNAT rules (Docker's best case) and 1,000 separate `iptables -A` calls
+(how Docker adds them, one per port) scaled to 10,000.
+
+Variants run interleaved, --runs times; medians and ratios go to
+bench/results/<date>-<host>/ports-report.md and ports-results.json. Traffic only flows between
+namespaces this script creates and the host's loopback; everything is removed on exit."""
+
+import argparse
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from same_host import in_ns, log, sh
+
+PID = os.getpid()
+NET = "10.249.0.0/24"
+LINK_HOST = ["10.249.255.1", "10.249.255.2", "10.249.255.3"]  # one host address per NAT variant
+# One client address per NAT variant as well (chosen by per-destination routes): variants never
+# share a connection tuple, so one variant's TIME_WAIT and conntrack entries cannot slow another's
+# new connections.
+LINK_CLIENT = ["10.249.255.4", "10.249.255.5", "10.249.255.6"]
+PORT_IPT1, PORT_IPT10K, PORT_BPFNET, PORT_PROXY = 40080, 40081, 40082, 40090
+TARGETS = [
+    ("conn_per_s", "bpfnet-10k", "bpfnet-1", 0.95, ">="),
+    ("conn_per_s", "bpfnet-10k", "iptables-10k", 3.0, ">="),
+    ("keepalive_rps", "bpfnet-socket", "docker-proxy", 2.0, ">="),
+]
+NGINX_CONF = """worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    server {{
+        listen 80 reuseport backlog=4096;
+        location / {{ return 200 "ok\\n"; }}
+    }}
+}}
+"""
+
+
+class Setup:
+    def __init__(self, bin_dir):
+        self.bin_dir = bin_dir
+        self.undo = []
+        self.work = tempfile.mkdtemp(prefix="bnb-ports.")
+        self.undo.append(("rm", "-rf", self.work))
+        self.run_dir = os.path.join(self.work, "run")
+        self.agent = None
+        self.client_ns = f"bnbp{PID}c"
+        self.server_ip = None
+        self.server_ns = None
+
+    def bn(self, *args, **kw):
+        return sh(os.path.join(self.bin_dir, "bpfnet"), "--run-dir", self.run_dir, *args, **kw)
+
+    def start(self):
+        log_file = open(os.path.join(self.work, "agent.log"), "w")
+        self.agent = subprocess.Popen(
+            [os.path.join(self.bin_dir, "bpfnetd"), "--state-dir", f"{self.work}/state", "--run-dir",
+             self.run_dir, "--bpffs-root", f"{self.work}/bpffs", "--netns-dir", f"{self.work}/netns",
+             "--plugin-socket", f"{self.run_dir}/docker-plugin.sock"],
+            stdout=log_file, stderr=log_file)
+        for _ in range(100):
+            if self.bn("version", check=False).returncode == 0:
+                break
+            time.sleep(0.1)
+        net = f"bnbp{PID}"
+        self.bn("network", "create", "--subnet", NET, net)
+        self.bn("sandbox", "create", "srv")
+        self.bn("network", "connect", "--publish", f"{PORT_BPFNET}:80", net, "srv")
+        info = json.loads(self.bn("sandbox", "inspect", "srv", capture=True).stdout)[0]
+        self.server_ns = info["NetnsPath"]
+        self.server_ip = info["Networks"][net]["IPAddress"]
+        inspect = json.loads(self.bn("network", "inspect", net, capture=True).stdout)[0]
+        self.datapath = inspect["BpfNet"]["Datapath"]
+        self.net = net
+        # nginx in the sandbox.
+        conf = os.path.join(self.work, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF.format(dir=self.work))
+        self.nginx = subprocess.Popen(in_ns(self.server_ns, "nginx", "-c", conf, "-g", "daemon off;"),
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # The client namespace on an uplink veth.
+        sh("ip", "netns", "add", self.client_ns)
+        self.undo.append(("ip", "netns", "del", self.client_ns))
+        host_if = f"bnbp{PID}h"[:15]
+        sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", self.client_ns)
+        self.undo.append(("ip", "link", "del", host_if))
+        for ip in LINK_HOST:
+            sh("ip", "addr", "add", f"{ip}/29", "dev", host_if)
+        sh("ip", "link", "set", host_if, "up")
+        for ip in LINK_CLIENT:
+            sh("ip", "-n", self.client_ns, "addr", "add", f"{ip}/29", "dev", "eth0")
+        sh("ip", "-n", self.client_ns, "link", "set", "eth0", "up")
+        sh("ip", "-n", self.client_ns, "link", "set", "lo", "up")
+        for host_ip, client_ip in zip(LINK_HOST, LINK_CLIENT):
+            sh("ip", "-n", self.client_ns, "route", "add", f"{host_ip}/32", "dev", "eth0", "src",
+               client_ip)
+        self.client_path = f"/run/netns/{self.client_ns}"
+        # iptables DNAT as Docker lays it out: a chain jumped to from PREROUTING and OUTPUT, one
+        # rule per published port. Each variant gets its own host address so only its own traffic
+        # walks its chain.
+        self.chain1, self.chain10k = f"BNB1_{PID}", f"BNB10K_{PID}"
+        rules = ["*nat", f":{self.chain1} - [0:0]", f":{self.chain10k} - [0:0]",
+                 f"-A PREROUTING -d {LINK_HOST[0]}/32 -j {self.chain1}",
+                 f"-A PREROUTING -d {LINK_HOST[1]}/32 -j {self.chain10k}",
+                 f"-A {self.chain1} -p tcp --dport {PORT_IPT1} -j DNAT --to-destination {self.server_ip}:80"]
+        rules += filler_rules(self.chain10k, self.server_ip)
+        rules += [f"-A {self.chain10k} -p tcp --dport {PORT_IPT10K} -j DNAT --to-destination "
+                  f"{self.server_ip}:80", "COMMIT", ""]
+        subprocess.run(["iptables-restore", "-n"], input="\n".join(rules), text=True, check=True)
+        self.undo.append(("__iptables__",))
+        # The userland proxy Docker runs per published port.
+        # docker-proxy reports readiness on fd 3 (dockerd passes a pipe there); without one it
+        # would take its listening socket for that fd and close it.
+        self.proxy = subprocess.Popen(
+            ["bash", "-c", 'exec 3>/dev/null; exec "$@"', "docker-proxy", "/usr/sbin/docker-proxy",
+             "-proto", "tcp", "-host-ip", "127.0.0.1", "-host-port", str(PORT_PROXY),
+             "-container-ip", self.server_ip, "-container-port", "80"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+
+    def publish_filler(self):
+        """10,000 more published ports, on a second sandbox. Returns the seconds it took."""
+        self.bn("sandbox", "create", "filler")
+        start = time.monotonic()
+        self.bn("network", "connect", "--publish", "20000-29999:20000-29999", self.net, "filler")
+        return time.monotonic() - start
+
+    def unpublish_filler(self):
+        self.bn("network", "disconnect", self.net, "filler")
+        self.bn("sandbox", "rm", "filler")
+
+    def teardown(self):
+        for proc in (getattr(self, "proxy", None), getattr(self, "nginx", None)):
+            if proc:
+                proc.kill()
+                proc.wait()
+        for step in reversed(self.undo):
+            if step[0] == "__iptables__":
+                for chain, dst in ((self.chain1, LINK_HOST[0]), (self.chain10k, LINK_HOST[1])):
+                    sh("iptables", "-t", "nat", "-D", "PREROUTING", "-d", f"{dst}/32", "-j", chain,
+                       check=False)
+                    sh("iptables", "-t", "nat", "-F", chain, check=False)
+                    sh("iptables", "-t", "nat", "-X", chain, check=False)
+            else:
+                sh(*step, check=False)
+        if self.agent:
+            self.bn("sandbox", "rm", "srv", check=False)
+            self.bn("sandbox", "rm", "filler", check=False)
+            self.bn("network", "rm", self.net, check=False) if hasattr(self, "net") else None
+            self.agent.send_signal(signal.SIGTERM)
+            self.agent.wait(timeout=10)
+            for sub in ("netns", "bpffs"):
+                d = os.path.join(self.work, sub)
+                for f in (os.listdir(d) if os.path.isdir(d) else []):
+                    sh("umount", "-l", os.path.join(d, f), check=False)
+                sh("umount", "-l", d, check=False)
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+def filler_rules(chain, server_ip, count=10000, first=50000):
+    return [f"-A {chain} -p tcp --dport {first + i} -j DNAT --to-destination {server_ip}:{1 + i % 1000}"
+            for i in range(count)]
+
+
+def wrk(ns_path, url, seconds, close):
+    cmd = ["wrk", "-t1", "-c32", f"-d{seconds}s", "--latency"]
+    if close:
+        cmd += ["-H", "Connection: close"]
+    cmd.append(url)
+    if ns_path:
+        cmd = in_ns(ns_path, *cmd)
+    out = sh(*cmd, capture=True, timeout=seconds + 30).stdout
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not m:
+        raise RuntimeError(f"wrk printed no rate: {out}")
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if errors and int(errors.group(1)) + int(errors.group(4)) > 0:
+        log(f"wrk {url}: {errors.group(0)}")
+    return float(m.group(1))
+
+
+def time_iptables(count_restore=10000, count_single=1000):
+    chain = f"BNBT_{PID}"
+    rules = ["*nat", f":{chain} - [0:0]"] + filler_rules(chain, "10.249.0.2", count_restore) + ["COMMIT", ""]
+    start = time.monotonic()
+    subprocess.run(["iptables-restore", "-n"], input="\n".join(rules), text=True, check=True)
+    restore = time.monotonic() - start
+    sh("iptables", "-t", "nat", "-F", chain)
+    start = time.monotonic()
+    for i in range(count_single):
+        sh("iptables", "-t", "nat", "-A", chain, "-p", "tcp", "--dport", str(50000 + i), "-j", "DNAT",
+           "--to-destination", "10.249.0.2:80")
+    single = (time.monotonic() - start) * (10000 / count_single)
+    sh("iptables", "-t", "nat", "-F", chain, check=False)
+    sh("iptables", "-t", "nat", "-X", chain, check=False)
+    return restore, single
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin-dir", required=True)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("the benchmark needs root")
+    setup = Setup(args.bin_dir)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    results = {}
+    try:
+        setup.start()
+        log(f"server {setup.server_ip} in a sandbox on the {setup.datapath} datapath")
+        outside = {
+            "iptables-1": f"http://{LINK_HOST[0]}:{PORT_IPT1}/",
+            "iptables-10k": f"http://{LINK_HOST[1]}:{PORT_IPT10K}/",
+            "bpfnet": f"http://{LINK_HOST[2]}:{PORT_BPFNET}/",
+        }
+        host_local = {"docker-proxy": f"http://127.0.0.1:{PORT_PROXY}/",
+                      "bpfnet-socket": f"http://127.0.0.1:{PORT_BPFNET}/"}
+        samples = {}
+        publish_times = []
+        for run in range(args.runs):
+            for filler in (False, True):
+                if filler:
+                    publish_times.append(setup.publish_filler())
+                for name, url in outside.items():
+                    if name.startswith("iptables") and filler:
+                        continue  # iptables variants do not depend on bpfnet's filler
+                    label = (name + ("-10k" if filler else "-1")) if name == "bpfnet" else name
+                    for metric, close in (("conn_per_s", True), ("keepalive_rps", False)):
+                        value = wrk(setup.client_path, url, args.seconds, close)
+                        samples.setdefault(label, {}).setdefault(metric, []).append(value)
+                        log(f"run {run + 1}: {label} {metric} {value:.0f}")
+                if filler:
+                    setup.unpublish_filler()
+            for name, url in host_local.items():
+                for metric, close in (("conn_per_s", True), ("keepalive_rps", False)):
+                    value = wrk(None, url, args.seconds, close)
+                    samples.setdefault(name, {}).setdefault(metric, []).append(value)
+                    log(f"run {run + 1}: {name} {metric} {value:.0f}")
+        ipt_restore, ipt_single = time_iptables()
+        results = {
+            "datapath": setup.datapath,
+            "samples": samples,
+            "medians": {v: {m: statistics.median(xs) for m, xs in ms.items()} for v, ms in samples.items()},
+            "publish_10k_seconds": {"bpfnet": statistics.median(publish_times),
+                                    "iptables-restore": ipt_restore,
+                                    "iptables-per-rule (scaled from 1,000)": ipt_single},
+        }
+    finally:
+        setup.teardown()
+    write_report(results, args)
+
+
+def write_report(results, args):
+    host = os.uname().nodename
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                                   f"{datetime.date.today()}-{host}")
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "ports-results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    med = results["medians"]
+    lines = [f"# Published ports: bpfnet vs iptables DNAT and docker-proxy ({datetime.date.today()}, {host})",
+             "", f"Medians of {args.runs} interleaved runs of {args.seconds} s each (wrk -t1 -c32); "
+             f"server: nginx in a bpfnet sandbox on the {results['datapath']} datapath.", "",
+             "| variant | new connections/s | keep-alive requests/s |", "|---|---|---|"]
+    for variant, ms in med.items():
+        lines.append(f"| {variant} | {ms['conn_per_s']:.0f} | {ms['keepalive_rps']:.0f} |")
+    lines += ["", "| target | ratio | goal | met |", "|---|---|---|---|"]
+    for metric, a, b, goal, op in TARGETS:
+        ratio = med[a][metric] / med[b][metric]
+        met = ratio >= goal if op == ">=" else ratio <= goal
+        lines.append(f"| {metric} {a} / {b} | {ratio:.2f} | {op} {goal} | {'yes' if met else 'NO'} |")
+    lines += ["", "Publishing 10,000 ports (seconds):", ""]
+    for what, secs in results["publish_10k_seconds"].items():
+        lines.append(f"- {what}: {secs:.2f}")
+    lines.append("")
+    with open(os.path.join(out, "ports-report.md"), "w") as f:
+        f.write("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
