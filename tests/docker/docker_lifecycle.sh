@@ -74,7 +74,7 @@ print(urllib.request.urlopen('http://127.0.0.1:18180/whoami', timeout=2).read().
     sleep 0.2
 done
 [ "$body" = "$(dk inspect -f '{{.Config.Hostname}}' "web-$$")" ] || die "-p 18180:80 answered '$body'"
-pgrep -f docker-proxy >/dev/null && die "a docker-proxy runs: ports must be bpfnet's"
+pgrep -f "docker-proxy.*-host-port 18180" >/dev/null && die "a docker-proxy serves 18180: ports must be bpfnet's"
 expect_fail "already allocated" dk run --rm --network "$NET" -p 18180:80 "$IMAGE" true
 dk rm -f "web-$$" >/dev/null
 dk run --rm --network "$NET" -p 18180:80 "$IMAGE" true || die "18180 was not freed with its container"

@@ -98,6 +98,19 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
 s.sendto(b'ping', ('$HOST_IP', 15353)); print(s.recvfrom(2048)[0].decode())")
 [ "$answer" = "echo:ping" ] || die "UDP through the published port answered '$answer'"
 
+# Published ports keep working while the agent is stopped and after it re-adopts its state (the
+# socket NAT's pinned cgroup links get the new programs in place).
+stop_agent
+expect_body "$OUT" "$HOST_IP:18080" "web-$$"
+expect_body host "127.0.0.1:18080" "web-$$"
+start_agent
+expect_body "$OUT" "$HOST_IP:18080" "web-$$"
+expect_body host "127.0.0.1:18080" "web-$$"
+if [ "$E2E_DATAPATH" = bpf ]; then
+    n_links=$(ls "$BPFFS_DIR/bpfnet/cgroup-links" | wc -l)
+    [ "$n_links" -eq 4 ] || die "expected 4 pinned socket NAT links after restart, found $n_links"
+fi
+
 # One host port, one endpoint; a port a host process listens on is not taken either.
 expect_fail "already allocated" bn network connect --publish 18080:80 "$NET" "api-$$"
 bn network ls -q >/dev/null  # the refused connect left nothing behind:
