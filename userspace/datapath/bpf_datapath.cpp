@@ -281,7 +281,9 @@ std::string BpfDatapath::published_ports_path() const {
                                                 state_->socket_nat->cgroup_root() + ")"
                                           : "from the host: kernel NAT (socket NAT unavailable: " +
                                                 state_->socket_nat_unavailable + ")";
-    return host + "; from outside and hairpin: kernel NAT (nftables DNAT maps)";
+    return host +
+           "; from outside and hairpin: kernel NAT (nftables DNAT maps); outbound: nftables "
+           "masquerade (BPF SNAT not yet available)";
 }
 Status BpfDatapath::remove_policy() {
     return kernel_.remove_policy();

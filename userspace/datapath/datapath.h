@@ -39,7 +39,8 @@ class Datapath {
 
     // How this datapath publishes ports, for `bpfnet status`.
     virtual std::string published_ports_path() const {
-        return "kernel NAT (nftables DNAT maps, hairpin and loopback masquerade)";
+        return "kernel NAT (nftables DNAT maps, hairpin and loopback masquerade); outbound: "
+               "nftables masquerade";
     }
 
     // Creates or adopts the network's kernel objects (bridge with the gateway address, ...).
