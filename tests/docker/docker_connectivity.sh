@@ -53,8 +53,22 @@ dk_run --name "i2-$$" --network "$I" "$IMAGE" sleep 600
 dk exec "i1-$$" ip route | grep -q default && die "a container on an internal network has a default route"
 dk exec "i1-$$" ping -c 1 -W 2 "i2-$$" >/dev/null || die "containers on the internal network cannot talk"
 
+# Eight containers started at once: Docker calls the plugin concurrently; every one gets its own
+# address and they all reach each other.
+PAR=()
+for i in $(seq 1 8); do
+    dk run -d --name "p$i-$$" --network "$A" "$IMAGE" sleep 600 >/dev/null &
+    PAR+=($!)
+done
+for pid in "${PAR[@]}"; do wait "$pid" || die "a parallel docker run failed"; done
+addrs=$(for i in $(seq 1 8); do container_ip "p$i-$$"; done | sort -u | wc -l)
+[ "$addrs" -eq 8 ] || die "parallel containers got $addrs distinct addresses, expected 8"
+for i in $(seq 2 8); do
+    dk exec "p1-$$" ping -c 1 -W 2 "p$i-$$" >/dev/null || die "p1 cannot reach p$i"
+done
+
 # Removing the containers removes their interfaces from the host.
-dk rm -f "c1-$$" "c2-$$" "c3-$$" "i1-$$" "i2-$$" >/dev/null
+dk rm -f "c1-$$" "c2-$$" "c3-$$" "i1-$$" "i2-$$" $(for i in $(seq 1 8); do echo "p$i-$$"; done) >/dev/null
 left=$(owned_links "$AGENT_INSTANCE" | grep bnv- || true)
 [ -z "$left" ] || die "container veths left on the host: $left"
 if bn sandbox ls -q | grep -q .; then die "Docker sandboxes left in bpfnet: $(bn sandbox ls)"; fi

@@ -50,3 +50,39 @@ dk exec "c2-$$" ip link show eth1 >/dev/null 2>&1 && die "disconnect after docke
 # And new containers still get bpfnet networking (the plugin is found again).
 dk_run --name "c3-$$" --network "$N" "$IMAGE" sleep 600
 dk exec "c3-$$" ping -c 1 -W 2 "c1-$$" >/dev/null || die "a container started after the restart cannot reach c1"
+
+# The agent dies in the middle of Docker's calls (after recording a join, after making its veth,
+# after marking a leave). Whatever Docker then does (fail the call, or retry it against the
+# restarted agent), the restarted agent must leave no half-made interface behind and keep serving.
+for point in docker.join.recorded docker.join.datapath docker.leave.marked; do
+    stop_agent
+    BPFNET_FAILPOINTS=$point start_agent_for_docker
+    victim=crash-${point##*.}-$$
+    if [ "$point" = docker.leave.marked ]; then
+        dk_run --name "$victim" --network "$N" "$IMAGE" sleep 600
+        dk rm -f "$victim" >/dev/null 2>&1 &
+    else
+        dk run -d --name "$victim" --network "$N" "$IMAGE" sleep 600 >/dev/null 2>&1 &
+    fi
+    DK_PID_BG=$!
+    for _ in $(seq 1 100); do kill -0 "$AGENT_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$AGENT_PID" 2>/dev/null && die "failpoint $point was not reached"
+    AGENT_PID=""
+    start_agent_for_docker
+    wait "$DK_PID_BG" || true  # Docker may fail the call or retry it against the new agent
+    dk rm -f "$victim" >/dev/null 2>&1 || true
+    # Only c1, c2 and c3 remain: their three host veths and nothing else.
+    for _ in $(seq 1 50); do
+        [ "$(owned_links "$AGENT_INSTANCE" | grep -c bnv-)" -eq 3 ] && break
+        sleep 0.2
+    done
+    left=$(owned_links "$AGENT_INSTANCE" | grep bnv- | tr '\n' ' ')
+    [ "$(owned_links "$AGENT_INSTANCE" | grep -c bnv-)" -eq 3 ] \
+        || die "after a crash at $point the host has veths $left (expected c1, c2, c3 only)"
+    n_eps=$(bn network inspect "$N" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)[0]["Containers"]))')
+    [ "$n_eps" -eq 3 ] || die "after a crash at $point bpfnet records $n_eps endpoints on $N, expected 3"
+    dk exec "c1-$$" ping -c 1 -W 2 "c3-$$" >/dev/null || die "after a crash at $point c1 lost c3"
+    log "recovered from a crash at $point"
+done
+dk_run --name "c4-$$" --network "$N" "$IMAGE" sleep 600
+dk exec "c4-$$" ping -c 1 -W 2 "c1-$$" >/dev/null || die "a container started after the crashes cannot reach c1"
