@@ -47,6 +47,19 @@ int main(int argc, char** argv) {
         ->envname("BPFNET_DOCKER_HOST")
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
         ->capture_default_str();
+    std::vector<std::string> uplinks{"auto"};
+    app.add_option("--uplink", uplinks,
+                   "Devices whose ingress runs the uplink program, which takes connections from "
+                   "outside to published ports straight to the endpoint (comma-separated or "
+                   "repeated); \"auto\": the default route's device; \"none\": only the "
+                   "kernel NAT")
+        ->delimiter(',')
+        ->capture_default_str();
+    app.add_option("--ct-max", config.bpf.ct_max_entries,
+                   "Conntrack entries for published-port flows from outside (two per flow; the "
+                   "least recently used flow is evicted when full)")
+        ->check(CLI::Range(2u, 1u << 26))
+        ->capture_default_str();
     std::vector<std::string> probe_disabled;
     app.add_option("--probe-disable", probe_disabled,
                    "Treat a datapath probe check as failed (repeatable), to exercise the fallback")
@@ -55,6 +68,9 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
 
     config.probe_disabled.insert(probe_disabled.begin(), probe_disabled.end());
+    config.bpf.uplinks.clear();
+    for (const auto& u : uplinks)
+        if (u != "none" && !u.empty()) config.bpf.uplinks.push_back(u);
     spdlog::set_level(spdlog::level::from_str(log_level));
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 

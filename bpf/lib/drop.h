@@ -33,6 +33,8 @@ struct bpfnet_pkt_info {
 /* Parsers return a TC verdict (>= 0) or BPFNET_DROP(reason) (< 0), so the entry function has a
  * single place that drops, counts and reports. */
 #define BPFNET_DROP(reason) (-(int)(reason))
+/* What a stage returns when the packet is not its business and the caller goes on. */
+#define BPFNET_CONTINUE (-1000)
 
 static __always_inline void bpfnet_emit_drop_event(struct __sk_buff* skb,
                                                    const struct bpfnet_pkt_info* info,

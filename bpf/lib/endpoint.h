@@ -7,8 +7,10 @@
  *  - IPv4 to another endpoint of the same network goes veth to veth with bpf_redirect_peer,
  *    never through the bridge; enable_icc=false drops it instead.
  *  - Leaving the subnet: dropped for --internal networks and when the destination is another
- *    bpfnet network; otherwise the bridge (gateway, host, outside) takes it, as does everything
- *    else (broadcast/multicast, ARP the program does not answer, IPv6, other EtherTypes).
+ *    bpfnet network; replies of connections to published ports from outside are reverse-NATed
+ *    and sent straight out of the uplink (lib/reply_nat.h); otherwise the bridge (gateway, host,
+ *    outside) takes it, as does everything else (broadcast/multicast, ARP the program does not
+ *    answer, IPv6, other EtherTypes).
  *
  * The functions return a TC verdict, or BPFNET_DROP(reason) for the caller to drop. */
 #ifndef BPFNET_BPF_LIB_ENDPOINT_H
@@ -27,20 +29,10 @@
 #include "lib/arp.h"
 #include "lib/drop.h"
 #include "lib/endpoint_maps.h"
+#include "lib/ep_stats.h"
 #include "lib/eth.h"
 #include "lib/ipv4.h"
-
-/* The counters of a host-side veth, created on first use. Per-CPU, so plain adds are safe. */
-static __always_inline struct bpfnet_ep_stats* bpfnet_ep_stats_of(__u32 ifindex) {
-    struct bpfnet_ep_stats* stats = bpf_map_lookup_elem(&bpfnet_ep_stats, &ifindex);
-    if (stats) return stats;
-
-    /* Another CPU may create it first: BPF_NOEXIST then fails and the lookup finds theirs. A full
-     * map leaves the packet uncounted, nothing worse. */
-    struct bpfnet_ep_stats zero = {};
-    bpf_map_update_elem(&bpfnet_ep_stats, &ifindex, &zero, BPF_NOEXIST);
-    return bpf_map_lookup_elem(&bpfnet_ep_stats, &ifindex);
-}
+#include "lib/reply_nat.h"
 
 /* Sends the (rewritten) frame back into the sandbox it came from. The program runs at ingress of
  * the host end of the veth, so "the peer of skb->ifindex" is the container's interface (in another
@@ -136,11 +128,7 @@ static __always_inline int bpfnet_ep_ipv4(struct __sk_buff* skb, const struct bp
             bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_dest), dest->mac, ETH_ALEN, 0) != 0)
             return BPFNET_DROP(BPFNET_DROP_MALFORMED);
 
-        struct bpfnet_ep_stats* to = bpfnet_ep_stats_of(dest->ifindex);
-        if (to) {
-            to->to_packets++;
-            to->to_bytes += skb->len;
-        }
+        bpfnet_ep_count_to(dest->ifindex, skb->len);
         return bpf_redirect_peer(dest->ifindex, 0);
     }
 
@@ -148,6 +136,12 @@ static __always_inline int bpfnet_ep_ipv4(struct __sk_buff* skb, const struct bp
     struct bpfnet_lpm_v4 lpm = {.prefix_len = 32, .addr = daddr};
     const __u32* other = bpf_map_lookup_elem(&bpfnet_subnets, &lpm);
     if (other && *other != network) return BPFNET_DROP(BPFNET_DROP_CROSS_NETWORK);
+    /* An answer to a client that reached a published port from outside goes back the way the
+     * request came; anything else leaving the network is routed by the host. */
+    if (!later_fragment) {
+        const int verdict = bpfnet_ep_reply_nat(skb);
+        if (verdict != BPFNET_CONTINUE) return verdict;
+    }
     return TC_ACT_OK;
 }
 

@@ -1,29 +1,12 @@
-/* The maps of the socket NAT (bpf/sock.bpf.c). Conventions are in lib/maps.h; keys and values in
- * bpfnet/abi.h, section "socket NAT". Pinned by name so the agent can refill them after a restart
- * while the pinned cgroup links keep the programs (and these maps) alive. */
+/* The maps of the socket NAT (bpf/sock.bpf.c) besides the published ports (lib/svc_maps.h).
+ * Conventions are in lib/maps.h; keys and values in bpfnet/abi.h, section "socket NAT". Pinned by
+ * name so the agent can refill them after a restart while the pinned cgroup links keep the
+ * programs (and these maps) alive. */
 #ifndef BPFNET_BPF_LIB_SOCK_MAPS_H
 #define BPFNET_BPF_LIB_SOCK_MAPS_H
 
 #include "lib/map_defs.h"
-
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, BPFNET_MAX_PUBLISHED);
-    __type(key, struct bpfnet_svc_key);
-    __type(value, struct bpfnet_svc_target);
-    BPFNET_PIN_BY_NAME;
-} bpfnet_pub_port SEC(".maps");
-BPFNET_CHECK_MAP_NAME(bpfnet_pub_port);
-
-/* The host's own IPv4 addresses (network byte order): "any address" bindings apply to these. */
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, BPFNET_MAX_LOCAL_IPS);
-    __type(key, __u32);
-    __type(value, __u8);
-    BPFNET_PIN_BY_NAME;
-} bpfnet_local_ip SEC(".maps");
-BPFNET_CHECK_MAP_NAME(bpfnet_local_ip);
+#include "lib/svc_maps.h"
 
 struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);

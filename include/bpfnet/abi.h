@@ -149,7 +149,8 @@ struct bpfnet_svc_key {
     __u8 pad;
 };
 struct bpfnet_svc_target {
-    __u32 ip;
+    __u32 ip;      /* the endpoint's address */
+    __u32 network; /* its network (bridge ifindex): where the uplink program finds its veth */
     __u16 port;
     __u16 pad;
 };
@@ -176,6 +177,79 @@ struct bpfnet_sock_stats {
     __u64 rewrites;
 };
 
+/* ---- conntrack and NAT of published ports reached from outside ---------------------------
+ * bpf/uplink.bpf.c runs at TC ingress of each uplink: a new connection to a published port (same
+ * bpfnet_pub_port map as the socket NAT) gets two conntrack entries, is DNATed to the endpoint and
+ * redirected into its sandbox; the endpoint program (bpf/endpoint.bpf.c) finds the REPLY entry for
+ * the endpoint's answers, reverses the NAT and sends them out of the uplink they came in on. */
+
+/* bpfnet_ct: LRU_HASH of struct bpfnet_ct_key -> struct bpfnet_ct_entry. The agent sizes it
+ * (bpfnetd --ct-max); when full the least recently used flow is evicted, never a new one refused.
+ */
+#define BPFNET_CT_DEFAULT_ENTRIES 262144
+
+/* How long an idle flow lives (seconds), by what was seen of it. */
+#define BPFNET_CT_TCP_SYN_TIMEOUT 60 /* the endpoint has not answered yet */
+#define BPFNET_CT_TCP_ESTABLISHED_TIMEOUT 21600
+#define BPFNET_CT_TCP_CLOSE_TIMEOUT 10 /* after an RST, or a FIN each way */
+#define BPFNET_CT_UDP_TIMEOUT 60
+#define BPFNET_CT_OTHER_TIMEOUT 300 /* SCTP */
+
+enum bpfnet_ct_dir {
+    BPFNET_CT_DIR_IN = 0,    /* keyed as it arrives on the uplink: client -> host address:port */
+    BPFNET_CT_DIR_REPLY = 1, /* keyed as the endpoint answers: endpoint:port -> client */
+};
+
+struct bpfnet_ct_key {
+    __be32 saddr;
+    __be32 daddr;
+    __be16 sport;
+    __be16 dport;
+    __u8 proto; /* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP */
+    __u8 dir;   /* enum bpfnet_ct_dir */
+    __u8 pad[2];
+};
+
+/* Flow flags, kept the same in both entries of a flow. */
+#define BPFNET_CT_F_SYN (1u << 0)     /* the flow began with a SYN */
+#define BPFNET_CT_F_REPLIED (1u << 1) /* the endpoint has answered */
+#define BPFNET_CT_F_FIN_IN (1u << 2)  /* the client sent a FIN */
+#define BPFNET_CT_F_FIN_OUT (1u << 3) /* the endpoint sent a FIN */
+#define BPFNET_CT_F_RST (1u << 4)     /* either side sent an RST */
+
+struct bpfnet_ct_entry {
+    __u64 expires_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) after which the entry is dead */
+    __u64 packets;    /* in this entry's direction */
+    __u64 bytes;
+    __be32 nat_addr; /* IN: the endpoint's address; REPLY: the host address the client used */
+    __be16 nat_port; /* IN: the container port; REPLY: the published host port */
+    __u16 flags;     /* BPFNET_CT_F_* */
+    __u32 ifindex;   /* IN: the endpoint's host veth (bpf_redirect_peer); REPLY: the uplink */
+    __u32 network;   /* IN: the endpoint's network (bridge ifindex); REPLY: the same */
+    __u8 smac[6];    /* source MAC of the rewritten frame: the gateway's / the uplink's */
+    __u8 dmac[6];    /* destination MAC: the endpoint's / the next hop the request came from */
+    __u8 pad[4];
+};
+
+/* bpfnet_nat_cnt: PERCPU_ARRAY of struct bpfnet_nat_stats indexed by this. Append only. */
+enum bpfnet_nat_counter {
+    BPFNET_NAT_DNAT_NEW = 0,  /* new flows to published ports (two entries created) */
+    BPFNET_NAT_DNAT = 1,      /* packets DNATed and redirected to an endpoint */
+    BPFNET_NAT_REPLY = 2,     /* endpoint replies reverse-NATed onto the uplink */
+    BPFNET_NAT_ICMP_IN = 3,   /* ICMP errors about replies, translated to the endpoint */
+    BPFNET_NAT_ICMP_OUT = 4,  /* ICMP errors from endpoints, translated to the host address */
+    BPFNET_NAT_PASS_FRAG = 5, /* IPv4 fragments left to the kernel NAT (it reassembles) */
+    BPFNET_NAT_PASS_SCTP = 6, /* SCTP to a different container port: the kernel NAT fixes CRC32c */
+    BPFNET_NAT_CT_FAILED = 7, /* conntrack insert failed: left to the kernel NAT */
+    BPFNET_NAT_TTL_EXPIRED = 8, /* TTL 1: left to the stack, which answers time exceeded */
+    BPFNET_NAT_COUNTER_MAX = 9,
+};
+
+struct bpfnet_nat_stats {
+    __u64 packets;
+    __u64 bytes;
+};
+
 #ifdef __cplusplus
 #include <linux/pkt_cls.h>
 
@@ -197,7 +271,11 @@ static_assert(sizeof(struct bpfnet_drop_stats) == 16);
 static_assert(sizeof(struct bpfnet_event) == 56);
 static_assert(offsetof(struct bpfnet_event, smac) == 40);
 static_assert(sizeof(struct bpfnet_svc_key) == 8);
-static_assert(sizeof(struct bpfnet_svc_target) == 8);
+static_assert(sizeof(struct bpfnet_svc_target) == 12);
+static_assert(sizeof(struct bpfnet_ct_key) == 16);
+static_assert(sizeof(struct bpfnet_ct_entry) == 56);
+static_assert(offsetof(struct bpfnet_ct_entry, smac) == 40);
+static_assert(sizeof(struct bpfnet_nat_stats) == 16);
 static_assert(sizeof(struct bpfnet_sock_orig) == 16);
 static_assert(sizeof(struct bpfnet_sock_cfg) == 8);
 #endif /* __cplusplus */

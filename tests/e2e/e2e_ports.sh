@@ -4,10 +4,13 @@
 # (hairpin); UDP; ephemeral and ranged host ports; `bpfnet port`; a host port taken by bpfnet or by
 # a listening process is refused; disconnect frees it; 1,000 ports on one endpoint.
 source "$(dirname "$0")/lib.sh"
-start_agent
 OUT=bnt-po-$$
 HOST_IP=10.218.255.1
 make_outside "$OUT" "$HOST_IP/30" 10.218.255.2/30
+# The outside namespace's veth is this host's uplink: on the BPF datapath the uplink program
+# translates connections from there; the kernel datapath ignores the option.
+AGENT_FLAGS+=(--uplink "${OUT}h")
+start_agent
 PIDS=()
 CLEANUP_HOOKS+=('for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done')
 
@@ -66,17 +69,31 @@ read -r eph_lo eph_hi </proc/sys/net/ipv4/ip_local_port_range
 expect_body "$OUT" "$HOST_IP:18080" "web-$$"
 expect_body "$OUT" "$HOST_IP:18090" "web-$$"
 expect_body "$OUT" "$HOST_IP:$ephemeral" "web-$$"
-sock_rewrites() {  # connections the BPF socket NAT gave an endpoint address, summed over CPUs
-    bpftool -j map lookup pinned "$BPFFS_DIR/bpfnet/bpfnet_sk_stats" key 0 0 0 0 | python3 -c '
+sum_percpu() {  # sum_percpu MAP KEY FIELD: a per-CPU counter of a pinned map, summed over CPUs
+    bpftool -j map lookup pinned "$BPFFS_DIR/bpfnet/$1" key $2 0 0 0 | python3 -c "
 import json, sys
-print(sum(cpu["value"]["rewrites"] for cpu in json.load(sys.stdin)["formatted"]["values"]))'
+print(sum(cpu['value']['$3'] for cpu in json.load(sys.stdin)['formatted']['values']))"
 }
-[ "$E2E_DATAPATH" = bpf ] && rewrites_before=$(sock_rewrites)
+sock_rewrites() { sum_percpu bpfnet_sk_stats 0 rewrites; }  # connections rewritten at the socket
+nat_packets() { sum_percpu bpfnet_nat_cnt "$1" packets; }   # enum bpfnet_nat_counter
+if [ "$E2E_DATAPATH" = bpf ]; then
+    # From outside, the uplink program did it: new flows, DNATed packets and translated replies
+    # (0 = BPFNET_NAT_DNAT_NEW, 1 = DNAT, 2 = REPLY), two conntrack entries per flow.
+    [ "$(nat_packets 0)" -ge 3 ] || die "the uplink program created no flows"
+    [ "$(nat_packets 1)" -ge 9 ] || die "the uplink program DNATed nothing"
+    [ "$(nat_packets 2)" -ge 9 ] || die "the endpoint program reverse-NATed no replies"
+    ct_entries=$(bpftool -j map dump pinned "$BPFFS_DIR/bpfnet/bpfnet_ct" | python3 -c '
+import json, sys; print(len(json.load(sys.stdin)))')
+    [ "$ct_entries" -ge 6 ] || die "expected >= 6 conntrack entries, found $ct_entries"
+    rewrites_before=$(sock_rewrites)
+fi
 expect_body host "127.0.0.1:18080" "web-$$"
 expect_body host "$HOST_IP:18080" "web-$$"
 if [ "$E2E_DATAPATH" = bpf ]; then
     status=$(bn status)
-    grep -q "^Ports (bpf): from the host: BPF socket NAT" <<<"$status" || die "status: $status"
+    grep -q "^Ports (bpf): from outside: BPF DNAT + conntrack (262144 entries) at uplink ${OUT}h tc ingress" \
+        <<<"$status" || die "status: $status"
+    grep -q "from the host: BPF socket NAT" <<<"$status" || die "status: $status"
     # On the BPF datapath the host's own connections are rewritten at the socket (no NAT).
     [ "$(sock_rewrites)" -ge $((rewrites_before + 2)) ] || die "the socket NAT rewrote nothing"
 fi

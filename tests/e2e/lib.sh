@@ -46,7 +46,9 @@ E2E_DATAPATH=${BPFNET_E2E_DATAPATH:-bpf}
 # The Docker plugin socket defaults to /run/docker/plugins/bpfnet.sock, which parallel tests must not
 # fight over: each agent serves it inside its private run dir unless a test passes its own
 # --plugin-socket (the last one given wins).
-AGENT_FLAGS=(--plugin-socket "$RUN_DIR/docker-plugin.sock")
+# --uplink none: a test's agent never puts its program on the machine's real uplink; tests that
+# need one name the veth they created (AGENT_FLAGS+=(--uplink ...) before start_agent).
+AGENT_FLAGS=(--plugin-socket "$RUN_DIR/docker-plugin.sock" --uplink none)
 [ "$E2E_DATAPATH" = kernel ] && AGENT_FLAGS+=(--probe-disable bpf)
 
 start_agent() {

@@ -84,9 +84,10 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config) {
     std::string bpf_unavailable;
     if (!probe.bpf_usable()) {
         bpf_unavailable = fmt::format("{}", fmt::join(probe.reasons, "; "));
-    } else if (auto opened = BpfDatapath::open(*kernel, sc.bpffs_root, probe.tcx_link_api);
+    } else if (auto opened =
+                   BpfDatapath::open(*kernel, sc.bpffs_root, probe.tcx_link_api, config.bpf);
                !opened) {
-        bpf_unavailable = "loading the endpoint program failed: " + opened.error().message;
+        bpf_unavailable = "loading the BPF programs failed: " + opened.error().message;
     } else {
         bpf = std::move(opened).value();
     }

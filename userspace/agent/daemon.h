@@ -9,6 +9,7 @@
 #include "agent/http.h"
 #include "agent/native_api.h"
 #include "agent/service.h"
+#include "datapath/bpf_datapath.h"
 #include "datapath/kernel_datapath.h"
 #include "datapath/probe.h"
 
@@ -18,6 +19,7 @@ struct DaemonConfig {
     ServiceConfig service;
     unsigned socket_mode = 0660;
     ProbeOverrides probe_disabled;  // probe checks forced to fail (tests, operators)
+    BpfDatapathOptions bpf;         // uplinks, conntrack size
     // Docker's plugin protocol is served here (empty: not at all). The file name without ".sock" is
     // the driver name Docker users give to `docker network create -d`.
     std::string plugin_socket = "/run/docker/plugins/bpfnet.sock";

@@ -1,5 +1,6 @@
 #include "datapath/bpf_datapath.h"
 
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <net/if.h>
@@ -8,38 +9,29 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <map>
+#include <set>
+#include <tuple>
 #include <vector>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "bpf/endpoint.skel.h"
+#include "bpf/uplink.skel.h"
 #include "bpfnet/abi.h"
 #include "datapath/bpf_skeleton.h"
 #include "datapath/bpf_util.h"
 #include "datapath/libbpf_log.h"
+#include "datapath/pinned_maps.h"
+#include "datapath/published_maps.h"
 #include "datapath/socket_nat.h"
+#include "datapath/tc_attach.h"
 #include "kernel/netlink.h"
 
 namespace bpfnet {
 
 namespace {
-
-// Debian's 6.1 UAPI headers predate tcx (6.6): these are the kernel's values.
-constexpr int kBpfTcxIngress = 46;
-constexpr uint32_t kBpfLinkTypeTcx = 11;
-
-// The head of struct bpf_link_info as the kernel fills it for a tcx link: type, id, prog_id, then
-// the union (8-byte aligned) whose tcx member starts with the ifindex.
-struct TcxLinkInfo {
-    uint32_t type;
-    uint32_t id;
-    uint32_t prog_id;
-    uint32_t pad;
-    uint32_t ifindex;
-    uint32_t attach_type;
-    uint8_t rest[64];
-};
 
 void copy_mac(uint8_t* dst, const MacAddr& mac) {
     std::memcpy(dst, mac.bytes.data(), 6);
@@ -50,15 +42,30 @@ bool ifindex_exists(uint32_t ifindex) {
     return if_indextoname(ifindex, name) != nullptr;
 }
 
+// clsact filter handles, one per program kind (only used without tcx).
+constexpr uint32_t kEndpointFilterHandle = 1;
+constexpr uint32_t kUplinkFilterHandle = 0xb9f0;
+
+using PortId =
+    std::tuple<uint32_t, uint16_t, uint8_t>;  // host address, port (network order), proto
+
 }  // namespace
 
 struct BpfDatapath::State {
     BpfSkeleton<endpoint> skel;
+    BpfSkeleton<uplink> uplink_skel;
+    BpfDatapathOptions options;
     std::string pin_dir;
-    std::string links_dir;
-    bool tcx = true;
-    int prog_fd = -1;
+    TcIngressHook endpoint_hook;
+    TcIngressHook uplink_hook;
+    int prog_fd = -1, uplink_prog_fd = -1;
     int net_fd = -1, ep_by_if_fd = -1, ep_by_ip_fd = -1, subnets_fd = -1, stats_fd = -1;
+    int published_fd = -1, local_ips_fd = -1, ct_fd = -1;
+    // Uplinks the program is attached to, and what happened to each configured one (status).
+    std::set<std::string> uplinks;
+    std::map<std::string, std::string> uplink_state;
+    // (host address, host port, proto) -> (endpoint address, port) published at the last sync.
+    std::map<PortId, std::pair<uint32_t, uint16_t>> published;
     std::unique_ptr<SocketNat> socket_nat;  // null where it cannot run: the kernel NAT serves
     std::string socket_nat_unavailable;
 };
@@ -72,24 +79,39 @@ const std::string& BpfDatapath::pin_dir() const {
     return state_->pin_dir;
 }
 bool BpfDatapath::uses_tcx() const {
-    return state_->tcx;
+    return state_->endpoint_hook.tcx;
 }
 
 Result<std::unique_ptr<BpfDatapath>> BpfDatapath::open(KernelDatapath& kernel,
-                                                       const std::string& bpffs_root, bool tcx) {
+                                                       const std::string& bpffs_root, bool tcx,
+                                                       const BpfDatapathOptions& options) {
     auto state = std::make_unique<State>();
+    state->options = options;
     state->pin_dir = (std::filesystem::path(bpffs_root) / "bpfnet").string();
-    state->links_dir = state->pin_dir + "/links";
-    state->tcx = tcx;
-    std::error_code ec;
-    std::filesystem::create_directories(state->links_dir, ec);
-    if (ec)
-        return fail(ErrorKind::Internal,
-                    fmt::format("cannot create {}: {}", state->links_dir, ec.message()));
+    state->endpoint_hook = {state->pin_dir + "/links", tcx, kEndpointFilterHandle};
+    state->uplink_hook = {state->pin_dir + "/uplink-links", tcx, kUplinkFilterHandle};
+    for (const auto* dir : {&state->endpoint_hook.links_dir, &state->uplink_hook.links_dir}) {
+        std::error_code ec;
+        std::filesystem::create_directories(*dir, ec);
+        if (ec)
+            return fail(ErrorKind::Internal,
+                        fmt::format("cannot create {}: {}", *dir, ec.message()));
+    }
+    if (options.ct_max_entries < 2)
+        return fail(ErrorKind::InvalidArgument, "conntrack size must be at least 2 entries");
 
+    // Both objects define the conntrack map; the first load creates (or reuses) the pin and the
+    // second reuses it, so both need the configured size.
     LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = state->pin_dir.c_str());
     BPFNET_TRY(state->skel.open(&opts));
+    bpf_map__set_max_entries(state->skel->maps.bpfnet_ct, options.ct_max_entries);
+    BPFNET_TRY(drop_incompatible_pins(state->skel->obj, state->pin_dir));
     BPFNET_TRY(state->skel.load());
+    BPFNET_TRY(state->uplink_skel.open(&opts));
+    bpf_map__set_max_entries(state->uplink_skel->maps.bpfnet_ct, options.ct_max_entries);
+    BPFNET_TRY(drop_incompatible_pins(state->uplink_skel->obj, state->pin_dir));
+    BPFNET_TRY(state->uplink_skel.load());
+
     auto* skel = state->skel.get();
     state->prog_fd = bpf_program__fd(skel->progs.bpfnet_from_ep);
     state->net_fd = bpf_map__fd(skel->maps.bpfnet_net);
@@ -97,6 +119,11 @@ Result<std::unique_ptr<BpfDatapath>> BpfDatapath::open(KernelDatapath& kernel,
     state->ep_by_ip_fd = bpf_map__fd(skel->maps.bpfnet_ep_by_ip);
     state->subnets_fd = bpf_map__fd(skel->maps.bpfnet_subnets);
     state->stats_fd = bpf_map__fd(skel->maps.bpfnet_ep_stats);
+    state->ct_fd = bpf_map__fd(skel->maps.bpfnet_ct);
+    auto* up = state->uplink_skel.get();
+    state->uplink_prog_fd = bpf_program__fd(up->progs.bpfnet_from_uplink);
+    state->published_fd = bpf_map__fd(up->maps.bpfnet_pub_port);
+    state->local_ips_fd = bpf_map__fd(up->maps.bpfnet_local_ip);
     if (auto nat = SocketNat::open(state->pin_dir); nat) {
         state->socket_nat = std::move(*nat);
     } else {
@@ -106,9 +133,13 @@ Result<std::unique_ptr<BpfDatapath>> BpfDatapath::open(KernelDatapath& kernel,
             "the kernel NAT",
             nat.error().message);
     }
-    spdlog::info("BPF datapath loaded: maps pinned under {}, attach via {}", state->pin_dir,
-                 tcx ? "tcx links" : "clsact");
-    return std::unique_ptr<BpfDatapath>(new BpfDatapath(kernel, std::move(state)));
+    spdlog::info("BPF datapath loaded: maps pinned under {}, attach via {}, conntrack {} entries",
+                 state->pin_dir, tcx ? "tcx links" : "clsact", options.ct_max_entries);
+    std::unique_ptr<BpfDatapath> datapath(new BpfDatapath(kernel, std::move(state)));
+    // Attach to the uplinks now, so a restarted agent swaps its new program into the running
+    // links at once rather than at the first change.
+    if (auto st = datapath->sync_uplinks(); !st) spdlog::warn("uplinks: {}", st.error().message);
+    return datapath;
 }
 
 Status BpfDatapath::ensure_network(const NetworkSpec& spec) {
@@ -187,11 +218,14 @@ Status BpfDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& end
         bpf_map_delete_elem(state_->ep_by_if_fd, &ifindex);
         return fail(map_error("bpfnet_ep_by_ip update", err));
     }
-    return attach(endpoint.host_ifname, host->ifindex);
+    return attach_tc_ingress(state_->endpoint_hook, state_->prog_fd, endpoint.host_ifname,
+                             host->ifindex);
 }
 
 Status BpfDatapath::remove_endpoint(const Endpoint& endpoint, const Sandbox& sandbox) {
-    BPFNET_TRY(detach(endpoint.host_ifname));
+    // On clsact the filter goes with the veth; a tcx link lives in its pin until unpinned.
+    if (state_->endpoint_hook.tcx)
+        BPFNET_TRY(detach_tc_ingress(state_->endpoint_hook, endpoint.host_ifname));
     uint32_t ip = endpoint.ip.network_order();
     for (uint32_t key : map_keys<uint32_t>(state_->ep_by_if_fd)) {
         bpfnet_endpoint src{};
@@ -211,80 +245,132 @@ Status BpfDatapath::remove_endpoint(const Endpoint& endpoint, const Sandbox& san
     return kernel_.remove_endpoint(endpoint, sandbox);
 }
 
-Status BpfDatapath::attach(const std::string& host_ifname, int ifindex) {
-    if (!state_->tcx) {
-        // clsact + cls_bpf (direct action). BPF_TC_F_REPLACE swaps the program in place, so a
-        // restarted agent replaces the old program without a gap.
-        LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
-        int err = bpf_tc_hook_create(&hook);
-        if (err && err != -EEXIST)
-            return fail(libbpf_error("creating clsact on " + host_ifname, err));
-        LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = state_->prog_fd, .flags = BPF_TC_F_REPLACE,
-                    .handle = 1, .priority = 1);
-        if (int err2 = bpf_tc_attach(&hook, &opts); err2) {
-            return fail(libbpf_error("attaching the endpoint program to " + host_ifname, err2));
-        }
-        return {};
-    }
-    std::string pin = state_->links_dir + "/" + host_ifname;
-    int existing = bpf_obj_get(pin.c_str());
-    if (existing >= 0) {
-        Fd link(existing);
-        TcxLinkInfo info{};
-        uint32_t len = sizeof(info);
-        bool live = bpf_obj_get_info_by_fd(link.get(), &info, &len) == 0 &&
-                    info.type == kBpfLinkTypeTcx && info.ifindex == static_cast<uint32_t>(ifindex);
-        if (live) {
-            // Re-adopt: swap the freshly loaded program into the running link atomically.
-            if (int err = bpf_link_update(link.get(), state_->prog_fd, nullptr); err) {
-                return fail(libbpf_error("updating the program of " + host_ifname, err));
-            }
-            return {};
-        }
-        // The veth behind this pin is gone (or was re-created): the link is defunct.
-        ::unlink(pin.c_str());
-    }
-    int fd = bpf_link_create(state_->prog_fd, ifindex, static_cast<bpf_attach_type>(kBpfTcxIngress),
-                             nullptr);
-    if (fd < 0)
-        return fail(
-            libbpf_error("attaching the endpoint program to " + host_ifname + " (tcx)", fd));
-    Fd link(fd);
-    // Until pinned, the link lives only as long as this fd: a crash before the pin detaches it.
-    if (int err = bpf_obj_pin(link.get(), pin.c_str()); err) {
-        return fail(libbpf_error("pinning the tcx link of " + host_ifname + " at " + pin, err));
-    }
-    return {};
-}
-
-Status BpfDatapath::detach(const std::string& host_ifname) {
-    std::string pin = state_->links_dir + "/" + host_ifname;
-    // The pin is the link's only reference: removing it detaches the program.
-    if (::unlink(pin.c_str()) != 0 && errno != ENOENT) {
-        return fail(ErrorKind::Internal, fmt::format("removing {}: {}", pin, std::strerror(errno)));
-    }
-    return {};
-}
-
 // The firewall and the kernel NAT are applied for every network through the kernel datapath by
-// the service; this programs what BPF adds on top for the BPF networks' published ports: the host's
-// own connections get the endpoint's address at the socket (traffic from outside and hairpin still
-// goes through the kernel NAT for now).
+// the service (the kernel NAT stays as the slow path for what BPF leaves to the stack); this
+// programs what BPF adds for the BPF networks' published ports: the maps the uplink program and the
+// socket NAT share, the uplinks, and the end of flows whose port is gone.
 Status BpfDatapath::sync_policy(const std::vector<NetworkSpec>& /*networks*/,
                                 const std::vector<PublishedPort>& ports) {
-    if (!state_->socket_nat) return {};
-    return state_->socket_nat->sync(ports);
+    BPFNET_TRY(sync_published_maps(state_->published_fd, state_->local_ips_fd, ports));
+    BPFNET_TRY(forget_unpublished_flows(ports));
+    return sync_uplinks();
+}
+
+// Attaches the uplink program to every configured uplink that exists, detaches it from devices no
+// longer configured, and records the outcome per device for `bpfnet status`. A missing or failing
+// uplink is not an error for the caller: its clients reach published ports through the kernel NAT.
+Status BpfDatapath::sync_uplinks() {
+    BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
+    std::set<std::string> wanted;
+    std::map<std::string, std::string> outcome;
+    for (const auto& name : state_->options.uplinks) {
+        if (name != "auto") {
+            wanted.insert(name);
+            continue;
+        }
+        BPFNET_ASSIGN_OR_RETURN(auto device, kernel::default_route_ifname(sock));
+        if (device)
+            wanted.insert(*device);
+        else
+            outcome["auto"] = "no default route";
+    }
+    std::set<std::string> attached;
+    for (const auto& name : wanted) {
+        BPFNET_ASSIGN_OR_RETURN(auto link, kernel::find_link(sock, name));
+        if (!link) {
+            outcome[name] = "missing";
+            continue;
+        }
+        if (auto st =
+                attach_tc_ingress(state_->uplink_hook, state_->uplink_prog_fd, name, link->ifindex);
+            !st) {
+            outcome[name] = st.error().message;
+            spdlog::warn("uplink {}: {}", name, st.error().message);
+            continue;
+        }
+        outcome[name] = state_->uplink_hook.tcx ? "tc ingress (tcx)" : "tc ingress (clsact)";
+        attached.insert(name);
+    }
+    for (const auto& name : state_->uplinks)
+        if (!attached.count(name)) BPFNET_TRY(detach_tc_ingress(state_->uplink_hook, name));
+    std::error_code ec;
+    TcIngressHook pins = state_->uplink_hook;
+    pins.tcx = true;  // tcx links pinned by this or an earlier run
+    for (const auto& entry : std::filesystem::directory_iterator(pins.links_dir, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (!attached.count(name) || !state_->uplink_hook.tcx)
+            BPFNET_TRY(detach_tc_ingress(pins, name));
+    }
+    state_->uplinks = std::move(attached);
+    state_->uplink_state = std::move(outcome);
+    return {};
+}
+
+// A flow to a port that is no longer published (or now leads elsewhere) must not keep reaching
+// the old endpoint: its entries go when the port does. The scan only runs when a port went away.
+Status BpfDatapath::forget_unpublished_flows(const std::vector<PublishedPort>& ports) {
+    std::map<PortId, std::pair<uint32_t, uint16_t>> now;
+    for (const auto& p : ports) {
+        now[{p.binding.host_ip.network_order(), htons(p.binding.host_port),
+             static_cast<uint8_t>(p.binding.proto)}] = {p.endpoint_ip.network_order(),
+                                                        htons(p.binding.container_port)};
+    }
+    bool removed = false;
+    for (const auto& [id, target] : state_->published) {
+        auto it = now.find(id);
+        removed = removed || it == now.end() || it->second != target;
+    }
+    state_->published = now;
+    if (!removed) return {};
+
+    std::set<uint32_t> local;
+    if (auto addresses = host_ipv4_addresses(); addresses) local = std::move(*addresses);
+    for (const auto& key : map_keys<bpfnet_ct_key>(state_->ct_fd)) {
+        if (key.dir != BPFNET_CT_DIR_IN) continue;
+        bpfnet_ct_entry entry{};
+        if (bpf_map_lookup_elem(state_->ct_fd, &key, &entry) != 0) continue;
+        const std::pair<uint32_t, uint16_t> target{entry.nat_addr, entry.nat_port};
+        auto exact = now.find({key.daddr, key.dport, key.proto});
+        auto any = now.find({0, key.dport, key.proto});
+        const bool still = exact != now.end() ? exact->second == target
+                                              : any != now.end() && local.count(key.daddr) &&
+                                                    any->second == target;
+        if (still) continue;
+        bpfnet_ct_key reply{};
+        reply.saddr = entry.nat_addr;
+        reply.daddr = key.saddr;
+        reply.sport = entry.nat_port;
+        reply.dport = key.sport;
+        reply.proto = key.proto;
+        reply.dir = BPFNET_CT_DIR_REPLY;
+        bpf_map_delete_elem(state_->ct_fd, &key);
+        bpf_map_delete_elem(state_->ct_fd, &reply);
+    }
+    return {};
 }
 
 std::string BpfDatapath::published_ports_path() const {
+    std::string outside = "from outside: ";
+    if (state_->uplink_state.empty()) {
+        outside += "kernel NAT (no uplinks configured)";
+    } else {
+        std::vector<std::string> parts;
+        for (const auto& [name, what] : state_->uplink_state)
+            parts.push_back(fmt::format("{} {}", name, what));
+        outside += fmt::format(
+            "BPF DNAT + conntrack ({} entries) at uplink {}; fragments, SCTP to another port and "
+            "other devices: kernel NAT",
+            state_->options.ct_max_entries, fmt::join(parts, ", "));
+    }
     std::string host = state_->socket_nat ? "from the host: BPF socket NAT (cgroup " +
                                                 state_->socket_nat->cgroup_root() + ")"
                                           : "from the host: kernel NAT (socket NAT unavailable: " +
                                                 state_->socket_nat_unavailable + ")";
-    return host +
-           "; from outside and hairpin: kernel NAT (nftables DNAT maps); outbound: nftables "
-           "masquerade (BPF SNAT not yet available)";
+    return outside + "; " + host +
+           "; hairpin: kernel NAT (nftables DNAT maps); outbound: nftables masquerade (BPF SNAT "
+           "not yet available)";
 }
+
 Status BpfDatapath::remove_policy() {
     return kernel_.remove_policy();
 }
@@ -292,11 +378,13 @@ Status BpfDatapath::remove_policy() {
 Result<std::vector<std::string>> BpfDatapath::collect_garbage(const std::set<std::string>& keep) {
     std::vector<std::string> removed;
     std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator(state_->links_dir, ec)) {
+    TcIngressHook pins = state_->endpoint_hook;
+    pins.tcx = true;  // what is in the directory is tcx links, whatever this run attaches with
+    for (const auto& entry : std::filesystem::directory_iterator(pins.links_dir, ec)) {
         std::string name = entry.path().filename().string();
         // Attached through clsact now: any tcx link pinned by an earlier run is stale.
-        if (keep.count(name) && state_->tcx) continue;
-        BPFNET_TRY(detach(name));
+        if (keep.count(name) && state_->endpoint_hook.tcx) continue;
+        BPFNET_TRY(detach_tc_ingress(pins, name));
         removed.push_back("tcx link " + name);
     }
     // Entries whose device is gone can never match a packet again; they only take map space.

@@ -3,7 +3,9 @@
 // program at TC ingress of every endpoint's host-side veth: same-network traffic goes veth-to-veth
 // with bpf_redirect_peer and never touches the bridge; ARP for the gateway and local endpoints is
 // answered in BPF; spoofed, cross-network, icc=false and internal-leaving traffic is dropped and
-// counted.
+// counted. The uplink program on the host's uplinks takes connections from outside to published
+// ports straight to the endpoint (DNAT + conntrack in BPF), and the endpoint program sends the
+// answers straight back out.
 //
 // State lives in maps pinned under <bpffs-root>/bpfnet/ and in tcx links pinned under
 // <bpffs-root>/bpfnet/links/, so the datapath keeps forwarding while the agent is stopped or
@@ -11,20 +13,33 @@
 // existing links atomically (bpf_link_update): there is no moment without a program.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "datapath/datapath.h"
 #include "datapath/kernel_datapath.h"
 
 namespace bpfnet {
 
+struct BpfDatapathOptions {
+    // Conntrack entries for published ports reached from outside (two per flow).
+    uint32_t ct_max_entries = 262144;
+    // Devices whose ingress gets the uplink program (published ports from outside). "auto" stands
+    // for the device of the default route; no entries: published ports are reached from outside
+    // through the kernel NAT only.
+    std::vector<std::string> uplinks{"auto"};
+};
+
 class BpfDatapath : public Datapath {
   public:
-    // Loads the endpoint program, reusing or creating the pinned maps under <bpffs_root>/bpfnet.
-    // `tcx` chooses bpf_link (tcx) attachment; without it programs go on a clsact qdisc.
+    // Loads the endpoint and uplink programs, reusing or creating the pinned maps under
+    // <bpffs_root>/bpfnet. `tcx` chooses bpf_link (tcx) attachment; without it programs go on a
+    // clsact qdisc.
     static Result<std::unique_ptr<BpfDatapath>> open(KernelDatapath& kernel,
-                                                     const std::string& bpffs_root, bool tcx);
+                                                     const std::string& bpffs_root, bool tcx,
+                                                     const BpfDatapathOptions& options = {});
     ~BpfDatapath() override;
 
     const char* name() const override { return "bpf"; }
@@ -46,8 +61,8 @@ class BpfDatapath : public Datapath {
   private:
     struct State;
     explicit BpfDatapath(KernelDatapath& kernel, std::unique_ptr<State> state);
-    Status attach(const std::string& host_ifname, int ifindex);
-    Status detach(const std::string& host_ifname);
+    Status sync_uplinks();
+    Status forget_unpublished_flows(const std::vector<PublishedPort>& ports);
 
     KernelDatapath& kernel_;
     std::unique_ptr<State> state_;

@@ -8,7 +8,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -19,7 +18,7 @@
 #include "datapath/bpf_skeleton.h"
 #include "datapath/bpf_util.h"
 #include "datapath/libbpf_log.h"
-#include "kernel/netlink.h"
+#include "datapath/pinned_maps.h"
 
 namespace bpfnet {
 
@@ -28,10 +27,6 @@ namespace {
 // Debian 12's UAPI headers may lack these; the values are the kernel's.
 constexpr int kSoNetnsCookie = 71;
 constexpr uint32_t kBpfLinkTypeCgroup = 3;
-
-uint8_t ip_proto(IpProto proto) {
-    return static_cast<uint8_t>(proto);
-}
 
 Result<uint64_t> host_netns_cookie() {
     Fd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
@@ -45,19 +40,6 @@ Result<uint64_t> host_netns_cookie() {
             fmt::format("SO_NETNS_COOKIE: {} (kernel older than 5.14?)", std::strerror(errno)));
     }
     return cookie;
-}
-
-// Every IPv4 address of the host namespace, in network byte order.
-Result<std::set<uint32_t>> host_addresses() {
-    BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
-    BPFNET_ASSIGN_OR_RETURN(auto links, kernel::list_links(sock));
-    std::set<uint32_t> out;
-    for (const auto& link : links) {
-        auto addresses = kernel::list_addresses(sock, link.name);
-        if (!addresses) continue;  // the link went away meanwhile
-        for (const auto& a : *addresses) out.insert(a.addr.network_order());
-    }
-    return out;
 }
 
 }  // namespace
@@ -78,7 +60,7 @@ struct SocketNat::State {
     BpfSkeleton<sock> skel;
     std::string links_dir;
     std::string cgroup_root;
-    int published_fd = -1, local_ips_fd = -1, cfg_fd = -1;
+    int cfg_fd = -1;
 };
 
 SocketNat::SocketNat(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -106,10 +88,9 @@ Result<std::unique_ptr<SocketNat>> SocketNat::open(const std::string& pin_dir) {
     }
     LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir.c_str());
     BPFNET_TRY(state->skel.open(&opts));
+    BPFNET_TRY(drop_incompatible_pins(state->skel->obj, pin_dir));
     BPFNET_TRY(state->skel.load());
     auto* skel = state->skel.get();
-    state->published_fd = bpf_map__fd(skel->maps.bpfnet_pub_port);
-    state->local_ips_fd = bpf_map__fd(skel->maps.bpfnet_local_ip);
     state->cfg_fd = bpf_map__fd(skel->maps.bpfnet_sk_cfg);
 
     BPFNET_ASSIGN_OR_RETURN(uint64_t cookie, host_netns_cookie());
@@ -159,42 +140,6 @@ Result<std::unique_ptr<SocketNat>> SocketNat::open(const std::string& pin_dir) {
     spdlog::info("socket NAT attached to cgroup {} (links under {})", state->cgroup_root,
                  state->links_dir);
     return std::unique_ptr<SocketNat>(new SocketNat(std::move(state)));
-}
-
-Status SocketNat::sync(const std::vector<PublishedPort>& ports) {
-    std::vector<std::pair<bpfnet_svc_key, bpfnet_svc_target>> entries;
-    for (const auto& p : ports) {
-        bpfnet_svc_key key{};
-        key.host_ip = p.binding.host_ip.network_order();
-        key.port = htons(p.binding.host_port);
-        key.proto = ip_proto(p.binding.proto);
-        bpfnet_svc_target target{};
-        target.ip = p.endpoint_ip.network_order();
-        target.port = htons(p.binding.container_port);
-        entries.emplace_back(key, target);
-    }
-    auto same_key = [](const bpfnet_svc_key& a, const bpfnet_svc_key& b) {
-        return a.host_ip == b.host_ip && a.port == b.port && a.proto == b.proto;
-    };
-    // Stale entries first, then the wanted ones: an entry is never missing while it is wanted.
-    for (const auto& key : map_keys<bpfnet_svc_key>(state_->published_fd)) {
-        bool keep = false;
-        for (const auto& [k, v] : entries) keep = keep || same_key(k, key);
-        if (!keep) bpf_map_delete_elem(state_->published_fd, &key);
-    }
-    for (const auto& [key, target] : entries) {
-        if (int err = bpf_map_update_elem(state_->published_fd, &key, &target, BPF_ANY); err)
-            return fail(map_error("bpfnet_pub_port update", err));
-    }
-    BPFNET_ASSIGN_OR_RETURN(auto addresses, host_addresses());
-    for (uint32_t ip : map_keys<uint32_t>(state_->local_ips_fd))
-        if (!addresses.count(ip)) bpf_map_delete_elem(state_->local_ips_fd, &ip);
-    uint8_t one = 1;
-    for (uint32_t ip : addresses) {
-        if (int err = bpf_map_update_elem(state_->local_ips_fd, &ip, &one, BPF_ANY); err)
-            return fail(map_error("bpfnet_local_ip update", err));
-    }
-    return {};
 }
 
 }  // namespace bpfnet

@@ -2,8 +2,9 @@
 // host socket connecting or sending to a published port the endpoint's address directly, so the
 // host reaches its own published ports without a proxy process or per-packet NAT. Its links are
 // pinned under <pin_dir>/cgroup-links/ and re-adopted with bpf_link_update on start, like the
-// endpoint program's. Where it cannot be loaded the kernel NAT (nftables output DNAT) still
-// serves the host, so it is an optional layer.
+// endpoint program's. It shares the published-port maps (bpfnet_pub_port, bpfnet_local_ip) with
+// the uplink program by pin; the BPF datapath fills them. Where it cannot be loaded the kernel NAT
+// (nftables output DNAT) still serves the host, so it is an optional layer.
 #pragma once
 
 #include <memory>
@@ -21,9 +22,6 @@ class SocketNat {
     // hierarchy's root (found in /proc/self/mounts).
     static Result<std::unique_ptr<SocketNat>> open(const std::string& pin_dir);
     ~SocketNat();
-
-    // Makes the published-port map exactly `ports` and refreshes the host's addresses.
-    Status sync(const std::vector<PublishedPort>& ports);
 
     const std::string& cgroup_root() const;
 

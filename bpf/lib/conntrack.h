@@ -1,0 +1,120 @@
+/* Conntrack for published ports: lifetimes from TCP flags, refreshing and closing flows.
+ *
+ * A flow has two entries, IN (as the client's packets arrive on the uplink) and REPLY (as the
+ * endpoint answers), which carry the same flow flags. An entry is alive until expires_ns; a dead
+ * entry is treated as absent (and overwritten by the next flow with its key), so closed and idle
+ * flows age out without a sweeper, and the LRU reclaims their slots under pressure.
+ *
+ * Hot-path cost: one lookup per packet plus two atomic counter adds. expires_ns is written at most
+ * once a second per flow unless the flow's state changes, so busy flows do not bounce the entry's
+ * cache line between CPUs on every packet. */
+#ifndef BPFNET_BPF_LIB_CONNTRACK_H
+#define BPFNET_BPF_LIB_CONNTRACK_H
+
+#include <linux/bpf.h>
+#include <linux/in.h>
+
+#include <bpf/bpf_helpers.h>
+
+#include "bpfnet/abi.h"
+#include "lib/ct_maps.h"
+
+#define BPFNET_NS_PER_SEC 1000000000ull
+
+/* TCP flag bits (byte 13 of the TCP header). */
+#define BPFNET_TCP_FIN 0x01
+#define BPFNET_TCP_SYN 0x02
+#define BPFNET_TCP_RST 0x04
+#define BPFNET_TCP_ACK 0x10
+
+static __always_inline void bpfnet_nat_count(__u32 counter, __u32 bytes) {
+    struct bpfnet_nat_stats* stats = bpf_map_lookup_elem(&bpfnet_nat_cnt, &counter);
+    if (stats) {
+        stats->packets++;
+        stats->bytes += bytes;
+    }
+}
+
+static __always_inline __u64 bpfnet_ct_lifetime_ns(__u8 proto, __u16 flags) {
+    __u64 seconds = BPFNET_CT_OTHER_TIMEOUT;
+    if (proto == IPPROTO_TCP) {
+        const __u16 both_fin = BPFNET_CT_F_FIN_IN | BPFNET_CT_F_FIN_OUT;
+        if ((flags & BPFNET_CT_F_RST) || (flags & both_fin) == both_fin)
+            seconds = BPFNET_CT_TCP_CLOSE_TIMEOUT;
+        else if (!(flags & BPFNET_CT_F_REPLIED))
+            seconds = BPFNET_CT_TCP_SYN_TIMEOUT;
+        else
+            seconds = BPFNET_CT_TCP_ESTABLISHED_TIMEOUT;
+    } else if (proto == IPPROTO_UDP) {
+        seconds = BPFNET_CT_UDP_TIMEOUT;
+    }
+    return seconds * BPFNET_NS_PER_SEC;
+}
+
+static __always_inline int bpfnet_ct_alive(const struct bpfnet_ct_entry* e, __u64 now) {
+    return e->expires_ns > now;
+}
+
+/* Whether a TCP flow is over: a new SYN with its key starts a new flow instead of reusing it. */
+static __always_inline int bpfnet_ct_closed(const struct bpfnet_ct_entry* e) {
+    const __u16 both_fin = BPFNET_CT_F_FIN_IN | BPFNET_CT_F_FIN_OUT;
+    return (e->flags & BPFNET_CT_F_RST) || (e->flags & both_fin) == both_fin;
+}
+
+/* The flow flags a TCP segment adds. `from_client`: it travels in the IN direction. */
+static __always_inline __u16 bpfnet_ct_tcp_flags(__u8 tcp_flags, int from_client) {
+    __u16 flags = 0;
+    if (tcp_flags & BPFNET_TCP_RST) flags |= BPFNET_CT_F_RST;
+    if (tcp_flags & BPFNET_TCP_FIN) flags |= from_client ? BPFNET_CT_F_FIN_IN : BPFNET_CT_F_FIN_OUT;
+    return flags;
+}
+
+/* The key of the other entry of the flow `e` (found under `key`) belongs to. */
+static __always_inline void bpfnet_ct_peer_key(const struct bpfnet_ct_key* key,
+                                               const struct bpfnet_ct_entry* e,
+                                               struct bpfnet_ct_key* peer) {
+    peer->proto = key->proto;
+    peer->pad[0] = 0;
+    peer->pad[1] = 0;
+    if (key->dir == BPFNET_CT_DIR_IN) {
+        /* IN: client -> host:hport; REPLY: endpoint:cport -> client */
+        peer->dir = BPFNET_CT_DIR_REPLY;
+        peer->saddr = e->nat_addr;
+        peer->sport = e->nat_port;
+        peer->daddr = key->saddr;
+        peer->dport = key->sport;
+    } else {
+        peer->dir = BPFNET_CT_DIR_IN;
+        peer->saddr = key->daddr;
+        peer->sport = key->dport;
+        peer->daddr = e->nat_addr;
+        peer->dport = e->nat_port;
+    }
+}
+
+/* Accounts a packet to an alive entry, merges the flow flags it adds and extends the lifetime.
+ * A change of flags is written to the peer entry too, so both directions age alike. */
+static __always_inline void bpfnet_ct_touch(const struct bpfnet_ct_key* key,
+                                            struct bpfnet_ct_entry* e, __u16 add_flags, __u32 bytes,
+                                            __u64 now) {
+    __sync_fetch_and_add(&e->packets, 1);
+    __sync_fetch_and_add(&e->bytes, bytes);
+
+    const __u16 flags = e->flags | add_flags;
+    const __u64 expires = now + bpfnet_ct_lifetime_ns(key->proto, flags);
+    if (flags == e->flags) {
+        if (expires > e->expires_ns + BPFNET_NS_PER_SEC) e->expires_ns = expires;
+        return;
+    }
+    e->flags = flags;
+    e->expires_ns = expires;
+    struct bpfnet_ct_key peer_key;
+    bpfnet_ct_peer_key(key, e, &peer_key);
+    struct bpfnet_ct_entry* peer = bpf_map_lookup_elem(&bpfnet_ct, &peer_key);
+    if (peer) {
+        peer->flags |= flags;
+        peer->expires_ns = expires;
+    }
+}
+
+#endif /* BPFNET_BPF_LIB_CONNTRACK_H */

@@ -1,0 +1,221 @@
+/* Published ports reached from outside, at TC ingress of an uplink (a device that carries the
+ * host's outside traffic: the default route's device, or what --uplink names).
+ *
+ * A TCP/UDP/SCTP packet to a published port on one of the host's addresses starts a flow: two
+ * conntrack entries (lib/conntrack.h) record where it goes (IN) and how the answers go back
+ * (REPLY, used by the endpoint program, lib/reply_nat.h). Every packet of the flow is DNATed to
+ * the endpoint, gets one hop less, the gateway's and the endpoint's MACs, and is redirected into
+ * the endpoint's sandbox with bpf_redirect_peer: no bridge, no routing, no netfilter. ICMP errors
+ * about the flow's replies (a router's "fragmentation needed", say) are translated the same way.
+ *
+ * Everything else is left to the host (TC_ACT_OK): traffic for the host itself, for ports that are
+ * not published, fragments (the kernel NAT, which stays installed, reassembles and translates
+ * them), SCTP to another container port (CRC32c), packets whose TTL runs out. Nothing is dropped
+ * here except a packet the program already started to rewrite and could not finish. */
+#ifndef BPFNET_BPF_LIB_UPLINK_H
+#define BPFNET_BPF_LIB_UPLINK_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/pkt_cls.h>
+
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "bpfnet/abi.h"
+#include "lib/conntrack.h"
+#include "lib/drop.h"
+#include "lib/endpoint_maps.h"
+#include "lib/ep_stats.h"
+#include "lib/eth.h"
+#include "lib/nat.h"
+#include "lib/svc_maps.h"
+
+/* The endpoint a published port leads to: an exact host address first, then "any address" if the
+ * destination is one of the host's. */
+static __always_inline const struct bpfnet_svc_target* bpfnet_published(__be32 daddr, __be16 dport,
+                                                                        __u8 proto) {
+    struct bpfnet_svc_key key = {.host_ip = daddr, .port = dport, .proto = proto};
+    const struct bpfnet_svc_target* target = bpf_map_lookup_elem(&bpfnet_pub_port, &key);
+    if (target) return target;
+    if (!bpf_map_lookup_elem(&bpfnet_local_ip, &daddr)) return 0;
+    key.host_ip = 0;
+    return bpf_map_lookup_elem(&bpfnet_pub_port, &key);
+}
+
+/* The frame's Ethernet addresses: replies go back to where the request came from. */
+struct bpfnet_uplink_macs {
+    __u8 local[ETH_ALEN];  /* the uplink's (the request's destination MAC) */
+    __u8 remote[ETH_ALEN]; /* the client's or the last router's (its source MAC) */
+};
+
+/* Creates both entries of a new flow to a published port; returns the IN entry, or 0 if the
+ * packet is not for a published port or BPF cannot translate it. */
+static __always_inline struct bpfnet_ct_entry* bpfnet_uplink_new_flow(
+    struct __sk_buff* skb, const struct bpfnet_flow* f, const struct bpfnet_ct_key* key,
+    const struct bpfnet_uplink_macs* macs, __u64 now) {
+    const struct bpfnet_svc_target* svc = bpfnet_published(f->daddr, f->dport, f->proto);
+    if (!svc) return 0;
+    const __be32 ep_addr = svc->ip;
+    const __be16 ep_port = svc->port;
+    __u32 network = svc->network;
+    if (f->proto == IPPROTO_SCTP && ep_port != f->dport) {
+        bpfnet_nat_count(BPFNET_NAT_PASS_SCTP, skb->len);
+        return 0;
+    }
+    struct bpfnet_ep_key ep_key = {.network = network, .ip = ep_addr};
+    const struct bpfnet_ep_dest* dest = bpf_map_lookup_elem(&bpfnet_ep_by_ip, &ep_key);
+    const struct bpfnet_net_info* net = bpf_map_lookup_elem(&bpfnet_net, &network);
+    if (!dest || !net) return 0; /* not on a BPF network: the kernel NAT serves it */
+
+    __u16 flags = 0;
+    if (f->proto == IPPROTO_TCP) {
+        if ((f->tcp_flags & (BPFNET_TCP_SYN | BPFNET_TCP_ACK)) == BPFNET_TCP_SYN)
+            flags |= BPFNET_CT_F_SYN;
+        flags |= bpfnet_ct_tcp_flags(f->tcp_flags, 1);
+    }
+    const __u64 expires = now + bpfnet_ct_lifetime_ns(f->proto, flags);
+    struct bpfnet_ct_entry in = {
+        .expires_ns = expires,
+        .packets = 1,
+        .bytes = skb->len,
+        .nat_addr = ep_addr,
+        .nat_port = ep_port,
+        .flags = flags,
+        .ifindex = dest->ifindex,
+        .network = network,
+    };
+    bpfnet_mac_copy(in.smac, net->gateway_mac);
+    bpfnet_mac_copy(in.dmac, dest->mac);
+    struct bpfnet_ct_key reply_key = {
+        .saddr = ep_addr,
+        .daddr = f->saddr,
+        .sport = ep_port,
+        .dport = f->sport,
+        .proto = f->proto,
+        .dir = BPFNET_CT_DIR_REPLY,
+    };
+    struct bpfnet_ct_entry reply = {
+        .expires_ns = expires,
+        .nat_addr = f->daddr,
+        .nat_port = f->dport,
+        .flags = flags,
+        .ifindex = skb->ifindex,
+        .network = network,
+    };
+    bpfnet_mac_copy(reply.smac, macs->local);
+    bpfnet_mac_copy(reply.dmac, macs->remote);
+    /* REPLY first: once the IN entry exists packets flow, and their answers must find theirs. */
+    if (bpf_map_update_elem(&bpfnet_ct, &reply_key, &reply, BPF_ANY) != 0 ||
+        bpf_map_update_elem(&bpfnet_ct, key, &in, BPF_ANY) != 0) {
+        bpfnet_nat_count(BPFNET_NAT_CT_FAILED, skb->len);
+        return 0;
+    }
+    bpfnet_nat_count(BPFNET_NAT_DNAT_NEW, skb->len);
+    return bpf_map_lookup_elem(&bpfnet_ct, key);
+}
+
+/* An ICMP error about one of the flow's replies (host:port -> client): the IN entry of that flow
+ * says which endpoint it is for. */
+static __always_inline int bpfnet_uplink_icmp(struct __sk_buff* skb,
+                                              const struct bpfnet_flow* outer,
+                                              struct bpfnet_pkt_info* info) {
+    struct bpfnet_flow inner = {};
+    if (bpfnet_parse_icmp_error(skb, outer, &inner) != 0) return TC_ACT_OK;
+    if (outer->daddr != inner.saddr) return TC_ACT_OK;
+    struct bpfnet_ct_key key = {
+        .saddr = inner.daddr,
+        .daddr = inner.saddr,
+        .sport = inner.dport,
+        .dport = inner.sport,
+        .proto = inner.proto,
+        .dir = BPFNET_CT_DIR_IN,
+    };
+    struct bpfnet_ct_entry* e = bpf_map_lookup_elem(&bpfnet_ct, &key);
+    if (!e || !bpfnet_ct_alive(e, bpf_ktime_get_ns()) || outer->ttl <= 1) return TC_ACT_OK;
+    const __be32 ep_addr = e->nat_addr;
+    const __be16 ep_port = e->nat_port;
+    const __u32 ep_ifindex = e->ifindex;
+    __u8 smac[ETH_ALEN], dmac[ETH_ALEN];
+    bpfnet_mac_copy(smac, e->smac);
+    bpfnet_mac_copy(dmac, e->dmac);
+
+    if (bpfnet_nat_icmp_error(skb, outer, &inner, 1, ep_addr, ep_port) ||
+        bpfnet_ipv4_dec_ttl(skb, outer->ttl, outer->proto) || bpfnet_set_macs(skb, smac, dmac))
+        return BPFNET_DROP(BPFNET_DROP_MALFORMED);
+    bpfnet_nat_count(BPFNET_NAT_ICMP_IN, skb->len);
+    bpfnet_ep_count_to(ep_ifindex, skb->len);
+    return bpf_redirect_peer(ep_ifindex, 0);
+}
+
+static __always_inline int bpfnet_uplink_ingress(struct __sk_buff* skb,
+                                                 struct bpfnet_pkt_info* info) {
+    void* data = bpfnet_data(skb);
+    void* data_end = bpfnet_data_end(skb);
+    struct ethhdr* eth = data;
+    if ((void*)(eth + 1) > data_end) return TC_ACT_OK;
+    /* Tagged frames belong to VLAN devices on top of the uplink, which have their own hook. */
+    if (eth->h_proto != bpf_htons(ETH_P_IP) || skb->vlan_present) return TC_ACT_OK;
+    if (bpfnet_mac_is_multicast(eth->h_dest)) return TC_ACT_OK;
+    struct bpfnet_uplink_macs macs;
+    bpfnet_mac_copy(macs.local, eth->h_dest);
+    bpfnet_mac_copy(macs.remote, eth->h_source);
+    bpfnet_mac_copy(info->smac, eth->h_source);
+    bpfnet_mac_copy(info->dmac, eth->h_dest);
+    info->eth_proto = eth->h_proto;
+
+    struct bpfnet_flow f = {};
+    const int parsed = bpfnet_parse_flow(skb, &f);
+    info->saddr = f.saddr;
+    info->daddr = f.daddr;
+    info->protocol = f.proto;
+    if (parsed == BPFNET_PARSE_FRAG) {
+        bpfnet_nat_count(BPFNET_NAT_PASS_FRAG, skb->len);
+        return TC_ACT_OK;
+    }
+    if (parsed == BPFNET_PARSE_ICMP) return bpfnet_uplink_icmp(skb, &f, info);
+    if (parsed != BPFNET_PARSE_FLOW) return TC_ACT_OK;
+    info->l4_off = f.l4_off;
+    /* A packet that cannot be forwarded is the stack's (it is for a host address, so the kernel
+     * NAT translates it and the forwarding path answers "time exceeded"). */
+    if (f.ttl <= 1) {
+        bpfnet_nat_count(BPFNET_NAT_TTL_EXPIRED, skb->len);
+        return TC_ACT_OK;
+    }
+
+    struct bpfnet_ct_key key = {
+        .saddr = f.saddr,
+        .daddr = f.daddr,
+        .sport = f.sport,
+        .dport = f.dport,
+        .proto = f.proto,
+        .dir = BPFNET_CT_DIR_IN,
+    };
+    const __u64 now = bpf_ktime_get_ns();
+    struct bpfnet_ct_entry* e = bpf_map_lookup_elem(&bpfnet_ct, &key);
+    const int syn_only = f.proto == IPPROTO_TCP &&
+                         (f.tcp_flags & (BPFNET_TCP_SYN | BPFNET_TCP_ACK)) == BPFNET_TCP_SYN;
+    if (e && bpfnet_ct_alive(e, now) && !(syn_only && bpfnet_ct_closed(e))) {
+        bpfnet_ct_touch(&key, e, f.proto == IPPROTO_TCP ? bpfnet_ct_tcp_flags(f.tcp_flags, 1) : 0,
+                        skb->len, now);
+    } else {
+        e = bpfnet_uplink_new_flow(skb, &f, &key, &macs, now);
+        if (!e) return TC_ACT_OK;
+    }
+    const __be32 ep_addr = e->nat_addr;
+    const __be16 ep_port = e->nat_port;
+    const __u32 ep_ifindex = e->ifindex;
+    __u8 smac[ETH_ALEN], dmac[ETH_ALEN];
+    bpfnet_mac_copy(smac, e->smac);
+    bpfnet_mac_copy(dmac, e->dmac);
+
+    if (bpfnet_nat_rewrite(skb, &f, 1, ep_addr, ep_port) ||
+        bpfnet_ipv4_dec_ttl(skb, f.ttl, f.proto) || bpfnet_set_macs(skb, smac, dmac))
+        return BPFNET_DROP(BPFNET_DROP_MALFORMED);
+    bpfnet_nat_count(BPFNET_NAT_DNAT, skb->len);
+    bpfnet_ep_count_to(ep_ifindex, skb->len);
+    return bpf_redirect_peer(ep_ifindex, 0);
+}
+
+#endif /* BPFNET_BPF_LIB_UPLINK_H */

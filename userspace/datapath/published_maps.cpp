@@ -1,0 +1,72 @@
+#include "datapath/published_maps.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+
+#include <map>
+#include <string>
+#include <tuple>
+#include <utility>
+
+#include "bpfnet/abi.h"
+#include "datapath/bpf_util.h"
+#include "kernel/netlink.h"
+
+namespace bpfnet {
+
+Result<std::set<uint32_t>> host_ipv4_addresses() {
+    BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
+    BPFNET_ASSIGN_OR_RETURN(auto links, kernel::list_links(sock));
+    std::set<uint32_t> out;
+    for (const auto& link : links) {
+        auto addresses = kernel::list_addresses(sock, link.name);
+        if (!addresses) continue;  // the link went away meanwhile
+        for (const auto& a : *addresses) out.insert(a.addr.network_order());
+    }
+    return out;
+}
+
+Status sync_published_maps(int published_fd, int local_ips_fd,
+                           const std::vector<PublishedPort>& ports) {
+    BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
+    std::map<std::string, uint32_t> bridge_ifindex;
+    std::vector<std::pair<bpfnet_svc_key, bpfnet_svc_target>> entries;
+    for (const auto& p : ports) {
+        auto known = bridge_ifindex.find(p.bridge);
+        if (known == bridge_ifindex.end()) {
+            BPFNET_ASSIGN_OR_RETURN(auto bridge, kernel::find_link(sock, p.bridge));
+            // A network whose bridge is missing is being repaired: its entry points nowhere and
+            // the uplink program leaves such packets to the kernel NAT.
+            known = bridge_ifindex.emplace(p.bridge, bridge ? bridge->ifindex : 0).first;
+        }
+        bpfnet_svc_key key{};
+        key.host_ip = p.binding.host_ip.network_order();
+        key.port = htons(p.binding.host_port);
+        key.proto = static_cast<uint8_t>(p.binding.proto);
+        bpfnet_svc_target target{};
+        target.ip = p.endpoint_ip.network_order();
+        target.network = known->second;
+        target.port = htons(p.binding.container_port);
+        entries.emplace_back(key, target);
+    }
+    auto id = [](const bpfnet_svc_key& k) { return std::tuple(k.host_ip, k.port, k.proto); };
+    std::set<std::tuple<uint32_t, uint16_t, uint8_t>> wanted;
+    for (const auto& entry : entries) wanted.insert(id(entry.first));
+    for (const auto& key : map_keys<bpfnet_svc_key>(published_fd))
+        if (!wanted.count(id(key))) bpf_map_delete_elem(published_fd, &key);
+    for (const auto& [key, target] : entries) {
+        if (int err = bpf_map_update_elem(published_fd, &key, &target, BPF_ANY); err)
+            return fail(map_error("bpfnet_pub_port update", err));
+    }
+    BPFNET_ASSIGN_OR_RETURN(auto addresses, host_ipv4_addresses());
+    for (uint32_t ip : map_keys<uint32_t>(local_ips_fd))
+        if (!addresses.count(ip)) bpf_map_delete_elem(local_ips_fd, &ip);
+    uint8_t one = 1;
+    for (uint32_t ip : addresses) {
+        if (int err = bpf_map_update_elem(local_ips_fd, &ip, &one, BPF_ANY); err)
+            return fail(map_error("bpfnet_local_ip update", err));
+    }
+    return {};
+}
+
+}  // namespace bpfnet
