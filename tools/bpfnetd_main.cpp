@@ -55,10 +55,17 @@ int main(int argc, char** argv) {
                    "kernel NAT")
         ->delimiter(',')
         ->capture_default_str();
+    app.add_option("--uplink-xdp", config.bpf.uplink_xdp,
+                   "XDP on uplinks next to the TC program: auto (where the driver runs XDP "
+                   "natively, veth excepted), always (wherever it runs natively), never")
+        ->check(CLI::IsMember({"auto", "always", "never"}))
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+        ->capture_default_str();
     app.add_option("--ct-max", config.bpf.ct_max_entries,
                    "Conntrack entries for published-port flows from outside (two per flow; the "
                    "least recently used flow is evicted when full)")
         ->check(CLI::Range(2u, 1u << 26))
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
         ->capture_default_str();
     std::vector<std::string> probe_disabled;
     app.add_option("--probe-disable", probe_disabled,

@@ -52,8 +52,9 @@ struct bpfnet_uplink_macs {
 
 /* Creates both entries of a new flow to a published port; returns the IN entry, or 0 if the
  * packet is not for a published port or BPF cannot translate it. */
+/* `ifindex` is the uplink's, `len` the frame's; shared by the TC and XDP programs. */
 static __always_inline struct bpfnet_ct_entry* bpfnet_uplink_new_flow(
-    struct __sk_buff* skb, const struct bpfnet_flow* f, const struct bpfnet_ct_key* key,
+    __u32 ifindex, __u32 len, const struct bpfnet_flow* f, const struct bpfnet_ct_key* key,
     const struct bpfnet_uplink_macs* macs, __u64 now) {
     const struct bpfnet_svc_target* svc = bpfnet_published(f->daddr, f->dport, f->proto);
     if (!svc) return 0;
@@ -61,7 +62,7 @@ static __always_inline struct bpfnet_ct_entry* bpfnet_uplink_new_flow(
     const __be16 ep_port = svc->port;
     __u32 network = svc->network;
     if (f->proto == IPPROTO_SCTP && ep_port != f->dport) {
-        bpfnet_nat_count(BPFNET_NAT_PASS_SCTP, skb->len);
+        bpfnet_nat_count(BPFNET_NAT_PASS_SCTP, len);
         return 0;
     }
     struct bpfnet_ep_key ep_key = {.network = network, .ip = ep_addr};
@@ -69,7 +70,7 @@ static __always_inline struct bpfnet_ct_entry* bpfnet_uplink_new_flow(
     const struct bpfnet_net_info* net = bpf_map_lookup_elem(&bpfnet_net, &network);
     if (!dest || !net) return 0; /* not on a BPF network: the kernel NAT serves it */
 
-    __u16 flags = 0;
+    __u16 flags = (dest->flags & BPFNET_EP_F_XDP_TARGET) ? BPFNET_CT_F_XDP : 0;
     if (f->proto == IPPROTO_TCP) {
         if ((f->tcp_flags & (BPFNET_TCP_SYN | BPFNET_TCP_ACK)) == BPFNET_TCP_SYN)
             flags |= BPFNET_CT_F_SYN;
@@ -79,7 +80,7 @@ static __always_inline struct bpfnet_ct_entry* bpfnet_uplink_new_flow(
     struct bpfnet_ct_entry in = {
         .expires_ns = expires,
         .packets = 1,
-        .bytes = skb->len,
+        .bytes = len,
         .nat_addr = ep_addr,
         .nat_port = ep_port,
         .flags = flags,
@@ -101,7 +102,7 @@ static __always_inline struct bpfnet_ct_entry* bpfnet_uplink_new_flow(
         .nat_addr = f->daddr,
         .nat_port = f->dport,
         .flags = flags,
-        .ifindex = skb->ifindex,
+        .ifindex = ifindex,
         .network = network,
     };
     bpfnet_mac_copy(reply.smac, macs->local);
@@ -109,10 +110,10 @@ static __always_inline struct bpfnet_ct_entry* bpfnet_uplink_new_flow(
     /* REPLY first: once the IN entry exists packets flow, and their answers must find theirs. */
     if (bpf_map_update_elem(&bpfnet_ct, &reply_key, &reply, BPF_ANY) != 0 ||
         bpf_map_update_elem(&bpfnet_ct, key, &in, BPF_ANY) != 0) {
-        bpfnet_nat_count(BPFNET_NAT_CT_FAILED, skb->len);
+        bpfnet_nat_count(BPFNET_NAT_CT_FAILED, len);
         return 0;
     }
-    bpfnet_nat_count(BPFNET_NAT_DNAT_NEW, skb->len);
+    bpfnet_nat_count(BPFNET_NAT_DNAT_NEW, len);
     return bpf_map_lookup_elem(&bpfnet_ct, key);
 }
 
@@ -200,7 +201,7 @@ static __always_inline int bpfnet_uplink_ingress(struct __sk_buff* skb,
         bpfnet_ct_touch(&key, e, f.proto == IPPROTO_TCP ? bpfnet_ct_tcp_flags(f.tcp_flags, 1) : 0,
                         skb->len, now);
     } else {
-        e = bpfnet_uplink_new_flow(skb, &f, &key, &macs, now);
+        e = bpfnet_uplink_new_flow(skb->ifindex, skb->len, &f, &key, &macs, now);
         if (!e) return TC_ACT_OK;
     }
     const __be32 ep_addr = e->nat_addr;

@@ -77,8 +77,12 @@ struct bpfnet_ep_key {
 struct bpfnet_ep_dest {
     __u32 ifindex; /* host-side veth: bpf_redirect_peer(ifindex) delivers into the sandbox */
     __u8 mac[6];   /* the endpoint's MAC (answers ARP, fixes up the destination MAC) */
-    __u8 pad[2];
+    __u8 flags;    /* BPFNET_EP_F_* */
+    __u8 pad;
 };
+/* The sandbox end of the veth has NAPI (GRO on), which the veth driver needs to accept frames
+ * redirected from XDP: only such endpoints are reached from the uplink's XDP program. */
+#define BPFNET_EP_F_XDP_TARGET (1u << 0)
 
 /* bpfnet_subnets: LPM_TRIE (BPF_F_NO_PREALLOC), key struct bpfnet_lpm_v4 -> __u32 network: every
  * bpfnet network's subnet, so traffic aimed at another network is recognised and dropped. */
@@ -216,6 +220,7 @@ struct bpfnet_ct_key {
 #define BPFNET_CT_F_FIN_IN (1u << 2)  /* the client sent a FIN */
 #define BPFNET_CT_F_FIN_OUT (1u << 3) /* the endpoint sent a FIN */
 #define BPFNET_CT_F_RST (1u << 4)     /* either side sent an RST */
+#define BPFNET_CT_F_XDP (1u << 5)     /* the endpoint can be reached from XDP (BPFNET_EP_F_XDP_TARGET) */
 
 struct bpfnet_ct_entry {
     __u64 expires_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) after which the entry is dead */
@@ -242,7 +247,8 @@ enum bpfnet_nat_counter {
     BPFNET_NAT_PASS_SCTP = 6, /* SCTP to a different container port: the kernel NAT fixes CRC32c */
     BPFNET_NAT_CT_FAILED = 7, /* conntrack insert failed: left to the kernel NAT */
     BPFNET_NAT_TTL_EXPIRED = 8, /* TTL 1: left to the stack, which answers time exceeded */
-    BPFNET_NAT_COUNTER_MAX = 9,
+    BPFNET_NAT_DNAT_XDP = 9, /* of BPFNET_NAT_DNAT, those translated by the XDP program */
+    BPFNET_NAT_COUNTER_MAX = 10,
 };
 
 struct bpfnet_nat_stats {

@@ -114,6 +114,23 @@ import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
 s.sendto(b'ping', ('$HOST_IP', 15353)); print(s.recvfrom(2048)[0].decode())")
 [ "$answer" = "echo:ping" ] || die "UDP through the published port answered '$answer'"
+# Nothing listens on the other UDP port: the endpoint's "port unreachable" quotes the translated
+# packet, so it must be translated back for the client to see "connection refused".
+bn network connect --publish 15354:5354/udp "$NET" "api-$$"
+answer=$(nsenter --net="/run/netns/$OUT" python3 -c "
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
+s.connect(('$HOST_IP', 15354)); s.send(b'ping')
+try:
+    s.recv(2048); print('answered')
+except ConnectionRefusedError:
+    print('refused')
+except socket.timeout:
+    print('timeout')")
+[ "$answer" = refused ] || die "UDP to a closed published port: $answer, expected refused"
+# 4 = BPFNET_NAT_ICMP_OUT: the endpoint program translated the ICMP error.
+if [ "$E2E_DATAPATH" = bpf ]; then [ "$(nat_packets 4)" -ge 1 ] || die "no ICMP error translated"; fi
+bn network disconnect "$NET" "api-$$"
 
 # Published ports keep working while the agent is stopped and after it re-adopts its state (the
 # socket NAT's pinned cgroup links get the new programs in place).

@@ -27,7 +27,10 @@
 #include "datapath/published_maps.h"
 #include "datapath/socket_nat.h"
 #include "datapath/tc_attach.h"
+#include "datapath/xdp_attach.h"
+#include "kernel/ethtool.h"
 #include "kernel/netlink.h"
+#include "kernel/netns.h"
 
 namespace bpfnet {
 
@@ -58,11 +61,12 @@ struct BpfDatapath::State {
     std::string pin_dir;
     TcIngressHook endpoint_hook;
     TcIngressHook uplink_hook;
-    int prog_fd = -1, uplink_prog_fd = -1;
+    std::string xdp_links_dir;
+    int prog_fd = -1, uplink_prog_fd = -1, uplink_xdp_fd = -1;
     int net_fd = -1, ep_by_if_fd = -1, ep_by_ip_fd = -1, subnets_fd = -1, stats_fd = -1;
     int published_fd = -1, local_ips_fd = -1, ct_fd = -1;
     // Uplinks the program is attached to, and what happened to each configured one (status).
-    std::set<std::string> uplinks;
+    std::set<std::string> uplinks, xdp_uplinks;
     std::map<std::string, std::string> uplink_state;
     // (host address, host port, proto) -> (endpoint address, port) published at the last sync.
     std::map<PortId, std::pair<uint32_t, uint16_t>> published;
@@ -90,7 +94,9 @@ Result<std::unique_ptr<BpfDatapath>> BpfDatapath::open(KernelDatapath& kernel,
     state->pin_dir = (std::filesystem::path(bpffs_root) / "bpfnet").string();
     state->endpoint_hook = {state->pin_dir + "/links", tcx, kEndpointFilterHandle};
     state->uplink_hook = {state->pin_dir + "/uplink-links", tcx, kUplinkFilterHandle};
-    for (const auto* dir : {&state->endpoint_hook.links_dir, &state->uplink_hook.links_dir}) {
+    state->xdp_links_dir = state->pin_dir + "/uplink-xdp-links";
+    for (const auto* dir :
+         {&state->endpoint_hook.links_dir, &state->uplink_hook.links_dir, &state->xdp_links_dir}) {
         std::error_code ec;
         std::filesystem::create_directories(*dir, ec);
         if (ec)
@@ -122,6 +128,7 @@ Result<std::unique_ptr<BpfDatapath>> BpfDatapath::open(KernelDatapath& kernel,
     state->ct_fd = bpf_map__fd(skel->maps.bpfnet_ct);
     auto* up = state->uplink_skel.get();
     state->uplink_prog_fd = bpf_program__fd(up->progs.bpfnet_from_uplink);
+    state->uplink_xdp_fd = bpf_program__fd(up->progs.bpfnet_up_xdp);
     state->published_fd = bpf_map__fd(up->maps.bpfnet_pub_port);
     state->local_ips_fd = bpf_map__fd(up->maps.bpfnet_local_ip);
     if (auto nat = SocketNat::open(state->pin_dir); nat) {
@@ -210,6 +217,21 @@ Status BpfDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& end
     bpfnet_ep_dest dest{};
     dest.ifindex = ifindex;
     copy_mac(dest.mac, endpoint.mac);
+    if (xdp_may_run()) {
+        // XDP on an uplink redirects to the host end; the veth hands such frames to the sandbox
+        // end only if that has NAPI, which GRO gives it. Docker's container end can be reached
+        // only before Docker takes it (at Join); later it simply stays a TC-only target.
+        Status gro = endpoint.owner == Owner::Docker
+                         ? kernel::set_gro(endpoint.ifname, true)
+                         : kernel::run_in_netns(sandbox.netns_path, [&] {
+                               return kernel::set_gro(endpoint.ifname, true);
+                           });
+        if (gro)
+            dest.flags |= BPFNET_EP_F_XDP_TARGET;
+        else
+            spdlog::debug("endpoint {} reached from uplinks by TC only: {}",
+                          endpoint.id.substr(0, 12), gro.error().message);
+    }
     // Maps first, program last: the program drops traffic from a veth it has no entry for.
     if (int err = bpf_map_update_elem(state_->ep_by_if_fd, &ifindex, &src, BPF_ANY); err) {
         return fail(map_error("bpfnet_ep_by_if update", err));
@@ -288,12 +310,27 @@ Status BpfDatapath::sync_uplinks() {
             spdlog::warn("uplink {}: {}", name, st.error().message);
             continue;
         }
-        outcome[name] = state_->uplink_hook.tcx ? "tc ingress (tcx)" : "tc ingress (clsact)";
         attached.insert(name);
+        const std::string xdp = sync_uplink_xdp(name, link->ifindex, link->kind);
+        outcome[name] = fmt::format("{}tc ingress ({}){}",
+                                    state_->xdp_uplinks.count(name) ? "xdp (native) + " : "",
+                                    state_->uplink_hook.tcx ? "tcx" : "clsact", xdp);
     }
     for (const auto& name : state_->uplinks)
         if (!attached.count(name)) BPFNET_TRY(detach_tc_ingress(state_->uplink_hook, name));
+    for (auto it = state_->xdp_uplinks.begin(); it != state_->xdp_uplinks.end();) {
+        if (attached.count(*it)) {
+            ++it;
+            continue;
+        }
+        BPFNET_TRY(detach_xdp(state_->xdp_links_dir, *it));
+        it = state_->xdp_uplinks.erase(it);
+    }
     std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(state_->xdp_links_dir, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (!state_->xdp_uplinks.count(name)) BPFNET_TRY(detach_xdp(state_->xdp_links_dir, name));
+    }
     TcIngressHook pins = state_->uplink_hook;
     pins.tcx = true;  // tcx links pinned by this or an earlier run
     for (const auto& entry : std::filesystem::directory_iterator(pins.links_dir, ec)) {
@@ -304,6 +341,37 @@ Status BpfDatapath::sync_uplinks() {
     state_->uplinks = std::move(attached);
     state_->uplink_state = std::move(outcome);
     return {};
+}
+
+bool BpfDatapath::xdp_may_run() const {
+    return state_->options.uplink_xdp != "never" && !state_->options.uplinks.empty();
+}
+
+// Returns "" when XDP runs on the uplink, else "; XDP not used: <why>".
+std::string BpfDatapath::sync_uplink_xdp(const std::string& ifname, int ifindex,
+                                         const std::string& kind) {
+    std::string why;
+    if (state_->options.uplink_xdp == "never") {
+        why = "--uplink-xdp never";
+    } else if (state_->options.uplink_xdp == "auto" && kind == "veth") {
+        why =
+            "veth (its peer may pass partially checksummed packets; --uplink-xdp always "
+            "overrides)";
+    } else if (auto st =
+                   attach_xdp_native(state_->xdp_links_dir, state_->uplink_xdp_fd, ifname, ifindex);
+               !st) {
+        why = st.error().message;
+    }
+    if (why.empty()) {
+        state_->xdp_uplinks.insert(ifname);
+        return "";
+    }
+    if (state_->xdp_uplinks.erase(ifname) ||
+        std::filesystem::exists(state_->xdp_links_dir + "/" + ifname)) {
+        if (auto st = detach_xdp(state_->xdp_links_dir, ifname); !st)
+            spdlog::warn("uplink {}: {}", ifname, st.error().message);
+    }
+    return "; XDP not used: " + why;
 }
 
 // A flow to a port that is no longer published (or now leads elsewhere) must not keep reaching

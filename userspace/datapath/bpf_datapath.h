@@ -30,6 +30,10 @@ struct BpfDatapathOptions {
     // for the device of the default route; no entries: published ports are reached from outside
     // through the kernel NAT only.
     std::vector<std::string> uplinks{"auto"};
+    // XDP on uplinks, next to the TC program: "auto" where the driver runs XDP natively, except
+    // veth (its peer may hand over packets with partial checksums, which XDP cannot see);
+    // "always" wherever the driver runs it natively; "never".
+    std::string uplink_xdp = "auto";
 };
 
 class BpfDatapath : public Datapath {
@@ -62,6 +66,9 @@ class BpfDatapath : public Datapath {
     struct State;
     explicit BpfDatapath(KernelDatapath& kernel, std::unique_ptr<State> state);
     Status sync_uplinks();
+    // What the XDP program does on an uplink (attached or not, and why), for status.
+    std::string sync_uplink_xdp(const std::string& ifname, int ifindex, const std::string& kind);
+    bool xdp_may_run() const;
     Status forget_unpublished_flows(const std::vector<PublishedPort>& ports);
 
     KernelDatapath& kernel_;

@@ -1,4 +1,4 @@
-// Small helpers shared by the BPF datapath's loaders: an owning fd, map errors as Result errors,
+// Small helpers shared by the BPF datapath's loaders: map errors as Result errors,
 // and a snapshot of a map's keys.
 #pragma once
 
@@ -11,23 +11,10 @@
 
 #include <fmt/format.h>
 
+#include "core/fd.h"
 #include "core/result.h"
 
 namespace bpfnet {
-
-class Fd {
-  public:
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-
-  private:
-    int fd_;
-};
 
 inline Error map_error(const char* what, int err) {
     err = err < 0 ? -err : err;
