@@ -5,7 +5,8 @@ wrk in a client namespace on an uplink veth (the "outside"), and from the host i
 Through the uplink (new connections/s with `Connection: close`, keep-alive requests/s):
   iptables-1      Docker's layout, one DNAT rule for the port (iptables nat table)
   iptables-10k    the same rule behind 10,000 DNAT rules (Docker with 10,000 published ports)
-  bpfnet-1        `bpfnet network connect --publish`, the only published port
+  bpfnet-1        `bpfnet network connect --publish`, the only published port: the uplink program
+                  (TC on the veth) translates and redirects into the sandbox
   bpfnet-10k      the same port while 10,000 others are published
 From the host (127.0.0.1):
   docker-proxy    Debian docker.io's userland proxy, one process for the port
@@ -81,11 +82,28 @@ class Setup:
         return sh(os.path.join(self.bin_dir, "bpfnet"), "--run-dir", self.run_dir, *args, **kw)
 
     def start(self):
+        # The client namespace on an uplink veth, first: the agent's uplink program goes on it.
+        sh("ip", "netns", "add", self.client_ns)
+        self.undo.append(("ip", "netns", "del", self.client_ns))
+        host_if = f"bnbp{PID}h"[:15]
+        sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", self.client_ns)
+        self.undo.append(("ip", "link", "del", host_if))
+        for ip in LINK_HOST:
+            sh("ip", "addr", "add", f"{ip}/29", "dev", host_if)
+        sh("ip", "link", "set", host_if, "up")
+        for ip in LINK_CLIENT:
+            sh("ip", "-n", self.client_ns, "addr", "add", f"{ip}/29", "dev", "eth0")
+        sh("ip", "-n", self.client_ns, "link", "set", "eth0", "up")
+        sh("ip", "-n", self.client_ns, "link", "set", "lo", "up")
+        for host_ip, client_ip in zip(LINK_HOST, LINK_CLIENT):
+            sh("ip", "-n", self.client_ns, "route", "add", f"{host_ip}/32", "dev", "eth0", "src",
+               client_ip)
+        self.client_path = f"/run/netns/{self.client_ns}"
         log_file = open(os.path.join(self.work, "agent.log"), "w")
         self.agent = subprocess.Popen(
             [os.path.join(self.bin_dir, "bpfnetd"), "--state-dir", f"{self.work}/state", "--run-dir",
              self.run_dir, "--bpffs-root", f"{self.work}/bpffs", "--netns-dir", f"{self.work}/netns",
-             "--plugin-socket", f"{self.run_dir}/docker-plugin.sock"],
+             "--plugin-socket", f"{self.run_dir}/docker-plugin.sock", "--uplink", host_if],
             stdout=log_file, stderr=log_file)
         for _ in range(100):
             if self.bn("version", check=False).returncode == 0:
@@ -107,23 +125,6 @@ class Setup:
             f.write(NGINX_CONF.format(dir=self.work))
         self.nginx = subprocess.Popen(in_ns(self.server_ns, "nginx", "-c", conf, "-g", "daemon off;"),
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        # The client namespace on an uplink veth.
-        sh("ip", "netns", "add", self.client_ns)
-        self.undo.append(("ip", "netns", "del", self.client_ns))
-        host_if = f"bnbp{PID}h"[:15]
-        sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", self.client_ns)
-        self.undo.append(("ip", "link", "del", host_if))
-        for ip in LINK_HOST:
-            sh("ip", "addr", "add", f"{ip}/29", "dev", host_if)
-        sh("ip", "link", "set", host_if, "up")
-        for ip in LINK_CLIENT:
-            sh("ip", "-n", self.client_ns, "addr", "add", f"{ip}/29", "dev", "eth0")
-        sh("ip", "-n", self.client_ns, "link", "set", "eth0", "up")
-        sh("ip", "-n", self.client_ns, "link", "set", "lo", "up")
-        for host_ip, client_ip in zip(LINK_HOST, LINK_CLIENT):
-            sh("ip", "-n", self.client_ns, "route", "add", f"{host_ip}/32", "dev", "eth0", "src",
-               client_ip)
-        self.client_path = f"/run/netns/{self.client_ns}"
         # iptables DNAT as Docker lays it out: a chain jumped to from PREROUTING and OUTPUT, one
         # rule per published port. Each variant gets its own host address so only its own traffic
         # walks its chain.
@@ -145,7 +146,18 @@ class Setup:
              "-proto", "tcp", "-host-ip", "127.0.0.1", "-host-port", str(PORT_PROXY),
              "-container-ip", self.server_ip, "-container-port", "80"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.5)
+        # Every path must answer before anything is measured (nginx and the proxy start async).
+        urls = [f"http://{LINK_HOST[0]}:{PORT_IPT1}/", f"http://{LINK_HOST[1]}:{PORT_IPT10K}/",
+                f"http://{LINK_HOST[2]}:{PORT_BPFNET}/"]
+        for url in urls:
+            for _ in range(100):
+                probe = sh("nsenter", f"--net={self.client_path}", "curl", "-s", "-m", "1", "-o",
+                           "/dev/null", "-w", "%{http_code}", url, capture=True, check=False)
+                if probe.stdout.strip() == "200":
+                    break
+                time.sleep(0.1)
+            else:
+                raise RuntimeError(f"{url} does not answer from the client namespace")
 
     def publish_filler(self):
         """10,000 more published ports, on a second sandbox. Returns the seconds it took."""
@@ -163,6 +175,20 @@ class Setup:
             if proc:
                 proc.kill()
                 proc.wait()
+        # The agent first, while its API socket (in the work directory) still exists: it removes
+        # its bridge, veths, nftables table and BPF links itself.
+        if self.agent:
+            self.bn("sandbox", "rm", "srv", check=False)
+            self.bn("sandbox", "rm", "filler", check=False)
+            if hasattr(self, "net"):
+                self.bn("network", "rm", self.net, check=False)
+            self.agent.send_signal(signal.SIGTERM)
+            self.agent.wait(timeout=10)
+            for sub in ("netns", "bpffs"):
+                d = os.path.join(self.work, sub)
+                for f in (os.listdir(d) if os.path.isdir(d) else []):
+                    sh("umount", "-l", os.path.join(d, f), check=False)
+                sh("umount", "-l", d, check=False)
         for step in reversed(self.undo):
             if step[0] == "__iptables__":
                 for chain, dst in ((self.chain1, LINK_HOST[0]), (self.chain10k, LINK_HOST[1])):
@@ -172,18 +198,7 @@ class Setup:
                     sh("iptables", "-t", "nat", "-X", chain, check=False)
             else:
                 sh(*step, check=False)
-        if self.agent:
-            self.bn("sandbox", "rm", "srv", check=False)
-            self.bn("sandbox", "rm", "filler", check=False)
-            self.bn("network", "rm", self.net, check=False) if hasattr(self, "net") else None
-            self.agent.send_signal(signal.SIGTERM)
-            self.agent.wait(timeout=10)
-            for sub in ("netns", "bpffs"):
-                d = os.path.join(self.work, sub)
-                for f in (os.listdir(d) if os.path.isdir(d) else []):
-                    sh("umount", "-l", os.path.join(d, f), check=False)
-                sh("umount", "-l", d, check=False)
-            shutil.rmtree(self.work, ignore_errors=True)
+        shutil.rmtree(self.work, ignore_errors=True)
 
 
 def filler_rules(chain, server_ip, count=10000, first=50000):

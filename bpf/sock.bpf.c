@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Socket NAT for published ports: cgroup sock_addr programs on the root of the cgroup v2
- * hierarchy. A socket of the host's network namespace that connects (TCP, SCTP) or sends (UDP) to
- * a published port on a host address gets the endpoint's address instead, once, at the socket:
- * no per-packet NAT, no conntrack entry, no proxy process. recvmsg4 and getpeername4 show the
+ * hierarchy. A socket of the host's network namespace, or of a sandbox on the endpoint's network
+ * (hairpin), that connects (TCP, SCTP) or sends (UDP) to a published port on a host address gets
+ * the endpoint's address instead, once, at the socket: no per-packet NAT, no conntrack entry, no
+ * proxy process. recvmsg4 and getpeername4 show the
  * application the address it asked for. Anything else is left alone: these programs never refuse
  * a socket operation (they always return 1), because they run for every process on the host. */
 #include <linux/bpf.h>
@@ -16,25 +17,27 @@
 
 #define SOCK_ALLOW 1
 
-static __always_inline int bpfnet_host_socket(struct bpf_sock_addr* ctx) {
-    __u32 zero = 0;
-    struct bpfnet_sock_cfg* cfg = bpf_map_lookup_elem(&bpfnet_sk_cfg, &zero);
-    return cfg && cfg->host_netns_cookie != 0 &&
-           bpf_get_netns_cookie(ctx) == cfg->host_netns_cookie;
+static __always_inline int bpfnet_is_loopback(__u32 ip) {
+    return (bpf_ntohl(ip) >> 24) == 127;
 }
 
 static __always_inline int bpfnet_is_local(__u32 ip) {
-    if ((bpf_ntohl(ip) >> 24) == 127) return 1;
-    return bpf_map_lookup_elem(&bpfnet_local_ip, &ip) != 0;
+    return bpfnet_is_loopback(ip) || bpf_map_lookup_elem(&bpfnet_local_ip, &ip) != 0;
 }
 
 static __always_inline int bpfnet_sock_rewrite(struct bpf_sock_addr* ctx) {
     const __u32 proto = ctx->protocol;
     if (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_SCTP) return SOCK_ALLOW;
-    if (!bpfnet_host_socket(ctx)) return SOCK_ALLOW;
+    __u32 zero = 0;
+    struct bpfnet_sock_cfg* cfg = bpf_map_lookup_elem(&bpfnet_sk_cfg, &zero);
+    if (!cfg || cfg->host_netns_cookie == 0) return SOCK_ALLOW;
+    const __u64 netns = bpf_get_netns_cookie(ctx);
+    const int host = netns == cfg->host_netns_cookie;
 
     const __u32 dst_ip = ctx->user_ip4;
     const __u16 dst_port = (__u16)ctx->user_port;
+    /* A sandbox's own loopback is its own business. */
+    if (!host && bpfnet_is_loopback(dst_ip)) return SOCK_ALLOW;
     struct bpfnet_svc_key key = {.host_ip = dst_ip, .port = dst_port, .proto = (__u8)proto};
     struct bpfnet_svc_target* target = bpf_map_lookup_elem(&bpfnet_pub_port, &key);
     if (!target) {
@@ -42,6 +45,10 @@ static __always_inline int bpfnet_sock_rewrite(struct bpf_sock_addr* ctx) {
         key.host_ip = 0;
         target = bpf_map_lookup_elem(&bpfnet_pub_port, &key);
         if (!target) return SOCK_ALLOW;
+    }
+    if (!host) {
+        struct bpfnet_sk_netns_key member = {.netns_cookie = netns, .network = target->network};
+        if (!bpf_map_lookup_elem(&bpfnet_sk_netns, &member)) return SOCK_ALLOW;
     }
     struct bpfnet_sock_orig orig = {
         .ip = dst_ip,
@@ -54,7 +61,6 @@ static __always_inline int bpfnet_sock_rewrite(struct bpf_sock_addr* ctx) {
     ctx->user_ip4 = target->ip;
     ctx->user_port = target->port;
 
-    __u32 zero = 0;
     struct bpfnet_sock_stats* stats = bpf_map_lookup_elem(&bpfnet_sk_stats, &zero);
     if (stats) stats->rewrites++;
     return SOCK_ALLOW;

@@ -21,7 +21,7 @@ runtime_pkgs=(iproute2 iputils-ping netcat-openbsd ethtool procps kmod)
 docker_pkgs=(docker.io busybox-static)
 
 # Benchmarks (`make bench`): traffic generators for throughput, packet rate and latency.
-bench_pkgs=(iperf3 sockperf wrk nginx-light)  # nginx-light: the server behind published ports
+bench_pkgs=(iperf3 sockperf wrk nginx-light curl)  # nginx-light: the server behind published ports
 
 wanted=("${build_pkgs[@]}" "${runtime_pkgs[@]}" "${docker_pkgs[@]}" "${bench_pkgs[@]}")
 missing=()

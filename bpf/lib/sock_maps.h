@@ -27,6 +27,15 @@ struct {
 BPFNET_CHECK_MAP_NAME(bpfnet_sk_cfg);
 
 struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, BPFNET_MAX_ENDPOINTS);
+    __type(key, struct bpfnet_sk_netns_key);
+    __type(value, __u8);
+    BPFNET_PIN_BY_NAME;
+} bpfnet_sk_netns SEC(".maps");
+BPFNET_CHECK_MAP_NAME(bpfnet_sk_netns);
+
+struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, 1);
     __type(key, __u32);

@@ -176,6 +176,16 @@ struct bpfnet_sock_cfg {
     __u64 host_netns_cookie; /* 0: rewrite nothing */
 };
 
+/* bpfnet_sk_netns: HASH, (sandbox netns cookie, network) -> __u8. A sandbox's socket reaching a
+ * published port through a host address (hairpin) is rewritten only when the sandbox is on the
+ * endpoint's network: anywhere else the rewritten connection would cross networks, which the
+ * isolation drops, so those go through the kernel NAT as from any client. */
+struct bpfnet_sk_netns_key {
+    __u64 netns_cookie;
+    __u32 network; /* bridge ifindex */
+    __u32 pad;
+};
+
 /* bpfnet_sock_stats: PERCPU_ARRAY[1]: connect/sendmsg destinations rewritten. */
 struct bpfnet_sock_stats {
     __u64 rewrites;
@@ -220,7 +230,8 @@ struct bpfnet_ct_key {
 #define BPFNET_CT_F_FIN_IN (1u << 2)  /* the client sent a FIN */
 #define BPFNET_CT_F_FIN_OUT (1u << 3) /* the endpoint sent a FIN */
 #define BPFNET_CT_F_RST (1u << 4)     /* either side sent an RST */
-#define BPFNET_CT_F_XDP (1u << 5)     /* the endpoint can be reached from XDP (BPFNET_EP_F_XDP_TARGET) */
+#define BPFNET_CT_F_XDP \
+    (1u << 5) /* the endpoint can be reached from XDP (BPFNET_EP_F_XDP_TARGET) */
 
 struct bpfnet_ct_entry {
     __u64 expires_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) after which the entry is dead */
@@ -247,7 +258,7 @@ enum bpfnet_nat_counter {
     BPFNET_NAT_PASS_SCTP = 6, /* SCTP to a different container port: the kernel NAT fixes CRC32c */
     BPFNET_NAT_CT_FAILED = 7, /* conntrack insert failed: left to the kernel NAT */
     BPFNET_NAT_TTL_EXPIRED = 8, /* TTL 1: left to the stack, which answers time exceeded */
-    BPFNET_NAT_DNAT_XDP = 9, /* of BPFNET_NAT_DNAT, those translated by the XDP program */
+    BPFNET_NAT_DNAT_XDP = 9,    /* of BPFNET_NAT_DNAT, those translated by the XDP program */
     BPFNET_NAT_COUNTER_MAX = 10,
 };
 
@@ -284,6 +295,7 @@ static_assert(offsetof(struct bpfnet_ct_entry, smac) == 40);
 static_assert(sizeof(struct bpfnet_nat_stats) == 16);
 static_assert(sizeof(struct bpfnet_sock_orig) == 16);
 static_assert(sizeof(struct bpfnet_sock_cfg) == 8);
+static_assert(sizeof(struct bpfnet_sk_netns_key) == 16);
 #endif /* __cplusplus */
 
 #endif /* BPFNET_ABI_H */

@@ -97,9 +97,27 @@ if [ "$E2E_DATAPATH" = bpf ]; then
     # On the BPF datapath the host's own connections are rewritten at the socket (no NAT).
     [ "$(sock_rewrites)" -ge $((rewrites_before + 2)) ] || die "the socket NAT rewrote nothing"
 fi
+[ "$E2E_DATAPATH" = bpf ] && rewrites_before=$(sock_rewrites)
 expect_body "cli-$$" "$HOST_IP:18080" "web-$$"
 expect_body "web-$$" "$HOST_IP:18080" "web-$$"
 expect_body "cli-$$" "10.218.1.1:18080" "web-$$"  # the gateway is a host address too
+if [ "$E2E_DATAPATH" = bpf ]; then
+    # Sandboxes on the endpoint's network hairpin at the socket too (no NAT).
+    [ "$(sock_rewrites)" -ge $((rewrites_before + 3)) ] || die "hairpin was not rewritten at the socket"
+    # A sandbox on another network is not rewritten (that would cross networks): the kernel NAT
+    # serves it, as it serves any client.
+    bn network create --subnet 10.218.2.0/24 "oth-$$" >/dev/null
+    bn sandbox create "oth-$$" >/dev/null
+    bn network connect "oth-$$" "oth-$$"
+    rewrites_before=$(sock_rewrites)
+    expect_body "oth-$$" "$HOST_IP:18080" "web-$$"
+    [ "$(sock_rewrites)" -eq "$rewrites_before" ] || die "a foreign network's sandbox was rewritten"
+    bn sandbox rm "oth-$$" >/dev/null
+    bn network rm "oth-$$" >/dev/null
+    # A sandbox's own loopback stays its own.
+    if in_ns "cli-$$" python3 -c "import socket; socket.create_connection(('127.0.0.1', 18080), 1)" \
+        2>/dev/null; then die "127.0.0.1:18080 inside a sandbox reached the published port"; fi
+fi
 
 # UDP.
 nsenter --net="$NETNS_DIR/web-$$" python3 -c "

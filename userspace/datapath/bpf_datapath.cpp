@@ -240,8 +240,36 @@ Status BpfDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& end
         bpf_map_delete_elem(state_->ep_by_if_fd, &ifindex);
         return fail(map_error("bpfnet_ep_by_ip update", err));
     }
+    if (state_->socket_nat && endpoint.owner != Owner::Docker) {
+        // Hairpin through the socket NAT for this sandbox's sockets towards its own network's
+        // published ports. Docker's sandboxes do not exist yet at Join: they hairpin through the
+        // kernel NAT, as does any sandbox whose cookie cannot be read.
+        uint64_t cookie = 0;
+        Status read = kernel::run_in_netns(sandbox.netns_path, [&]() -> Status {
+            BPFNET_ASSIGN_OR_RETURN(cookie, current_netns_cookie());
+            return {};
+        });
+        Status allowed = read ? state_->socket_nat->allow_sandbox(cookie, src.network) : read;
+        if (!allowed)
+            spdlog::warn("sandbox {} hairpins through the kernel NAT: {}", sandbox.name,
+                         allowed.error().message);
+    }
     return attach_tc_ingress(state_->endpoint_hook, state_->prog_fd, endpoint.host_ifname,
                              host->ifindex);
+}
+
+// Best effort: a namespace that is gone can never open a socket again, and entries of deleted
+// networks are collected with the garbage.
+void BpfDatapath::forget_sandbox_hairpin(const Sandbox& sandbox, uint32_t network) {
+    if (!state_->socket_nat || sandbox.owner == Owner::Docker ||
+        !kernel::netns_exists(sandbox.netns_path))
+        return;
+    uint64_t cookie = 0;
+    Status read = kernel::run_in_netns(sandbox.netns_path, [&]() -> Status {
+        BPFNET_ASSIGN_OR_RETURN(cookie, current_netns_cookie());
+        return {};
+    });
+    if (read) state_->socket_nat->forget_sandbox(cookie, network);
 }
 
 Status BpfDatapath::remove_endpoint(const Endpoint& endpoint, const Sandbox& sandbox) {
@@ -255,6 +283,7 @@ Status BpfDatapath::remove_endpoint(const Endpoint& endpoint, const Sandbox& san
             std::memcmp(src.mac, endpoint.mac.bytes.data(), 6) == 0) {
             bpf_map_delete_elem(state_->ep_by_if_fd, &key);
             bpf_map_delete_elem(state_->stats_fd, &key);
+            forget_sandbox_hairpin(sandbox, src.network);
         }
     }
     for (const auto& key : map_keys<bpfnet_ep_key>(state_->ep_by_ip_fd)) {
@@ -435,8 +464,8 @@ std::string BpfDatapath::published_ports_path() const {
                                           : "from the host: kernel NAT (socket NAT unavailable: " +
                                                 state_->socket_nat_unavailable + ")";
     return outside + "; " + host +
-           "; hairpin: kernel NAT (nftables DNAT maps); outbound: nftables masquerade (BPF SNAT "
-           "not yet available)";
+           "; hairpin: BPF socket NAT for sandboxes on the endpoint's network, kernel NAT "
+           "otherwise; outbound: kernel masquerade (nftables)";
 }
 
 Status BpfDatapath::remove_policy() {
@@ -471,6 +500,10 @@ Result<std::vector<std::string>> BpfDatapath::collect_garbage(const std::set<std
     }
     for (uint32_t key : map_keys<uint32_t>(state_->net_fd)) {
         if (!ifindex_exists(key)) bpf_map_delete_elem(state_->net_fd, &key);
+    }
+    if (state_->socket_nat) {
+        auto networks = map_keys<uint32_t>(state_->net_fd);
+        state_->socket_nat->forget_networks_except({networks.begin(), networks.end()});
     }
     for (const auto& key : map_keys<bpfnet_lpm_v4>(state_->subnets_fd)) {
         uint32_t network = 0;

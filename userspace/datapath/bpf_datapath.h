@@ -69,6 +69,7 @@ class BpfDatapath : public Datapath {
     // What the XDP program does on an uplink (attached or not, and why), for status.
     std::string sync_uplink_xdp(const std::string& ifname, int ifindex, const std::string& kind);
     bool xdp_may_run() const;
+    void forget_sandbox_hairpin(const Sandbox& sandbox, uint32_t network);
     Status forget_unpublished_flows(const std::vector<PublishedPort>& ports);
 
     KernelDatapath& kernel_;

@@ -28,7 +28,9 @@ namespace {
 constexpr int kSoNetnsCookie = 71;
 constexpr uint32_t kBpfLinkTypeCgroup = 3;
 
-Result<uint64_t> host_netns_cookie() {
+}  // namespace
+
+Result<uint64_t> current_netns_cookie() {
     Fd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     if (sock.get() < 0)
         return fail(ErrorKind::Internal, fmt::format("socket: {}", std::strerror(errno)));
@@ -41,8 +43,6 @@ Result<uint64_t> host_netns_cookie() {
     }
     return cookie;
 }
-
-}  // namespace
 
 std::string cgroup2_mount_point(const std::string& mounts) {
     std::istringstream in(mounts);
@@ -60,7 +60,7 @@ struct SocketNat::State {
     BpfSkeleton<sock> skel;
     std::string links_dir;
     std::string cgroup_root;
-    int cfg_fd = -1;
+    int cfg_fd = -1, netns_fd = -1;
 };
 
 SocketNat::SocketNat(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -92,8 +92,9 @@ Result<std::unique_ptr<SocketNat>> SocketNat::open(const std::string& pin_dir) {
     BPFNET_TRY(state->skel.load());
     auto* skel = state->skel.get();
     state->cfg_fd = bpf_map__fd(skel->maps.bpfnet_sk_cfg);
+    state->netns_fd = bpf_map__fd(skel->maps.bpfnet_sk_netns);
 
-    BPFNET_ASSIGN_OR_RETURN(uint64_t cookie, host_netns_cookie());
+    BPFNET_ASSIGN_OR_RETURN(uint64_t cookie, current_netns_cookie());
     bpfnet_sock_cfg cfg{.host_netns_cookie = cookie};
     uint32_t zero = 0;
     if (int err = bpf_map_update_elem(state->cfg_fd, &zero, &cfg, BPF_ANY); err)
@@ -140,6 +141,24 @@ Result<std::unique_ptr<SocketNat>> SocketNat::open(const std::string& pin_dir) {
     spdlog::info("socket NAT attached to cgroup {} (links under {})", state->cgroup_root,
                  state->links_dir);
     return std::unique_ptr<SocketNat>(new SocketNat(std::move(state)));
+}
+
+Status SocketNat::allow_sandbox(uint64_t netns_cookie, uint32_t network) {
+    bpfnet_sk_netns_key key{.netns_cookie = netns_cookie, .network = network, .pad = 0};
+    uint8_t one = 1;
+    if (int err = bpf_map_update_elem(state_->netns_fd, &key, &one, BPF_ANY); err)
+        return fail(map_error("bpfnet_sk_netns update", err));
+    return {};
+}
+
+void SocketNat::forget_sandbox(uint64_t netns_cookie, uint32_t network) {
+    bpfnet_sk_netns_key key{.netns_cookie = netns_cookie, .network = network, .pad = 0};
+    bpf_map_delete_elem(state_->netns_fd, &key);
+}
+
+void SocketNat::forget_networks_except(const std::set<uint32_t>& networks) {
+    for (const auto& key : map_keys<bpfnet_sk_netns_key>(state_->netns_fd))
+        if (!networks.count(key.network)) bpf_map_delete_elem(state_->netns_fd, &key);
 }
 
 }  // namespace bpfnet

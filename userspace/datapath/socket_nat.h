@@ -7,7 +7,9 @@
 // (nftables output DNAT) still serves the host, so it is an optional layer.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -25,11 +27,21 @@ class SocketNat {
 
     const std::string& cgroup_root() const;
 
+    // Sockets of the sandbox with this network namespace cookie may be rewritten towards endpoints
+    // of `network` (bridge ifindex): hairpin without NAT for a sandbox on the endpoint's network.
+    Status allow_sandbox(uint64_t netns_cookie, uint32_t network);
+    void forget_sandbox(uint64_t netns_cookie, uint32_t network);
+    // Drops the entries of networks that no longer exist.
+    void forget_networks_except(const std::set<uint32_t>& networks);
+
   private:
     struct State;
     explicit SocketNat(std::unique_ptr<State> state);
     std::unique_ptr<State> state_;
 };
+
+// SO_NETNS_COOKIE of the calling thread's network namespace (unique per namespace and boot).
+Result<uint64_t> current_netns_cookie();
 
 // The first cgroup2 mount point in a /proc/self/mounts text, or "" if there is none.
 std::string cgroup2_mount_point(const std::string& mounts);
