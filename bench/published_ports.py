@@ -103,7 +103,8 @@ class Setup:
         self.agent = subprocess.Popen(
             [os.path.join(self.bin_dir, "bpfnetd"), "--state-dir", f"{self.work}/state", "--run-dir",
              self.run_dir, "--bpffs-root", f"{self.work}/bpffs", "--netns-dir", f"{self.work}/netns",
-             "--plugin-socket", f"{self.run_dir}/docker-plugin.sock", "--uplink", host_if],
+             "--plugin-socket", f"{self.run_dir}/docker-plugin.sock", "--uplink", host_if,
+             "--default-bridge", "none"],
             stdout=log_file, stderr=log_file)
         for _ in range(100):
             if self.bn("version", check=False).returncode == 0:

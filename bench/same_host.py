@@ -99,7 +99,7 @@ class Topology:
         agent = subprocess.Popen([os.path.join(self.bin_dir, "bpfnetd"), "--state-dir", f"{work}/state",
                                   "--run-dir", run_dir, "--bpffs-root", f"{work}/bpffs",
                                   "--netns-dir", f"{work}/netns",
-                                  "--plugin-socket", f"{run_dir}/docker-plugin.sock", "--uplink", "none"], stdout=log_file, stderr=log_file)
+                                  "--plugin-socket", f"{run_dir}/docker-plugin.sock", "--uplink", "none", "--default-bridge", "none"], stdout=log_file, stderr=log_file)
         self.undo.append(("__umount__", work))
         self.undo.append(("__stop_agent__", agent))
         for _ in range(100):

@@ -24,9 +24,10 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== starting bpfnetd (log: $WORK/agent.log)"
-# --uplink none: the demo's private agent leaves the machine's real uplink alone.
+# --uplink none, --default-bridge none: the demo's private agent leaves the machine's real uplink
+# alone and makes no default bridge that would outlive it.
 "$BIN/bpfnetd" --state-dir "$WORK/state" --run-dir "$RUN" --bpffs-root "$WORK/bpffs" \
-    --netns-dir "$WORK/netns" --uplink none >"$WORK/agent.log" 2>&1 &
+    --netns-dir "$WORK/netns" --uplink none --default-bridge none >"$WORK/agent.log" 2>&1 &
 AGENT=$!
 for _ in $(seq 1 50); do "$BIN/bpfnet" --run-dir "$RUN" version >/dev/null 2>&1 && break; sleep 0.1; done
 

@@ -47,6 +47,14 @@ int main(int argc, char** argv) {
         ->envname("BPFNET_DOCKER_HOST")
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
         ->capture_default_str();
+    app.add_option("--default-bridge", sc.default_bridge,
+                   "Linux bridge of the predefined \"bridge\" network (\"none\": no default "
+                   "bridge network, like dockerd --bridge=none)")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+        ->capture_default_str();
+    app.add_option("--default-bridge-subnet", sc.default_bridge_subnet,
+                   "Subnet of the predefined \"bridge\" network (default: from the default pools)")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     std::vector<std::string> uplinks{"auto"};
     app.add_option("--uplink", uplinks,
                    "Devices whose ingress runs the uplink program, which takes connections from "

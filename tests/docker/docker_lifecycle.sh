@@ -92,5 +92,5 @@ for n in "$NET" "$POOLNET"; do
     dk network ls --format '{{.Name}}' | grep -qx "$n" && die "docker network prune left $n"
     bn network ls | grep -q " $n " && die "docker network prune left $n in bpfnet"
 done
-bn network ls -q | wc -l | grep -qx 1 || die "only the native network should remain"
+bn network ls -q -f type=custom | wc -l | grep -qx 1 || die "only the native network should remain"
 [ "$(owned_links "$AGENT_INSTANCE" | wc -l)" -eq 1 ] || die "links left: $(owned_links "$AGENT_INSTANCE")"

@@ -13,7 +13,7 @@ INST=$(agent_instance)
 # Every link the agent marks as its own must be one the store knows about, and vice versa.
 check_consistent() {
     local expected actual
-    expected=$( (bn network inspect $(bn network ls -q) | python3 -c '
+    expected=$( (bn network inspect $(bn network ls -q -f type=custom) | python3 -c '
 import json, sys
 for n in json.load(sys.stdin):
     print(n["BpfNet"]["Bridge"])'; \

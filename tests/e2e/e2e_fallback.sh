@@ -29,3 +29,34 @@ in_sb "sba-$$" ping -c 2 -W 2 10.217.0.3 >/dev/null || die "traffic broken on th
 stop_agent
 start_agent --probe-disable tcx
 in_sb "sba-$$" ping -c 2 -W 2 10.217.0.3 >/dev/null || die "traffic broken after restart on clsact"
+
+# Each probe check, forced to fail, on a network created then: the checks the BPF datapath needs
+# (bpf, bpffs, test_run, redirect_peer) put it on the kernel datapath, with the reason in status
+# and inspect; btf is not needed (programs carry their own BTF) and tcx only changes the attachment
+# (above): those stay on BPF. Either way the network passes traffic.
+stop_agent
+i=0
+for check in bpf bpffs test_run redirect_peer btf; do
+    i=$((i + 1))
+    start_agent --probe-disable "$check"
+    net="p$check-$$"
+    bn network create --subnet "10.217.$((10 + i)).0/24" "$net" >/dev/null
+    for s in x y; do bn sandbox create --network "$net" "p$s$i-$$" >/dev/null; done
+    line=$(bn status | grep "^$net ")
+    reason=$(bn network inspect "$net" | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['BpfNet']['DatapathReason'])")
+    if [ "$check" = btf ]; then
+        grep -q " bpf " <<<"$line" || die "--probe-disable btf moved $net off BPF: $line"
+        bn status | grep -qi "btf" || die "status does not report the failed btf check"
+    else
+        grep -q " kernel " <<<"$line" || die "--probe-disable $check left $net on BPF: $line"
+        grep -q "$check: disabled by --probe-disable" <<<"$reason" \
+            || die "inspect does not say why $net fell back: $reason"
+        [ -z "$(ls "$BPFFS_DIR/bpfnet/links" 2>/dev/null | grep "$(host_if_of "px$i-$$" "$net")")" ] \
+            || die "BPF link on a kernel-datapath endpoint ($check)"
+    fi
+    in_sb "px$i-$$" ping -c 2 -W 2 "10.217.$((10 + i)).3" >/dev/null || die "no traffic with $check failed"
+    for s in x y; do bn sandbox rm "p$s$i-$$" >/dev/null; done
+    bn network rm "$net" >/dev/null
+    stop_agent
+done
+start_agent

@@ -34,4 +34,4 @@ expect_fail "already exists" bn network create --subnet 10.214.0.0/24 "$NET"
 bn network create --subnet 10.215.0.0/30 "tiny-$$" >/dev/null
 bn network connect "tiny-$$" "sbc-$$"
 expect_fail "no available IPv4 addresses" bn network connect "tiny-$$" "sbd-$$"
-[ "$(bn network ls -q | wc -l)" = 2 ] || die "a refused create left a network behind"
+[ "$(bn network ls -q -f type=custom | wc -l)" = 2 ] || die "a refused create left a network behind"

@@ -48,7 +48,9 @@ E2E_DATAPATH=${BPFNET_E2E_DATAPATH:-bpf}
 # --plugin-socket (the last one given wins).
 # --uplink none: a test's agent never puts its program on the machine's real uplink; tests that
 # need one name the veth they created (AGENT_FLAGS+=(--uplink ...) before start_agent).
-AGENT_FLAGS=(--plugin-socket "$RUN_DIR/docker-plugin.sock" --uplink none)
+# --default-bridge none: tests run agents side by side, and the predefined bridge network (one
+# Linux bridge name, one default subnet) is tested by its own script.
+AGENT_FLAGS=(--plugin-socket "$RUN_DIR/docker-plugin.sock" --uplink none --default-bridge none)
 [ "$E2E_DATAPATH" = kernel ] && AGENT_FLAGS+=(--probe-disable bpf)
 
 start_agent() {

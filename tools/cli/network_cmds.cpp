@@ -76,7 +76,7 @@ void run_create(Context& ctx, const CreateArgs& a) {
     std::cout << (*reply)["Id"].get<std::string>() << '\n';
 }
 
-// docker's filters: driver=, name= (substring), id= (prefix), label=KEY[=VALUE].
+// docker's filters: driver=, name= (substring), id= (prefix), label=KEY[=VALUE], type=.
 Result<bool> matches_filters(const json& network, const std::vector<std::string>& filters) {
     for (const auto& f : filters) {
         auto kv = parse_key_value(f);
@@ -90,6 +90,14 @@ Result<bool> matches_filters(const json& network, const std::vector<std::string>
             if (network["Name"].get<std::string>().find(value) == std::string::npos) return false;
         } else if (key == "id") {
             if (network["Id"].get<std::string>().rfind(value, 0) != 0) return false;
+        } else if (key == "type") {
+            // docker's type=builtin (the predefined bridge, host, none) or type=custom.
+            if (value != "builtin" && value != "custom")
+                return fail(
+                    ErrorKind::InvalidArgument,
+                    fmt::format("invalid filter \"type={}\": expected builtin or custom", value));
+            const bool builtin = network["BpfNet"].value("Predefined", false);
+            if (builtin != (value == "builtin")) return false;
         } else if (key == "label") {
             auto lkv = value.find('=');
             std::string lkey = value.substr(0, lkv);
@@ -99,8 +107,9 @@ Result<bool> matches_filters(const json& network, const std::vector<std::string>
         } else {
             return fail(
                 ErrorKind::InvalidArgument,
-                fmt::format("invalid filter \"{}\": supported filters are driver, name, id, label",
-                            key));
+                fmt::format(
+                    "invalid filter \"{}\": supported filters are driver, name, id, label, type",
+                    key));
         }
     }
     return true;
@@ -228,7 +237,7 @@ void add_network_commands(CLI::App& app, Context& ctx) {
     auto* ls = network->add_subcommand("ls", "List networks");
     ls->alias("list");
     ls->add_option("-f,--filter", ls_args->filters,
-                   "Filter: driver=, name=, id=, label= (repeatable)");
+                   "Filter: driver=, name=, id=, label=, type=builtin|custom (repeatable)");
     ls->add_option("--format", ls_args->format, "table or json")
         ->check(CLI::IsMember({"table", "json"}))
         ->capture_default_str();

@@ -25,15 +25,44 @@ using json = nlohmann::ordered_json;
 struct SandboxArgs {
     std::vector<std::string> refs;
     std::string name;
+    std::string network;               // create --network: host, none, or a network to connect
+    std::string ip;                    // create --ip (with --network NET)
+    std::vector<std::string> publish;  // create --publish (with --network NET)
     std::vector<std::string> command;
     std::string format = "table";
     bool quiet = false;
 };
 
+// Like `docker create --network`: host and none are the sandbox's namespace itself; any other
+// network is connected right after creation (and the sandbox removed again if that fails).
 void run_create(Context& ctx, const SandboxArgs& a) {
-    auto reply = ApiClient(ctx.run_dir).call("POST", "/sandboxes/create", {{"Name", a.name}});
+    const bool special = a.network == "host" || a.network == "none";
+    if (a.network == "host" && !a.publish.empty())
+        return report_error(ctx,
+                            "published ports are discarded when using host network mode: the "
+                            "sandbox uses the host's ports directly");
+    if (special && !a.ip.empty())
+        return report_error(ctx, fmt::format("--ip is not allowed with --network {}", a.network));
+    if (a.network == "none" && !a.publish.empty())
+        return report_error(ctx, "published ports need a network: none has only loopback");
+    ApiClient client(ctx.run_dir);
+    json request = {{"Name", a.name}};
+    if (special) request["NetworkMode"] = a.network;
+    auto reply = client.call("POST", "/sandboxes/create", request);
     if (!reply) return report_error(ctx, reply.error().message);
-    std::cout << (*reply)["Id"].get<std::string>() << '\n';
+    const std::string id = (*reply)["Id"].get<std::string>();
+    if (!a.network.empty() && !special) {
+        json endpoint_config = json::object();
+        if (!a.ip.empty()) endpoint_config["IPAMConfig"] = {{"IPv4Address", a.ip}};
+        if (!a.publish.empty()) endpoint_config["Publish"] = a.publish;
+        auto connected = client.call("POST", "/networks/" + a.network + "/connect",
+                                     {{"Container", id}, {"EndpointConfig", endpoint_config}});
+        if (!connected) {
+            (void)client.call("DELETE", "/sandboxes/" + id);
+            return report_error(ctx, connected.error().message);
+        }
+    }
+    std::cout << id << '\n';
 }
 
 void run_rm(Context& ctx, const SandboxArgs& a) {
@@ -140,6 +169,11 @@ void add_sandbox_commands(CLI::App& app, Context& ctx) {
 
     auto* create = sandbox->add_subcommand("create", "Create a sandbox with loopback up");
     create->add_option("name", args->name, "Sandbox name")->required();
+    create->add_option("--network,--net", args->network,
+                       "host (the host's namespace), none (loopback only), or a network to "
+                       "connect it to");
+    create->add_option("--ip", args->ip, "IPv4 address on --network");
+    create->add_option("-p,--publish", args->publish, "Publish a port on --network (docker -p)");
     create->callback([&ctx, args] { run_create(ctx, *args); });
 
     auto* rm =

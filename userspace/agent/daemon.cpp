@@ -13,6 +13,7 @@
 
 #include "core/ids.h"
 #include "datapath/bpf_datapath.h"
+#include "datapath/child_link_datapath.h"
 #include "datapath/kernel_datapath.h"
 #include "datapath/probe.h"
 #include "store/store.h"
@@ -102,10 +103,12 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config) {
     // The service owns its own KernelDatapath handle for kernel-mode networks; the BPF datapath
     // wraps `kernel`, which the daemon keeps alive for as long as the service.
     daemon->kernel_ = std::move(kernel);
-    daemon->service_ = std::make_unique<NetworkService>(sc, instance, std::move(store),
-                                                        std::make_unique<KernelDatapath>(instance),
-                                                        std::move(bpf), bpf_unavailable, probe);
+    auto child_links = std::make_unique<ChildLinkDatapath>(*daemon->kernel_);
+    daemon->service_ = std::make_unique<NetworkService>(
+        sc, instance, std::move(store), std::make_unique<KernelDatapath>(instance), std::move(bpf),
+        bpf_unavailable, probe, std::move(child_links));
     BPFNET_TRY(daemon->service_->reconcile());
+    BPFNET_TRY(daemon->service_->ensure_predefined_networks());
 
     daemon->api_ = std::make_unique<NativeApi>(*daemon->service_);
     NativeApi* api = daemon->api_.get();

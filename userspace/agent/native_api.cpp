@@ -172,14 +172,15 @@ json sandbox_json(const Sandbox& sandbox, const NetworkService::Snapshot& snap) 
                           {"EndpointID", e.id},
                           {"Ports", ports},
                           {"Interface", e.ifname},
-                          {"IPAddress", e.ip.str()},
-                          {"MacAddress", e.mac.str()},
+                          {"IPAddress", e.ip.value == 0 ? "" : e.ip.str()},
+                          {"MacAddress", e.mac.is_zero() ? "" : e.mac.str()},
                           {"Aliases", e.aliases},
                           {"DefaultRoute", e.default_route}};
     }
     return {{"Id", sandbox.id},
             {"Name", sandbox.name},
             {"NetnsPath", sandbox.netns_path},
+            {"NetworkMode", to_string(sandbox.mode)},
             {"Created", sandbox.created},
             {"Networks", networks},
             {"State", to_string(sandbox.state)},
@@ -207,6 +208,7 @@ int http_status_for(ErrorKind kind) {
 
 json NativeApi::inspect_network(const NetworkService& service, const Network& network,
                                 const NetworkService::Snapshot& snap) {
+    const bool builtin = is_builtin_only_driver(network.driver);  // host, none: no IPAM at all
     json containers = json::object();
     for (const auto& e : snap.endpoints) {
         if (e.network_id != network.id) continue;
@@ -218,8 +220,8 @@ json NativeApi::inspect_network(const NetworkService& service, const Network& ne
         containers[e.sandbox_id.empty() ? "ep-" + e.id : e.sandbox_id] = {
             {"Name", name},
             {"EndpointID", e.id},
-            {"MacAddress", e.mac.str()},
-            {"IPv4Address", Cidr{e.ip, network.ipam.subnet.prefix_len}.str()},
+            {"MacAddress", builtin ? "" : e.mac.str()},
+            {"IPv4Address", builtin ? "" : Cidr{e.ip, network.ipam.subnet.prefix_len}.str()},
             {"IPv6Address", ""},
         };
     }
@@ -241,7 +243,7 @@ json NativeApi::inspect_network(const NetworkService& service, const Network& ne
         {"IPAM",
          {{"Driver", network.ipam.driver},
           {"Options", json::object()},
-          {"Config", json::array({config})}}},
+          {"Config", builtin ? json::array() : json::array({config})}}},
         {"Internal", network.internal},
         {"Attachable", false},
         {"Ingress", false},
@@ -255,6 +257,8 @@ json NativeApi::inspect_network(const NetworkService& service, const Network& ne
          {{"Datapath", choice.name},
           {"DatapathReason", choice.reason},
           {"Bridge", network.bridge_name},
+          {"Parent", network.parent},
+          {"Predefined", NetworkService::is_predefined(network)},
           {"State", to_string(network.state)}}},
     };
 }
@@ -376,7 +380,20 @@ HttpResponse NativeApi::handle(const HttpRequest& request) {
     if (is("POST", {"sandboxes", "create"})) {
         auto name = string_field(body, "Name");
         if (!name) return error_response(name.error());
-        auto sandbox = service_.create_sandbox(*name);
+        // "NetworkMode": "host" or "none" (docker run --network's special values); absent: a
+        // namespace of its own.
+        auto mode_text = string_field(body, "NetworkMode");
+        if (!mode_text) return error_response(mode_text.error());
+        SandboxMode mode = SandboxMode::Own;
+        if (*mode_text == "host") {
+            mode = SandboxMode::Host;
+        } else if (*mode_text == "none") {
+            mode = SandboxMode::None;
+        } else if (!mode_text->empty()) {
+            return bad_request(fmt::format(
+                "invalid NetworkMode \"{}\": expected \"host\" or \"none\"", *mode_text));
+        }
+        auto sandbox = service_.create_sandbox(*name, mode);
         if (!sandbox) return error_response(sandbox.error());
         return json_response(201, {{"Id", sandbox->id}, {"NetnsPath", sandbox->netns_path}});
     }

@@ -11,6 +11,7 @@
 #include "agent/snapshot_queries.h"
 #include "core/ids.h"
 #include "datapath/kernel_datapath.h"
+#include "datapath/null_datapath.h"
 #include "kernel/netlink.h"
 #include "kernel/netns.h"
 #include "kernel/port_probe.h"
@@ -36,12 +37,14 @@ NetworkService::NetworkService(ServiceConfig config, std::string instance,
                                std::unique_ptr<Store> store,
                                std::unique_ptr<Datapath> kernel_datapath,
                                std::unique_ptr<Datapath> bpf_datapath, std::string bpf_unavailable,
-                               ProbeResult probe)
+                               ProbeResult probe, std::unique_ptr<Datapath> child_link_datapath)
     : config_(std::move(config)),
       instance_(std::move(instance)),
       store_(std::move(store)),
       kernel_(std::move(kernel_datapath)),
       bpf_(std::move(bpf_datapath)),
+      child_link_(std::move(child_link_datapath)),
+      null_(std::make_unique<NullDatapath>()),
       bpf_unavailable_(std::move(bpf_unavailable)),
       probe_(std::move(probe)) {}
 
@@ -71,6 +74,13 @@ Result<BridgeOptions> NetworkService::options_of(const Network& network) const {
 }
 
 DatapathChoice NetworkService::datapath_choice(const Network& network) const {
+    if (is_child_link_driver(network.driver)) {
+        return {network.driver, fmt::format("the kernel's {} driver on parent {} (no BPF datapath "
+                                            "for this driver)",
+                                            network.driver, network.parent)};
+    }
+    if (network.driver == driver::kHost) return {"host", "the host's own network namespace"};
+    if (network.driver == driver::kNull) return {"none", "loopback only"};
     auto options = parse_bridge_options(network.options);
     DatapathMode mode = options ? options->datapath : DatapathMode::Auto;
     if (mode == DatapathMode::Kernel) return {"kernel", "requested with bpfnet.datapath=kernel"};
@@ -86,6 +96,9 @@ std::map<std::string, std::string> NetworkService::published_ports_paths() const
 }
 
 Datapath& NetworkService::datapath_for(const Network& network) {
+    if (is_child_link_driver(network.driver) && child_link_) return *child_link_;
+    if (is_builtin_only_driver(network.driver) || is_child_link_driver(network.driver))
+        return *null_;  // a child-link network without its datapath can only be removed
     return datapath_choice(network).name == "bpf" ? *bpf_ : *kernel_;
 }
 
@@ -94,7 +107,8 @@ Status NetworkService::sync_policy_locked(const std::vector<Network>& networks) 
     options.reserve(networks.size());
     std::vector<const Network*> live;
     for (const auto& n : networks) {
-        if (n.state == Lifecycle::Deleting) continue;
+        // Only bridge networks have a bridge for the firewall and the NAT to act on.
+        if (n.state == Lifecycle::Deleting || n.driver != driver::kBridge) continue;
         auto parsed = options_of(n);
         if (!parsed) return fail(parsed.error());
         options.push_back(*parsed);
@@ -174,12 +188,18 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
             fmt::format("invalid network name \"{}\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
                         request.name));
     }
-    if (request.driver != "bridge") {
-        return fail(
-            ErrorKind::Unsupported,
-            fmt::format("network driver \"{}\" is not supported by this agent (available: bridge)",
-                        request.driver));
+    if (is_builtin_only_driver(request.driver) || request.driver == "none") {
+        return fail(ErrorKind::Conflict,
+                    fmt::format("only one instance of \"{}\" network is allowed",
+                                request.driver == driver::kHost ? "host" : "null"));
     }
+    if (request.driver != driver::kBridge && !is_child_link_driver(request.driver)) {
+        return fail(ErrorKind::Unsupported,
+                    fmt::format("network driver \"{}\" is not supported by this agent "
+                                "(available: bridge, macvlan, ipvlan)",
+                                request.driver));
+    }
+    const bool child_link = is_child_link_driver(request.driver);
     BPFNET_ASSIGN_OR_RETURN(BridgeOptions options, parse_bridge_options(request.options));
     if (options.datapath == DatapathMode::Bpf && !bpf_) {
         return fail(
@@ -213,9 +233,13 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
     network.internal = request.internal;
     network.created = now_rfc3339();
     network.state = Lifecycle::Creating;
-    network.bridge_name = options.bridge_name.value_or(default_bridge_name(network.id));
+    if (child_link) {
+        BPFNET_TRY(plan_child_link_network_locked(request, snap, network));
+    } else {
+        network.bridge_name = options.bridge_name.value_or(default_bridge_name(network.id));
+    }
     for (const auto& n : snap.networks) {
-        if (n.bridge_name == network.bridge_name) {
+        if (!network.bridge_name.empty() && n.bridge_name == network.bridge_name) {
             return fail(ErrorKind::Conflict,
                         fmt::format("bridge name {} is already used by network {}",
                                     network.bridge_name, n.name));
@@ -226,6 +250,8 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
                             subnets_in_use_locked(snap, request.pool_id));
     BPFNET_ASSIGN_OR_RETURN(auto host_sock, kernel::NlSocket::open());
     BPFNET_ASSIGN_OR_RETURN(auto host_routes, kernel::list_ipv4_route_destinations(host_sock));
+    // A macvlan/ipvlan subnet is the parent's LAN, which the host may well route already.
+    if (child_link) host_routes.clear();
     BPFNET_ASSIGN_OR_RETURN(network.ipam, plan_network_ipam(request.ipam, host_routes, existing));
     if (request.owner == Owner::Docker)
         network.ipam.driver = request.pool_id.empty() ? "docker" : "bpfnet";
@@ -258,8 +284,10 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
 
     network.state = Lifecycle::Ready;
     if (auto st = store_->put_network(network); !st) return undo(st.error());
-    spdlog::info("created network {} ({}) subnet {} bridge {}", network.name,
-                 network.id.substr(0, 12), network.ipam.subnet.str(), network.bridge_name);
+    spdlog::info("created network {} ({}) driver {} subnet {} {} {}", network.name,
+                 network.id.substr(0, 12), network.driver, network.ipam.subnet.str(),
+                 child_link ? "parent" : "bridge",
+                 child_link ? network.parent : network.bridge_name);
     return network;
 }
 
@@ -284,6 +312,10 @@ Status NetworkService::remove_network(const std::string& ref) {
                     fmt::format("network {} is managed by Docker: remove it with `docker network "
                                 "rm {}`",
                                 network.name, network.id.substr(0, 12)));
+    }
+    if (is_predefined(network)) {
+        return fail(ErrorKind::Conflict,
+                    fmt::format("{} is a pre-defined network and cannot be removed", network.name));
     }
     auto attached = endpoints_where(snap.endpoints,
                                     [&](const Endpoint& e) { return e.network_id == network.id; });
@@ -324,6 +356,7 @@ Result<std::vector<std::string>> NetworkService::prune_networks() {
         BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
         for (const auto& n : snap.networks) {
             if (n.owner == Owner::Docker) continue;  // `docker network prune` decides about those
+            if (is_predefined(n)) continue;
             bool used = std::any_of(snap.endpoints.begin(), snap.endpoints.end(),
                                     [&](const Endpoint& e) { return e.network_id == n.id; });
             if (!used) candidates.push_back(n.id);
@@ -367,6 +400,9 @@ Result<Endpoint> NetworkService::connect(const ConnectRequest& request) {
                                 network.owner == Owner::Docker ? "network" : "sandbox",
                                 network.owner == Owner::Docker ? network.name : sandbox.name));
     }
+    BPFNET_TRY(check_connect_rules_locked(network, sandbox, snap, request));
+    if (is_builtin_only_driver(network.driver))
+        return attach_builtin_locked(network.driver, sandbox);
     BPFNET_ASSIGN_OR_RETURN(BridgeOptions options, options_of(network));
     auto in_sandbox = endpoints_where(
         snap.endpoints, [&](const Endpoint& e) { return e.sandbox_id == sandbox.id; });
@@ -394,7 +430,8 @@ Result<Endpoint> NetworkService::connect(const ConnectRequest& request) {
                             allocate_address(network.ipam, used, request.ip, network.name));
     endpoint.mac = MacAddr::from_ipv4(endpoint.ip);
     endpoint.ifname = next_ifname(in_sandbox);
-    endpoint.host_ifname = host_veth_name(endpoint.id);
+    // macvlan/ipvlan children live only in the sandbox; there is no host end.
+    endpoint.host_ifname = network.driver == driver::kBridge ? host_veth_name(endpoint.id) : "";
     endpoint.aliases = request.aliases;
     BPFNET_ASSIGN_OR_RETURN(endpoint.ports,
                             allocate_host_ports_locked(request.publish, network, endpoint.id));
@@ -502,6 +539,11 @@ Status NetworkService::disconnect(const std::string& network_ref, const std::str
                                 "`docker network disconnect`",
                                 sandbox.name, network.name));
     }
+    if (network.driver == driver::kHost) {
+        return fail(ErrorKind::Conflict,
+                    "container cannot be disconnected from host network or connected to host "
+                    "network");
+    }
     BPFNET_TRY(teardown_endpoint_locked(matches.front(), snap, force));
     spdlog::info("disconnected sandbox {} from network {}", sandbox.name, network.name);
     return {};
@@ -510,7 +552,7 @@ Status NetworkService::disconnect(const std::string& network_ref, const std::str
 // ---------------------------------------------------------------------------------------------
 // Sandboxes
 
-Result<Sandbox> NetworkService::create_sandbox(const std::string& name) {
+Result<Sandbox> NetworkService::create_sandbox(const std::string& name, SandboxMode mode) {
     std::lock_guard lock(mutex_);
     if (!is_valid_name(name)) {
         return fail(
@@ -526,6 +568,7 @@ Result<Sandbox> NetworkService::create_sandbox(const std::string& name) {
     Sandbox sandbox;
     sandbox.id = generate_id();
     sandbox.name = name;
+    sandbox.mode = mode;
     sandbox.netns_path = (std::filesystem::path(config_.netns_dir) / name).string();
     sandbox.created = now_rfc3339();
     sandbox.state = Lifecycle::Creating;
@@ -537,10 +580,21 @@ Result<Sandbox> NetworkService::create_sandbox(const std::string& name) {
     }
     BPFNET_TRY(store_->put_sandbox(sandbox));
     failpoint("sandbox.create.recorded");
-    if (auto made = kernel::create_named_netns(name, config_.netns_dir); !made) {
+    auto made = mode == SandboxMode::Host ? kernel::bind_host_netns(name, config_.netns_dir)
+                                          : kernel::create_named_netns(name, config_.netns_dir);
+    Status attached;
+    if (!made) {
+        attached = fail(made.error());
+    } else if (mode != SandboxMode::Own) {
+        auto endpoint = attach_builtin_locked(
+            mode == SandboxMode::Host ? driver::kHost : driver::kNull, sandbox);
+        if (!endpoint) attached = fail(endpoint.error());
+    }
+    if (!attached) {
+        if (made) (void)kernel::delete_named_netns(sandbox.netns_path);
         if (auto undo = store_->delete_sandbox(sandbox.id); !undo)
             spdlog::error("rollback: {}", undo.error().message);
-        return fail(made.error());
+        return fail(attached.error());
     }
     sandbox.state = Lifecycle::Ready;
     BPFNET_TRY(store_->put_sandbox(sandbox));
@@ -612,8 +666,11 @@ Status NetworkService::reconcile_locked() {
                              s.netns_path);
                 auto path = std::filesystem::path(s.netns_path);
                 BPFNET_TRY(kernel::delete_named_netns(s.netns_path));  // a stale plain file
-                auto made = kernel::create_named_netns(path.filename().string(),
-                                                       path.parent_path().string());
+                auto made = s.mode == SandboxMode::Host
+                                ? kernel::bind_host_netns(path.filename().string(),
+                                                          path.parent_path().string())
+                                : kernel::create_named_netns(path.filename().string(),
+                                                             path.parent_path().string());
                 if (!made) return fail(made.error());
             }
             continue;

@@ -29,6 +29,10 @@ struct ServiceConfig {
     std::string bpffs_root;
     std::string netns_dir;
     std::string store_kind = "sqlite";
+    // The predefined "bridge" network's Linux bridge ("none": no default bridge network, like
+    // dockerd --bridge=none) and its subnet (empty: from the default pools).
+    std::string default_bridge = "bpfnet0";
+    std::string default_bridge_subnet;
 };
 
 struct CreateNetworkRequest {
@@ -69,10 +73,11 @@ struct DatapathChoice {
 class NetworkService {
   public:
     // `bpf_datapath` may be null (BPF unusable here); `bpf_unavailable` then says why.
+    // `child_link_datapath` serves macvlan/ipvlan networks (null: those drivers are refused).
     NetworkService(ServiceConfig config, std::string instance, std::unique_ptr<Store> store,
                    std::unique_ptr<Datapath> kernel_datapath,
                    std::unique_ptr<Datapath> bpf_datapath, std::string bpf_unavailable,
-                   ProbeResult probe);
+                   ProbeResult probe, std::unique_ptr<Datapath> child_link_datapath = nullptr);
     ~NetworkService();
 
     // Brings kernel state in line with the store: finishes or undoes interrupted operations,
@@ -124,7 +129,16 @@ class NetworkService {
     // The id of the pool on exactly this subnet, or "" if bpfnet's IPAM has none.
     Result<std::string> find_pool_id(const Cidr& subnet);
 
-    Result<Sandbox> create_sandbox(const std::string& name);
+    // Creates the predefined networks Docker users expect if they are missing: host and none
+    // (no kernel objects), and bridge unless config().default_bridge is "none".
+    Status ensure_predefined_networks();
+    // Whether `network` is one of them (they cannot be removed).
+    static bool is_predefined(const Network& network);
+
+    // Host: the sandbox is the host's own namespace (bound under its name); None: a namespace
+    // with loopback only that no network can be added to. Both are recorded as an endpoint on the
+    // host or none network.
+    Result<Sandbox> create_sandbox(const std::string& name, SandboxMode mode = SandboxMode::Own);
     Result<std::vector<Sandbox>> list_sandboxes();
     Result<Sandbox> find_sandbox(const std::string& ref);
     Status remove_sandbox(const std::string& ref);
@@ -164,6 +178,15 @@ class NetworkService {
                                                     const std::string& except_pool);
     Status reconcile_docker_endpoint_locked(const Endpoint& endpoint, const Snapshot& snap);
     Status ensure_default_route_locked(const std::string& sandbox_id);
+    // ---- drivers other than bridge (service_drivers.cpp) ----
+    // Checks a macvlan/ipvlan network request and fills in its parent and what bpfnet must make.
+    Status plan_child_link_network_locked(const CreateNetworkRequest& request, const Snapshot& snap,
+                                          Network& network);
+    // Docker's rules about host and none: who may connect where.
+    Status check_connect_rules_locked(const Network& network, const Sandbox& sandbox,
+                                      const Snapshot& snap, const ConnectRequest& request);
+    // The endpoint that records a host- or none-mode sandbox's membership.
+    Result<Endpoint> attach_builtin_locked(const std::string& driver_name, const Sandbox& sandbox);
     Status reconcile_locked();
 
     ServiceConfig config_;
@@ -172,6 +195,8 @@ class NetworkService {
     // Declaration order matters: the BPF datapath wraps the kernel one and must be destroyed first.
     std::unique_ptr<Datapath> kernel_;
     std::unique_ptr<Datapath> bpf_;
+    std::unique_ptr<Datapath> child_link_;  // macvlan, ipvlan (may be null)
+    std::unique_ptr<Datapath> null_;        // host, none
     std::string bpf_unavailable_;
     ProbeResult probe_;
     std::mutex mutex_;  // one operation at a time: allocations and kernel changes never interleave

@@ -38,6 +38,33 @@ Result<Owner> parse_owner(std::string_view text) {
     return fail(ErrorKind::InvalidArgument, fmt::format("unknown owner \"{}\"", text));
 }
 
+const char* to_string(SandboxMode mode) {
+    switch (mode) {
+        case SandboxMode::Host:
+            return "host";
+        case SandboxMode::None:
+            return "none";
+        case SandboxMode::Own:
+            break;
+    }
+    return "own";
+}
+
+Result<SandboxMode> parse_sandbox_mode(std::string_view text) {
+    if (text == "own") return SandboxMode::Own;
+    if (text == "host") return SandboxMode::Host;
+    if (text == "none") return SandboxMode::None;
+    return fail(ErrorKind::InvalidArgument, fmt::format("unknown sandbox mode \"{}\"", text));
+}
+
+bool is_child_link_driver(const std::string& name) {
+    return name == driver::kMacvlan || name == driver::kIpvlan;
+}
+
+bool is_builtin_only_driver(const std::string& name) {
+    return name == driver::kHost || name == driver::kNull;
+}
+
 namespace {
 
 // Objects written before owners existed have no "owner" field: they are bpfnet's.
@@ -58,6 +85,8 @@ T parse_or_throw(const nlohmann::json& j, const char* key) {
             return Ipv4::parse(text);
         else if constexpr (std::is_same_v<T, MacAddr>)
             return MacAddr::parse(text);
+        else if constexpr (std::is_same_v<T, SandboxMode>)
+            return parse_sandbox_mode(text);
         else
             return parse_lifecycle(text);
     }();
@@ -107,6 +136,7 @@ void to_json(nlohmann::json& j, const Network& v) {
          {"created", v.created},
          {"state", to_string(v.state)},
          {"bridge_name", v.bridge_name},
+         {"parent", v.parent},
          {"owner", to_string(v.owner)}};
 }
 
@@ -121,6 +151,7 @@ void from_json(const nlohmann::json& j, Network& v) {
     v.created = j.value("created", "");
     v.state = parse_or_throw<Lifecycle>(j, "state");
     v.bridge_name = j.value("bridge_name", "");
+    v.parent = j.value("parent", "");
     v.owner = owner_of(j);
 }
 
@@ -152,6 +183,7 @@ void to_json(nlohmann::json& j, const Sandbox& v) {
     j = {{"id", v.id},
          {"name", v.name},
          {"netns_path", v.netns_path},
+         {"mode", to_string(v.mode)},
          {"created", v.created},
          {"state", to_string(v.state)},
          {"owner", to_string(v.owner)}};
@@ -161,6 +193,7 @@ void from_json(const nlohmann::json& j, Sandbox& v) {
     v.id = j.at("id").get<std::string>();
     v.name = j.at("name").get<std::string>();
     v.netns_path = j.at("netns_path").get<std::string>();
+    if (j.contains("mode")) v.mode = parse_or_throw<SandboxMode>(j, "mode");
     v.created = j.value("created", "");
     v.state = parse_or_throw<Lifecycle>(j, "state");
     v.owner = owner_of(j);

@@ -51,10 +51,26 @@ struct Network {
     bool internal = false;
     std::string created;  // RFC 3339, UTC
     Lifecycle state = Lifecycle::Creating;
-    // Kernel objects the datapath made for this network, recorded before they are created.
+    // The Linux device the datapath made for this network, recorded before it is created: the
+    // bridge; for macvlan/ipvlan the parent bpfnet had to make (a VLAN sub-interface or an
+    // internal parent), empty when the parent is the user's device.
     std::string bridge_name;
+    // macvlan/ipvlan: the device the endpoints' interfaces hang off.
+    std::string parent;
     Owner owner = Owner::Bpfnet;
 };
+
+// Docker's driver names.
+namespace driver {
+inline constexpr const char* kBridge = "bridge";
+inline constexpr const char* kMacvlan = "macvlan";
+inline constexpr const char* kIpvlan = "ipvlan";
+inline constexpr const char* kHost = "host";
+inline constexpr const char* kNull = "null";  // the "none" network
+}  // namespace driver
+bool is_child_link_driver(const std::string& driver);  // macvlan, ipvlan
+// host and null: networks without kernel objects of their own (one instance each, predefined).
+bool is_builtin_only_driver(const std::string& driver);
 
 struct Endpoint {
     std::string id;
@@ -75,10 +91,18 @@ struct Endpoint {
     Owner owner = Owner::Bpfnet;
 };
 
+// How a sandbox's namespace came to be: its own (connected to networks one by one), the host's
+// (`--network host`: the sandbox is the host's namespace, bound under its name), or its own with
+// loopback only and no other network allowed (`--network none`).
+enum class SandboxMode { Own, Host, None };
+const char* to_string(SandboxMode mode);
+Result<SandboxMode> parse_sandbox_mode(std::string_view text);
+
 struct Sandbox {
     std::string id;
     std::string name;
     std::string netns_path;
+    SandboxMode mode = SandboxMode::Own;
     std::string created;
     Lifecycle state = Lifecycle::Creating;
     Owner owner = Owner::Bpfnet;  // Docker's sandboxes are namespaces Docker made (SandboxKey)

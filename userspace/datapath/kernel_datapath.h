@@ -38,10 +38,11 @@ class KernelDatapath : public Datapath {
     Result<std::vector<std::string>> collect_garbage(const std::set<std::string>& keep) override;
 
     std::string owner_alias(const std::string& what, const std::string& id) const;
+    // Whether a link alias is this agent's ownership marker.
+    bool owned_by_us(const std::string& alias) const;
     const std::string& nft_table() const { return nft_table_; }
 
   private:
-    bool owned_by_us(const std::string& alias) const;
     Status ensure_docker_endpoint(const NetworkSpec& spec, const Endpoint& endpoint);
 
     std::string instance_;

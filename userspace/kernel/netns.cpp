@@ -145,15 +145,17 @@ NetnsFd::~NetnsFd() {
 // Named namespaces
 // -------------------------------------------------------------------------------------------------
 
-Result<std::string> create_named_netns(const std::string& name, const std::string& dir) {
+namespace {
+
+// Creates the empty file <dir>/<name> a namespace is bind-mounted onto. O_EXCL makes the existence
+// check and the claim on the name one atomic step.
+Result<std::string> claim_netns_file(const std::string& name, const std::string& dir) {
     if (!valid_netns_name(name)) {
         return fail(ErrorKind::InvalidArgument,
                     fmt::format("invalid network namespace name \"{}\"", name));
     }
     BPFNET_TRY(prepare_netns_dir(dir));
-
     std::string path = dir + "/" + name;
-    // O_EXCL makes the existence check and the claim on the name one atomic step.
     int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
     if (fd < 0) {
         int err = errno;
@@ -164,7 +166,22 @@ Result<std::string> create_named_netns(const std::string& name, const std::strin
         return sys_failure(fmt::format("create network namespace file {}", path), err);
     }
     close(fd);
+    return path;
+}
 
+Result<std::string> finish_or_undo(const std::string& path, Status made) {
+    if (!made) {
+        Status undone = remove_netns_file(path);
+        if (!undone) spdlog::warn("cleanup of {} failed: {}", path, undone.error().message);
+        return fail(made.error());
+    }
+    return path;
+}
+
+}  // namespace
+
+Result<std::string> create_named_netns(const std::string& name, const std::string& dir) {
+    BPFNET_ASSIGN_OR_RETURN(std::string path, claim_netns_file(name, dir));
     Status populated;
     try {
         std::thread worker([&] { populated = populate_netns(path); });
@@ -173,12 +190,18 @@ Result<std::string> create_named_netns(const std::string& name, const std::strin
         populated = fail(ErrorKind::Internal,
                          fmt::format("create network namespace {}: {}", path, e.what()));
     }
-    if (!populated) {
-        Status undone = remove_netns_file(path);
-        if (!undone) spdlog::warn("cleanup of {} failed: {}", path, undone.error().message);
-        return fail(populated.error());
-    }
-    return path;
+    return finish_or_undo(path, populated);
+}
+
+Result<std::string> bind_host_netns(const std::string& name, const std::string& dir) {
+    BPFNET_ASSIGN_OR_RETURN(std::string path, claim_netns_file(name, dir));
+    // /proc/self is the thread group leader: the namespace the agent runs in, whatever namespace
+    // the calling thread may have switched to.
+    Status bound;
+    if (mount("/proc/self/ns/net", path.c_str(), "none", MS_BIND, nullptr) != 0)
+        bound = sys_failure(fmt::format("bind mount the host's network namespace onto {}", path),
+                            errno);
+    return finish_or_undo(path, bound);
 }
 
 Status delete_named_netns(const std::string& path) {

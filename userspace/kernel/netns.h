@@ -31,6 +31,10 @@ class NetnsFd {
 // with loopback up. Fails with Conflict if it already exists. Returns the path.
 Result<std::string> create_named_netns(const std::string& name,
                                        const std::string& dir = kDefaultNetnsDir);
+// Binds the agent's own (the host's) network namespace at <dir>/<name>: a sandbox that is the
+// host's namespace under a name, for `--network host`. Removing it never touches the host.
+Result<std::string> bind_host_netns(const std::string& name,
+                                    const std::string& dir = kDefaultNetnsDir);
 // Unmounts and removes a named namespace; absent is success.
 Status delete_named_netns(const std::string& path);
 // True when `path` is a mounted network namespace.
