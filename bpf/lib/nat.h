@@ -22,6 +22,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
+#include "lib/csum.h"
 #include "lib/eth.h"
 #include "lib/ipv4.h"
 
@@ -172,9 +173,9 @@ static __always_inline int bpfnet_nat_rewrite(struct __sk_buff* skb, const struc
 
 /* Rewrites an ICMP error about a translated flow: the outer destination (outer_dst != 0) or
  * source address, and in the quoted packet, which travelled the other way, the source (or
- * destination) address and port. The quoted header's checksum follows its address; the ICMP
- * checksum (no pseudo-header) follows every quoted byte that changed. The quoted TCP/UDP checksum
- * is left alone, as routers truncate the quote and receivers ignore it. */
+ * destination) address and port. The quoted header's checksum follows its address, a quoted UDP
+ * checksum follows address and port, and the ICMP checksum (no pseudo-header) follows every quoted
+ * byte that changed. */
 static __always_inline int bpfnet_nat_icmp_error(struct __sk_buff* skb,
                                                  const struct bpfnet_flow* outer,
                                                  const struct bpfnet_flow* inner, int outer_dst,
@@ -207,6 +208,23 @@ static __always_inline int bpfnet_nat_icmp_error(struct __sk_buff* skb,
         (bpf_skb_store_bytes(skb, inner_port_off, &new_port, sizeof(new_port), 0) ||
          bpf_l4_csum_replace(skb, icmp_csum_off, old_port, new_port, sizeof(new_port))))
         return -1;
+    /* A quoted UDP header is whole (8 bytes), checksum included: it follows its pseudo-header
+     * address and port, like the kernel's NAT does it, and the ICMP checksum follows it. (TCP's
+     * checksum lies beyond the 8 quoted bytes.) */
+    if (inner->proto == IPPROTO_UDP) {
+        const __u32 udp_csum_off = inner->l4_off + offsetof(struct udphdr, check);
+        __u16 old_udp_csum;
+        if (bpf_skb_load_bytes(skb, udp_csum_off, &old_udp_csum, sizeof(old_udp_csum))) return -1;
+        if (old_udp_csum != 0) {
+            __u16 new_udp_csum = bpfnet_csum_replace4(old_udp_csum, old_inner, new_addr);
+            new_udp_csum = bpfnet_csum_replace2(new_udp_csum, old_port, new_port);
+            if (new_udp_csum == 0) new_udp_csum = 0xffff;
+            if (bpf_skb_store_bytes(skb, udp_csum_off, &new_udp_csum, sizeof(new_udp_csum), 0) ||
+                bpf_l4_csum_replace(skb, icmp_csum_off, old_udp_csum, new_udp_csum,
+                                    sizeof(new_udp_csum)))
+                return -1;
+        }
+    }
     return 0;
 }
 

@@ -20,7 +20,7 @@ CLEANUP_HOOKS+=('for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done')
 NET=xdp-$$
 bn network create --subnet 10.219.1.0/24 "$NET" >/dev/null
 bn sandbox create "web-$$" >/dev/null
-bn network connect --publish 18080:80 --publish 15353:5353/udp "$NET" "web-$$"
+bn network connect --publish 18280:80 --publish 15553:5353/udp "$NET" "web-$$"
 mkdir -p "$WORK/www" && echo "web-$$" >"$WORK/www/whoami"
 nsenter --net="$NETNS_DIR/web-$$" python3 -m http.server 80 --bind 0.0.0.0 --directory "$WORK/www" \
     >/dev/null 2>&1 &
@@ -45,14 +45,14 @@ print(sum(cpu['value']['packets'] for cpu in json.load(sys.stdin)['formatted']['
 fetch_outside() {
     ip netns exec "$OUT" python3 -c "
 import urllib.request
-print(urllib.request.urlopen('http://$HOST_IP:18080/whoami', timeout=3).read().decode().strip())" \
+print(urllib.request.urlopen('http://$HOST_IP:18280/whoami', timeout=3).read().decode().strip())" \
         2>/dev/null
 }
 udp_outside() {
     ip netns exec "$OUT" python3 -c "
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
-s.sendto(b'ping', ('$HOST_IP', 15353)); print(s.recvfrom(2048)[0].decode())" 2>/dev/null
+s.sendto(b'ping', ('$HOST_IP', 15553)); print(s.recvfrom(2048)[0].decode())" 2>/dev/null
 }
 expect_outside() {
     local got
