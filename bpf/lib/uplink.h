@@ -201,6 +201,10 @@ static __always_inline int bpfnet_uplink_ingress(struct __sk_buff* skb,
         bpfnet_ct_touch(&key, e, f.proto == IPPROTO_TCP ? bpfnet_ct_tcp_flags(f.tcp_flags, 1) : 0,
                         skb->len, now);
     } else {
+        /* A TCP flow starts with a SYN. Anything else without a flow is the stack's: an answer
+         * to a connection the host masqueraded (its port may equal a published one), or a flow
+         * BPF lost (LRU eviction, a replaced map), which the kernel NAT picks up. */
+        if (f.proto == IPPROTO_TCP && !syn_only) return TC_ACT_OK;
         e = bpfnet_uplink_new_flow(skb->ifindex, skb->len, &f, &key, &macs, now);
         if (!e) return TC_ACT_OK;
     }

@@ -84,6 +84,7 @@ static __always_inline int bpfnet_uplink_xdp(struct xdp_md* ctx) {
         bpfnet_ct_touch(&key, e, f.proto == IPPROTO_TCP ? bpfnet_ct_tcp_flags(f.tcp_flags, 1) : 0,
                         len, now);
     } else {
+        if (f.proto == IPPROTO_TCP && !syn_only) return XDP_PASS; /* see lib/uplink.h */
         struct bpfnet_uplink_macs macs;
         bpfnet_mac_copy(macs.local, eth->h_dest);
         bpfnet_mac_copy(macs.remote, eth->h_source);

@@ -396,6 +396,16 @@ TEST_F(NatProg, EndpointRepliesAreReverseNatedOutOfTheUplink) {
     EXPECT_EQ(reply->packets, 1u);
 }
 
+TEST_F(NatProg, TcpWithoutSynStartsNoFlow) {
+    // A SYN-ACK to a published port: an answer to a connection the host masqueraded, whose
+    // source port happens to be published. It is the host's, not the container's.
+    const auto synack =
+        tcp_frame(kClientMac, kUplinkMac, kClient, kHost, 443, 8080, kTcpSyn | kTcpAck);
+    expect_passed(uplink_tc(synack), synack);
+    EXPECT_EQ(uplink_xdp(synack).retval, static_cast<uint32_t>(XDP_PASS));
+    EXPECT_EQ(ct_size(), 0u);
+}
+
 TEST_F(NatProg, TrafficWithoutAFlowIsLeftAlone) {
     // The endpoint talking to the outside on its own: the host routes (and masquerades) it.
     const auto out = tcp_frame(kEpMac, kGwMac, kEp, kClient, 80, 40000, kTcpSyn);
@@ -546,13 +556,19 @@ TEST_F(NatProg, ClosedAndExpiredFlowsStartOver) {
     ASSERT_EQ(uplink_tc(client_syn()).retval, static_cast<uint32_t>(TC_ACT_REDIRECT));
     EXPECT_EQ(counter(BPFNET_NAT_DNAT_NEW), 2u);
     EXPECT_EQ(ct(key)->flags, BPFNET_CT_F_SYN);
-    // An entry past its lifetime is dead: the next packet makes a new flow.
+    // An entry past its lifetime is dead: a segment of it is the stack's (a TCP flow starts
+    // with a SYN, so an answer to a masqueraded connection is never taken for one), and the next
+    // SYN makes a new flow.
     auto expired = *ct(key);
     expired.expires_ns = 1;
     ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(uplink_->maps.bpfnet_ct), &key, &expired, BPF_EXIST),
               0);
     const auto ack = tcp_frame(kClientMac, kUplinkMac, kClient, kHost, 40000, 8080, kTcpAck);
-    ASSERT_EQ(uplink_tc(ack).retval, static_cast<uint32_t>(TC_ACT_REDIRECT));
+    expect_passed(uplink_tc(ack), ack);
+    const auto x = uplink_xdp(ack);
+    EXPECT_EQ(x.retval, static_cast<uint32_t>(XDP_PASS));
+    EXPECT_EQ(counter(BPFNET_NAT_DNAT_NEW), 2u);
+    ASSERT_EQ(uplink_tc(client_syn()).retval, static_cast<uint32_t>(TC_ACT_REDIRECT));
     EXPECT_EQ(counter(BPFNET_NAT_DNAT_NEW), 3u);
     EXPECT_GT(ct(key)->expires_ns, 1u);
     // A dead REPLY entry is not used either.
