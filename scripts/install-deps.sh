@@ -11,11 +11,14 @@ build_pkgs=(
   libnl-3-dev libnl-route-3-dev    # netlink: links, addresses, routes
   libnftables-dev nftables         # kernel datapath firewall/NAT rules
   nlohmann-json3-dev libboost-dev libsqlite3-dev libcli11-dev libspdlog-dev libfmt-dev
+  libcurl4-openssl-dev             # etcd's v3 JSON API (cluster store for overlay networks)
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format
 )
 # Runtime tools used by the tests and the demo.
 runtime_pkgs=(iproute2 iputils-ping netcat-openbsd ethtool procps kmod)
+# The cluster store the overlay tests run (each test starts its own etcd in a namespace).
+cluster_pkgs=(etcd-server etcd-client)
 # Docker integration tests (tests/docker): a private dockerd and a busybox image made with
 # `docker import` from busybox-static.
 docker_pkgs=(docker.io busybox-static)
@@ -23,7 +26,8 @@ docker_pkgs=(docker.io busybox-static)
 # Benchmarks (`make bench`): traffic generators for throughput, packet rate and latency.
 bench_pkgs=(iperf3 sockperf wrk nginx-light curl)  # nginx-light: the server behind published ports
 
-wanted=("${build_pkgs[@]}" "${runtime_pkgs[@]}" "${docker_pkgs[@]}" "${bench_pkgs[@]}")
+wanted=("${build_pkgs[@]}" "${runtime_pkgs[@]}" "${cluster_pkgs[@]}" "${docker_pkgs[@]}"
+        "${bench_pkgs[@]}")
 missing=()
 for pkg in "${wanted[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
@@ -43,5 +47,14 @@ fi
 
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Packages with daemons (etcd, docker, nginx) must not start them: tests and benchmarks run their
+# own private instances, and a system dockerd would change the host's firewall (FORWARD DROP).
+# policy-rc.d answering 101 is Debian's way to say "do not start services" during installs.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -17,9 +17,9 @@ dk_run --name "c2-$$" --network "$A" --ip 10.241.1.50 --mac-address 02:aa:bb:cc:
 dk_run --name "c3-$$" --network "$B" "$IMAGE" sleep 600
 
 # Static address and MAC as asked; default route via the network's gateway.
-dk exec "c2-$$" ip -o -4 addr show dev eth0 | grep -q "10.241.1.50/24" || die "c2 lacks its --ip"
-dk exec "c2-$$" ip -o link show dev eth0 | grep -q "02:aa:bb:cc:dd:ee" || die "c2 lacks its --mac-address"
-dk exec "c1-$$" ip route | grep -q "default via 10.241.1.1 dev eth0" || die "c1 has no default route via the gateway"
+dk exec "c2-$$" ip -o -4 addr show dev eth0 | grep >/dev/null "10.241.1.50/24" || die "c2 lacks its --ip"
+dk exec "c2-$$" ip -o link show dev eth0 | grep >/dev/null "02:aa:bb:cc:dd:ee" || die "c2 lacks its --mac-address"
+dk exec "c1-$$" ip route | grep >/dev/null "default via 10.241.1.1 dev eth0" || die "c1 has no default route via the gateway"
 
 # By IP and by name.
 dk exec "c1-$$" ping -c 2 -W 2 10.241.1.50 >/dev/null || die "c1 cannot reach c2 by IP"
@@ -31,7 +31,7 @@ if [ "$E2E_DATAPATH" = bpf ]; then
     [ "$(ep_stat "$host_if" to_packets)" -gt 0 ] || die "no packet reached c2 through bpf_redirect_peer"
     [ "$(ep_stat "$host_if" from_packets)" -gt 0 ] || die "the endpoint program counted nothing from c2"
 fi
-bn network inspect "$A" | grep -q "\"Datapath\": \"$E2E_DATAPATH\"" || die "$A is not on the $E2E_DATAPATH datapath"
+bn network inspect "$A" | grep >/dev/null "\"Datapath\": \"$E2E_DATAPATH\"" || die "$A is not on the $E2E_DATAPATH datapath"
 
 # Networks are isolated from each other.
 c3_ip=$(container_ip "c3-$$")
@@ -39,7 +39,7 @@ if dk exec "c1-$$" ping -c 1 -W 1 "$c3_ip" >/dev/null; then die "c1 reached c3 o
 
 # A second network on a running container, then off again.
 dk network connect "$B" "c1-$$"
-dk exec "c1-$$" ip -o -4 addr show dev eth1 | grep -q "10.241.2." || die "no eth1 on $B after connect"
+dk exec "c1-$$" ip -o -4 addr show dev eth1 | grep >/dev/null "10.241.2." || die "no eth1 on $B after connect"
 dk exec "c1-$$" ping -c 1 -W 2 "c3-$$" >/dev/null || die "c1 cannot reach c3 after connect"
 dk network disconnect "$B" "c1-$$"
 dk exec "c1-$$" ip link show eth1 >/dev/null 2>&1 && die "eth1 still in c1 after disconnect"
@@ -50,7 +50,7 @@ n_eps=$(bn network inspect "$B" | python3 -c 'import json,sys; print(len(json.lo
 # Internal: reachable inside, no default route out.
 dk_run --name "i1-$$" --network "$I" "$IMAGE" sleep 600
 dk_run --name "i2-$$" --network "$I" "$IMAGE" sleep 600
-dk exec "i1-$$" ip route | grep -q default && die "a container on an internal network has a default route"
+dk exec "i1-$$" ip route | grep >/dev/null default && die "a container on an internal network has a default route"
 dk exec "i1-$$" ping -c 1 -W 2 "i2-$$" >/dev/null || die "containers on the internal network cannot talk"
 
 # Eight containers started at once: Docker calls the plugin concurrently; every one gets its own
@@ -71,4 +71,4 @@ done
 dk rm -f "c1-$$" "c2-$$" "c3-$$" "i1-$$" "i2-$$" $(for i in $(seq 1 8); do echo "p$i-$$"; done) >/dev/null
 left=$(owned_links "$AGENT_INSTANCE" | grep bnv- || true)
 [ -z "$left" ] || die "container veths left on the host: $left"
-if bn sandbox ls -q | grep -q .; then die "Docker sandboxes left in bpfnet: $(bn sandbox ls)"; fi
+if bn sandbox ls -q | grep >/dev/null .; then die "Docker sandboxes left in bpfnet: $(bn sandbox ls)"; fi

@@ -13,12 +13,12 @@ dk_network_create -d "$PLUGIN" --subnet 10.240.1.0/24 --gateway 10.240.1.254 \
     --ip-range 10.240.1.128/25 --aux-address reserved=10.240.1.200 \
     -o com.docker.network.bridge.enable_icc=true --label team=web "$NET"
 NET_ID=$(dk network inspect -f '{{.Id}}' "$NET")
-dk network ls --filter "driver=$PLUGIN" | grep -q "${NET_ID:0:12} *$NET *$PLUGIN" \
+dk network ls --filter "driver=$PLUGIN" | grep >/dev/null "${NET_ID:0:12} *$NET *$PLUGIN" \
     || die "docker network ls does not show $NET on $PLUGIN"
 
 # Same object in bpfnet, under Docker's name once the agent has asked the engine for it.
-for _ in $(seq 1 50); do bn network ls | grep -q " $NET " && break; sleep 0.2; done
-bn network ls | grep -q "^${NET_ID:0:12} *$NET *bridge" || { bn network ls; die "bpfnet network ls does not list $NET"; }
+for _ in $(seq 1 50); do bn network ls | grep >/dev/null " $NET " && break; sleep 0.2; done
+bn network ls | grep >/dev/null "^${NET_ID:0:12} *$NET *bridge" || { bn network ls; die "bpfnet network ls does not list $NET"; }
 inspect=$(bn network inspect "$NET")
 python3 - "$inspect" "$NET_ID" "$E2E_DATAPATH" <<'PY' || die "bpfnet network inspect of $NET is wrong: $inspect"
 import json, sys
@@ -36,7 +36,7 @@ PY
 # Docker's IPAM hands out from --ip-range; bpfnet serves whatever Docker picked.
 dk_run --name "c1-$$" --network "$NET" "$IMAGE" sleep 600
 [ "$(container_ip "c1-$$")" = 10.240.1.128 ] || die "c1 got $(container_ip "c1-$$"), expected 10.240.1.128"
-bn network inspect "$NET" | grep -q '"IPv4Address": "10.240.1.128/24"' || die "bpfnet does not show c1's endpoint"
+bn network inspect "$NET" | grep >/dev/null '"IPv4Address": "10.240.1.128/24"' || die "bpfnet does not show c1's endpoint"
 
 # bpfnet's CLI leaves Docker's objects to Docker.
 expect_fail "managed by Docker" bn network rm "$NET"
@@ -47,7 +47,7 @@ bn sandbox rm "sb-$$" >/dev/null
 # bpfnet's own errors reach the docker user: a subnet a bpfnet network already uses.
 bn network create --subnet 10.240.9.0/24 "native-$$" >/dev/null
 expect_fail "overlaps" dk network create -d "$PLUGIN" --subnet 10.240.9.0/24 "dup-$$"
-dk network ls --format '{{.Name}}' | grep -qx "dup-$$" && die "the refused network exists in Docker"
+dk network ls --format '{{.Name}}' | grep -x >/dev/null "dup-$$" && die "the refused network exists in Docker"
 
 # bpfnet's IPAM: pool and addresses from bpfnet; a second pool on the same subnet is refused.
 POOLNET=pool-$$
@@ -57,8 +57,8 @@ dk_run --name "p1-$$" --network "$POOLNET" "$IMAGE" sleep 600
 dk_run --name "p2-$$" --network "$POOLNET" "$IMAGE" sleep 600
 p1=$(container_ip "p1-$$"); p2=$(container_ip "p2-$$")
 [ "$p1" = 10.240.2.2 ] && [ "$p2" = 10.240.2.3 ] || die "bpfnet IPAM gave $p1 and $p2, expected 10.240.2.2 and .3"
-dk network inspect -f '{{.IPAM.Driver}}' "$POOLNET" | grep -qx "$PLUGIN" || die "Docker does not show bpfnet as IPAM driver"
-bn network inspect "$POOLNET" | grep -q '"Driver": "bpfnet"' || die "bpfnet does not record its own IPAM"
+dk network inspect -f '{{.IPAM.Driver}}' "$POOLNET" | grep -x >/dev/null "$PLUGIN" || die "Docker does not show bpfnet as IPAM driver"
+bn network inspect "$POOLNET" | grep >/dev/null '"Driver": "bpfnet"' || die "bpfnet does not record its own IPAM"
 dk exec "p1-$$" ping -c 1 -W 2 "$p2" >/dev/null || die "containers on a bpfnet-IPAM network cannot talk"
 
 # Published ports (-p) arrive through ProgramExternalConnectivity and are served by bpfnet's NAT,
@@ -82,15 +82,15 @@ dk run --rm --network "$NET" -p 18180:80 "$IMAGE" true || die "18180 was not fre
 # Removal through Docker removes the bpfnet network and its kernel objects.
 dk rm -f "p1-$$" "p2-$$" >/dev/null
 dk network rm "$POOLNET" >/dev/null
-bn network ls | grep -q " $POOLNET " && die "$POOLNET still in bpfnet after docker network rm"
+bn network ls | grep >/dev/null " $POOLNET " && die "$POOLNET still in bpfnet after docker network rm"
 # The pool was released too: the same subnet can be taken again.
 dk network create -d "$PLUGIN" --ipam-driver "$PLUGIN" --subnet 10.240.2.0/24 "$POOLNET" >/dev/null \
     || die "the released pool could not be taken again"
 dk rm -f "c1-$$" >/dev/null
 dk network prune -f >/dev/null
 for n in "$NET" "$POOLNET"; do
-    dk network ls --format '{{.Name}}' | grep -qx "$n" && die "docker network prune left $n"
-    bn network ls | grep -q " $n " && die "docker network prune left $n in bpfnet"
+    dk network ls --format '{{.Name}}' | grep -x >/dev/null "$n" && die "docker network prune left $n"
+    bn network ls | grep >/dev/null " $n " && die "docker network prune left $n in bpfnet"
 done
-bn network ls -q -f type=custom | wc -l | grep -qx 1 || die "only the native network should remain"
+bn network ls -q -f type=custom | wc -l | grep -x >/dev/null 1 || die "only the native network should remain"
 [ "$(owned_links "$AGENT_INSTANCE" | wc -l)" -eq 1 ] || die "links left: $(owned_links "$AGENT_INSTANCE")"

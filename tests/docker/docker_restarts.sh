@@ -32,7 +32,7 @@ log "pings across agent restarts: ${received:-0}/400 received"
 
 # The restarted agent still serves Docker: connect a running container to another network.
 dk network connect "$N2" "c2-$$"
-dk exec "c2-$$" ip -o -4 addr show dev eth1 | grep -q "10.242.2." || die "connect after agent restart gave no eth1"
+dk exec "c2-$$" ip -o -4 addr show dev eth1 | grep >/dev/null "10.242.2." || die "connect after agent restart gave no eth1"
 
 # dockerd restart with --live-restore: containers keep running and keep their bpfnet interfaces.
 c1_pid=$(dk inspect -f '{{.State.Pid}}' "c1-$$")
@@ -43,7 +43,7 @@ nsenter --net="/proc/$c1_pid/ns/net" ping -c 1 -W 2 "$c2_ip" >/dev/null || die "
 start_dockerd
 [ "$(dk inspect -f '{{.State.Running}}' "c1-$$")" = true ] || die "c1 is not running after dockerd restart"
 dk exec "c1-$$" ping -c 2 -W 2 "c2-$$" >/dev/null || die "c1 cannot reach c2 by name after dockerd restart"
-dk inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}' "c2-$$" | grep -q "$N2" \
+dk inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}' "c2-$$" | grep >/dev/null "$N2" \
     || die "Docker forgot c2's second network"
 dk network disconnect "$N2" "c2-$$"
 dk exec "c2-$$" ip link show eth1 >/dev/null 2>&1 && die "disconnect after dockerd restart left eth1"

@@ -7,7 +7,7 @@ start_agent
 NET=fast-$$
 bn network create --subnet 10.216.0.0/24 "$NET" >/dev/null
 bn network create --subnet 10.216.1.0/24 "other-$$" >/dev/null
-bn network inspect "$NET" | grep -q '"Datapath": "bpf"' || die "network is not on the BPF datapath"
+bn network inspect "$NET" | grep >/dev/null '"Datapath": "bpf"' || die "network is not on the BPF datapath"
 BR=$(bn network inspect "$NET" | sed -n 's/.*"Bridge": "\(.*\)".*/\1/p')
 for s in a b c; do
     bn sandbox create "sb$s-$$" >/dev/null
@@ -39,9 +39,9 @@ log "to_packets of b: $to_b_before -> $to_b_after; bridge rx_packets: $br_rx_bef
 sb_mac() { in_sb "$1" ip -o link show eth0 | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2; }
 MAC_A=$(sb_mac "sba-$$")
 [ -n "$MAC_A" ] || die "cannot read a's MAC"
-bridge fdb show br "$BR" | grep -qi "$MAC_A" && die "the bridge learned $MAC_A: frames went through it"
+bridge fdb show br "$BR" | grep -i >/dev/null "$MAC_A" && die "the bridge learned $MAC_A: frames went through it"
 # ARP for b was answered by BPF with b's MAC.
-in_sb "sba-$$" ip neigh show 10.216.0.3 | grep -qi "$(sb_mac "sbb-$$")" \
+in_sb "sba-$$" ip neigh show 10.216.0.3 | grep -i >/dev/null "$(sb_mac "sbb-$$")" \
     || die "a has no ARP entry with b's MAC"
 
 # The gateway and the host are still reached through the bridge.
@@ -68,6 +68,6 @@ grep -q " 0% packet loss" "$WORK/ping.out" || die "packets lost across agent res
 # Disconnecting removes the endpoint's entries and its program.
 bn network disconnect "$NET" "sbb-$$"
 [ -e "$BPFFS_DIR/bpfnet/links/$IFB" ] && die "link pin of a disconnected endpoint remains"
-bpftool map dump pinned "$BPFFS_DIR/bpfnet/bpfnet_ep_by_ip" | grep -q "0x0a 0xd8 0x00 0x03" \
+bpftool map dump pinned "$BPFFS_DIR/bpfnet/bpfnet_ep_by_ip" | grep >/dev/null "0x0a 0xd8 0x00 0x03" \
     && die "map entry of the disconnected endpoint remains"
 true

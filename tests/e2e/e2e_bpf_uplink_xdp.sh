@@ -64,7 +64,7 @@ expect_outside() {
 
 status=$(bn status)
 grep -q "at uplink ${OUT}h xdp (native) + tc ingress" <<<"$status" || die "status: $status"
-ip link show "${OUT}h" | grep -q " xdp " || die "no XDP program on ${OUT}h"
+ip link show "${OUT}h" | grep >/dev/null " xdp " || die "no XDP program on ${OUT}h"
 xdp_before=$(nat_packets 9)
 expect_outside "XDP"
 # 9 = BPFNET_NAT_DNAT_XDP: the client's packets were translated in XDP (a TCP connection's first
@@ -85,7 +85,7 @@ expect_outside "agent restarted"
 stop_agent
 AGENT_FLAGS+=(--uplink-xdp never)
 start_agent
-ip link show "${OUT}h" | grep -q " xdp " && die "XDP still on ${OUT}h with --uplink-xdp never"
+ip link show "${OUT}h" | grep >/dev/null " xdp " && die "XDP still on ${OUT}h with --uplink-xdp never"
 [ -e "$BPFFS_DIR/bpfnet/uplink-xdp-links/${OUT}h" ] && die "stale XDP pin"
 xdp_before=$(nat_packets 9)
 dnat_before=$(nat_packets 1)

@@ -12,10 +12,10 @@ bn network connect "$NET" "sba-$$"
 bn network connect --alias web "$NET" "sbb-$$"
 
 # Addresses come from the subnet in order, after the gateway; MACs follow docker's 02:42 rule.
-in_sb "sba-$$" ip -o -4 addr show dev eth0 | grep -q "10.201.0.2/24" || die "sba has no 10.201.0.2/24 on eth0"
-in_sb "sbb-$$" ip -o -4 addr show dev eth0 | grep -q "10.201.0.3/24" || die "sbb has no 10.201.0.3/24 on eth0"
-in_sb "sba-$$" ip link show eth0 | grep -q "02:42:0a:c9:00:02" || die "sba MAC is not 02:42:0a:c9:00:02"
-in_sb "sba-$$" ip route show default | grep -q "via 10.201.0.1 dev eth0" || die "no default route via the gateway"
+in_sb "sba-$$" ip -o -4 addr show dev eth0 | grep >/dev/null "10.201.0.2/24" || die "sba has no 10.201.0.2/24 on eth0"
+in_sb "sbb-$$" ip -o -4 addr show dev eth0 | grep >/dev/null "10.201.0.3/24" || die "sbb has no 10.201.0.3/24 on eth0"
+in_sb "sba-$$" ip link show eth0 | grep >/dev/null "02:42:0a:c9:00:02" || die "sba MAC is not 02:42:0a:c9:00:02"
+in_sb "sba-$$" ip route show default | grep >/dev/null "via 10.201.0.1 dev eth0" || die "no default route via the gateway"
 
 in_sb "sba-$$" ping -c 2 -W 2 10.201.0.3 >/dev/null || die "sba cannot ping sbb"
 in_sb "sbb-$$" ping -c 2 -W 2 10.201.0.2 >/dev/null || die "sbb cannot ping sba"
@@ -47,11 +47,11 @@ assert n["BpfNet"]["Datapath"] == sys.argv[3], n["BpfNet"]
 PY
 
 # ls: table, filters, quiet, json lines.
-bn network ls | grep -q "$NET" || die "network ls does not show $NET"
+bn network ls | grep >/dev/null "$NET" || die "network ls does not show $NET"
 [ "$(bn network ls -q -f name="$NET")" = "$(bn network inspect "$NET" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Id"][:12])')" ] \
     || die "ls -q -f name= does not give the network ID"
 [ -z "$(bn network ls -q -f driver=macvlan)" ] || die "driver filter did not filter"
 bn network ls --format json | python3 -c 'import json,sys; [json.loads(l) for l in sys.stdin]' || die "ls --format json is not JSON lines"
 # An ID prefix works wherever a name does.
 ID=$(bn network ls -q -f name="$NET")
-bn network inspect "${ID:0:5}" | grep -q "\"Name\": \"$NET\"" || die "ID prefix did not resolve"
+bn network inspect "${ID:0:5}" | grep >/dev/null "\"Name\": \"$NET\"" || die "ID prefix did not resolve"

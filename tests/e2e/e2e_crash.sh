@@ -67,10 +67,10 @@ bn network connect "n1-$$" "sbx-$$"
 crash_during sandbox.remove.marked bn sandbox rm "sbx-$$"
 [ -z "$(bn sandbox ls --format json | grep "sbx-$$")" ] || die "interrupted sandbox rm was not finished"
 crash_during network.remove.marked bn network rm "n1-$$"
-bn network ls | grep -q "n1-$$" && die "interrupted network rm was not finished"
+bn network ls | grep >/dev/null "n1-$$" && die "interrupted network rm was not finished"
 bn network create --subnet 10.208.3.0/24 "n2-$$" >/dev/null
 crash_during network.remove.datapath bn network rm "n2-$$"
-bn network ls | grep -q "n2-$$" && die "interrupted network rm was not finished"
+bn network ls | grep >/dev/null "n2-$$" && die "interrupted network rm was not finished"
 
 # Random kills in the middle of a stream of operations.
 for round in $(seq 1 8); do

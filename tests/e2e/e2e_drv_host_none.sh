@@ -56,7 +56,7 @@ links=$(in_ns "ns-$$" ip -o link show | awk -F': ' '{print $2}')
 expect_fail "private (none) mode" bn network connect "br-$$" "ns-$$"
 bn network connect "br-$$" "own-$$"
 expect_fail "private (none) mode" bn network connect none "own-$$"
-bn sandbox inspect "ns-$$" | grep -q '"NetworkMode": "none"' || die "inspect does not show none mode"
+bn sandbox inspect "ns-$$" | grep >/dev/null '"NetworkMode": "none"' || die "inspect does not show none mode"
 # Leaving none makes it an ordinary sandbox again.
 bn network disconnect none "ns-$$"
 bn network connect "br-$$" "ns-$$"

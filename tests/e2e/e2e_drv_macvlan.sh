@@ -29,9 +29,10 @@ B_IP=$(bn sandbox inspect "mvb-$$" | python3 -c "import json,sys; print(json.loa
 kind=$(in_ns "mva-$$" ip -d -o link show eth0)
 grep -q "macvlan mode bridge" <<<"$kind" || die "eth0 is not a macvlan child in bridge mode: $kind"
 grep -q "link/ether 02:42:0a:d6:00:80" <<<"$kind" || die "eth0 does not have the endpoint's MAC: $kind"
-in_ns "mva-$$" ip route | grep -q "^default via 10.214.0.1 dev eth0" || die "no default route via the LAN router"
-bn status | grep "$NET" | grep -q "macvlan" || die "status does not show the macvlan datapath: $(bn status)"
-bn network inspect "$NET" | grep -q "\"Parent\": \"$PARENT\"" || die "inspect does not show the parent"
+routes=$(in_ns "mva-$$" ip route)
+grep -q "^default via 10.214.0.1 dev eth0" <<<"$routes" || die "no default route via the LAN router: $routes"
+bn status | grep "$NET" | grep >/dev/null "macvlan" || die "status does not show the macvlan datapath: $(bn status)"
+bn network inspect "$NET" | grep >/dev/null "\"Parent\": \"$PARENT\"" || die "inspect does not show the parent"
 
 # Children talk to each other (bridge mode), to the router, and the LAN reaches them.
 in_ns "mva-$$" ping -c 2 -W 2 "$B_IP" >/dev/null || die "macvlan children cannot reach each other"
@@ -76,7 +77,7 @@ if ip link add "bmt-$$" link "$PARENT2" type vlan id 30 2>/dev/null; then
         bn network create -d macvlan --subnet "192.168.$v.0/24" --ip-range "192.168.$v.0/25" \
             --gateway "192.168.$v.1" -o parent="$PARENT2.$v" "vlan$v-$$" >/dev/null
         bn sandbox create --network "vlan$v-$$" "v$v-$$" >/dev/null
-        ip -d link show "$PARENT2.$v" | grep -q "vlan protocol 802.1Q id $v" || die "no VLAN $v device"
+        ip -d link show "$PARENT2.$v" | grep >/dev/null "vlan protocol 802.1Q id $v" || die "no VLAN $v device"
         in_ns "v$v-$$" ping -c 2 -W 2 "192.168.$v.1" >/dev/null || die "VLAN $v: no reach to its router"
     done
     in_ns "v10-$$" ping -c 1 -W 1 192.168.20.1 >/dev/null 2>&1 && die "VLAN 10 reached VLAN 20"
@@ -91,7 +92,7 @@ fi
 bn network create -d macvlan --subnet 10.214.2.0/24 -o parent="$PARENT2" -o macvlan_mode=private \
     "mvp-$$" >/dev/null
 for s in p q; do bn sandbox create --network "mvp-$$" "mv$s-$$" >/dev/null; done
-in_ns "mvp-$$" ip -d -o link show eth0 | grep -q "macvlan mode private" || die "not in private mode"
+in_ns "mvp-$$" ip -d -o link show eth0 | grep >/dev/null "macvlan mode private" || die "not in private mode"
 in_ns "mvp-$$" ping -c 1 -W 1 10.214.2.3 >/dev/null 2>&1 && die "private macvlan children reached each other"
 for s in p q; do bn sandbox rm "mv$s-$$" >/dev/null; done
 bn network rm "mvp-$$" >/dev/null
@@ -104,12 +105,12 @@ bn network rm "mvt-$$" >/dev/null
 
 # No parent: an internal network of its own containers, on a parent bpfnet makes and removes.
 bn network create -d macvlan --subnet 10.214.9.0/24 "mvi-$$" >/dev/null
-bn network inspect "mvi-$$" | grep -q '"Internal": true' || die "a parentless macvlan network is not internal"
+bn network inspect "mvi-$$" | grep >/dev/null '"Internal": true' || die "a parentless macvlan network is not internal"
 IPARENT=$(bn network inspect "mvi-$$" | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['BpfNet']['Parent'])")
 ip link show "$IPARENT" >/dev/null || die "no internal parent $IPARENT"
 for s in i j; do bn sandbox create --network "mvi-$$" "mv$s-$$" >/dev/null; done
 in_ns "mvi-$$" ping -c 2 -W 2 10.214.9.3 >/dev/null || die "internal macvlan children cannot talk"
-in_ns "mvi-$$" ip route | grep -q "^default" && die "an internal network gave a default route"
+in_ns "mvi-$$" ip route | grep >/dev/null "^default" && die "an internal network gave a default route"
 for s in i j; do bn sandbox rm "mv$s-$$" >/dev/null; done
 bn network rm "mvi-$$" >/dev/null
 ip link show "$IPARENT" >/dev/null 2>&1 && die "the internal parent outlived its network"
@@ -130,7 +131,7 @@ fi
 in_ns "mvb-$$" ip link del eth0
 stop_agent
 start_agent
-in_ns "mvb-$$" ip -d -o link show eth0 | grep -q macvlan || die "reconcile did not re-create the child"
+in_ns "mvb-$$" ip -d -o link show eth0 | grep >/dev/null macvlan || die "reconcile did not re-create the child"
 in_ns "mva-$$" ping -c 2 -W 2 "$B_IP" >/dev/null || die "no traffic after the restart"
 
 # Disconnect removes the child; the network goes once empty.

@@ -5,7 +5,7 @@ source "$(dirname "$0")/lib.sh"
 start_agent --probe-disable redirect_peer
 expect_fail "cannot be used on this host" bn network create --subnet 10.217.0.0/24 -o bpfnet.datapath=bpf "forced-$$"
 bn network create --subnet 10.217.0.0/24 "auto-$$" >/dev/null
-bn status | grep "auto-$$" | grep -q "kernel.*redirect_peer" || die "status does not explain the fallback: $(bn status)"
+bn status | grep "auto-$$" | grep >/dev/null "kernel.*redirect_peer" || die "status does not explain the fallback: $(bn status)"
 for s in a b; do bn sandbox create "sb$s-$$" >/dev/null; bn network connect "auto-$$" "sb$s-$$"; done
 in_sb "sba-$$" ping -c 2 -W 2 10.217.0.3 >/dev/null || die "fallback network does not pass traffic"
 [ -z "$(ls "$BPFFS_DIR/bpfnet/links" 2>/dev/null)" ] || die "BPF links exist on the kernel datapath"
@@ -14,17 +14,17 @@ stop_agent
 # The same agent with BPF available: an explicit kernel network stays on the kernel datapath.
 start_agent
 bn network create --subnet 10.217.1.0/24 -o bpfnet.datapath=kernel "kern-$$" >/dev/null
-bn status | grep "kern-$$" | grep -q "kernel.*requested" || die "status does not show the requested kernel datapath"
-bn status | grep "auto-$$" | grep -q " bpf " || die "auto network did not move to BPF once the probe passed"
+bn status | grep "kern-$$" | grep >/dev/null "kernel.*requested" || die "status does not show the requested kernel datapath"
+bn status | grep "auto-$$" | grep >/dev/null " bpf " || die "auto network did not move to BPF once the probe passed"
 in_sb "sba-$$" ping -c 2 -W 2 10.217.0.3 >/dev/null || die "traffic broken after moving to BPF"
 stop_agent
 
 # Without tcx (kernels before 6.6) the same program goes on a clsact qdisc, and is swapped in place
 # on restart.
 start_agent --probe-disable tcx
-bn network inspect "auto-$$" | grep -q '"Datapath": "bpf"' || die "no BPF datapath without tcx"
+bn network inspect "auto-$$" | grep >/dev/null '"Datapath": "bpf"' || die "no BPF datapath without tcx"
 IFA=$(host_if_of "sba-$$" "auto-$$")
-tc filter show dev "$IFA" ingress | grep -q "bpfnet_from_ep" || die "no clsact filter on $IFA: $(tc filter show dev "$IFA" ingress)"
+tc filter show dev "$IFA" ingress | grep >/dev/null "bpfnet_from_ep" || die "no clsact filter on $IFA: $(tc filter show dev "$IFA" ingress)"
 in_sb "sba-$$" ping -c 2 -W 2 10.217.0.3 >/dev/null || die "traffic broken on the clsact attachment"
 stop_agent
 start_agent --probe-disable tcx
@@ -46,7 +46,7 @@ for check in bpf bpffs test_run redirect_peer btf; do
     reason=$(bn network inspect "$net" | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['BpfNet']['DatapathReason'])")
     if [ "$check" = btf ]; then
         grep -q " bpf " <<<"$line" || die "--probe-disable btf moved $net off BPF: $line"
-        bn status | grep -qi "btf" || die "status does not report the failed btf check"
+        bn status | grep -i >/dev/null "btf" || die "status does not report the failed btf check"
     else
         grep -q " kernel " <<<"$line" || die "--probe-disable $check left $net on BPF: $line"
         grep -q "$check: disabled by --probe-disable" <<<"$reason" \

@@ -5,10 +5,10 @@ source "$(dirname "$0")/lib.sh"
 
 out=$(bn network ls 2>&1) && die "ls without an agent succeeded"
 [ "$(echo "$out" | wc -l)" = 1 ] || die "missing-agent message is not one line: $out"
-echo "$out" | grep -q "Is the agent running" || die "unclear missing-agent message: $out"
+echo "$out" | grep >/dev/null "Is the agent running" || die "unclear missing-agent message: $out"
 
 start_agent
-bn version | grep -q "Server: bpfnetd" || die "version does not show the server"
+bn version | grep >/dev/null "Server: bpfnetd" || die "version does not show the server"
 bn network create --subnet 10.206.1.0/24 "used-$$" >/dev/null
 bn network create --subnet 10.206.2.0/24 "idle1-$$" >/dev/null
 bn network create --subnet 10.206.3.0/24 "idle2-$$" >/dev/null
@@ -33,16 +33,16 @@ ip link show "$bridge" >/dev/null || die "bridge vanished with the sandbox"
 bn network rm "used-$$" >/dev/null
 ip link show "$bridge" >/dev/null 2>&1 && die "network rm left the bridge"
 [ -z "$(owned_links "$(agent_instance)")" ] || die "links left after everything was removed"
-nft list table ip "bpfnet_$(agent_instance)" | grep -q "$bridge" && die "firewall still mentions the removed bridge"
+nft list table ip "bpfnet_$(agent_instance)" | grep >/dev/null "$bridge" && die "firewall still mentions the removed bridge"
 
 # Driver options: a chosen bridge name and MTU are honoured on the bridge and the endpoint.
 BR=bnt-br$$
 bn network create --subnet 10.206.4.0/24 -o com.docker.network.bridge.name="$BR" \
     -o com.docker.network.driver.mtu=1400 "opts-$$" >/dev/null
-ip link show "$BR" | grep -q "mtu 1400" || die "bridge $BR missing or without MTU 1400"
+ip link show "$BR" | grep >/dev/null "mtu 1400" || die "bridge $BR missing or without MTU 1400"
 bn sandbox create "sb2-$$" >/dev/null
 bn network connect "opts-$$" "sb2-$$"
-in_sb "sb2-$$" ip link show eth0 | grep -q "mtu 1400" || die "endpoint MTU is not 1400"
+in_sb "sb2-$$" ip link show eth0 | grep >/dev/null "mtu 1400" || die "endpoint MTU is not 1400"
 expect_fail "already used by network" bn network create --subnet 10.206.5.0/24 -o com.docker.network.bridge.name="$BR" "dup-$$"
 expect_fail "invalid value" bn network create --subnet 10.206.6.0/24 -o com.docker.network.driver.mtu=10 "mtu-$$"
 bn sandbox rm "sb2-$$" >/dev/null

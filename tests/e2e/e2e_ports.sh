@@ -56,9 +56,9 @@ serve_http "web-$$" 8080
 
 # `bpfnet port` lists them like `docker port`.
 ports=$(bn port "web-$$")
-echo "$ports" | grep -qx "80/tcp -> 0.0.0.0:18080" || die "bpfnet port: $ports"
-echo "$ports" | grep -qx "5353/udp -> 0.0.0.0:15353" || die "bpfnet port: $ports"
-echo "$ports" | grep -qx "8080/tcp -> 0.0.0.0:18090" || die "ranged port not the first free: $ports"
+echo "$ports" | grep -x >/dev/null "80/tcp -> 0.0.0.0:18080" || die "bpfnet port: $ports"
+echo "$ports" | grep -x >/dev/null "5353/udp -> 0.0.0.0:15353" || die "bpfnet port: $ports"
+echo "$ports" | grep -x >/dev/null "8080/tcp -> 0.0.0.0:18090" || die "ranged port not the first free: $ports"
 ephemeral=$(echo "$ports" | awk '$1 == "80/tcp" && $3 != "0.0.0.0:18080" {print $3}' | cut -d: -f2)
 read -r eph_lo eph_hi </proc/sys/net/ipv4/ip_local_port_range
 [ -n "$ephemeral" ] && [ "$ephemeral" -ge "$eph_lo" ] && [ "$ephemeral" -le "$eph_hi" ] \
@@ -166,7 +166,7 @@ fi
 # One host port, one endpoint; a port a host process listens on is not taken either.
 expect_fail "already allocated" bn network connect --publish 18080:80 "$NET" "api-$$"
 bn network ls -q >/dev/null  # the refused connect left nothing behind:
-bn sandbox inspect "api-$$" | grep -q "\"$NET\"" && die "refused connect left an endpoint"
+bn sandbox inspect "api-$$" | grep >/dev/null "\"$NET\"" && die "refused connect left an endpoint"
 python3 -c "
 import socket, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -7,13 +7,13 @@ NET=static-$$
 bn network create --subnet 10.202.0.0/24 --ip-range 10.202.0.128/25 --aux-address router=10.202.0.129 "$NET" >/dev/null
 for s in a b c d; do bn sandbox create "sb$s-$$" >/dev/null; done
 bn network connect --ip 10.202.0.254 "$NET" "sba-$$"
-in_sb "sba-$$" ip -o -4 addr show dev eth0 | grep -q "10.202.0.254/24" || die "static IP not configured"
-in_sb "sba-$$" ip link show eth0 | grep -q "02:42:0a:ca:00:fe" || die "MAC not derived from the static IP"
+in_sb "sba-$$" ip -o -4 addr show dev eth0 | grep >/dev/null "10.202.0.254/24" || die "static IP not configured"
+in_sb "sba-$$" ip link show eth0 | grep >/dev/null "02:42:0a:ca:00:fe" || die "MAC not derived from the static IP"
 # Dynamic addresses come from --ip-range, skipping the aux address.
 bn network connect "$NET" "sbb-$$"
-in_sb "sbb-$$" ip -o -4 addr show dev eth0 | grep -q "10.202.0.128/24" || die "dynamic IP not from the ip-range start"
+in_sb "sbb-$$" ip -o -4 addr show dev eth0 | grep >/dev/null "10.202.0.128/24" || die "dynamic IP not from the ip-range start"
 bn network connect "$NET" "sbd-$$"
-in_sb "sbd-$$" ip -o -4 addr show dev eth0 | grep -q "10.202.0.130/24" || die "aux address was not skipped"
+in_sb "sbd-$$" ip -o -4 addr show dev eth0 | grep >/dev/null "10.202.0.130/24" || die "aux address was not skipped"
 in_sb "sbb-$$" ping -c 1 -W 2 10.202.0.254 >/dev/null || die "cannot reach the static address"
 
 # Only this agent's links: other tests create and delete links on the host at the same time.

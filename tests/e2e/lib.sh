@@ -2,6 +2,8 @@
 # bpffs and netns directories, uses names and subnets unique to it, and removes everything it made on
 # exit, whether it passed or not. Sourced by tests/e2e/*.sh.
 set -euo pipefail
+# Under pipefail, `cmd | grep -q x` fails when grep exits at the first match and cmd then dies of
+# SIGPIPE writing the rest: tests write `cmd | grep >/dev/null x`, which reads everything.
 
 : "${BPFNET_BIN_DIR:?BPFNET_BIN_DIR must point at the tools directory of the build}"
 BPFNET="$BPFNET_BIN_DIR/bpfnet"

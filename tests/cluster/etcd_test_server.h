@@ -1,0 +1,99 @@
+// A private etcd for tests: Debian's etcd-server on loopback ports of its own (chosen free by the
+// kernel), with a data directory in /tmp, stopped and removed on destruction.
+#pragma once
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "cluster/etcd_client.h"
+
+namespace bpfnet::testing {
+
+class EtcdTestServer {
+  public:
+    EtcdTestServer() {
+        char tmpl[] = "/tmp/bnetcd.XXXXXX";
+        if (!mkdtemp(tmpl)) {
+            error_ = "mkdtemp failed";
+            return;
+        }
+        dir_ = tmpl;
+        const int client_port = free_port(), peer_port = free_port();
+        url_ = "http://127.0.0.1:" + std::to_string(client_port);
+        const std::string peer = "http://127.0.0.1:" + std::to_string(peer_port);
+        pid_ = fork();
+        if (pid_ == 0) {
+            const std::string log = dir_ + "/etcd.log";
+            freopen(log.c_str(), "w", stdout);
+            freopen(log.c_str(), "a", stderr);
+            execlp("etcd", "etcd", "--name", "t", "--data-dir", (dir_ + "/data").c_str(),
+                   "--listen-client-urls", url_.c_str(), "--advertise-client-urls", url_.c_str(),
+                   "--listen-peer-urls", peer.c_str(), "--initial-advertise-peer-urls",
+                   peer.c_str(), "--initial-cluster", ("t=" + peer).c_str(), nullptr);
+            _exit(127);
+        }
+        for (int i = 0; i < 100; ++i) {
+            if (auto c = EtcdClient::connect({url_}, 300); c) return;
+            int status = 0;
+            if (waitpid(pid_, &status, WNOHANG) == pid_) {
+                pid_ = -1;
+                error_ =
+                    "etcd exited at start (see " + dir_ + "/etcd.log; is etcd-server installed?)";
+                return;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        error_ = "etcd did not answer within 10 s";
+    }
+    ~EtcdTestServer() {
+        if (pid_ > 0) {
+            kill(pid_, SIGTERM);
+            waitpid(pid_, nullptr, 0);
+        }
+        std::error_code ec;
+        if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+    }
+    EtcdTestServer(const EtcdTestServer&) = delete;
+    EtcdTestServer& operator=(const EtcdTestServer&) = delete;
+
+    bool running() const { return pid_ > 0 && error_.empty(); }
+    const std::string& error() const { return error_; }
+    const std::string& url() const { return url_; }
+    bool compact(int64_t revision) {
+        auto c = EtcdClient::connect({url_});
+        if (!c) {
+            error_ = c.error().message;
+            return false;
+        }
+        auto st = (*c)->compact(revision);
+        if (!st) error_ = st.error().message;
+        return st.ok();
+    }
+
+  private:
+    static int free_port() {
+        const int s = socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof a;
+        bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+        close(s);
+        return ntohs(a.sin_port);
+    }
+
+    std::string dir_, url_, error_;
+    pid_t pid_ = -1;
+};
+
+}  // namespace bpfnet::testing
