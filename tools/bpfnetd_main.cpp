@@ -55,6 +55,14 @@ int main(int argc, char** argv) {
     app.add_option("--default-bridge-subnet", sc.default_bridge_subnet,
                    "Subnet of the predefined \"bridge\" network (default: from the default pools)")
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    app.add_option("--etcd-endpoints", config.etcd_endpoints,
+                   "etcd client URLs of the cluster store (with --store etcd)")
+        ->delimiter(',');
+    app.add_option("--vtep-ip", config.vtep_ip,
+                   "This host's address on the underlay: the VXLAN tunnel endpoint (with --store "
+                   "etcd)");
+    app.add_option("--vxlan-port", config.vxlan_port, "UDP port of VXLAN between hosts")
+        ->capture_default_str();
     std::vector<std::string> uplinks{"auto"};
     app.add_option("--uplink", uplinks,
                    "Devices whose ingress runs the uplink program, which takes connections from "

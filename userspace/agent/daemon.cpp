@@ -15,6 +15,7 @@
 #include "datapath/bpf_datapath.h"
 #include "datapath/child_link_datapath.h"
 #include "datapath/kernel_datapath.h"
+#include "datapath/overlay_datapath.h"
 #include "datapath/probe.h"
 #include "store/store.h"
 
@@ -59,12 +60,20 @@ Result<std::string> instance_id(Store& store) {
 
 Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config) {
     const ServiceConfig& sc = config.service;
-    if (sc.store_kind != "sqlite") {
-        return fail(
-            ErrorKind::Unsupported,
-            fmt::format("store \"{}\" is not available in this build: the etcd cluster store comes "
-                        "with overlay networks; use --store sqlite",
-                        sc.store_kind));
+    // The local state is always in SQLite; --store etcd adds the cluster store, where what
+    // overlay networks share across hosts lives.
+    std::unique_ptr<EtcdClient> etcd;
+    Ipv4 vtep;
+    if (sc.store_kind == "etcd") {
+        if (config.etcd_endpoints.empty() || config.vtep_ip.empty())
+            return fail(ErrorKind::InvalidArgument,
+                        "--store etcd needs --etcd-endpoints URL[,URL] and --vtep-ip ADDRESS (this "
+                        "host's address on the underlay)");
+        BPFNET_ASSIGN_OR_RETURN(vtep, Ipv4::parse(config.vtep_ip));
+        BPFNET_ASSIGN_OR_RETURN(etcd, EtcdClient::connect(config.etcd_endpoints));
+    } else if (sc.store_kind != "sqlite") {
+        return fail(ErrorKind::InvalidArgument,
+                    fmt::format("unknown store \"{}\": sqlite or etcd", sc.store_kind));
     }
     std::unique_ptr<Daemon> daemon(new Daemon());
     BPFNET_ASSIGN_OR_RETURN(daemon->lock_fd_, lock_state_dir(sc.state_dir));
@@ -107,8 +116,19 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config) {
     daemon->service_ = std::make_unique<NetworkService>(
         sc, instance, std::move(store), std::make_unique<KernelDatapath>(instance), std::move(bpf),
         bpf_unavailable, probe, std::move(child_links));
+    if (etcd) {
+        daemon->cluster_ = std::make_unique<OverlayRegistry>(std::move(etcd), instance, vtep);
+        daemon->service_->attach_cluster(
+            daemon->cluster_.get(),
+            std::make_unique<OverlayDatapath>(*daemon->kernel_, vtep, config.vxlan_port));
+    }
     BPFNET_TRY(daemon->service_->reconcile());
     BPFNET_TRY(daemon->service_->ensure_predefined_networks());
+    if (daemon->cluster_) {
+        NetworkService* service = daemon->service_.get();
+        BPFNET_TRY(daemon->cluster_->start([service] { service->on_cluster_change(); }));
+        BPFNET_TRY(service->republish_overlay_endpoints());
+    }
 
     daemon->api_ = std::make_unique<NativeApi>(*daemon->service_);
     NativeApi* api = daemon->api_.get();

@@ -9,6 +9,7 @@
 #include "agent/http.h"
 #include "agent/native_api.h"
 #include "agent/service.h"
+#include "cluster/overlay_registry.h"
 #include "datapath/bpf_datapath.h"
 #include "datapath/kernel_datapath.h"
 #include "datapath/probe.h"
@@ -20,6 +21,10 @@ struct DaemonConfig {
     unsigned socket_mode = 0660;
     ProbeOverrides probe_disabled;  // probe checks forced to fail (tests, operators)
     BpfDatapathOptions bpf;         // uplinks, conntrack size
+    // --store etcd: the cluster store for overlay networks, and this host's tunnel endpoint.
+    std::vector<std::string> etcd_endpoints;
+    std::string vtep_ip;
+    uint16_t vxlan_port = 4789;
     // Docker's plugin protocol is served here (empty: not at all). The file name without ".sock" is
     // the driver name Docker users give to `docker network create -d`.
     std::string plugin_socket = "/run/docker/plugins/bpfnet.sock";
@@ -42,6 +47,8 @@ class Daemon {
     int lock_fd_ = -1;
     std::unique_ptr<KernelDatapath> kernel_;  // outlives the service's BPF datapath, which wraps it
     std::unique_ptr<NetworkService> service_;
+    // Its watch thread calls the service: declared after it, so it stops first.
+    std::unique_ptr<OverlayRegistry> cluster_;
     std::unique_ptr<DockerNameResolver> names_;  // uses the service: declared after it
     std::unique_ptr<NativeApi> api_;
     std::unique_ptr<UnixHttpServer> server_;

@@ -79,6 +79,12 @@ DatapathChoice NetworkService::datapath_choice(const Network& network) const {
                                             "for this driver)",
                                             network.driver, network.parent)};
     }
+    if (network.driver == driver::kOverlay) {
+        if (!overlay_) return {"none", "no cluster store: start bpfnetd with --store etcd"};
+        return {"kernel",
+                "overlay: bridge + VXLAN with tunnel entries from the cluster store (the "
+                "BPF overlay datapath is not available yet)"};
+    }
     if (network.driver == driver::kHost) return {"host", "the host's own network namespace"};
     if (network.driver == driver::kNull) return {"none", "loopback only"};
     auto options = parse_bridge_options(network.options);
@@ -96,6 +102,7 @@ std::map<std::string, std::string> NetworkService::published_ports_paths() const
 }
 
 Datapath& NetworkService::datapath_for(const Network& network) {
+    if (network.driver == driver::kOverlay) return overlay_ ? *overlay_ : *null_;
     if (is_child_link_driver(network.driver) && child_link_) return *child_link_;
     if (is_builtin_only_driver(network.driver) || is_child_link_driver(network.driver))
         return *null_;  // a child-link network without its datapath can only be removed
@@ -193,13 +200,20 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
                     fmt::format("only one instance of \"{}\" network is allowed",
                                 request.driver == driver::kHost ? "host" : "null"));
     }
-    if (request.driver != driver::kBridge && !is_child_link_driver(request.driver)) {
+    if (request.driver == driver::kOverlay && !cluster_) {
+        return fail(ErrorKind::Unsupported,
+                    "overlay networks need the cluster store: start bpfnetd with --store etcd "
+                    "--etcd-endpoints URL --vtep-ip ADDRESS");
+    }
+    if (request.driver != driver::kBridge && request.driver != driver::kOverlay &&
+        !is_child_link_driver(request.driver)) {
         return fail(ErrorKind::Unsupported,
                     fmt::format("network driver \"{}\" is not supported by this agent "
-                                "(available: bridge, macvlan, ipvlan)",
+                                "(available: bridge, macvlan, ipvlan, overlay)",
                                 request.driver));
     }
     const bool child_link = is_child_link_driver(request.driver);
+    const bool overlay = request.driver == driver::kOverlay;
     BPFNET_ASSIGN_OR_RETURN(BridgeOptions options, parse_bridge_options(request.options));
     if (options.datapath == DatapathMode::Bpf && !bpf_) {
         return fail(
@@ -235,6 +249,8 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
     network.state = Lifecycle::Creating;
     if (child_link) {
         BPFNET_TRY(plan_child_link_network_locked(request, snap, network));
+    } else if (overlay) {
+        network.bridge_name = overlay_bridge_name(network.id);
     } else {
         network.bridge_name = options.bridge_name.value_or(default_bridge_name(network.id));
     }
@@ -250,9 +266,13 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
                             subnets_in_use_locked(snap, request.pool_id));
     BPFNET_ASSIGN_OR_RETURN(auto host_sock, kernel::NlSocket::open());
     BPFNET_ASSIGN_OR_RETURN(auto host_routes, kernel::list_ipv4_route_destinations(host_sock));
-    // A macvlan/ipvlan subnet is the parent's LAN, which the host may well route already.
-    if (child_link) host_routes.clear();
+    // A macvlan/ipvlan subnet is the parent's LAN, which the host may well route already; an
+    // overlay's is not routed by the host at all (but must not clash with other overlays').
+    if (child_link || overlay) host_routes.clear();
+    if (overlay)
+        for (const auto& o : cluster_->networks()) existing.push_back(o.network.ipam.subnet);
     BPFNET_ASSIGN_OR_RETURN(network.ipam, plan_network_ipam(request.ipam, host_routes, existing));
+    if (overlay) BPFNET_TRY(plan_overlay_network_locked(request, snap, network));
     if (request.owner == Owner::Docker)
         network.ipam.driver = request.pool_id.empty() ? "docker" : "bpfnet";
 
@@ -261,6 +281,12 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
 
     auto undo = [&](const Error& cause) -> Failure {
         spdlog::warn("create network {}: {}; rolling back", network.name, cause.message);
+        if (overlay) {
+            auto vni = network.options.find(kOverlayVniOption);
+            if (vni != network.options.end())
+                (void)cluster_->release_vni(static_cast<uint32_t>(std::stoul(vni->second)),
+                                            network.id);
+        }
         if (auto st = datapath_for(network).remove_network(network); !st)
             spdlog::error("rollback: {}", st.error().message);
         if (auto st = store_->delete_network(network.id); !st)
@@ -283,6 +309,15 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
     if (auto st = sync_policy_locked(all); !st) return undo(st.error());
 
     network.state = Lifecycle::Ready;
+    if (overlay) {
+        // Cluster-wide from here: the other hosts' watches mirror it.
+        OverlayNetwork record{network, 0};
+        record.vni = static_cast<uint32_t>(std::stoul(network.options.at(kOverlayVniOption)));
+        if (auto st = cluster_->put_network(record); !st) {
+            (void)cluster_->release_vni(record.vni, network.id);
+            return undo(st.error());
+        }
+    }
     if (auto st = store_->put_network(network); !st) return undo(st.error());
     spdlog::info("created network {} ({}) driver {} subnet {} {} {}", network.name,
                  network.id.substr(0, 12), network.driver, network.ipam.subnet.str(),
@@ -317,6 +352,15 @@ Status NetworkService::remove_network(const std::string& ref) {
         return fail(ErrorKind::Conflict,
                     fmt::format("{} is a pre-defined network and cannot be removed", network.name));
     }
+    if (network.driver == driver::kOverlay && cluster_) {
+        for (const auto& e : cluster_->endpoints(network.id)) {
+            if (e.host == cluster_->host_id()) continue;  // local ones are reported below
+            return fail(ErrorKind::Conflict,
+                        fmt::format("error while removing network: network {} id {} has active "
+                                    "endpoints (on host {})",
+                                    network.name, network.id, e.host));
+        }
+    }
     auto attached = endpoints_where(snap.endpoints,
                                     [&](const Endpoint& e) { return e.network_id == network.id; });
     if (!attached.empty()) {
@@ -344,6 +388,13 @@ Status NetworkService::remove_network_locked(Network network, const Snapshot& sn
     BPFNET_TRY(sync_policy_locked(rest));
     BPFNET_TRY(datapath_for(network).remove_network(network));
     failpoint("network.remove.datapath");
+    if (network.driver == driver::kOverlay && cluster_) {
+        BPFNET_TRY(cluster_->delete_network(network.id));
+        auto vni = network.options.find(kOverlayVniOption);
+        if (vni != network.options.end())
+            BPFNET_TRY(
+                cluster_->release_vni(static_cast<uint32_t>(std::stoul(vni->second)), network.id));
+    }
     BPFNET_TRY(store_->delete_network(network.id));
     spdlog::info("removed network {} ({})", network.name, network.id.substr(0, 12));
     return {};
@@ -426,8 +477,15 @@ Result<Endpoint> NetworkService::connect(const ConnectRequest& request) {
     endpoint.id = generate_id();
     endpoint.network_id = network.id;
     endpoint.sandbox_id = sandbox.id;
-    BPFNET_ASSIGN_OR_RETURN(endpoint.ip,
-                            allocate_address(network.ipam, used, request.ip, network.name));
+    const bool overlay = network.driver == driver::kOverlay;
+    if (overlay) {
+        // Cluster-wide IPAM: no two hosts hand out one address.
+        BPFNET_ASSIGN_OR_RETURN(endpoint.ip,
+                                cluster_->claim_address(network, request.ip, endpoint.id));
+    } else {
+        BPFNET_ASSIGN_OR_RETURN(endpoint.ip,
+                                allocate_address(network.ipam, used, request.ip, network.name));
+    }
     endpoint.mac = MacAddr::from_ipv4(endpoint.ip);
     endpoint.ifname = next_ifname(in_sandbox);
     // macvlan/ipvlan children live only in the sandbox; there is no host end.
@@ -437,8 +495,9 @@ Result<Endpoint> NetworkService::connect(const ConnectRequest& request) {
                             allocate_host_ports_locked(request.publish, network, endpoint.id));
     // Like docker: the first network a sandbox joins that can reach outside gives the default
     // route.
-    endpoint.default_route =
-        !network.internal && std::none_of(in_sandbox.begin(), in_sandbox.end(),
+    // (An overlay is pure L2 between containers: the host has no gateway on it.)
+    endpoint.default_route = !network.internal && !overlay &&
+                             std::none_of(in_sandbox.begin(), in_sandbox.end(),
                                           [](const Endpoint& e) { return e.default_route; });
     endpoint.created = now_rfc3339();
     endpoint.state = Lifecycle::Creating;
@@ -455,11 +514,19 @@ Result<Endpoint> NetworkService::connect(const ConnectRequest& request) {
         }
         if (auto undo = store_->delete_endpoint(endpoint.id); !undo)
             spdlog::error("rollback: {}", undo.error().message);
+        if (overlay) withdraw_overlay_endpoint_locked(endpoint);
         return fail(st.error());
     }
     failpoint("endpoint.create.datapath");
     endpoint.state = Lifecycle::Ready;
     BPFNET_TRY(store_->put_endpoint(endpoint));
+    if (overlay) {
+        OverlayEndpoint published{network.id,  endpoint.id,  cluster_->host_id(),
+                                  endpoint.ip, endpoint.mac, cluster_->vtep()};
+        if (auto st = cluster_->publish_endpoint(published); !st)
+            spdlog::warn("connect {} to {}: publishing to the cluster: {} (retried at restart)",
+                         sandbox.name, network.name, st.error().message);
+    }
     if (!endpoint.ports.empty()) {
         if (auto st = sync_policy_locked(); !st) {
             spdlog::warn("connect {} to {}: publishing ports: {}; rolling back", sandbox.name,
@@ -492,6 +559,7 @@ Status NetworkService::teardown_endpoint_locked(Endpoint endpoint, const Snapsho
         }
     }
     BPFNET_TRY(store_->delete_endpoint(endpoint.id));
+    if (network && network->driver == driver::kOverlay) withdraw_overlay_endpoint_locked(endpoint);
     if (!endpoint.ports.empty()) BPFNET_TRY(sync_policy_locked());  // frees the host ports
     if (endpoint.default_route && sandbox) BPFNET_TRY(ensure_default_route_locked(sandbox->id));
     return {};
@@ -748,7 +816,10 @@ Status NetworkService::reconcile_locked() {
     // 5. Anything this agent marked as its own that the store no longer names is stale.
     std::set<std::string> keep;
     std::set<std::string> bpf_attached;
-    for (const auto& n : now.networks) keep.insert(n.bridge_name);
+    for (const auto& n : now.networks) {
+        keep.insert(n.bridge_name);
+        if (n.driver == driver::kOverlay) keep.insert(overlay_vxlan_name(n.id));
+    }
     for (const auto& e : now.endpoints) {
         if (e.sandbox_id.empty()) continue;
         keep.insert(e.host_ifname);

@@ -14,10 +14,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cluster/overlay_registry.h"
 #include "core/ipam.h"
 #include "core/model.h"
 #include "core/options.h"
 #include "datapath/datapath.h"
+#include "datapath/overlay_datapath.h"
 #include "datapath/probe.h"
 #include "store/store.h"
 
@@ -139,6 +141,16 @@ class NetworkService {
     // with loopback only that no network can be added to. Both are recorded as an endpoint on the
     // host or none network.
     Result<Sandbox> create_sandbox(const std::string& name, SandboxMode mode = SandboxMode::Own);
+
+    // ---- overlay networks (service_overlay.cpp) ----
+    // Gives the service the cluster store and the overlay datapath (before reconcile); without
+    // them overlay networks are refused.
+    void attach_cluster(OverlayRegistry* registry, std::unique_ptr<OverlayDatapath> overlay);
+    // From the cluster store's watch: mirror overlay networks made on other hosts, drop those
+    // removed, and program every network's tunnels to the other hosts' endpoints.
+    void on_cluster_change();
+    // After a restart: claim this host's overlay endpoints' addresses and publish them again.
+    Status republish_overlay_endpoints();
     Result<std::vector<Sandbox>> list_sandboxes();
     Result<Sandbox> find_sandbox(const std::string& ref);
     Status remove_sandbox(const std::string& ref);
@@ -187,6 +199,11 @@ class NetworkService {
                                       const Snapshot& snap, const ConnectRequest& request);
     // The endpoint that records a host- or none-mode sandbox's membership.
     Result<Endpoint> attach_builtin_locked(const std::string& driver_name, const Sandbox& sandbox);
+    Status plan_overlay_network_locked(const CreateNetworkRequest& request, const Snapshot& snap,
+                                       Network& network);
+    Status sync_overlay_locked();
+    // Best effort: the endpoint leaves the cluster view and frees its address.
+    void withdraw_overlay_endpoint_locked(const Endpoint& endpoint);
     Status reconcile_locked();
 
     ServiceConfig config_;
@@ -197,6 +214,8 @@ class NetworkService {
     std::unique_ptr<Datapath> bpf_;
     std::unique_ptr<Datapath> child_link_;  // macvlan, ipvlan (may be null)
     std::unique_ptr<Datapath> null_;        // host, none
+    OverlayRegistry* cluster_ = nullptr;    // the cluster store (null: no overlay networks)
+    std::unique_ptr<OverlayDatapath> overlay_;
     std::string bpf_unavailable_;
     ProbeResult probe_;
     std::mutex mutex_;  // one operation at a time: allocations and kernel changes never interleave

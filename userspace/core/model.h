@@ -67,6 +67,7 @@ inline constexpr const char* kMacvlan = "macvlan";
 inline constexpr const char* kIpvlan = "ipvlan";
 inline constexpr const char* kHost = "host";
 inline constexpr const char* kNull = "null";  // the "none" network
+inline constexpr const char* kOverlay = "overlay";
 }  // namespace driver
 bool is_child_link_driver(const std::string& driver);  // macvlan, ipvlan
 // host and null: networks without kernel objects of their own (one instance each, predefined).

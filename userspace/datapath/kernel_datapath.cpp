@@ -107,7 +107,7 @@ Status KernelDatapath::ensure_docker_endpoint(const NetworkSpec& spec, const End
     BPFNET_ASSIGN_OR_RETURN(auto host_end, kernel::find_link(host, endpoint.host_ifname));
     if (host_end) {
         BPFNET_TRY(kernel::set_link_master(host, endpoint.host_ifname, network.bridge_name));
-        BPFNET_TRY(kernel::set_bridge_port_hairpin(endpoint.host_ifname));
+        BPFNET_TRY(kernel::set_bridge_port_hairpin(host, endpoint.host_ifname));
         return kernel::set_link_up(host, endpoint.host_ifname);
     }
     if (endpoint.state == Lifecycle::Ready) {
@@ -130,7 +130,7 @@ Status KernelDatapath::ensure_docker_endpoint(const NetworkSpec& spec, const End
         .mtu = static_cast<unsigned>(spec.options.mtu),
     };
     BPFNET_TRY(kernel::create_veth(host, veth));
-    return kernel::set_bridge_port_hairpin(endpoint.host_ifname);
+    return kernel::set_bridge_port_hairpin(host, endpoint.host_ifname);
 }
 
 Status KernelDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& endpoint,
@@ -162,7 +162,7 @@ Status KernelDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& 
         BPFNET_TRY(kernel::set_link_up(host, endpoint.host_ifname));
     }
     // Published ports reached from the endpoint itself come back through its own port.
-    BPFNET_TRY(kernel::set_bridge_port_hairpin(endpoint.host_ifname));
+    BPFNET_TRY(kernel::set_bridge_port_hairpin(host, endpoint.host_ifname));
     BPFNET_TRY(kernel::add_address(inner, endpoint.ifname,
                                    Cidr{endpoint.ip, network.ipam.subnet.prefix_len}));
     BPFNET_TRY(kernel::set_link_up(inner, endpoint.ifname));

@@ -1,5 +1,6 @@
 #include "kernel/netlink.h"
 
+#include <linux/if_link.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
@@ -219,6 +220,29 @@ Status set_link_up(NlSocket& sock, const std::string& name) {
     std::string what = fmt::format("set link {} up", name);
     BPFNET_ASSIGN_OR_RETURN(nl::LinkPtr link, require_link(sock, name, what));
     return bring_up(sock, link.get(), what);
+}
+
+Status set_bridge_port_hairpin(NlSocket& sock, const std::string& name) {
+    std::string what = fmt::format("set hairpin mode on bridge port {}", name);
+    BPFNET_ASSIGN_OR_RETURN(nl::LinkPtr link, require_link(sock, name, what));
+    // RTM_SETLINK for AF_BRIDGE reaches the bridge's port settings (IFLA_PROTINFO); libnl's link
+    // change API cannot switch a link object's family, so the request is built with its message
+    // API.
+    std::unique_ptr<nl_msg, decltype(&nlmsg_free)> msg(
+        nlmsg_alloc_simple(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK), &nlmsg_free);
+    if (!msg) return out_of_memory(what);
+    ifinfomsg header{};
+    header.ifi_family = AF_BRIDGE;
+    header.ifi_index = rtnl_link_get_ifindex(link.get());
+    nlattr* protinfo = nullptr;
+    if (nlmsg_append(msg.get(), &header, sizeof(header), NLMSG_ALIGNTO) < 0 ||
+        !(protinfo = nla_nest_start(msg.get(), IFLA_PROTINFO | NLA_F_NESTED)) ||
+        nla_put_u8(msg.get(), IFLA_BRPORT_MODE, 1) < 0 || nla_nest_end(msg.get(), protinfo) < 0)
+        return out_of_memory(what);
+    // nl_send_sync frees the message.
+    int err = nl_call([&] { return nl_send_sync(sock.get(), msg.release()); });
+    if (err < 0) return nl_failure(err, what);
+    return {};
 }
 
 Status set_link_alias(NlSocket& sock, const std::string& name, const std::string& alias) {

@@ -74,6 +74,10 @@ Status delete_link(NlSocket& sock, const std::string& name);
 Status set_link_up(NlSocket& sock, const std::string& name);
 Status set_link_alias(NlSocket& sock, const std::string& name, const std::string& alias);
 Status set_link_master(NlSocket& sock, const std::string& name, const std::string& master);
+// Puts a bridge port in hairpin mode (frames may leave through the port they came in on), as
+// `bridge link set dev NAME hairpin on` does: over netlink, because sysfs shows the devices of
+// the namespace it was mounted in, not those of the caller's.
+Status set_bridge_port_hairpin(NlSocket& sock, const std::string& name);
 
 // Adds addr (address/prefix) to the interface; an existing identical address is success.
 Status add_address(NlSocket& sock, const std::string& ifname, const Cidr& addr);

@@ -7,6 +7,7 @@
 #include <netlink/cache.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
+#include <netlink/route/neighbour.h>
 #include <netlink/route/nexthop.h>
 #include <netlink/route/route.h>
 
@@ -18,6 +19,7 @@ struct Deleter {
     void operator()(rtnl_link* p) const { rtnl_link_put(p); }
     void operator()(rtnl_addr* p) const { rtnl_addr_put(p); }
     void operator()(rtnl_route* p) const { rtnl_route_put(p); }
+    void operator()(rtnl_neigh* p) const { rtnl_neigh_put(p); }
     // A nexthop is owned by us only until rtnl_route_add_nexthop() adopts it (then release()).
     void operator()(rtnl_nexthop* p) const { rtnl_route_nh_free(p); }
     void operator()(nl_addr* p) const { nl_addr_put(p); }
@@ -28,6 +30,7 @@ struct Deleter {
 using LinkPtr = std::unique_ptr<rtnl_link, Deleter>;
 using AddrPtr = std::unique_ptr<rtnl_addr, Deleter>;
 using RoutePtr = std::unique_ptr<rtnl_route, Deleter>;
+using NeighPtr = std::unique_ptr<rtnl_neigh, Deleter>;
 using NexthopPtr = std::unique_ptr<rtnl_nexthop, Deleter>;
 using NlAddrPtr = std::unique_ptr<nl_addr, Deleter>;
 using CachePtr = std::unique_ptr<nl_cache, Deleter>;

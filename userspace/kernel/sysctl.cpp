@@ -105,12 +105,4 @@ Status write_sysctl(const std::string& key, const std::string& value) {
     return write_knob(path, key, value);
 }
 
-Status set_bridge_port_hairpin(const std::string& ifname) {
-    if (ifname.empty() || ifname.find('/') != std::string::npos || ifname == "." || ifname == "..")
-        return fail(ErrorKind::InvalidArgument,
-                    fmt::format("invalid interface name \"{}\"", ifname));
-    std::string path = "/sys/class/net/" + ifname + "/brport/hairpin_mode";
-    return write_knob(path, "hairpin_mode of " + ifname, "1");
-}
-
 }  // namespace bpfnet::kernel
