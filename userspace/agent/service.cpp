@@ -313,10 +313,12 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
         // Cluster-wide from here: the other hosts' watches mirror it.
         OverlayNetwork record{network, 0};
         record.vni = static_cast<uint32_t>(std::stoul(network.options.at(kOverlayVniOption)));
-        if (auto st = cluster_->put_network(record); !st) {
+        auto revision = cluster_->put_network(record);
+        if (!revision) {
             (void)cluster_->release_vni(record.vni, network.id);
-            return undo(st.error());
+            return undo(revision.error());
         }
+        overlay_created_at_[network.id] = *revision;
     }
     if (auto st = store_->put_network(network); !st) return undo(st.error());
     spdlog::info("created network {} ({}) driver {} subnet {} {} {}", network.name,
@@ -489,7 +491,7 @@ Result<Endpoint> NetworkService::connect(const ConnectRequest& request) {
     endpoint.mac = MacAddr::from_ipv4(endpoint.ip);
     endpoint.ifname = next_ifname(in_sandbox);
     // macvlan/ipvlan children live only in the sandbox; there is no host end.
-    endpoint.host_ifname = network.driver == driver::kBridge ? host_veth_name(endpoint.id) : "";
+    endpoint.host_ifname = is_child_link_driver(network.driver) ? "" : host_veth_name(endpoint.id);
     endpoint.aliases = request.aliases;
     BPFNET_ASSIGN_OR_RETURN(endpoint.ports,
                             allocate_host_ports_locked(request.publish, network, endpoint.id));

@@ -216,6 +216,9 @@ class NetworkService {
     std::unique_ptr<Datapath> null_;        // host, none
     OverlayRegistry* cluster_ = nullptr;    // the cluster store (null: no overlay networks)
     std::unique_ptr<OverlayDatapath> overlay_;
+    // Overlay networks created here, by the revision of their cluster record: until the cluster
+    // view has caught up with it, their absence from the view is not a removal.
+    std::map<std::string, int64_t> overlay_created_at_;
     std::string bpf_unavailable_;
     ProbeResult probe_;
     std::mutex mutex_;  // one operation at a time: allocations and kernel changes never interleave

@@ -79,7 +79,14 @@ Status NetworkService::sync_overlay_locked() {
         const bool in_cluster =
             std::any_of(cluster_networks.begin(), cluster_networks.end(),
                         [&](const OverlayNetwork& o) { return o.network.id == n.id; });
-        if (in_cluster) continue;
+        if (in_cluster) {
+            overlay_created_at_.erase(n.id);
+            continue;
+        }
+        // Created here a moment ago: the watch has not delivered it yet.
+        if (auto it = overlay_created_at_.find(n.id);
+            it != overlay_created_at_.end() && cluster_->revision() < it->second)
+            continue;
         const bool used = std::any_of(snap.endpoints.begin(), snap.endpoints.end(),
                                       [&](const Endpoint& e) { return e.network_id == n.id; });
         if (used) {

@@ -234,10 +234,9 @@ Status OverlayRegistry::release_vni(uint32_t vni, const std::string& network_id)
     return {};
 }
 
-Status OverlayRegistry::put_network(const OverlayNetwork& network) {
+Result<int64_t> OverlayRegistry::put_network(const OverlayNetwork& network) {
     json record = {{"network", network.network}, {"vni", network.vni}};
-    BPFNET_TRY(etcd_->put(network_key(network.network.id), record.dump()));
-    return {};
+    return etcd_->put(network_key(network.network.id), record.dump());
 }
 
 Status OverlayRegistry::delete_network(const std::string& network_id) {

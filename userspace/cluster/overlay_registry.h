@@ -67,7 +67,8 @@ class OverlayRegistry {
     // Claims `requested` (taken: Conflict) or the lowest free VNI from kOverlayVniMin.
     Result<uint32_t> claim_vni(const std::string& network_id, std::optional<uint32_t> requested);
     Status release_vni(uint32_t vni, const std::string& network_id);
-    Status put_network(const OverlayNetwork& network);
+    // Returns the revision of the write: the view includes the network once revision() reaches it.
+    Result<int64_t> put_network(const OverlayNetwork& network);
     Status delete_network(const std::string& network_id);
 
     // ---- addresses (cluster-wide IPAM) ----

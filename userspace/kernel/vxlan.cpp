@@ -38,12 +38,14 @@ Status send_neigh(NlSocket& sock, int ifindex, const Entry& e, bool add, std::st
     nl::NeighPtr neigh(rtnl_neigh_alloc());
     if (!neigh) return out_of_memory(what);
     rtnl_neigh_set_ifindex(neigh.get(), ifindex);
-    rtnl_neigh_set_family(neigh.get(), e.family);
     nl::NlAddrPtr lladdr = mac_addr(e.mac);
     nl::NlAddrPtr dst = make_ipv4_addr(e.addr, 32);
     if (!lladdr || !dst) return out_of_memory(what);
     rtnl_neigh_set_lladdr(neigh.get(), lladdr.get());
-    rtnl_neigh_set_dst(neigh.get(), dst.get());
+    // The destination first: libnl refuses an IPv4 address for a neighbour already marked
+    // AF_BRIDGE (and would send the FDB entry without its VTEP); the family is set after it.
+    if (int err = rtnl_neigh_set_dst(neigh.get(), dst.get()); err < 0) return nl_failure(err, what);
+    rtnl_neigh_set_family(neigh.get(), e.family);
     rtnl_neigh_set_state(neigh.get(), NUD_PERMANENT);
     if (e.family == AF_BRIDGE) rtnl_neigh_set_flags(neigh.get(), NTF_SELF);
     int err = nl_call([&] {

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# Overlay networks across hosts: an underlay namespace with a switch (a bridge) and etcd, three
+# "hosts" (namespaces, each running its own bpfnetd with its own state, run, bpffs and netns
+# directories) on it. An overlay created on one host appears on all; sandboxes on different hosts
+# get distinct addresses from the cluster-wide IPAM and talk (ping, TCP) through VXLAN; VNIs keep
+# two overlays apart; a host that dies leaves the others' tunnel tables when its lease expires and
+# comes back when it restarts; an etcd restart loses no update; an agent without the cluster store
+# refuses overlays.
+source "$(dirname "$0")/lib.sh"
+UND=bnt-und-$$
+ETCD_URL=http://10.231.0.2:23790
+declare -A AGENT
+HOSTS=(1 2 3)
+hns() { echo "bnt-h$1-$$"; }
+bnh() { local h=$1; shift; "$BPFNET" --run-dir "$WORK/h$h/run" "$@"; }
+in_h() { local h=$1 sb=$2; shift 2; nsenter --net="$WORK/h$h/netns/$sb" "$@"; }
+
+ip netns add "$UND"; EXTRA_NETNS+=("$UND")
+ip -n "$UND" link add ubr type bridge
+ip -n "$UND" addr add 10.231.0.2/24 dev ubr
+ip -n "$UND" link set ubr up; ip -n "$UND" link set lo up
+for h in "${HOSTS[@]}"; do
+    ns=$(hns "$h")
+    ip netns add "$ns"; EXTRA_NETNS+=("$ns")
+    ip link add "bnu$h-$$" type veth peer name eth0 netns "$ns"
+    ip link set "bnu$h-$$" netns "$UND"
+    ip -n "$UND" link set "bnu$h-$$" master ubr up
+    ip -n "$ns" addr add "10.231.0.1$h/24" dev eth0
+    ip -n "$ns" link set eth0 up; ip -n "$ns" link set lo up
+done
+
+start_etcd() {
+    nsenter --net="/run/netns/$UND" etcd --name u --data-dir "$WORK/etcd" \
+        --listen-client-urls "$ETCD_URL" --advertise-client-urls "$ETCD_URL" \
+        --listen-peer-urls http://10.231.0.2:23800 --initial-advertise-peer-urls http://10.231.0.2:23800 \
+        --initial-cluster u=http://10.231.0.2:23800 >>"$WORK/etcd.log" 2>&1 &
+    ETCD_PID=$!
+    for _ in $(seq 1 100); do
+        nsenter --net="/run/netns/$UND" etcdctl --endpoints "$ETCD_URL" endpoint health >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    die "etcd did not start: $(tail -5 "$WORK/etcd.log")"
+}
+start_host() {  # start_host H
+    local h=$1
+    mkdir -p "$WORK/h$h"
+    nsenter --net="/run/netns/$(hns "$h")" "$BPFNETD" --state-dir "$WORK/h$h/state" \
+        --run-dir "$WORK/h$h/run" --bpffs-root "$WORK/h$h/bpffs" --netns-dir "$WORK/h$h/netns" \
+        --store etcd --etcd-endpoints "$ETCD_URL" --vtep-ip "10.231.0.1$h" --uplink none \
+        --default-bridge none --plugin-socket "" --log-level debug >>"$WORK/h$h.log" 2>&1 &
+    AGENT[$h]=$!
+    for _ in $(seq 1 100); do
+        bnh "$h" version >/dev/null 2>&1 && return 0
+        kill -0 "${AGENT[$h]}" 2>/dev/null || die "agent of host $h exited: $(tail -20 "$WORK/h$h.log")"
+        sleep 0.1
+    done
+    die "agent of host $h did not answer"
+}
+stop_host() { kill -"${2:-TERM}" "${AGENT[$1]}" 2>/dev/null; wait "${AGENT[$1]}" 2>/dev/null || true; AGENT[$1]=""; }
+cleanup_cluster() {
+    for h in "${HOSTS[@]}"; do
+        [ -n "${AGENT[$h]:-}" ] && stop_host "$h"
+        for f in "$WORK/h$h/netns"/* "$WORK/h$h/netns" "$WORK/h$h/bpffs"; do
+            [ -e "$f" ] && umount -l "$f" 2>/dev/null
+        done
+    done
+    [ -n "${ETCD_PID:-}" ] && kill "$ETCD_PID" 2>/dev/null && wait "$ETCD_PID" 2>/dev/null
+    return 0
+}
+# On failure, what the hosts' agents said (the harness only shows its own agent's log).
+host_logs() { for h in "${HOSTS[@]}"; do echo "--- host $h:"; grep -E " (warning|error) " "$WORK/h$h.log" | tail -8; done; }
+CLEANUP_HOOKS+=('[ $rc -ne 0 ] && host_logs >&2' cleanup_cluster)
+# Waits up to $1 seconds for a command to succeed.
+eventually() {
+    local deadline=$((SECONDS + $1)); shift
+    until "$@"; do [ $SECONDS -lt $deadline ] || return 1; sleep 0.2; done
+}
+fdb_of() {  # fdb_of HOST NETWORK: the VXLAN device's FDB entries "MAC dst VTEP"
+    local id
+    id=$(bnh "$1" network inspect "$2" | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['Id'][:12])")
+    ip -n "$(hns "$1")" -o link show "vx-$id" >/dev/null 2>&1 || return 0
+    bridge -n "$(hns "$1")" fdb show dev "vx-$id" | awk '$2 == "dst" {print $1, $3}'
+}
+has_network() { bnh "$1" network ls -q -f name="$2" | grep . >/dev/null; }
+lacks_network() { ! has_network "$@"; }
+tunnels_to() { fdb_of "$1" "$2" | grep "^$3 $4\$" >/dev/null; }  # HOST NETWORK MAC VTEP
+no_tunnel_for() { ! fdb_of "$1" "$2" | grep "^$3 " >/dev/null; }  # HOST NETWORK MAC
+ip_of() { bnh "$1" sandbox inspect "$2" | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['Networks']['$3']['IPAddress'])"; }
+mac_of() { bnh "$1" sandbox inspect "$2" | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['Networks']['$3']['MacAddress'])"; }
+
+# Without the cluster store, overlays are refused.
+start_agent
+expect_fail "overlay networks need the cluster store" bn network create -d overlay --subnet 10.232.9.0/24 "nostore-$$"
+stop_agent
+
+start_etcd
+for h in "${HOSTS[@]}"; do start_host "$h"; done
+
+# Created on host 1, seen everywhere, with a VNI from the cluster.
+OV=ov1-$$
+bnh 1 network create -d overlay --subnet 10.232.0.0/24 "$OV" >/dev/null
+VNI=$(bnh 1 network inspect "$OV" | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['Options']['bpfnet.vni'])")
+[ "$VNI" -ge 4096 ] || die "VNI $VNI is not from the allocated range"
+for h in 2 3; do eventually 10 has_network "$h" "$OV" || die "host $h does not see $OV"; done
+expect_fail "already exists" bnh 2 network create -d overlay --subnet 10.232.5.0/24 "$OV"
+expect_fail "overlaps" bnh 3 network create -d overlay --subnet 10.232.0.0/25 "clash-$$"
+ip -n "$(hns 2)" -d link show "vx-$(bnh 2 network inspect "$OV" | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['Id'][:12])")" \
+    | grep "vxlan id $VNI" >/dev/null || die "host 2 has no VXLAN device with VNI $VNI"
+
+# A sandbox per host; addresses are unique cluster-wide.
+for h in "${HOSTS[@]}"; do bnh "$h" sandbox create --network "$OV" "s$h-$$" >/dev/null; done
+declare -A IP MAC
+for h in "${HOSTS[@]}"; do IP[$h]=$(ip_of "$h" "s$h-$$" "$OV"); MAC[$h]=$(mac_of "$h" "s$h-$$" "$OV"); done
+[ "$(printf '%s\n' "${IP[@]}" | sort -u | wc -l)" = 3 ] || die "duplicate addresses: ${IP[*]}"
+# Each host learns the other two endpoints (MAC -> their host's VTEP).
+for h in "${HOSTS[@]}"; do
+    for o in "${HOSTS[@]}"; do
+        [ "$h" = "$o" ] && continue
+        eventually 10 tunnels_to "$h" "$OV" "${MAC[$o]}" "10.231.0.1$o" \
+            || die "host $h has no tunnel entry for s$o: $(fdb_of "$h" "$OV")"
+    done
+done
+for h in "${HOSTS[@]}"; do
+    for o in "${HOSTS[@]}"; do
+        [ "$h" = "$o" ] && continue
+        in_h "$h" "s$h-$$" ping -c 2 -W 2 "${IP[$o]}" >/dev/null || die "s$h cannot ping s$o (${IP[$o]})"
+    done
+done
+mkdir -p "$WORK/www" && echo "s1-$$" >"$WORK/www/whoami"
+nsenter --net="$WORK/h1/netns/s1-$$" python3 -m http.server 8080 --bind 0.0.0.0 --directory "$WORK/www" \
+    >/dev/null 2>&1 &
+SERVER=$!
+CLEANUP_HOOKS+=("kill $SERVER 2>/dev/null")
+fetched() { [ "$(in_h 3 "s3-$$" python3 -c "
+import urllib.request
+print(urllib.request.urlopen('http://${IP[1]}:8080/whoami', timeout=2).read().decode().strip())" 2>/dev/null)" = "s1-$$" ]; }
+eventually 10 fetched || die "TCP from s3 to s1 across hosts failed"
+
+# A second overlay with its own VNI: its tunnels never carry the first one's endpoints.
+OV2=ov2-$$
+bnh 2 network create -d overlay --subnet 10.232.1.0/24 -o com.docker.network.driver.overlay.vxlanid_list=5001 "$OV2" >/dev/null
+expect_fail "VNI 5001 is already used" bnh 3 network create -d overlay --subnet 10.232.2.0/24 \
+    -o com.docker.network.driver.overlay.vxlanid_list=5001 "ov3-$$"
+eventually 10 has_network 1 "$OV2" || die "host 1 does not see $OV2"
+bnh 1 sandbox create --network "$OV2" "t1-$$" >/dev/null
+bnh 2 sandbox create --network "$OV2" "t2-$$" >/dev/null
+T1=$(ip_of 1 "t1-$$" "$OV2")
+eventually 10 in_h 2 "t2-$$" ping -c 1 -W 1 "$T1" >/dev/null || die "t2 cannot reach t1 on $OV2"
+fdb_of 2 "$OV2" | grep "^${MAC[1]} " >/dev/null && die "$OV2's tunnels carry an endpoint of $OV"
+fdb_of 2 "$OV" | grep "^$(mac_of 1 "t1-$$" "$OV2") " >/dev/null && die "$OV's tunnels carry an endpoint of $OV2"
+
+# Host 3 dies: its endpoint leaves the others' tables once its lease (10 s) expires; it comes back
+# with the agent.
+stop_host 3 KILL
+eventually 25 no_tunnel_for 1 "$OV" "${MAC[3]}" \
+    || die "host 1 still tunnels to dead host 3"
+start_host 3
+eventually 10 tunnels_to 1 "$OV" "${MAC[3]}" 10.231.0.13 \
+    || die "host 3's endpoint did not come back"
+in_h 1 "s1-$$" ping -c 2 -W 2 "${IP[3]}" >/dev/null || die "s1 cannot reach s3 after host 3 restarted"
+
+# etcd restarts: the watches resume and a change made right after is seen everywhere.
+kill "$ETCD_PID"; wait "$ETCD_PID" 2>/dev/null || true
+sleep 1
+start_etcd
+bnh 1 sandbox create --network "$OV" "s4-$$" >/dev/null || die "no sandbox after the etcd restart"
+MAC4=$(mac_of 1 "s4-$$" "$OV")
+IP4=$(ip_of 1 "s4-$$" "$OV")
+eventually 15 tunnels_to 2 "$OV" "$MAC4" 10.231.0.11 \
+    || die "host 2 missed an update made after the etcd restart"
+in_h 2 "s2-$$" ping -c 2 -W 2 "$IP4" >/dev/null || die "s2 cannot reach s4"
+
+# Removal: refused while another host has endpoints; once empty everywhere, gone everywhere.
+expect_fail "has active endpoints" bnh 2 network rm "$OV2"
+for s in "1 t1" "2 t2"; do set -- $s; bnh "$1" sandbox rm "$2-$$" >/dev/null; done
+bnh 2 network rm "$OV2" >/dev/null
+for h in 1 3; do eventually 10 lacks_network "$h" "$OV2" || die "host $h still has $OV2"; done
