@@ -5,7 +5,8 @@
  *  - ARP requests for the gateway or for another endpoint of the network are answered here: the
  *    request is rewritten into the reply and sent straight back into the container.
  *  - IPv4 to another endpoint of the same network goes veth to veth with bpf_redirect_peer,
- *    never through the bridge; enable_icc=false drops it instead.
+ *    never through the bridge; enable_icc=false drops it instead. An overlay endpoint on another
+ *    host goes through the host's VXLAN device (lib/encap.h), and ARP for it is answered here.
  *  - Leaving the subnet: dropped for --internal networks and when the destination is another
  *    bpfnet network; replies of connections to published ports from outside are reverse-NATed
  *    and sent straight out of the uplink (lib/reply_nat.h); otherwise the bridge (gateway, host,
@@ -28,6 +29,7 @@
 #include "bpfnet/abi.h"
 #include "lib/arp.h"
 #include "lib/drop.h"
+#include "lib/encap.h"
 #include "lib/endpoint_maps.h"
 #include "lib/ep_stats.h"
 #include "lib/eth.h"
@@ -70,15 +72,27 @@ static __always_inline int bpfnet_ep_arp(struct __sk_buff* skb, const struct bpf
     if (!net) return TC_ACT_OK;
 
     const __u8* answer;
+    __u8 remote_mac[ETH_ALEN];
     if (tpa == net->gateway && tpa != 0) {
         answer = net->gateway_mac;
     } else {
         struct bpfnet_ep_key key = {.network = network, .ip = tpa};
         const struct bpfnet_ep_dest* dest = bpf_map_lookup_elem(&bpfnet_ep_by_ip, &key);
-        /* Never answer an endpoint about itself: a probe for its own address must stay
-         * unanswered, or it would think the address is taken. */
-        if (!dest || dest->ifindex == skb->ifindex) return TC_ACT_OK;
-        answer = dest->mac;
+        if (dest) {
+            /* Never answer an endpoint about itself: a probe for its own address must stay
+             * unanswered, or it would think the address is taken. */
+            if (dest->ifindex == skb->ifindex) return TC_ACT_OK;
+            answer = dest->mac;
+        } else {
+            /* An endpoint of the overlay on another host: answered here, so no ARP broadcast
+             * ever crosses the underlay. */
+            const struct bpfnet_tunnel_dest* remote = bpfnet_remote_endpoint(network, tpa);
+            if (!remote) return TC_ACT_OK;
+            /* Copied out after the check: clang would otherwise compute &remote->mac before it,
+             * which the verifier refuses on a pointer that may be null. */
+            bpfnet_mac_copy(remote_mac, remote->mac);
+            answer = remote_mac;
+        }
     }
     bpfnet_arp_make_reply(eth, arp, answer);
     return bpfnet_back_to_sender(skb);
@@ -119,7 +133,14 @@ static __always_inline int bpfnet_ep_ipv4(struct __sk_buff* skb, const struct bp
     if (bpfnet_ipv4_in_subnet(daddr, net->subnet, net->prefix_len)) {
         struct bpfnet_ep_key key = {.network = network, .ip = daddr};
         const struct bpfnet_ep_dest* dest = bpf_map_lookup_elem(&bpfnet_ep_by_ip, &key);
-        if (!dest) return TC_ACT_OK; /* the gateway, or an address nobody holds */
+        if (!dest) {
+            /* An overlay endpoint on another host goes through the tunnel; anything else (the
+             * gateway, an address nobody holds) to the bridge. */
+            const struct bpfnet_tunnel_dest* remote = bpfnet_remote_endpoint(network, daddr);
+            if (!remote) return TC_ACT_OK;
+            if (!(net->flags & BPFNET_NET_ICC)) return BPFNET_DROP(BPFNET_DROP_ICC_DISABLED);
+            return bpfnet_encap(skb, remote, info->dmac);
+        }
         if (!(net->flags & BPFNET_NET_ICC)) return BPFNET_DROP(BPFNET_DROP_ICC_DISABLED);
 
         /* The sender's neighbour entry may be stale (address moved to a new endpoint): deliver

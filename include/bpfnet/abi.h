@@ -110,7 +110,8 @@ enum bpfnet_drop_reason {
     BPFNET_DROP_ICC_DISABLED = 6,     /* endpoint-to-endpoint with enable_icc=false */
     BPFNET_DROP_INTERNAL = 7,         /* leaving an --internal network */
     BPFNET_DROP_VLAN_TAGGED = 8,      /* endpoints may not send 802.1Q/802.1ad frames */
-    BPFNET_DROP_REASON_MAX = 9,       /* number of slots in bpfnet_drops */
+    BPFNET_DROP_UNKNOWN_VNI = 9,      /* VXLAN traffic for a VNI no overlay network here has */
+    BPFNET_DROP_REASON_MAX = 10,      /* number of slots in bpfnet_drops */
 };
 
 struct bpfnet_drop_stats {
@@ -136,6 +137,29 @@ struct bpfnet_event {
     __u8 smac[6];
     __u8 dmac[6];
     __u8 pad2[4];
+};
+
+/* ---- overlay: VXLAN in BPF (encap in the endpoint program, decap in bpf/overlay.bpf.c) ----
+ * One collect_md VXLAN device per host; the endpoint program sends traffic for other hosts'
+ * endpoints to it with bpf_skb_set_tunnel_key, and the program on its ingress delivers what
+ * arrives to local endpoints with bpf_redirect_peer. */
+#define BPFNET_MAX_TUNNEL_ENDPOINTS 65536
+
+/* bpfnet_tunnel: HASH, struct bpfnet_ep_key {network, ip} -> struct bpfnet_tunnel_dest: an
+ * endpoint of an overlay network on another host. */
+struct bpfnet_tunnel_dest {
+    __be32 vtep; /* the other host's underlay address */
+    __u32 vni;
+    __u8 mac[6]; /* the endpoint's MAC (ARP answers, inner destination MAC) */
+    __u8 pad[2];
+};
+
+/* bpfnet_vni: HASH, __u32 VNI -> __u32 network (bridge ifindex): what decapsulated traffic is for.
+ */
+/* bpfnet_vx_cfg: ARRAY[1] of struct bpfnet_vx_cfg. */
+struct bpfnet_vx_cfg {
+    __u32 vxlan_ifindex; /* the collect_md VXLAN device; 0: no overlay on this host */
+    __u32 pad;
 };
 
 /* ---- socket NAT (bpf/sock.bpf.c): published ports reached from the host itself ------------ */
@@ -295,6 +319,8 @@ static_assert(offsetof(struct bpfnet_ct_entry, smac) == 40);
 static_assert(sizeof(struct bpfnet_nat_stats) == 16);
 static_assert(sizeof(struct bpfnet_sock_orig) == 16);
 static_assert(sizeof(struct bpfnet_sock_cfg) == 8);
+static_assert(sizeof(struct bpfnet_tunnel_dest) == 16);
+static_assert(sizeof(struct bpfnet_vx_cfg) == 8);
 static_assert(sizeof(struct bpfnet_sk_netns_key) == 16);
 #endif /* __cplusplus */
 

@@ -5,12 +5,14 @@
 # get distinct addresses from the cluster-wide IPAM and talk (ping, TCP) through VXLAN; VNIs keep
 # two overlays apart; a host that dies leaves the others' tunnel tables when its lease expires and
 # comes back when it restarts; an etcd restart loses no update; an agent without the cluster store
-# refuses overlays.
+# refuses overlays. Hosts 1 and 2 run the BPF overlay (one collect_md VXLAN device, tunnel map),
+# host 3 the kernel one (bridge + VXLAN device with FDB entries): the two interoperate.
 source "$(dirname "$0")/lib.sh"
 UND=bnt-und-$$
 ETCD_URL=http://10.231.0.2:23790
 declare -A AGENT
 HOSTS=(1 2 3)
+declare -A HOST_FLAGS=([3]="--probe-disable redirect_peer")  # host 3: the kernel fallback
 hns() { echo "bnt-h$1-$$"; }
 bnh() { local h=$1; shift; "$BPFNET" --run-dir "$WORK/h$h/run" "$@"; }
 in_h() { local h=$1 sb=$2; shift 2; nsenter --net="$WORK/h$h/netns/$sb" "$@"; }
@@ -47,7 +49,8 @@ start_host() {  # start_host H
     nsenter --net="/run/netns/$(hns "$h")" "$BPFNETD" --state-dir "$WORK/h$h/state" \
         --run-dir "$WORK/h$h/run" --bpffs-root "$WORK/h$h/bpffs" --netns-dir "$WORK/h$h/netns" \
         --store etcd --etcd-endpoints "$ETCD_URL" --vtep-ip "10.231.0.1$h" --uplink none \
-        --default-bridge none --plugin-socket "" --log-level debug >>"$WORK/h$h.log" 2>&1 &
+        --default-bridge none --plugin-socket "" --log-level debug ${HOST_FLAGS[$h]:-} \
+        >>"$WORK/h$h.log" 2>&1 &
     AGENT[$h]=$!
     for _ in $(seq 1 100); do
         bnh "$h" version >/dev/null 2>&1 && return 0
@@ -75,12 +78,23 @@ eventually() {
     local deadline=$((SECONDS + $1)); shift
     until "$@"; do [ $SECONDS -lt $deadline ] || return 1; sleep 0.2; done
 }
-fdb_of() {  # fdb_of HOST NETWORK: the VXLAN device's FDB entries "MAC dst VTEP"
-    local id
+tunnels_of() {  # tunnels_of HOST NETWORK: "MAC VTEP" of every remote endpoint the host tunnels to
+    local id vni
     id=$(bnh "$1" network inspect "$2" | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['Id'][:12])")
-    ip -n "$(hns "$1")" -o link show "vx-$id" >/dev/null 2>&1 || return 0
-    bridge -n "$(hns "$1")" fdb show dev "vx-$id" | awk '$2 == "dst" {print $1, $3}'
+    vni=$(bnh "$1" network inspect "$2" | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['Options']['bpfnet.vni'])")
+    if [ -n "${HOST_FLAGS[$1]:-}" ]; then  # kernel: the network's VXLAN device's FDB
+        ip -n "$(hns "$1")" -o link show "vx-$id" >/dev/null 2>&1 || return 0
+        bridge -n "$(hns "$1")" fdb show dev "vx-$id" | awk '$2 == "dst" {print $1, $3}'
+    else  # BPF: the pinned tunnel map, this VNI's entries
+        bpftool -j map dump pinned "$WORK/h$1/bpffs/bpfnet/bpfnet_tunnel" | python3 -c "
+import json, socket, struct, sys
+for e in json.load(sys.stdin):
+    v = e['formatted']['value']
+    if v['vni'] != $vni: continue
+    print(':'.join('%02x' % b for b in v['mac']), socket.inet_ntoa(struct.pack('<I', v['vtep'])))"
+    fi
 }
+fdb_of() { tunnels_of "$@"; }
 has_network() { bnh "$1" network ls -q -f name="$2" | grep . >/dev/null; }
 lacks_network() { ! has_network "$@"; }
 tunnels_to() { fdb_of "$1" "$2" | grep "^$3 $4\$" >/dev/null; }  # HOST NETWORK MAC VTEP
@@ -104,8 +118,13 @@ VNI=$(bnh 1 network inspect "$OV" | python3 -c "import json,sys; print(json.load
 for h in 2 3; do eventually 10 has_network "$h" "$OV" || die "host $h does not see $OV"; done
 expect_fail "already exists" bnh 2 network create -d overlay --subnet 10.232.5.0/24 "$OV"
 expect_fail "overlaps" bnh 3 network create -d overlay --subnet 10.232.0.0/25 "clash-$$"
-ip -n "$(hns 2)" -d link show "vx-$(bnh 2 network inspect "$OV" | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['Id'][:12])")" \
-    | grep "vxlan id $VNI" >/dev/null || die "host 2 has no VXLAN device with VNI $VNI"
+ip -n "$(hns 3)" -d link show "vx-$(bnh 3 network inspect "$OV" | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['Id'][:12])")" \
+    | grep "vxlan id $VNI" >/dev/null || die "host 3 (kernel) has no VXLAN device with VNI $VNI"
+ip -n "$(hns 2)" -d link show bpfnet_vx | grep "vxlan external" >/dev/null \
+    || die "host 2 (BPF) has no collect_md VXLAN device"
+
+bnh 1 status | grep "^$OV " | grep " bpf " >/dev/null || die "host 1 does not run $OV in BPF: $(bnh 1 status)"
+bnh 3 status | grep "^$OV " | grep " kernel " >/dev/null || die "host 3 does not run $OV on the kernel"
 
 # A sandbox per host; addresses are unique cluster-wide.
 for h in "${HOSTS[@]}"; do bnh "$h" sandbox create --network "$OV" "s$h-$$" >/dev/null; done

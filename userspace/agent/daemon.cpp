@@ -113,6 +113,8 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config) {
     // wraps `kernel`, which the daemon keeps alive for as long as the service.
     daemon->kernel_ = std::move(kernel);
     auto child_links = std::make_unique<ChildLinkDatapath>(*daemon->kernel_);
+    // Overlays run in BPF wherever bridge networks do.
+    auto* bpf_for_overlay = dynamic_cast<BpfDatapath*>(bpf.get());
     daemon->service_ = std::make_unique<NetworkService>(
         sc, instance, std::move(store), std::make_unique<KernelDatapath>(instance), std::move(bpf),
         bpf_unavailable, probe, std::move(child_links));
@@ -120,7 +122,8 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config) {
         daemon->cluster_ = std::make_unique<OverlayRegistry>(std::move(etcd), instance, vtep);
         daemon->service_->attach_cluster(
             daemon->cluster_.get(),
-            std::make_unique<OverlayDatapath>(*daemon->kernel_, vtep, config.vxlan_port));
+            std::make_unique<OverlayDatapath>(*daemon->kernel_, bpf_for_overlay, vtep,
+                                              config.vxlan_port));
     }
     BPFNET_TRY(daemon->service_->reconcile());
     BPFNET_TRY(daemon->service_->ensure_predefined_networks());

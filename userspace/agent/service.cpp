@@ -81,9 +81,14 @@ DatapathChoice NetworkService::datapath_choice(const Network& network) const {
     }
     if (network.driver == driver::kOverlay) {
         if (!overlay_) return {"none", "no cluster store: start bpfnetd with --store etcd"};
+        if (std::string(overlay_->name()) == "bpf")
+            return {"bpf",
+                    "overlay: VXLAN in BPF (collect_md device, tunnel map from the cluster "
+                    "store)"};
         return {"kernel",
-                "overlay: bridge + VXLAN with tunnel entries from the cluster store (the "
-                "BPF overlay datapath is not available yet)"};
+                "overlay: bridge + VXLAN with tunnel entries from the cluster store "
+                "(BPF unavailable: " +
+                    bpf_unavailable_ + ")"};
     }
     if (network.driver == driver::kHost) return {"host", "the host's own network namespace"};
     if (network.driver == driver::kNull) return {"none", "loopback only"};

@@ -20,6 +20,7 @@
 #include "bpf/endpoint.skel.h"
 #include "bpf/uplink.skel.h"
 #include "bpfnet/abi.h"
+#include "datapath/bpf_datapath_state.h"
 #include "datapath/bpf_skeleton.h"
 #include "datapath/bpf_util.h"
 #include "datapath/libbpf_log.h"
@@ -53,26 +54,6 @@ using PortId =
     std::tuple<uint32_t, uint16_t, uint8_t>;  // host address, port (network order), proto
 
 }  // namespace
-
-struct BpfDatapath::State {
-    BpfSkeleton<endpoint> skel;
-    BpfSkeleton<uplink> uplink_skel;
-    BpfDatapathOptions options;
-    std::string pin_dir;
-    TcIngressHook endpoint_hook;
-    TcIngressHook uplink_hook;
-    std::string xdp_links_dir;
-    int prog_fd = -1, uplink_prog_fd = -1, uplink_xdp_fd = -1;
-    int net_fd = -1, ep_by_if_fd = -1, ep_by_ip_fd = -1, subnets_fd = -1, stats_fd = -1;
-    int published_fd = -1, local_ips_fd = -1, ct_fd = -1;
-    // Uplinks the program is attached to, and what happened to each configured one (status).
-    std::set<std::string> uplinks, xdp_uplinks;
-    std::map<std::string, std::string> uplink_state;
-    // (host address, host port, proto) -> (endpoint address, port) published at the last sync.
-    std::map<PortId, std::pair<uint32_t, uint16_t>> published;
-    std::unique_ptr<SocketNat> socket_nat;  // null where it cannot run: the kernel NAT serves
-    std::string socket_nat_unavailable;
-};
 
 BpfDatapath::BpfDatapath(KernelDatapath& kernel, std::unique_ptr<State> state)
     : kernel_(kernel), state_(std::move(state)) {}

@@ -57,6 +57,21 @@ class BpfDatapath : public Datapath {
     Status remove_policy() override;
     Result<std::vector<std::string>> collect_garbage(const std::set<std::string>& keep) override;
 
+    // ---- overlay networks in BPF (encap in the endpoint program, decap in bpf/overlay.bpf.c) ----
+    // The host's collect_md VXLAN device `bpfnet_vx` with the overlay program on its ingress.
+    Status enable_overlay(uint16_t vxlan_port, const std::string& alias);
+    // The network in the endpoint maps (no gateway: the overlay is L2 between containers) and its
+    // VNI in bpfnet_vni.
+    Status ensure_overlay_network(const Network& network, uint32_t vni);
+    Status remove_overlay_network(const Network& network, uint32_t vni);
+    // Makes the network's remote endpoints (bpfnet_tunnel) exactly `remote`.
+    struct Tunnel {
+        Ipv4 ip;
+        MacAddr mac;
+        Ipv4 vtep;
+    };
+    Status sync_tunnels(const Network& network, uint32_t vni, const std::vector<Tunnel>& remote);
+
     // Where maps and links are pinned (for status output and the inspection CLI).
     const std::string& pin_dir() const;
     bool uses_tcx() const;

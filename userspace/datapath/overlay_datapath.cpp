@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/options.h"
+#include "datapath/bpf_datapath.h"
 #include "kernel/netlink.h"
 
 namespace bpfnet {
@@ -53,6 +54,15 @@ Status OverlayDatapath::ensure_network(const NetworkSpec& spec) {
     if (!bridge) BPFNET_TRY(kernel::create_bridge(sock, network.bridge_name, mtu, alias));
     const std::string vxlan = overlay_vxlan_name(network.id);
     BPFNET_ASSIGN_OR_RETURN(auto existing, kernel::find_link(sock, vxlan));
+    if (bpf_) {
+        // One device for every overlay on BPF; a per-network one left from a kernel-datapath run
+        // would take this VNI's traffic, so it goes.
+        if (existing && kernel_.owned_by_us(existing->alias))
+            BPFNET_TRY(kernel::delete_link(sock, vxlan));
+        BPFNET_TRY(kernel::set_link_up(sock, network.bridge_name));
+        BPFNET_TRY(bpf_->enable_overlay(port_, kernel_.owner_alias("vxlan", "host")));
+        return bpf_->ensure_overlay_network(network, vni);
+    }
     if (!existing) {
         BPFNET_TRY(kernel::create_vxlan(sock, {.name = vxlan,
                                                .vni = vni,
@@ -65,7 +75,22 @@ Status OverlayDatapath::ensure_network(const NetworkSpec& spec) {
     return kernel::set_link_up(sock, network.bridge_name);
 }
 
+Status OverlayDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& endpoint,
+                                        const Sandbox& sandbox) {
+    return bpf_ ? bpf_->ensure_endpoint(spec, endpoint, sandbox)
+                : kernel_.ensure_endpoint(spec, endpoint, sandbox);
+}
+
+Status OverlayDatapath::remove_endpoint(const Endpoint& endpoint, const Sandbox& sandbox) {
+    return bpf_ ? bpf_->remove_endpoint(endpoint, sandbox)
+                : kernel_.remove_endpoint(endpoint, sandbox);
+}
+
 Status OverlayDatapath::remove_network(const Network& network) {
+    if (bpf_) {
+        auto vni = vni_of(network);
+        if (vni) BPFNET_TRY(bpf_->remove_overlay_network(network, *vni));
+    }
     BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
     for (const auto& name : {overlay_vxlan_name(network.id), network.bridge_name}) {
         BPFNET_ASSIGN_OR_RETURN(auto link, kernel::find_link(sock, name));
@@ -76,6 +101,12 @@ Status OverlayDatapath::remove_network(const Network& network) {
 
 Status OverlayDatapath::sync_remote(const Network& network,
                                     const std::vector<kernel::RemoteEntry>& remote) {
+    if (bpf_) {
+        BPFNET_ASSIGN_OR_RETURN(uint32_t vni, vni_of(network));
+        std::vector<BpfDatapath::Tunnel> tunnels;
+        for (const auto& r : remote) tunnels.push_back({r.ip, r.mac, r.vtep});
+        return bpf_->sync_tunnels(network, vni, tunnels);
+    }
     BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
     return kernel::sync_vxlan_entries(sock, overlay_vxlan_name(network.id), remote);
 }

@@ -21,22 +21,23 @@ std::string overlay_vxlan_name(const std::string& network_id);
 // The network option carrying the VNI the cluster store gave the network.
 inline constexpr const char* kOverlayVniOption = "bpfnet.vni";
 
+class BpfDatapath;
+
 class OverlayDatapath : public Datapath {
   public:
-    OverlayDatapath(KernelDatapath& kernel, Ipv4 vtep, uint16_t vxlan_port)
-        : kernel_(kernel), vtep_(vtep), port_(vxlan_port) {}
+    // With `bpf` (null where BPF cannot run), overlay networks are VXLAN in BPF: one collect_md
+    // device per host, encapsulation in the endpoint program, decapsulation by the overlay
+    // program, remote endpoints in bpfnet_tunnel. Without it, the kernel layout above.
+    OverlayDatapath(KernelDatapath& kernel, BpfDatapath* bpf, Ipv4 vtep, uint16_t vxlan_port)
+        : kernel_(kernel), bpf_(bpf), vtep_(vtep), port_(vxlan_port) {}
 
-    const char* name() const override { return "kernel"; }
+    const char* name() const override { return bpf_ ? "bpf" : "kernel"; }
     std::string published_ports_path() const override { return "not applicable"; }
     Status ensure_network(const NetworkSpec& spec) override;
     Status remove_network(const Network& network) override;
     Status ensure_endpoint(const NetworkSpec& spec, const Endpoint& endpoint,
-                           const Sandbox& sandbox) override {
-        return kernel_.ensure_endpoint(spec, endpoint, sandbox);
-    }
-    Status remove_endpoint(const Endpoint& endpoint, const Sandbox& sandbox) override {
-        return kernel_.remove_endpoint(endpoint, sandbox);
-    }
+                           const Sandbox& sandbox) override;
+    Status remove_endpoint(const Endpoint& endpoint, const Sandbox& sandbox) override;
     Status sync_policy(const std::vector<NetworkSpec>&,
                        const std::vector<PublishedPort>&) override {
         return {};
@@ -51,6 +52,7 @@ class OverlayDatapath : public Datapath {
 
   private:
     KernelDatapath& kernel_;
+    BpfDatapath* bpf_;
     Ipv4 vtep_;
     uint16_t port_;
 };

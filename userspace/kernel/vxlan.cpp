@@ -90,6 +90,30 @@ Status create_vxlan(NlSocket& sock, const VxlanSpec& spec) {
     return configured;
 }
 
+Status create_vxlan_external(NlSocket& sock, const std::string& name, uint16_t port,
+                             const std::string& alias) {
+    const std::string what = fmt::format("create external VXLAN device {} (UDP {})", name, port);
+    BPFNET_TRY(check_ifname(name, what));
+    nl::LinkPtr link(rtnl_link_vxlan_alloc());
+    if (!link) return out_of_memory(what);
+    rtnl_link_set_name(link.get(), name.c_str());
+    rtnl_link_vxlan_set_collect_metadata(link.get(), 1);
+    rtnl_link_vxlan_set_port(link.get(), port);
+    rtnl_link_vxlan_set_learning(link.get(), 0);
+    int err =
+        nl_call([&] { return rtnl_link_add(sock.get(), link.get(), NLM_F_CREATE | NLM_F_EXCL); });
+    if (err < 0)
+        return nl_failure(err, what, is_exists(err) ? ErrorKind::Conflict : ErrorKind::Internal);
+    auto configure = [&]() -> Status {
+        BPFNET_ASSIGN_OR_RETURN(nl::LinkPtr created, require_link(sock, name, what));
+        if (!alias.empty()) BPFNET_TRY(set_alias(sock, created.get(), alias, what));
+        return bring_up(sock, created.get(), what);
+    };
+    Status configured = configure();
+    if (!configured) roll_back(sock, name);
+    return configured;
+}
+
 Status sync_vxlan_entries(NlSocket& sock, const std::string& device,
                           const std::vector<RemoteEntry>& wanted) {
     const std::string what = fmt::format("sync forwarding entries of {}", device);

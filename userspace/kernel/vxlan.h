@@ -26,6 +26,10 @@ struct VxlanSpec {
 };
 // Creates the device (learning off, ARP proxy on), enslaves it and brings it up.
 Status create_vxlan(NlSocket& sock, const VxlanSpec& spec);
+// A collect_md ("external") VXLAN device: no VNI or remote of its own; BPF programs give each
+// packet its tunnel metadata. Up, with an ownership alias.
+Status create_vxlan_external(NlSocket& sock, const std::string& name, uint16_t port,
+                             const std::string& alias);
 
 struct RemoteEntry {
     Ipv4 ip;

@@ -1,0 +1,48 @@
+// The BPF datapath's loaded objects and what it keeps between calls; private to the datapath
+// library (bpf_datapath.cpp, bpf_overlay.cpp).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <tuple>
+#include <utility>
+
+#include "bpf/endpoint.skel.h"
+#include "bpf/overlay.skel.h"
+#include "bpf/uplink.skel.h"
+#include "datapath/bpf_datapath.h"
+#include "datapath/bpf_skeleton.h"
+#include "datapath/socket_nat.h"
+#include "datapath/tc_attach.h"
+
+namespace bpfnet {
+
+struct BpfDatapath::State {
+    BpfSkeleton<endpoint> skel;
+    BpfSkeleton<uplink> uplink_skel;
+    BpfDatapathOptions options;
+    std::string pin_dir;
+    TcIngressHook endpoint_hook;
+    TcIngressHook uplink_hook;
+    std::string xdp_links_dir;
+    int prog_fd = -1, uplink_prog_fd = -1, uplink_xdp_fd = -1;
+    int net_fd = -1, ep_by_if_fd = -1, ep_by_ip_fd = -1, subnets_fd = -1, stats_fd = -1;
+    int published_fd = -1, local_ips_fd = -1, ct_fd = -1;
+    // Overlay (loaded by enable_overlay).
+    BpfSkeleton<overlay> overlay_skel;
+    TcIngressHook overlay_hook;
+    int tunnel_fd = -1, vni_fd = -1, vx_cfg_fd = -1;
+    // Uplinks the program is attached to, and what happened to each configured one (status).
+    std::set<std::string> uplinks, xdp_uplinks;
+    std::map<std::string, std::string> uplink_state;
+    // (host address, host port, proto) -> (endpoint address, port) published at the last sync.
+    // (host address, host port, proto) -> (endpoint address, port), all network order.
+    std::map<std::tuple<uint32_t, uint16_t, uint8_t>, std::pair<uint32_t, uint16_t>> published;
+    std::unique_ptr<SocketNat> socket_nat;  // null where it cannot run: the kernel NAT serves
+    std::string socket_nat_unavailable;
+};
+
+}  // namespace bpfnet

@@ -1,0 +1,130 @@
+// The BPF datapath's part of overlay networks: the host's collect_md VXLAN device with the
+// overlay program on its ingress, and the maps the endpoint and overlay programs share
+// (bpfnet_tunnel, bpfnet_vni, bpfnet_vx_cfg; see include/bpfnet/abi.h, section "overlay").
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cstring>
+#include <filesystem>
+#include <set>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "bpfnet/abi.h"
+#include "datapath/bpf_datapath.h"
+#include "datapath/bpf_datapath_state.h"
+#include "datapath/bpf_util.h"
+#include "datapath/pinned_maps.h"
+#include "kernel/netlink.h"
+#include "kernel/vxlan.h"
+
+namespace bpfnet {
+
+namespace {
+
+constexpr const char* kVxlanDevice = "bpfnet_vx";
+constexpr uint32_t kOverlayFilterHandle = 0xb9f1;
+
+}  // namespace
+
+Status BpfDatapath::enable_overlay(uint16_t vxlan_port, const std::string& alias) {
+    if (!state_->overlay_skel.is_loaded()) {
+        LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = state_->pin_dir.c_str());
+        BPFNET_TRY(state_->overlay_skel.open(&opts));
+        BPFNET_TRY(drop_incompatible_pins(state_->overlay_skel->obj, state_->pin_dir));
+        BPFNET_TRY(state_->overlay_skel.load());
+        auto* skel = state_->overlay_skel.get();
+        state_->tunnel_fd = bpf_map__fd(state_->skel->maps.bpfnet_tunnel);
+        state_->vni_fd = bpf_map__fd(skel->maps.bpfnet_vni);
+        state_->vx_cfg_fd = bpf_map__fd(skel->maps.bpfnet_vx_cfg);
+        state_->overlay_hook = {state_->pin_dir + "/overlay-links", state_->endpoint_hook.tcx,
+                                kOverlayFilterHandle};
+        std::error_code ec;
+        std::filesystem::create_directories(state_->overlay_hook.links_dir, ec);
+    }
+    BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
+    BPFNET_ASSIGN_OR_RETURN(auto device, kernel::find_link(sock, kVxlanDevice));
+    if (!device) {
+        BPFNET_TRY(kernel::create_vxlan_external(sock, kVxlanDevice, vxlan_port, alias));
+        BPFNET_ASSIGN_OR_RETURN(device, kernel::find_link(sock, kVxlanDevice));
+        if (!device) return fail(ErrorKind::Internal, "the VXLAN device vanished");
+    }
+    BPFNET_TRY(attach_tc_ingress(state_->overlay_hook,
+                                 bpf_program__fd(state_->overlay_skel->progs.bpfnet_from_vx),
+                                 kVxlanDevice, device->ifindex));
+    bpfnet_vx_cfg cfg{.vxlan_ifindex = static_cast<uint32_t>(device->ifindex), .pad = 0};
+    uint32_t zero = 0;
+    if (int err = bpf_map_update_elem(state_->vx_cfg_fd, &zero, &cfg, BPF_ANY); err)
+        return fail(map_error("bpfnet_vx_cfg update", err));
+    return {};
+}
+
+Status BpfDatapath::ensure_overlay_network(const Network& network, uint32_t vni) {
+    BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
+    BPFNET_ASSIGN_OR_RETURN(auto bridge, kernel::find_link(sock, network.bridge_name));
+    if (!bridge)
+        return fail(ErrorKind::Internal, fmt::format("bridge {} vanished", network.bridge_name));
+    uint32_t key = bridge->ifindex;
+    bpfnet_net_info info{};
+    info.subnet = network.ipam.subnet.network().network_order();
+    info.gateway = 0;  // the overlay has no gateway on the host
+    info.prefix_len = network.ipam.subnet.prefix_len;
+    info.flags = BPFNET_NET_ICC | (network.internal ? BPFNET_NET_INTERNAL : 0);
+    std::memcpy(info.gateway_mac, bridge->mac.bytes.data(), 6);
+    if (int err = bpf_map_update_elem(state_->net_fd, &key, &info, BPF_ANY); err)
+        return fail(map_error("bpfnet_net update", err));
+    bpfnet_lpm_v4 prefix{.prefix_len = info.prefix_len, .addr = info.subnet};
+    if (int err = bpf_map_update_elem(state_->subnets_fd, &prefix, &key, BPF_ANY); err)
+        return fail(map_error("bpfnet_subnets update", err));
+    if (int err = bpf_map_update_elem(state_->vni_fd, &vni, &key, BPF_ANY); err)
+        return fail(map_error("bpfnet_vni update", err));
+    return {};
+}
+
+Status BpfDatapath::remove_overlay_network(const Network& network, uint32_t vni) {
+    BPFNET_TRY(sync_tunnels(network, vni, {}));
+    bpf_map_delete_elem(state_->vni_fd, &vni);
+    const uint32_t subnet = network.ipam.subnet.network().network_order();
+    for (uint32_t key : map_keys<uint32_t>(state_->net_fd)) {
+        bpfnet_net_info info{};
+        if (bpf_map_lookup_elem(state_->net_fd, &key, &info) == 0 && info.subnet == subnet &&
+            info.prefix_len == network.ipam.subnet.prefix_len)
+            bpf_map_delete_elem(state_->net_fd, &key);
+    }
+    bpfnet_lpm_v4 prefix{.prefix_len = network.ipam.subnet.prefix_len, .addr = subnet};
+    bpf_map_delete_elem(state_->subnets_fd, &prefix);
+    return {};
+}
+
+Status BpfDatapath::sync_tunnels(const Network& network, uint32_t vni,
+                                 const std::vector<Tunnel>& remote) {
+    if (state_->tunnel_fd < 0) return {};
+    uint32_t* network_key = nullptr;
+    uint32_t bridge_ifindex = 0;
+    if (bpf_map_lookup_elem(state_->vni_fd, &vni, &bridge_ifindex) == 0)
+        network_key = &bridge_ifindex;
+    std::set<uint32_t> wanted;
+    for (const auto& r : remote) {
+        if (!network_key) break;
+        bpfnet_ep_key key{.network = *network_key, .ip = r.ip.network_order()};
+        bpfnet_tunnel_dest dest{};
+        dest.vtep = r.vtep.network_order();
+        dest.vni = vni;
+        std::memcpy(dest.mac, r.mac.bytes.data(), 6);
+        if (int err = bpf_map_update_elem(state_->tunnel_fd, &key, &dest, BPF_ANY); err)
+            return fail(map_error("bpfnet_tunnel update", err));
+        wanted.insert(key.ip);
+    }
+    // Entries of this network (by VNI) that are no longer wanted.
+    for (const auto& key : map_keys<bpfnet_ep_key>(state_->tunnel_fd)) {
+        bpfnet_tunnel_dest dest{};
+        if (bpf_map_lookup_elem(state_->tunnel_fd, &key, &dest) != 0 || dest.vni != vni) continue;
+        if (!wanted.count(key.ip)) bpf_map_delete_elem(state_->tunnel_fd, &key);
+    }
+    (void)network;
+    return {};
+}
+
+}  // namespace bpfnet
