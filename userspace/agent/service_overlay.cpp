@@ -9,6 +9,9 @@
 
 #include "agent/service.h"
 #include "agent/snapshot_queries.h"
+#include "core/options.h"
+#include "kernel/netlink.h"
+#include "kernel/vxlan.h"
 
 namespace bpfnet {
 
@@ -45,6 +48,13 @@ Status NetworkService::plan_overlay_network_locked(const CreateNetworkRequest& r
                         fmt::format("invalid value \"{}\" for option {}: expected a VNI",
                                     it->second, kVxlanIdOption));
         requested = vni;
+    }
+    // Every interface of the overlay gets the underlay's MTU minus the encapsulation (unless
+    // the user chose one): a full-size inner frame would not fit into one outer packet.
+    if (!network.options.count(opt::kMtu)) {
+        BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
+        BPFNET_ASSIGN_OR_RETURN(unsigned underlay, kernel::mtu_of_address(sock, cluster_->vtep()));
+        network.options[opt::kMtu] = std::to_string((underlay ? underlay : 1500) - 50);
     }
     BPFNET_ASSIGN_OR_RETURN(uint32_t vni, cluster_->claim_vni(network.id, requested));
     network.options[kOverlayVniOption] = std::to_string(vni);
