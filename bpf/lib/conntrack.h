@@ -12,12 +12,14 @@
 #define BPFNET_BPF_LIB_CONNTRACK_H
 
 #include <linux/bpf.h>
+#include <linux/if_ether.h>
 #include <linux/in.h>
 
 #include <bpf/bpf_helpers.h>
 
 #include "bpfnet/abi.h"
 #include "lib/ct_maps.h"
+#include "lib/eth.h"
 
 #define BPFNET_NS_PER_SEC 1000000000ull
 
@@ -26,6 +28,34 @@
 #define BPFNET_TCP_SYN 0x02
 #define BPFNET_TCP_RST 0x04
 #define BPFNET_TCP_ACK 0x10
+
+static __always_inline struct bpfnet_ct_key bpfnet_ct_key_of(__be32 saddr, __be32 daddr,
+                                                             __be16 sport, __be16 dport, __u8 proto,
+                                                             __u8 dir) {
+    struct bpfnet_ct_key key = {
+        .saddr = saddr, .daddr = daddr, .sport = sport, .dport = dport, .proto = proto, .dir = dir};
+    return key;
+}
+
+/* What a translation takes from an entry, copied out while it is at hand (another CPU may update
+ * the entry, the LRU may reuse it). */
+struct bpfnet_ct_nat {
+    __be32 addr;
+    __be16 port;
+    __u16 pad;
+    __u32 ifindex;
+    __u8 smac[ETH_ALEN];
+    __u8 dmac[ETH_ALEN];
+};
+
+static __always_inline void bpfnet_ct_nat_of(const struct bpfnet_ct_entry* e,
+                                             struct bpfnet_ct_nat* nat) {
+    nat->addr = e->nat_addr;
+    nat->port = e->nat_port;
+    nat->ifindex = e->ifindex;
+    bpfnet_mac_copy(nat->smac, e->smac);
+    bpfnet_mac_copy(nat->dmac, e->dmac);
+}
 
 static __always_inline void bpfnet_nat_count(__u32 counter, __u32 bytes) {
     struct bpfnet_nat_stats* stats = bpf_map_lookup_elem(&bpfnet_nat_cnt, &counter);

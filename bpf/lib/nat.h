@@ -247,4 +247,11 @@ static __always_inline int bpfnet_set_macs(struct __sk_buff* skb, const __u8* sm
     return bpf_skb_store_bytes(skb, 0, macs, sizeof(macs), 0) ? -1 : 0;
 }
 
+/* What every translated packet gets besides its addresses: one hop less and the MACs of the way
+ * it leaves (`smac`, `dmac`: ETH_ALEN bytes each). */
+static __always_inline int bpfnet_forward_as(struct __sk_buff* skb, __u8 ttl, __u8 proto,
+                                             const __u8* smac, const __u8* dmac) {
+    return bpfnet_ipv4_dec_ttl(skb, ttl, proto) || bpfnet_set_macs(skb, smac, dmac) ? -1 : 0;
+}
+
 #endif /* BPFNET_BPF_LIB_NAT_H */

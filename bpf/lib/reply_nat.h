@@ -26,28 +26,18 @@ static __always_inline int bpfnet_ep_icmp_reply_nat(struct __sk_buff* skb,
     struct bpfnet_flow inner = {};
     if (bpfnet_parse_icmp_error(skb, outer, &inner) != 0) return BPFNET_CONTINUE;
     if (outer->saddr != inner.daddr || outer->daddr != inner.saddr) return BPFNET_CONTINUE;
-    struct bpfnet_ct_key key = {
-        .saddr = inner.daddr,
-        .daddr = inner.saddr,
-        .sport = inner.dport,
-        .dport = inner.sport,
-        .proto = inner.proto,
-        .dir = BPFNET_CT_DIR_REPLY,
-    };
+    struct bpfnet_ct_key key = bpfnet_ct_key_of(inner.daddr, inner.saddr, inner.dport, inner.sport,
+                                                inner.proto, BPFNET_CT_DIR_REPLY);
     struct bpfnet_ct_entry* e = bpf_map_lookup_elem(&bpfnet_ct, &key);
     if (!e || !bpfnet_ct_alive(e, bpf_ktime_get_ns()) || outer->ttl <= 1) return BPFNET_CONTINUE;
-    const __be32 host_addr = e->nat_addr;
-    const __be16 host_port = e->nat_port;
-    const __u32 uplink = e->ifindex;
-    __u8 smac[ETH_ALEN], dmac[ETH_ALEN];
-    bpfnet_mac_copy(smac, e->smac);
-    bpfnet_mac_copy(dmac, e->dmac);
+    struct bpfnet_ct_nat host;
+    bpfnet_ct_nat_of(e, &host);
 
-    if (bpfnet_nat_icmp_error(skb, outer, &inner, 0, host_addr, host_port) ||
-        bpfnet_ipv4_dec_ttl(skb, outer->ttl, outer->proto) || bpfnet_set_macs(skb, smac, dmac))
+    if (bpfnet_nat_icmp_error(skb, outer, &inner, 0, host.addr, host.port) ||
+        bpfnet_forward_as(skb, outer->ttl, outer->proto, host.smac, host.dmac))
         return BPFNET_DROP(BPFNET_DROP_MALFORMED);
     bpfnet_nat_count(BPFNET_NAT_ICMP_OUT, skb->len);
-    return bpf_redirect(uplink, 0);
+    return bpf_redirect(host.ifindex, 0);
 }
 
 /* Called for every IPv4 packet an endpoint sends out of its subnet. Returns a TC verdict for a
@@ -58,14 +48,8 @@ static __always_inline int bpfnet_ep_reply_nat(struct __sk_buff* skb) {
     if (parsed == BPFNET_PARSE_ICMP) return bpfnet_ep_icmp_reply_nat(skb, &f);
     if (parsed != BPFNET_PARSE_FLOW) return BPFNET_CONTINUE;
 
-    struct bpfnet_ct_key key = {
-        .saddr = f.saddr,
-        .daddr = f.daddr,
-        .sport = f.sport,
-        .dport = f.dport,
-        .proto = f.proto,
-        .dir = BPFNET_CT_DIR_REPLY,
-    };
+    struct bpfnet_ct_key key =
+        bpfnet_ct_key_of(f.saddr, f.daddr, f.sport, f.dport, f.proto, BPFNET_CT_DIR_REPLY);
     struct bpfnet_ct_entry* e = bpf_map_lookup_elem(&bpfnet_ct, &key);
     const __u64 now = bpf_ktime_get_ns();
     if (!e || !bpfnet_ct_alive(e, now)) return BPFNET_CONTINUE;
@@ -75,18 +59,14 @@ static __always_inline int bpfnet_ep_reply_nat(struct __sk_buff* skb) {
     __u16 add_flags = BPFNET_CT_F_REPLIED;
     if (f.proto == IPPROTO_TCP) add_flags |= bpfnet_ct_tcp_flags(f.tcp_flags, 0);
     bpfnet_ct_touch(&key, e, add_flags, skb->len, now);
-    const __be32 host_addr = e->nat_addr;
-    const __be16 host_port = e->nat_port;
-    const __u32 uplink = e->ifindex;
-    __u8 smac[ETH_ALEN], dmac[ETH_ALEN];
-    bpfnet_mac_copy(smac, e->smac);
-    bpfnet_mac_copy(dmac, e->dmac);
+    struct bpfnet_ct_nat host;
+    bpfnet_ct_nat_of(e, &host);
 
-    if (bpfnet_nat_rewrite(skb, &f, 0, host_addr, host_port) ||
-        bpfnet_ipv4_dec_ttl(skb, f.ttl, f.proto) || bpfnet_set_macs(skb, smac, dmac))
+    if (bpfnet_nat_rewrite(skb, &f, 0, host.addr, host.port) ||
+        bpfnet_forward_as(skb, f.ttl, f.proto, host.smac, host.dmac))
         return BPFNET_DROP(BPFNET_DROP_MALFORMED);
     bpfnet_nat_count(BPFNET_NAT_REPLY, skb->len);
-    return bpf_redirect(uplink, 0);
+    return bpf_redirect(host.ifindex, 0);
 }
 
 #endif /* BPFNET_BPF_LIB_REPLY_NAT_H */

@@ -89,14 +89,8 @@ static __always_inline struct bpfnet_ct_entry* bpfnet_uplink_new_flow(
     };
     bpfnet_mac_copy(in.smac, net->gateway_mac);
     bpfnet_mac_copy(in.dmac, dest->mac);
-    struct bpfnet_ct_key reply_key = {
-        .saddr = ep_addr,
-        .daddr = f->saddr,
-        .sport = ep_port,
-        .dport = f->sport,
-        .proto = f->proto,
-        .dir = BPFNET_CT_DIR_REPLY,
-    };
+    struct bpfnet_ct_key reply_key =
+        bpfnet_ct_key_of(ep_addr, f->saddr, ep_port, f->sport, f->proto, BPFNET_CT_DIR_REPLY);
     struct bpfnet_ct_entry reply = {
         .expires_ns = expires,
         .nat_addr = f->daddr,
@@ -125,29 +119,19 @@ static __always_inline int bpfnet_uplink_icmp(struct __sk_buff* skb,
     struct bpfnet_flow inner = {};
     if (bpfnet_parse_icmp_error(skb, outer, &inner) != 0) return TC_ACT_OK;
     if (outer->daddr != inner.saddr) return TC_ACT_OK;
-    struct bpfnet_ct_key key = {
-        .saddr = inner.daddr,
-        .daddr = inner.saddr,
-        .sport = inner.dport,
-        .dport = inner.sport,
-        .proto = inner.proto,
-        .dir = BPFNET_CT_DIR_IN,
-    };
+    struct bpfnet_ct_key key = bpfnet_ct_key_of(inner.daddr, inner.saddr, inner.dport, inner.sport,
+                                                inner.proto, BPFNET_CT_DIR_IN);
     struct bpfnet_ct_entry* e = bpf_map_lookup_elem(&bpfnet_ct, &key);
     if (!e || !bpfnet_ct_alive(e, bpf_ktime_get_ns()) || outer->ttl <= 1) return TC_ACT_OK;
-    const __be32 ep_addr = e->nat_addr;
-    const __be16 ep_port = e->nat_port;
-    const __u32 ep_ifindex = e->ifindex;
-    __u8 smac[ETH_ALEN], dmac[ETH_ALEN];
-    bpfnet_mac_copy(smac, e->smac);
-    bpfnet_mac_copy(dmac, e->dmac);
+    struct bpfnet_ct_nat ep;
+    bpfnet_ct_nat_of(e, &ep);
 
-    if (bpfnet_nat_icmp_error(skb, outer, &inner, 1, ep_addr, ep_port) ||
-        bpfnet_ipv4_dec_ttl(skb, outer->ttl, outer->proto) || bpfnet_set_macs(skb, smac, dmac))
+    if (bpfnet_nat_icmp_error(skb, outer, &inner, 1, ep.addr, ep.port) ||
+        bpfnet_forward_as(skb, outer->ttl, outer->proto, ep.smac, ep.dmac))
         return BPFNET_DROP(BPFNET_DROP_MALFORMED);
     bpfnet_nat_count(BPFNET_NAT_ICMP_IN, skb->len);
-    bpfnet_ep_count_to(ep_ifindex, skb->len);
-    return bpf_redirect_peer(ep_ifindex, 0);
+    bpfnet_ep_count_to(ep.ifindex, skb->len);
+    return bpf_redirect_peer(ep.ifindex, 0);
 }
 
 static __always_inline int bpfnet_uplink_ingress(struct __sk_buff* skb,
@@ -185,14 +169,8 @@ static __always_inline int bpfnet_uplink_ingress(struct __sk_buff* skb,
         return TC_ACT_OK;
     }
 
-    struct bpfnet_ct_key key = {
-        .saddr = f.saddr,
-        .daddr = f.daddr,
-        .sport = f.sport,
-        .dport = f.dport,
-        .proto = f.proto,
-        .dir = BPFNET_CT_DIR_IN,
-    };
+    struct bpfnet_ct_key key =
+        bpfnet_ct_key_of(f.saddr, f.daddr, f.sport, f.dport, f.proto, BPFNET_CT_DIR_IN);
     const __u64 now = bpf_ktime_get_ns();
     struct bpfnet_ct_entry* e = bpf_map_lookup_elem(&bpfnet_ct, &key);
     const int syn_only = f.proto == IPPROTO_TCP &&
@@ -208,19 +186,15 @@ static __always_inline int bpfnet_uplink_ingress(struct __sk_buff* skb,
         e = bpfnet_uplink_new_flow(skb->ifindex, skb->len, &f, &key, &macs, now);
         if (!e) return TC_ACT_OK;
     }
-    const __be32 ep_addr = e->nat_addr;
-    const __be16 ep_port = e->nat_port;
-    const __u32 ep_ifindex = e->ifindex;
-    __u8 smac[ETH_ALEN], dmac[ETH_ALEN];
-    bpfnet_mac_copy(smac, e->smac);
-    bpfnet_mac_copy(dmac, e->dmac);
+    struct bpfnet_ct_nat ep;
+    bpfnet_ct_nat_of(e, &ep);
 
-    if (bpfnet_nat_rewrite(skb, &f, 1, ep_addr, ep_port) ||
-        bpfnet_ipv4_dec_ttl(skb, f.ttl, f.proto) || bpfnet_set_macs(skb, smac, dmac))
+    if (bpfnet_nat_rewrite(skb, &f, 1, ep.addr, ep.port) ||
+        bpfnet_forward_as(skb, f.ttl, f.proto, ep.smac, ep.dmac))
         return BPFNET_DROP(BPFNET_DROP_MALFORMED);
     bpfnet_nat_count(BPFNET_NAT_DNAT, skb->len);
-    bpfnet_ep_count_to(ep_ifindex, skb->len);
-    return bpf_redirect_peer(ep_ifindex, 0);
+    bpfnet_ep_count_to(ep.ifindex, skb->len);
+    return bpf_redirect_peer(ep.ifindex, 0);
 }
 
 #endif /* BPFNET_BPF_LIB_UPLINK_H */

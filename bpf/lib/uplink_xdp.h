@@ -66,14 +66,8 @@ static __always_inline int bpfnet_uplink_xdp(struct xdp_md* ctx) {
     f.sport = ports[0];
     f.dport = ports[1];
 
-    struct bpfnet_ct_key key = {
-        .saddr = f.saddr,
-        .daddr = f.daddr,
-        .sport = f.sport,
-        .dport = f.dport,
-        .proto = f.proto,
-        .dir = BPFNET_CT_DIR_IN,
-    };
+    struct bpfnet_ct_key key =
+        bpfnet_ct_key_of(f.saddr, f.daddr, f.sport, f.dport, f.proto, BPFNET_CT_DIR_IN);
     const __u64 now = bpf_ktime_get_ns();
     struct bpfnet_ct_entry* e = bpf_map_lookup_elem(&bpfnet_ct, &key);
     const int syn_only = f.proto == IPPROTO_TCP &&
@@ -92,11 +86,13 @@ static __always_inline int bpfnet_uplink_xdp(struct xdp_md* ctx) {
         if (!e) return XDP_PASS;
         if (!(e->flags & BPFNET_CT_F_XDP)) return XDP_PASS; /* TC forwards its first packet */
     }
-    const __be32 ep_addr = e->nat_addr;
-    const __be16 ep_port = e->nat_port;
-    const __u32 ep_ifindex = e->ifindex;
-    bpfnet_mac_copy(eth->h_source, e->smac);
-    bpfnet_mac_copy(eth->h_dest, e->dmac);
+    struct bpfnet_ct_nat ep;
+    bpfnet_ct_nat_of(e, &ep);
+    const __be32 ep_addr = ep.addr;
+    const __be16 ep_port = ep.port;
+    const __u32 ep_ifindex = ep.ifindex;
+    bpfnet_mac_copy(eth->h_source, ep.smac);
+    bpfnet_mac_copy(eth->h_dest, ep.dmac);
 
     /* The pseudo-header's address and the port are in the TCP/UDP checksum; a UDP checksum of 0
      * means "none" and stays 0, and a computed 0 is sent as 0xffff (RFC 768). */

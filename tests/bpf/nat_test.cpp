@@ -22,6 +22,7 @@
 
 #include "bpf/endpoint.skel.h"
 #include "bpf/packet_builder.h"
+#include "bpf/test_run.h"
 #include "bpf/uplink.skel.h"
 #include "bpfnet/abi.h"
 #include "common/privileged.h"
@@ -39,6 +40,7 @@ using testing::kTcpRst;
 using testing::kTcpSyn;
 using testing::mac;
 using testing::PacketBuilder;
+using testing::RunOutput;
 
 constexpr uint32_t kLo = 1;
 constexpr uint32_t kNet = 1201;  // the endpoint's network ("bridge ifindex" key; no device needed)
@@ -56,32 +58,6 @@ const char* const kClientMac = "02:00:00:00:00:bb";
 
 uint32_t be(const char* addr) {
     return ip(addr).network_order();
-}
-
-struct RunOutput {
-    int err = 0;
-    uint32_t retval = 0;
-    std::vector<uint8_t> data;
-};
-
-RunOutput run_prog(int prog_fd, const std::vector<uint8_t>& in, bool skb) {
-    RunOutput out;
-    out.data.resize(in.size() + 256);
-    struct __sk_buff ctx {};
-    ctx.ifindex = kLo;
-    LIBBPF_OPTS(bpf_test_run_opts, opts);
-    opts.data_in = in.data();
-    opts.data_size_in = static_cast<__u32>(in.size());
-    opts.data_out = out.data.data();
-    opts.data_size_out = static_cast<__u32>(out.data.size());
-    if (skb) {
-        opts.ctx_in = &ctx;
-        opts.ctx_size_in = sizeof(ctx);
-    }
-    out.err = bpf_prog_test_run_opts(prog_fd, &opts);
-    out.retval = opts.retval;
-    out.data.resize(out.err == 0 ? opts.data_size_out : 0);
-    return out;
 }
 
 // Frames the way they look on the wire at each point.
@@ -303,12 +279,14 @@ class NatProg : public ::testing::Test {
         return n;
     }
 
-    RunOutput uplink_tc(const std::vector<uint8_t>& in) const { return run_prog(tc_fd_, in, true); }
+    RunOutput uplink_tc(const std::vector<uint8_t>& in) const {
+        return testing::run_test(tc_fd_, in);
+    }
     RunOutput uplink_xdp(const std::vector<uint8_t>& in) const {
-        return run_prog(xdp_fd_, in, false);
+        return testing::run_test(xdp_fd_, in, false);
     }
     RunOutput from_endpoint(const std::vector<uint8_t>& in) const {
-        return run_prog(ep_fd_, in, true);
+        return testing::run_test(ep_fd_, in);
     }
 
     void expect_translated(const RunOutput& out, uint32_t verdict,

@@ -14,6 +14,7 @@
 #include "bpf/endpoint.skel.h"
 #include "bpf/overlay.skel.h"
 #include "bpf/packet_builder.h"
+#include "bpf/test_run.h"
 #include "bpfnet/abi.h"
 #include "common/privileged.h"
 #include "datapath/bpf_skeleton.h"
@@ -27,6 +28,7 @@ using testing::arp_request;
 using testing::ip;
 using testing::mac;
 using testing::PacketBuilder;
+using testing::RunOutput;
 
 constexpr uint32_t kLo = 1;
 constexpr uint32_t kNet = 1301;
@@ -36,30 +38,6 @@ const char* const kLocalMac = "02:42:0a:e9:00:02";
 const char* const kRemote = "10.233.0.3";  // on another host
 const char* const kRemoteMac = "02:42:0a:e9:00:03";
 const char* const kBridgeMac = "02:42:0a:e9:00:01";
-
-struct RunOutput {
-    int err = 0;
-    uint32_t retval = 0;
-    std::vector<uint8_t> data;
-};
-
-RunOutput run(int prog_fd, const std::vector<uint8_t>& in) {
-    RunOutput out;
-    out.data.resize(in.size() + 256);
-    struct __sk_buff ctx {};
-    ctx.ifindex = kLo;
-    LIBBPF_OPTS(bpf_test_run_opts, opts);
-    opts.data_in = in.data();
-    opts.data_size_in = static_cast<__u32>(in.size());
-    opts.data_out = out.data.data();
-    opts.data_size_out = static_cast<__u32>(out.data.size());
-    opts.ctx_in = &ctx;
-    opts.ctx_size_in = sizeof(ctx);
-    out.err = bpf_prog_test_run_opts(prog_fd, &opts);
-    out.retval = opts.retval;
-    out.data.resize(out.err == 0 ? opts.data_size_out : 0);
-    return out;
-}
 
 class OverlayProg : public ::testing::Test {
   protected:
@@ -139,14 +117,15 @@ class OverlayProg : public ::testing::Test {
 TEST_F(OverlayProg, RemoteEndpointGoesToTheTunnelWithItsMac) {
     // The sender's neighbour entry may hold any MAC (here the bridge's): the frame leaves with
     // the remote endpoint's, which is what the other host delivers on.
-    const auto out = run(ep_fd(), udp_to(kRemote, kBridgeMac));
+    const auto out = testing::run_test(ep_fd(), udp_to(kRemote, kBridgeMac));
     ASSERT_EQ(out.err, 0) << libbpf_error_text(out.err);
     EXPECT_EQ(out.retval, static_cast<uint32_t>(TC_ACT_REDIRECT));
     EXPECT_EQ(out.data, udp_to(kRemote, kRemoteMac));
 }
 
 TEST_F(OverlayProg, ArpForARemoteEndpointIsAnsweredLocally) {
-    const auto out = run(ep_fd(), arp_request(mac(kLocalMac), ip(kLocal), ip(kRemote)));
+    const auto out =
+        testing::run_test(ep_fd(), arp_request(mac(kLocalMac), ip(kLocal), ip(kRemote)));
     ASSERT_EQ(out.err, 0) << libbpf_error_text(out.err);
     EXPECT_EQ(out.retval, static_cast<uint32_t>(TC_ACT_REDIRECT));  // back into the sandbox
     EXPECT_EQ(out.data, arp_reply(mac(kRemoteMac), ip(kRemote), mac(kLocalMac), ip(kLocal)));
@@ -154,15 +133,15 @@ TEST_F(OverlayProg, ArpForARemoteEndpointIsAnsweredLocally) {
 
 TEST_F(OverlayProg, UnknownAddressesAndNoDeviceLeaveItToTheStack) {
     const auto nobody = udp_to("10.233.0.99", kBridgeMac);
-    auto out = run(ep_fd(), nobody);
+    auto out = testing::run_test(ep_fd(), nobody);
     EXPECT_EQ(out.retval, static_cast<uint32_t>(TC_ACT_OK));
     EXPECT_EQ(out.data, nobody);
     const auto arp = arp_request(mac(kLocalMac), ip(kLocal), ip("10.233.0.99"));
-    out = run(ep_fd(), arp);
+    out = testing::run_test(ep_fd(), arp);
     EXPECT_EQ(out.retval, static_cast<uint32_t>(TC_ACT_OK));
     set_vxlan_device(0);  // no overlay device on this host
     const auto remote = udp_to(kRemote, kRemoteMac);
-    out = run(ep_fd(), remote);
+    out = testing::run_test(ep_fd(), remote);
     EXPECT_EQ(out.retval, static_cast<uint32_t>(TC_ACT_OK));
     EXPECT_EQ(out.data, remote);
 }
@@ -174,7 +153,7 @@ TEST_F(OverlayProg, IccOffAppliesAcrossHostsToo) {
         0);
     net.flags = 0;
     update(endpoint_->maps.bpfnet_net, kNet, net);
-    const auto out = run(ep_fd(), udp_to(kRemote, kRemoteMac));
+    const auto out = testing::run_test(ep_fd(), udp_to(kRemote, kRemoteMac));
     EXPECT_EQ(out.retval, static_cast<uint32_t>(TC_ACT_SHOT));
     EXPECT_EQ(drops(BPFNET_DROP_ICC_DISABLED), 1u);
 }
@@ -182,7 +161,7 @@ TEST_F(OverlayProg, IccOffAppliesAcrossHostsToo) {
 TEST_F(OverlayProg, DecapWithoutTunnelMetadataIsDropped) {
     // Only a VXLAN device's ingress has tunnel metadata; anything else is malformed here.
     const auto in = udp_to(kLocal, kLocalMac);
-    const auto out = run(bpf_program__fd(overlay_->progs.bpfnet_from_vx), in);
+    const auto out = testing::run_test(bpf_program__fd(overlay_->progs.bpfnet_from_vx), in);
     ASSERT_EQ(out.err, 0) << libbpf_error_text(out.err);
     EXPECT_EQ(out.retval, static_cast<uint32_t>(TC_ACT_SHOT));
     EXPECT_EQ(drops(BPFNET_DROP_MALFORMED), 1u);

@@ -15,26 +15,6 @@
 
 namespace bpfnet::kernel {
 
-namespace {
-
-Status create_with_alias(NlSocket& sock, rtnl_link* link, const std::string& name,
-                         const std::string& alias, std::string_view what) {
-    int err = nl_call([&] { return rtnl_link_add(sock.get(), link, NLM_F_CREATE | NLM_F_EXCL); });
-    if (err < 0)
-        return nl_failure(err, what, is_exists(err) ? ErrorKind::Conflict : ErrorKind::Internal);
-    auto configure = [&]() -> Status {
-        BPFNET_ASSIGN_OR_RETURN(nl::LinkPtr created, require_link(sock, name, what));
-        // IFLA_IFALIAS is ignored on creation, hence a separate change.
-        if (!alias.empty()) BPFNET_TRY(set_alias(sock, created.get(), alias, what));
-        return bring_up(sock, created.get(), what);
-    };
-    Status configured = configure();
-    if (!configured) roll_back(sock, name);
-    return configured;
-}
-
-}  // namespace
-
 Status create_child_link(NlSocket& host, const ChildLinkSpec& spec) {
     const std::string what =
         fmt::format("create {} {} on {} in {}", spec.kind, spec.name, spec.parent, spec.netns_path);
@@ -93,7 +73,7 @@ Status create_vlan(NlSocket& sock, const std::string& name, const std::string& p
     rtnl_link_set_name(link.get(), name.c_str());
     rtnl_link_set_link(link.get(), rtnl_link_get_ifindex(base.get()));
     rtnl_link_vlan_set_id(link.get(), vlan_id);
-    return create_with_alias(sock, link.get(), name, alias, what);
+    return add_link_with_alias(sock, link.get(), name, alias, what);
 }
 
 Status create_dummy(NlSocket& sock, const std::string& name, const std::string& alias) {
@@ -103,7 +83,7 @@ Status create_dummy(NlSocket& sock, const std::string& name, const std::string& 
     if (!link) return out_of_memory(what);
     rtnl_link_set_name(link.get(), name.c_str());
     if (int err = rtnl_link_set_type(link.get(), "dummy"); err < 0) return nl_failure(err, what);
-    return create_with_alias(sock, link.get(), name, alias, what);
+    return add_link_with_alias(sock, link.get(), name, alias, what);
 }
 
 Result<bool> link_kind_supported(NlSocket& sock, const std::string& kind) {

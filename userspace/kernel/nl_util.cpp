@@ -223,4 +223,20 @@ void roll_back(NlSocket& sock, const std::string& name) {
         spdlog::warn("rollback of {} failed, link left behind: {}", name, undo.error().message);
 }
 
+Status add_link_with_alias(NlSocket& sock, rtnl_link* link, const std::string& name,
+                           const std::string& alias, std::string_view what, int master_ifindex) {
+    int err = nl_call([&] { return rtnl_link_add(sock.get(), link, NLM_F_CREATE | NLM_F_EXCL); });
+    if (err < 0)
+        return nl_failure(err, what, is_exists(err) ? ErrorKind::Conflict : ErrorKind::Internal);
+    auto configure = [&]() -> Status {
+        BPFNET_ASSIGN_OR_RETURN(nl::LinkPtr created, require_link(sock, name, what));
+        if (!alias.empty()) BPFNET_TRY(set_alias(sock, created.get(), alias, what));
+        if (master_ifindex != 0) BPFNET_TRY(set_master(sock, created.get(), master_ifindex, what));
+        return bring_up(sock, created.get(), what);
+    };
+    Status configured = configure();
+    if (!configured) roll_back(sock, name);
+    return configured;
+}
+
 }  // namespace bpfnet::kernel

@@ -52,6 +52,10 @@ Status bring_up(NlSocket& sock, rtnl_link* orig, std::string_view what);
 Status set_alias(NlSocket& sock, rtnl_link* orig, const std::string& alias, std::string_view what);
 Status set_master(NlSocket& sock, rtnl_link* orig, int master_ifindex, std::string_view what);
 void roll_back(NlSocket& sock, const std::string& name);
+// Creates `link` (named `name`), then sets its ownership alias (ignored on creation), enslaves it
+// to `master_ifindex` if not 0 and brings it up; deletes it again if any step fails.
+Status add_link_with_alias(NlSocket& sock, rtnl_link* link, const std::string& name,
+                           const std::string& alias, std::string_view what, int master_ifindex = 0);
 
 template <typename T, typename F>
 void for_each(nl_cache* cache, F&& fn) {

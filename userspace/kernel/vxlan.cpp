@@ -75,19 +75,8 @@ Status create_vxlan(NlSocket& sock, const VxlanSpec& spec) {
     rtnl_link_vxlan_set_learning(link.get(), 0);
     rtnl_link_vxlan_set_proxy(link.get(), 1);
     if (spec.mtu != 0) rtnl_link_set_mtu(link.get(), spec.mtu);
-    int err =
-        nl_call([&] { return rtnl_link_add(sock.get(), link.get(), NLM_F_CREATE | NLM_F_EXCL); });
-    if (err < 0)
-        return nl_failure(err, what, is_exists(err) ? ErrorKind::Conflict : ErrorKind::Internal);
-    auto configure = [&]() -> Status {
-        BPFNET_ASSIGN_OR_RETURN(nl::LinkPtr created, require_link(sock, spec.name, what));
-        if (!spec.alias.empty()) BPFNET_TRY(set_alias(sock, created.get(), spec.alias, what));
-        BPFNET_TRY(set_master(sock, created.get(), rtnl_link_get_ifindex(master.get()), what));
-        return bring_up(sock, created.get(), what);
-    };
-    Status configured = configure();
-    if (!configured) roll_back(sock, spec.name);
-    return configured;
+    return add_link_with_alias(sock, link.get(), spec.name, spec.alias, what,
+                               rtnl_link_get_ifindex(master.get()));
 }
 
 Status create_vxlan_external(NlSocket& sock, const std::string& name, uint16_t port,
@@ -100,18 +89,7 @@ Status create_vxlan_external(NlSocket& sock, const std::string& name, uint16_t p
     rtnl_link_vxlan_set_collect_metadata(link.get(), 1);
     rtnl_link_vxlan_set_port(link.get(), port);
     rtnl_link_vxlan_set_learning(link.get(), 0);
-    int err =
-        nl_call([&] { return rtnl_link_add(sock.get(), link.get(), NLM_F_CREATE | NLM_F_EXCL); });
-    if (err < 0)
-        return nl_failure(err, what, is_exists(err) ? ErrorKind::Conflict : ErrorKind::Internal);
-    auto configure = [&]() -> Status {
-        BPFNET_ASSIGN_OR_RETURN(nl::LinkPtr created, require_link(sock, name, what));
-        if (!alias.empty()) BPFNET_TRY(set_alias(sock, created.get(), alias, what));
-        return bring_up(sock, created.get(), what);
-    };
-    Status configured = configure();
-    if (!configured) roll_back(sock, name);
-    return configured;
+    return add_link_with_alias(sock, link.get(), name, alias, what);
 }
 
 Status sync_vxlan_entries(NlSocket& sock, const std::string& device,
