@@ -133,6 +133,14 @@ Result<std::unique_ptr<BpfDatapath>> BpfDatapath::open(KernelDatapath& kernel,
 Status BpfDatapath::ensure_network(const NetworkSpec& spec) {
     BPFNET_TRY(kernel_.ensure_network(spec));
     const Network& network = spec.network;
+    const uint32_t flags = (spec.options.enable_icc ? BPFNET_NET_ICC : 0) |
+                           (network.internal ? BPFNET_NET_INTERNAL : 0);
+    BPFNET_TRY(put_network_maps(network, network.ipam.gateway, flags));
+    return {};
+}
+
+Result<uint32_t> BpfDatapath::put_network_maps(const Network& network, Ipv4 gateway,
+                                               uint32_t flags) {
     BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
     BPFNET_ASSIGN_OR_RETURN(auto bridge, kernel::find_link(sock, network.bridge_name));
     if (!bridge)
@@ -140,10 +148,9 @@ Status BpfDatapath::ensure_network(const NetworkSpec& spec) {
     uint32_t key = bridge->ifindex;
     bpfnet_net_info info{};
     info.subnet = network.ipam.subnet.network().network_order();
-    info.gateway = network.ipam.gateway.network_order();
+    info.gateway = gateway.network_order();
     info.prefix_len = network.ipam.subnet.prefix_len;
-    info.flags = (spec.options.enable_icc ? BPFNET_NET_ICC : 0) |
-                 (network.internal ? BPFNET_NET_INTERNAL : 0);
+    info.flags = flags;
     copy_mac(info.gateway_mac, bridge->mac);
     // A bridge re-created under a new ifindex leaves its old entry behind: drop entries for this
     // subnet under any other key first.
@@ -161,10 +168,10 @@ Status BpfDatapath::ensure_network(const NetworkSpec& spec) {
     if (int err = bpf_map_update_elem(state_->subnets_fd, &prefix, &key, BPF_ANY); err) {
         return fail(map_error("bpfnet_subnets update", err));
     }
-    return {};
+    return key;
 }
 
-Status BpfDatapath::remove_network(const Network& network) {
+void BpfDatapath::drop_network_maps(const Network& network) {
     uint32_t subnet = network.ipam.subnet.network().network_order();
     for (uint32_t key : map_keys<uint32_t>(state_->net_fd)) {
         bpfnet_net_info info{};
@@ -175,6 +182,10 @@ Status BpfDatapath::remove_network(const Network& network) {
     }
     bpfnet_lpm_v4 prefix{.prefix_len = network.ipam.subnet.prefix_len, .addr = subnet};
     bpf_map_delete_elem(state_->subnets_fd, &prefix);
+}
+
+Status BpfDatapath::remove_network(const Network& network) {
+    drop_network_maps(network);
     return kernel_.remove_network(network);
 }
 

@@ -85,6 +85,10 @@ class BpfDatapath : public Datapath {
     std::string sync_uplink_xdp(const std::string& ifname, int ifindex, const std::string& kind);
     bool xdp_may_run() const;
     void forget_sandbox_hairpin(const Sandbox& sandbox, uint32_t network);
+    // The network in bpfnet_net (keyed by its bridge's ifindex, which it returns) and
+    // bpfnet_subnets; and out of them again.
+    Result<uint32_t> put_network_maps(const Network& network, Ipv4 gateway, uint32_t flags);
+    void drop_network_maps(const Network& network);
     Status forget_unpublished_flows(const std::vector<PublishedPort>& ports);
 
     KernelDatapath& kernel_;

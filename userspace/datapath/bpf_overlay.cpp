@@ -62,22 +62,11 @@ Status BpfDatapath::enable_overlay(uint16_t vxlan_port, const std::string& alias
 }
 
 Status BpfDatapath::ensure_overlay_network(const Network& network, uint32_t vni) {
-    BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
-    BPFNET_ASSIGN_OR_RETURN(auto bridge, kernel::find_link(sock, network.bridge_name));
-    if (!bridge)
-        return fail(ErrorKind::Internal, fmt::format("bridge {} vanished", network.bridge_name));
-    uint32_t key = bridge->ifindex;
-    bpfnet_net_info info{};
-    info.subnet = network.ipam.subnet.network().network_order();
-    info.gateway = 0;  // the overlay has no gateway on the host
-    info.prefix_len = network.ipam.subnet.prefix_len;
-    info.flags = BPFNET_NET_ICC | (network.internal ? BPFNET_NET_INTERNAL : 0);
-    std::memcpy(info.gateway_mac, bridge->mac.bytes.data(), 6);
-    if (int err = bpf_map_update_elem(state_->net_fd, &key, &info, BPF_ANY); err)
-        return fail(map_error("bpfnet_net update", err));
-    bpfnet_lpm_v4 prefix{.prefix_len = info.prefix_len, .addr = info.subnet};
-    if (int err = bpf_map_update_elem(state_->subnets_fd, &prefix, &key, BPF_ANY); err)
-        return fail(map_error("bpfnet_subnets update", err));
+    // No gateway: the overlay is L2 between containers.
+    BPFNET_ASSIGN_OR_RETURN(
+        uint32_t key,
+        put_network_maps(network, Ipv4{},
+                         BPFNET_NET_ICC | (network.internal ? BPFNET_NET_INTERNAL : 0)));
     if (int err = bpf_map_update_elem(state_->vni_fd, &vni, &key, BPF_ANY); err)
         return fail(map_error("bpfnet_vni update", err));
     return {};
@@ -86,15 +75,7 @@ Status BpfDatapath::ensure_overlay_network(const Network& network, uint32_t vni)
 Status BpfDatapath::remove_overlay_network(const Network& network, uint32_t vni) {
     BPFNET_TRY(sync_tunnels(network, vni, {}));
     bpf_map_delete_elem(state_->vni_fd, &vni);
-    const uint32_t subnet = network.ipam.subnet.network().network_order();
-    for (uint32_t key : map_keys<uint32_t>(state_->net_fd)) {
-        bpfnet_net_info info{};
-        if (bpf_map_lookup_elem(state_->net_fd, &key, &info) == 0 && info.subnet == subnet &&
-            info.prefix_len == network.ipam.subnet.prefix_len)
-            bpf_map_delete_elem(state_->net_fd, &key);
-    }
-    bpfnet_lpm_v4 prefix{.prefix_len = network.ipam.subnet.prefix_len, .addr = subnet};
-    bpf_map_delete_elem(state_->subnets_fd, &prefix);
+    drop_network_maps(network);
     return {};
 }
 
