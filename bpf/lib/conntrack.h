@@ -5,9 +5,9 @@
  * entry is treated as absent (and overwritten by the next flow with its key), so closed and idle
  * flows age out without a sweeper, and the LRU reclaims their slots under pressure.
  *
- * Hot-path cost: one lookup per packet plus two atomic counter adds. expires_ns is written at most
- * once a second per flow unless the flow's state changes, so busy flows do not bounce the entry's
- * cache line between CPUs on every packet. */
+ * Hot-path cost: one lookup per packet plus two atomic counter adds. expires_ns (of both
+ * entries) is written at most once a second per direction unless the flow's state changes, so busy
+ * flows do not bounce the entries' cache lines between CPUs on every packet. */
 #ifndef BPFNET_BPF_LIB_CONNTRACK_H
 #define BPFNET_BPF_LIB_CONNTRACK_H
 
@@ -132,12 +132,13 @@ static __always_inline void bpfnet_ct_touch(const struct bpfnet_ct_key* key,
 
     const __u16 flags = e->flags | add_flags;
     const __u64 expires = now + bpfnet_ct_lifetime_ns(key->proto, flags);
-    if (flags == e->flags) {
-        if (expires > e->expires_ns + BPFNET_NS_PER_SEC) e->expires_ns = expires;
-        return;
-    }
+    const int changed = flags != e->flags;
+    /* Nothing new and refreshed less than a second ago: no write, no shared cache line. */
+    if (!changed && expires <= e->expires_ns + BPFNET_NS_PER_SEC) return;
     e->flags = flags;
     e->expires_ns = expires;
+    /* The other direction ages with this one: a flow whose traffic is one-way for a while (a
+     * client streaming UDP) must not lose the entry its answers need. */
     struct bpfnet_ct_key peer_key;
     bpfnet_ct_peer_key(key, e, &peer_key);
     struct bpfnet_ct_entry* peer = bpf_map_lookup_elem(&bpfnet_ct, &peer_key);

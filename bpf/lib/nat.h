@@ -78,11 +78,18 @@ static __always_inline int bpfnet_parse_flow(struct __sk_buff* skb, struct bpfne
     f->proto = iph->protocol;
     f->ttl = iph->ttl;
     f->l4_off = ETH_HLEN + hdr_len;
+    /* The packet ends at the IPv4 total length, not at the frame's end: Ethernet pads short
+     * frames, and padding must never be read (or rewritten) as header bytes. */
+    const __u32 ip_end = ETH_HLEN + bpf_ntohs(iph->tot_len);
     if (iph->frag_off & bpf_htons(BPFNET_IPV4_MF | BPFNET_IPV4_FRAG_OFFSET_MASK))
         return BPFNET_PARSE_FRAG;
     if (f->proto == IPPROTO_ICMP) return BPFNET_PARSE_ICMP;
     if (!bpfnet_l4_has_ports(f->proto)) return BPFNET_PARSE_OTHER;
 
+    const __u32 l4_len = f->proto == IPPROTO_TCP   ? sizeof(struct tcphdr)
+                         : f->proto == IPPROTO_UDP ? sizeof(struct udphdr)
+                                                   : 4; /* SCTP: the ports */
+    if (ip_end < f->l4_off + l4_len) return BPFNET_PARSE_OTHER;
     __be16 ports[2];
     if (bpf_skb_load_bytes(skb, f->l4_off, ports, sizeof(ports)) != 0) return BPFNET_PARSE_OTHER;
     f->sport = ports[0];

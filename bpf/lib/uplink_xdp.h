@@ -50,6 +50,10 @@ static __always_inline int bpfnet_uplink_xdp(struct xdp_md* ctx) {
     };
     void* l4 = iph + 1;
     __sum16* l4_check;
+    /* The packet ends at the IPv4 total length; what follows is Ethernet padding. */
+    const __u32 ip_end = ETH_HLEN + bpf_ntohs(iph->tot_len);
+    const __u32 l4_len = f.proto == IPPROTO_TCP ? sizeof(struct tcphdr) : sizeof(struct udphdr);
+    if (ip_end < f.l4_off + l4_len) return XDP_PASS;
     if (f.proto == IPPROTO_TCP) {
         struct tcphdr* th = l4;
         if ((void*)(th + 1) > data_end) return XDP_PASS;
