@@ -20,6 +20,7 @@
 #include <optional>
 #include <vector>
 
+#include "bpf/ct_key.h"
 #include "bpf/endpoint.skel.h"
 #include "bpf/packet_builder.h"
 #include "bpf/test_run.h"
@@ -33,6 +34,7 @@ namespace bpfnet {
 namespace {
 
 using testing::checksum_errors;
+using testing::ct_key;
 using testing::inet_checksum;
 using testing::ip;
 using testing::kTcpAck;
@@ -241,17 +243,6 @@ class NatProg : public ::testing::Test {
         update(uplink_->maps.bpfnet_pub_port, key, target);
     }
 
-    static bpfnet_ct_key ct_key(const char* src, const char* dst, uint16_t sport, uint16_t dport,
-                                uint8_t proto, uint8_t dir) {
-        bpfnet_ct_key k{};
-        k.saddr = be(src);
-        k.daddr = be(dst);
-        k.sport = htons(sport);
-        k.dport = htons(dport);
-        k.proto = proto;
-        k.dir = dir;
-        return k;
-    }
     std::optional<bpfnet_ct_entry> ct(const bpfnet_ct_key& key) const {
         bpfnet_ct_entry e{};
         if (bpf_map_lookup_elem(bpf_map__fd(uplink_->maps.bpfnet_ct), &key, &e) != 0)

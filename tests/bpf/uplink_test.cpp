@@ -31,6 +31,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bpf/ct_key.h"
 #include "bpf/endpoint.skel.h"
 #include "bpf/packet_builder.h"
 #include "bpf/test_run.h"
@@ -44,6 +45,7 @@ namespace bpfnet {
 namespace {
 
 using testing::checksum_errors;
+using testing::ct_key;
 using testing::inet_checksum;
 using testing::ip;
 using testing::kEthHdrLen;
@@ -322,17 +324,6 @@ class UplinkProg : public ::testing::Test {
 
     // ---- conntrack ----
 
-    static bpfnet_ct_key ct_key(const char* src, const char* dst, uint16_t sport, uint16_t dport,
-                                uint8_t proto, uint8_t dir) {
-        bpfnet_ct_key key{};
-        key.saddr = be(src);
-        key.daddr = be(dst);
-        key.sport = htons(sport);
-        key.dport = htons(dport);
-        key.proto = proto;
-        key.dir = dir;
-        return key;
-    }
     // As the client's packets arrive: client:cport -> host:hport.
     static bpfnet_ct_key in_key(const char* host, uint16_t cport, uint16_t hport, uint8_t proto) {
         return ct_key(kClient, host, cport, hport, proto, BPFNET_CT_DIR_IN);
