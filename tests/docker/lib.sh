@@ -3,6 +3,9 @@
 # root, pidfile and API socket, no bridge, no iptables, --live-restore), a busybox image made with
 # `docker import` from busybox-static, and a plugin name unique to the test so parallel tests never
 # share /run/docker/plugins/<name>.sock. Sourced by tests/docker/docker_*.sh.
+# A test may run several dockerds (e.g. one per host of an overlay): `dk_instance NAME [WRAPPER..]`
+# switches every helper below to instance NAME (its own directories, socket and plugin name;
+# WRAPPER, e.g. `nsenter --net=...`, runs its dockerd); the first instance is "a".
 source "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
 
 # Debian's client, not whatever else is first on PATH (a newer client may be installed elsewhere).
@@ -12,19 +15,33 @@ DOCKERD=/usr/sbin/dockerd
 [ -x /bin/busybox ] || die "busybox-static is not installed (scripts/install-deps.sh installs it)"
 
 # Short paths: dockerd's and containerd's unix sockets live under these (108-byte limit).
-DK_DIR=$(mktemp -d /tmp/bndk.XXXXXX)
-DK_SOCK="$DK_DIR/docker.sock"
-DK_PID="$DK_DIR/docker.pid"
-DK_LOG="$WORK/dockerd.log"
-PLUGIN="bpfnet-${TEST_NAME#docker_}-$$"
-PLUGIN_SOCK="/run/docker/plugins/$PLUGIN.sock"
+DK_ROOT=$(mktemp -d /tmp/bndk.XXXXXX)
 IMAGE="bpfnet-busybox:test"
-DK_NETWORKS=()  # docker networks the test created, removed at cleanup
+DK_INSTANCES=()
+declare -A DK_WRAPS=()
+dk_instance() {
+    local name=$1; shift
+    DK_DIR="$DK_ROOT/$name"
+    DK_SOCK="$DK_DIR/docker.sock"
+    DK_PID="$DK_DIR/docker.pid"
+    DK_LOG="$WORK/dockerd-$name.log"
+    PLUGIN="bpfnet-${TEST_NAME#docker_}-$$"
+    [ "$name" = a ] || PLUGIN="$PLUGIN-$name"
+    PLUGIN_SOCK="/run/docker/plugins/$PLUGIN.sock"
+    if [[ ! " ${DK_INSTANCES[*]} " =~ " $name " ]]; then
+        DK_INSTANCES+=("$name")
+        DK_WRAPS[$name]="$*"
+        mkdir -p "$DK_DIR"
+    fi
+    DK_WRAP=${DK_WRAPS[$name]}
+}
+dk_instance a
 
 dk() { "$DOCKER_CLI" -H "unix://$DK_SOCK" "$@"; }
 
 start_dockerd() {
-    "$DOCKERD" --data-root "$DK_DIR/data" --exec-root "$DK_DIR/exec" --pidfile "$DK_PID" \
+    # shellcheck disable=SC2086  # the wrapper is a command line
+    $DK_WRAP "$DOCKERD" --data-root "$DK_DIR/data" --exec-root "$DK_DIR/exec" --pidfile "$DK_PID" \
         --host "unix://$DK_SOCK" --bridge=none --iptables=false --ip6tables=false --ip-masq=false \
         --live-restore >>"$DK_LOG" 2>&1 &
     for _ in $(seq 1 150); do
@@ -66,12 +83,8 @@ start_agent_for_docker() {
     start_agent --plugin-socket "$PLUGIN_SOCK" --docker-host "unix://$DK_SOCK" "$@"
 }
 
-# docker network create that remembers what to remove at cleanup.
-dk_network_create() {
-    local name=${*: -1}
-    dk network create "$@" >/dev/null
-    DK_NETWORKS+=("$name")
-}
+# docker network create, quietly (cleanup removes every network the test's dockerds have).
+dk_network_create() { dk network create "$@" >/dev/null; }
 
 dk_run() { dk run -d "$@" >/dev/null; }  # dk_run --name c1 --network n IMAGE sleep 600
 
@@ -90,22 +103,25 @@ host_if_of_container() {
 docker_cleanup() {
     # Docker calls the plugin while it removes containers and networks: the agent must be up.
     if [ -z "$AGENT_PID" ] && [ -d "$STATE_DIR" ]; then start_agent_for_docker >/dev/null 2>&1; fi
-    if [ -f "$DK_PID" ]; then
-        local ids
-        ids=$(dk ps -aq 2>/dev/null)
-        [ -n "$ids" ] && dk rm -f $ids >/dev/null 2>&1
-        for n in "${DK_NETWORKS[@]}"; do dk network rm "$n" >/dev/null 2>&1; done
-        stop_dockerd
-    fi
+    local name ids
+    for name in "${DK_INSTANCES[@]}"; do
+        dk_instance "$name"
+        if [ -f "$DK_PID" ]; then
+            ids=$(dk ps -aq 2>/dev/null)
+            [ -n "$ids" ] && dk rm -f $ids >/dev/null 2>&1
+            for n in $(dk network ls -q -f type=custom 2>/dev/null); do dk network rm "$n" >/dev/null 2>&1; done
+            stop_dockerd
+        fi
+        rm -f "$PLUGIN_SOCK"
+        if [ "${rc:-0}" -ne 0 ] && [ -f "$DK_LOG" ]; then
+            echo "---- last lines of the dockerd log ($name) ----" >&2
+            tail -20 "$DK_LOG" >&2
+        fi
+    done
     # Whatever dockerd left mounted (netns bind mounts, overlay layers, shm), deepest first.
-    grep -F " $DK_DIR/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do
+    grep -F " $DK_ROOT/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do
         umount -l "$m" 2>/dev/null
     done
-    rm -rf "$DK_DIR"
-    rm -f "$PLUGIN_SOCK"
-    if [ "${rc:-0}" -ne 0 ] && [ -f "$DK_LOG" ]; then
-        echo "---- last lines of the dockerd log ----" >&2
-        tail -20 "$DK_LOG" >&2
-    fi
+    rm -rf "$DK_ROOT"
 }
 CLEANUP_HOOKS+=("docker_cleanup")

@@ -8,99 +8,12 @@
 # refuses overlays. Hosts 1 and 2 run the BPF overlay (one collect_md VXLAN device, tunnel map),
 # host 3 the kernel one (bridge + VXLAN device with FDB entries): the two interoperate.
 source "$(dirname "$0")/lib.sh"
-UND=bnt-und-$$
-ETCD_URL=http://10.231.0.2:23790
-declare -A AGENT
 HOSTS=(1 2 3)
 declare -A HOST_FLAGS=([3]="--probe-disable redirect_peer")  # host 3: the kernel fallback
-hns() { echo "bnt-h$1-$$"; }
-bnh() { local h=$1; shift; "$BPFNET" --run-dir "$WORK/h$h/run" "$@"; }
-in_h() { local h=$1 sb=$2; shift 2; nsenter --net="$WORK/h$h/netns/$sb" "$@"; }
-
-ip netns add "$UND"; EXTRA_NETNS+=("$UND")
-ip -n "$UND" link add ubr type bridge
-ip -n "$UND" addr add 10.231.0.2/24 dev ubr
-ip -n "$UND" link set ubr up; ip -n "$UND" link set lo up
-for h in "${HOSTS[@]}"; do
-    ns=$(hns "$h")
-    ip netns add "$ns"; EXTRA_NETNS+=("$ns")
-    ip link add "bnu$h-$$" type veth peer name eth0 netns "$ns"
-    ip link set "bnu$h-$$" netns "$UND"
-    ip -n "$UND" link set "bnu$h-$$" master ubr up
-    ip -n "$ns" addr add "10.231.0.1$h/24" dev eth0
-    ip -n "$ns" link set eth0 up; ip -n "$ns" link set lo up
-done
-
-start_etcd() {
-    nsenter --net="/run/netns/$UND" etcd --name u --data-dir "$WORK/etcd" \
-        --listen-client-urls "$ETCD_URL" --advertise-client-urls "$ETCD_URL" \
-        --listen-peer-urls http://10.231.0.2:23800 --initial-advertise-peer-urls http://10.231.0.2:23800 \
-        --initial-cluster u=http://10.231.0.2:23800 >>"$WORK/etcd.log" 2>&1 &
-    ETCD_PID=$!
-    for _ in $(seq 1 100); do
-        nsenter --net="/run/netns/$UND" etcdctl --endpoints "$ETCD_URL" endpoint health >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    die "etcd did not start: $(tail -5 "$WORK/etcd.log")"
-}
-start_host() {  # start_host H
-    local h=$1
-    mkdir -p "$WORK/h$h"
-    nsenter --net="/run/netns/$(hns "$h")" "$BPFNETD" --state-dir "$WORK/h$h/state" \
-        --run-dir "$WORK/h$h/run" --bpffs-root "$WORK/h$h/bpffs" --netns-dir "$WORK/h$h/netns" \
-        --store etcd --etcd-endpoints "$ETCD_URL" --vtep-ip "10.231.0.1$h" --uplink none \
-        --default-bridge none --plugin-socket "" --log-level debug ${HOST_FLAGS[$h]:-} \
-        >>"$WORK/h$h.log" 2>&1 &
-    AGENT[$h]=$!
-    for _ in $(seq 1 100); do
-        bnh "$h" version >/dev/null 2>&1 && return 0
-        kill -0 "${AGENT[$h]}" 2>/dev/null || die "agent of host $h exited: $(tail -20 "$WORK/h$h.log")"
-        sleep 0.1
-    done
-    die "agent of host $h did not answer"
-}
-stop_host() { kill -"${2:-TERM}" "${AGENT[$1]}" 2>/dev/null; wait "${AGENT[$1]}" 2>/dev/null || true; AGENT[$1]=""; }
-cleanup_cluster() {
-    for h in "${HOSTS[@]}"; do
-        [ -n "${AGENT[$h]:-}" ] && stop_host "$h"
-        for f in "$WORK/h$h/netns"/* "$WORK/h$h/netns" "$WORK/h$h/bpffs"; do
-            [ -e "$f" ] && umount -l "$f" 2>/dev/null
-        done
-    done
-    [ -n "${ETCD_PID:-}" ] && kill "$ETCD_PID" 2>/dev/null && wait "$ETCD_PID" 2>/dev/null
-    return 0
-}
-# On failure, what the hosts' agents said (the harness only shows its own agent's log).
-host_logs() { for h in "${HOSTS[@]}"; do echo "--- host $h:"; grep -E " (warning|error) " "$WORK/h$h.log" | tail -8; done; }
-CLEANUP_HOOKS+=('[ $rc -ne 0 ] && host_logs >&2' cleanup_cluster)
-# Waits up to $1 seconds for a command to succeed.
-eventually() {
-    local deadline=$((SECONDS + $1)); shift
-    until "$@"; do [ $SECONDS -lt $deadline ] || return 1; sleep 0.2; done
-}
-tunnels_of() {  # tunnels_of HOST NETWORK: "MAC VTEP" of every remote endpoint the host tunnels to
-    local id vni
-    id=$(bnh "$1" network inspect "$2" | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['Id'][:12])")
-    vni=$(bnh "$1" network inspect "$2" | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['Options']['bpfnet.vni'])")
-    if [ -n "${HOST_FLAGS[$1]:-}" ]; then  # kernel: the network's VXLAN device's FDB
-        ip -n "$(hns "$1")" -o link show "vx-$id" >/dev/null 2>&1 || return 0
-        bridge -n "$(hns "$1")" fdb show dev "vx-$id" | awk '$2 == "dst" {print $1, $3}'
-    else  # BPF: the pinned tunnel map, this VNI's entries
-        bpftool -j map dump pinned "$WORK/h$1/bpffs/bpfnet/bpfnet_tunnel" | python3 -c "
-import json, socket, struct, sys
-for e in json.load(sys.stdin):
-    v = e['formatted']['value']
-    if v['vni'] != $vni: continue
-    print(':'.join('%02x' % b for b in v['mac']), socket.inet_ntoa(struct.pack('<I', v['vtep'])))"
-    fi
-}
-fdb_of() { tunnels_of "$@"; }
-has_network() { bnh "$1" network ls -q -f name="$2" | grep . >/dev/null; }
-lacks_network() { ! has_network "$@"; }
-tunnels_to() { fdb_of "$1" "$2" | grep "^$3 $4\$" >/dev/null; }  # HOST NETWORK MAC VTEP
-no_tunnel_for() { ! fdb_of "$1" "$2" | grep "^$3 " >/dev/null; }  # HOST NETWORK MAC
+source "$(dirname "$0")/cluster_lib.sh"
 ip_of() { bnh "$1" sandbox inspect "$2" | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['Networks']['$3']['IPAddress'])"; }
 mac_of() { bnh "$1" sandbox inspect "$2" | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['Networks']['$3']['MacAddress'])"; }
+cluster_up
 
 # Without the cluster store, overlays are refused.
 start_agent

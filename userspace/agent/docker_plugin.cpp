@@ -192,6 +192,15 @@ class Call {
         request.name = placeholder_network_name(id);
         request.internal = options.boolean("com.docker.network.internal");
         request.options = string_options(options.object("com.docker.network.generic"));
+        if (auto d = request.options.find(opt::kDriver); d != request.options.end()) {
+            // Docker's own macvlan/ipvlan drivers serve those; bpfnet adds bridge and overlay.
+            if (d->second != driver::kBridge && d->second != driver::kOverlay)
+                return err(fmt::format(
+                    "invalid value \"{}\" for option {}: through Docker, bpfnet networks are "
+                    "\"bridge\" (the default) or \"overlay\"",
+                    d->second, opt::kDriver));
+            request.driver = d->second;
+        }
         auto pool = Cidr::parse(data.string("Pool", true));
         if (!pool) return err(pool.error());
         request.ipam.subnet = *pool;
@@ -291,7 +300,11 @@ class Call {
         // No gateway on an internal network: the container gets no default route through it.
         return ok(json{
             {"InterfaceName", {{"SrcName", joined->endpoint.ifname}, {"DstPrefix", "eth"}}},
-            {"Gateway", network.internal ? std::string() : network.ipam.gateway.str()},
+            // An overlay has no gateway on the host either: Docker then gives the container a
+            // second interface on docker_gwbridge for the way out, as with its own overlays.
+            {"Gateway", network.internal || network.driver == driver::kOverlay
+                            ? std::string()
+                            : network.ipam.gateway.str()},
             {"GatewayIPv6", ""},
             {"StaticRoutes", json::array()},
             {"DisableGatewayService", false},

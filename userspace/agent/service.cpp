@@ -229,6 +229,25 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
                 bpf_unavailable_));
     }
     BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
+    // Docker: the cluster's overlay this network joins (a second host's Docker network on the
+    // same subnet). This host's mirror of that overlay makes way for it.
+    std::optional<OverlayNetwork> joined;
+    std::optional<Network> mirror;
+    if (overlay && request.owner == Owner::Docker) {
+        if (!request.pool_id.empty())
+            return fail(ErrorKind::InvalidArgument,
+                        "an overlay takes its addresses from the cluster store: create it with "
+                        "Docker's default IPAM, not --ipam-driver bpfnet");
+        BPFNET_ASSIGN_OR_RETURN(joined, docker_overlay_to_join_locked(request, snap));
+        if (joined) {
+            auto it = std::find_if(snap.networks.begin(), snap.networks.end(),
+                                   [&](const Network& n) { return n.id == joined->network.id; });
+            if (it != snap.networks.end()) {
+                mirror = *it;
+                snap.networks.erase(it);
+            }
+        }
+    }
     for (const auto& n : snap.networks) {
         if (n.name == request.name) {
             return fail(ErrorKind::Conflict,
@@ -255,7 +274,7 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
     if (child_link) {
         BPFNET_TRY(plan_child_link_network_locked(request, snap, network));
     } else if (overlay) {
-        network.bridge_name = overlay_bridge_name(network.id);
+        network.bridge_name = overlay_bridge_name(joined ? joined->network.id : network.id);
     } else {
         network.bridge_name = options.bridge_name.value_or(default_bridge_name(network.id));
     }
@@ -274,24 +293,38 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
     // A macvlan/ipvlan subnet is the parent's LAN, which the host may well route already; an
     // overlay's is not routed by the host at all (but must not clash with other overlays').
     if (child_link || overlay) host_routes.clear();
-    if (overlay)
+    if (overlay && !joined)
         for (const auto& o : cluster_->networks()) existing.push_back(o.network.ipam.subnet);
     BPFNET_ASSIGN_OR_RETURN(network.ipam, plan_network_ipam(request.ipam, host_routes, existing));
-    if (overlay) BPFNET_TRY(plan_overlay_network_locked(request, snap, network));
+    if (joined) {
+        network.options[kOverlayClusterOption] = joined->network.id;
+        network.options[kOverlayVniOption] = std::to_string(joined->vni);
+        if (auto mtu = joined->network.options.find(opt::kMtu);
+            mtu != joined->network.options.end())
+            network.options[opt::kMtu] = mtu->second;
+        BPFNET_ASSIGN_OR_RETURN(options, parse_bridge_options(network.options));
+    } else if (overlay) {
+        BPFNET_TRY(plan_overlay_network_locked(request, snap, network));
+    }
     if (request.owner == Owner::Docker)
         network.ipam.driver = request.pool_id.empty() ? "docker" : "bpfnet";
 
+    // A crash between these two leaves neither: the next change in the cluster mirrors the
+    // overlay again.
+    if (mirror) BPFNET_TRY(store_->delete_network(mirror->id));
     BPFNET_TRY(store_->put_network(network));
     failpoint("network.create.recorded");
 
     auto undo = [&](const Error& cause) -> Failure {
         spdlog::warn("create network {}: {}; rolling back", network.name, cause.message);
-        if (overlay) {
+        if (overlay && !joined) {
             auto vni = network.options.find(kOverlayVniOption);
             if (vni != network.options.end())
                 (void)cluster_->release_vni(static_cast<uint32_t>(std::stoul(vni->second)),
                                             network.id);
         }
+        if (overlay && request.owner == Owner::Docker)
+            (void)cluster_->detach(overlay_cluster_id(network));
         if (auto st = datapath_for(network).remove_network(network); !st)
             spdlog::error("rollback: {}", st.error().message);
         if (auto st = store_->delete_network(network.id); !st)
@@ -301,6 +334,10 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
             if (n.state == Lifecycle::Ready) rest.push_back(n);
         if (auto st = sync_policy_locked(rest); !st)
             spdlog::error("rollback: {}", st.error().message);
+        if (mirror) {
+            if (auto st = sync_overlay_locked(); !st)
+                spdlog::error("rollback: {}", st.error().message);
+        }
         return fail(cause);
     };
 
@@ -314,7 +351,11 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
     if (auto st = sync_policy_locked(all); !st) return undo(st.error());
 
     network.state = Lifecycle::Ready;
-    if (overlay) {
+    if (overlay && request.owner == Owner::Docker) {
+        // Before the definition: the overlay must never look unused to the other hosts.
+        if (auto st = cluster_->attach(overlay_cluster_id(network)); !st) return undo(st.error());
+    }
+    if (overlay && !joined) {
         // Cluster-wide from here: the other hosts' watches mirror it.
         OverlayNetwork record{network, 0};
         record.vni = static_cast<uint32_t>(std::stoul(network.options.at(kOverlayVniOption)));
@@ -367,6 +408,12 @@ Status NetworkService::remove_network(const std::string& ref) {
                                     "endpoints (on host {})",
                                     network.name, network.id, e.host));
         }
+        for (const auto& host : cluster_->attached_hosts(network.id)) {
+            return fail(ErrorKind::Conflict,
+                        fmt::format("error while removing network: network {} is used by Docker "
+                                    "on host {}: remove it there with `docker network rm`",
+                                    network.name, host));
+        }
     }
     auto attached = endpoints_where(snap.endpoints,
                                     [&](const Endpoint& e) { return e.network_id == network.id; });
@@ -395,13 +442,7 @@ Status NetworkService::remove_network_locked(Network network, const Snapshot& sn
     BPFNET_TRY(sync_policy_locked(rest));
     BPFNET_TRY(datapath_for(network).remove_network(network));
     failpoint("network.remove.datapath");
-    if (network.driver == driver::kOverlay && cluster_) {
-        BPFNET_TRY(cluster_->delete_network(network.id));
-        auto vni = network.options.find(kOverlayVniOption);
-        if (vni != network.options.end())
-            BPFNET_TRY(
-                cluster_->release_vni(static_cast<uint32_t>(std::stoul(vni->second)), network.id));
-    }
+    if (network.driver == driver::kOverlay && cluster_) BPFNET_TRY(leave_overlay_locked(network));
     BPFNET_TRY(store_->delete_network(network.id));
     spdlog::info("removed network {} ({})", network.name, network.id.substr(0, 12));
     return {};
@@ -488,7 +529,7 @@ Result<Endpoint> NetworkService::connect(const ConnectRequest& request) {
     if (overlay) {
         // Cluster-wide IPAM: no two hosts hand out one address.
         BPFNET_ASSIGN_OR_RETURN(endpoint.ip,
-                                cluster_->claim_address(network, request.ip, endpoint.id));
+                                claim_overlay_address_locked(network, request.ip, endpoint.id));
     } else {
         BPFNET_ASSIGN_OR_RETURN(endpoint.ip,
                                 allocate_address(network.ipam, used, request.ip, network.name));
@@ -521,19 +562,13 @@ Result<Endpoint> NetworkService::connect(const ConnectRequest& request) {
         }
         if (auto undo = store_->delete_endpoint(endpoint.id); !undo)
             spdlog::error("rollback: {}", undo.error().message);
-        if (overlay) withdraw_overlay_endpoint_locked(endpoint);
+        if (overlay) release_overlay_address_locked(network, endpoint);
         return fail(st.error());
     }
     failpoint("endpoint.create.datapath");
     endpoint.state = Lifecycle::Ready;
     BPFNET_TRY(store_->put_endpoint(endpoint));
-    if (overlay) {
-        OverlayEndpoint published{network.id,  endpoint.id,  cluster_->host_id(),
-                                  endpoint.ip, endpoint.mac, cluster_->vtep()};
-        if (auto st = cluster_->publish_endpoint(published); !st)
-            spdlog::warn("connect {} to {}: publishing to the cluster: {} (retried at restart)",
-                         sandbox.name, network.name, st.error().message);
-    }
+    if (overlay) publish_overlay_endpoint_locked(network, endpoint);
     if (!endpoint.ports.empty()) {
         if (auto st = sync_policy_locked(); !st) {
             spdlog::warn("connect {} to {}: publishing ports: {}; rolling back", sandbox.name,
@@ -566,7 +601,10 @@ Status NetworkService::teardown_endpoint_locked(Endpoint endpoint, const Snapsho
         }
     }
     BPFNET_TRY(store_->delete_endpoint(endpoint.id));
-    if (network && network->driver == driver::kOverlay) withdraw_overlay_endpoint_locked(endpoint);
+    if (network && network->driver == driver::kOverlay) {
+        withdraw_overlay_endpoint_locked(*network, endpoint);
+        release_overlay_address_locked(*network, endpoint);
+    }
     if (!endpoint.ports.empty()) BPFNET_TRY(sync_policy_locked());  // frees the host ports
     if (endpoint.default_route && sandbox) BPFNET_TRY(ensure_default_route_locked(sandbox->id));
     return {};
@@ -825,7 +863,7 @@ Status NetworkService::reconcile_locked() {
     std::set<std::string> bpf_attached;
     for (const auto& n : now.networks) {
         keep.insert(n.bridge_name);
-        if (n.driver == driver::kOverlay) keep.insert(overlay_vxlan_name(n.id));
+        if (n.driver == driver::kOverlay) keep.insert(overlay_vxlan_name(overlay_cluster_id(n)));
     }
     for (const auto& e : now.endpoints) {
         if (e.sandbox_id.empty()) continue;

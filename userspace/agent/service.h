@@ -201,9 +201,23 @@ class NetworkService {
     Result<Endpoint> attach_builtin_locked(const std::string& driver_name, const Sandbox& sandbox);
     Status plan_overlay_network_locked(const CreateNetworkRequest& request, const Snapshot& snap,
                                        Network& network);
+    // Docker: the cluster overlay a new Docker network on this host joins (the one with the same
+    // subnet; none: the Docker network creates the overlay). Refuses a mismatching VNI or MTU,
+    // and a second Docker network on the same overlay.
+    Result<std::optional<OverlayNetwork>> docker_overlay_to_join_locked(
+        const CreateNetworkRequest& request, const Snapshot& snap);
     Status sync_overlay_locked();
-    // Best effort: the endpoint leaves the cluster view and frees its address.
-    void withdraw_overlay_endpoint_locked(const Endpoint& endpoint);
+    // Removing an overlay network here: the cluster's overlay goes too unless other hosts still
+    // use it (a Docker network joined to it, or endpoints).
+    Status leave_overlay_locked(const Network& network);
+    // The overlay's cluster-wide address claim for an endpoint on `network`.
+    Result<Ipv4> claim_overlay_address_locked(const Network& network, std::optional<Ipv4> requested,
+                                              const std::string& endpoint_id);
+    // Best effort: the endpoint enters (publish) or leaves (withdraw) the cluster's view of the
+    // overlay; release_overlay_address_locked frees its address claim.
+    void publish_overlay_endpoint_locked(const Network& network, const Endpoint& endpoint);
+    void withdraw_overlay_endpoint_locked(const Network& network, const Endpoint& endpoint);
+    void release_overlay_address_locked(const Network& network, const Endpoint& endpoint);
     Status reconcile_locked();
 
     ServiceConfig config_;

@@ -106,14 +106,24 @@ Result<Endpoint> NetworkService::create_docker_endpoint(const std::string& netwo
     endpoint.id = endpoint_id;
     endpoint.network_id = network.id;
     endpoint.owner = Owner::Docker;
-    BPFNET_ASSIGN_OR_RETURN(endpoint.ip, allocate_address(network.ipam, used, ip, network.name));
+    const bool overlay = network.driver == driver::kOverlay && cluster_;
+    if (overlay) {
+        // Docker chose the address from its per-host IPAM; the cluster must agree it is free.
+        BPFNET_ASSIGN_OR_RETURN(endpoint.ip, claim_overlay_address_locked(network, ip, endpoint.id));
+    } else {
+        BPFNET_ASSIGN_OR_RETURN(endpoint.ip,
+                                allocate_address(network.ipam, used, ip, network.name));
+    }
     endpoint.mac = mac.value_or(MacAddr::from_ipv4(endpoint.ip));
     endpoint.ifname = handover_veth_name(endpoint.id);
     endpoint.host_ifname = host_veth_name(endpoint.id);
     endpoint.created = now_rfc3339();
     // Nothing exists in the kernel until Join, so there is nothing for a crash to interrupt.
     endpoint.state = Lifecycle::Ready;
-    BPFNET_TRY(store_->put_endpoint(endpoint));
+    if (auto st = store_->put_endpoint(endpoint); !st) {
+        if (overlay) release_overlay_address_locked(network, endpoint);
+        return fail(st.error());
+    }
     spdlog::info("docker: created endpoint {} on network {}: {} {}", endpoint.id.substr(0, 12),
                  network.name, endpoint.ip.str(), endpoint.mac.str());
     return endpoint;
@@ -184,6 +194,8 @@ Result<JoinResult> NetworkService::join_docker_endpoint(const std::string& netwo
     failpoint("docker.join.datapath");
     endpoint.state = Lifecycle::Ready;
     BPFNET_TRY(store_->put_endpoint(endpoint));
+    if (network.driver == driver::kOverlay && cluster_)
+        publish_overlay_endpoint_locked(network, endpoint);
     spdlog::info("docker: joined endpoint {} ({} {}) to {} on network {}",
                  endpoint.id.substr(0, 12), endpoint.ip.str(), endpoint.host_ifname, sandbox_key,
                  network.name);
@@ -197,6 +209,9 @@ Status NetworkService::unjoin_docker_endpoint_locked(Endpoint endpoint, const Sn
     endpoint.state = Lifecycle::Deleting;
     BPFNET_TRY(store_->put_endpoint(endpoint));
     failpoint("docker.leave.marked");
+    // The other hosts stop sending to it first.
+    if (network && network->driver == driver::kOverlay && cluster_)
+        withdraw_overlay_endpoint_locked(*network, endpoint);
     if (network) {
         BPFNET_TRY(datapath_for(*network).remove_endpoint(endpoint, sandbox));
     } else {
@@ -273,6 +288,9 @@ Status NetworkService::delete_docker_endpoint(const std::string& network_id,
                             docker_endpoint_in(snap.endpoints, network_id, endpoint_id));
     if (!endpoint.sandbox_id.empty()) BPFNET_TRY(unjoin_docker_endpoint_locked(endpoint, snap));
     BPFNET_TRY(store_->delete_endpoint(endpoint.id));
+    if (const Network* network = network_by_id(snap.networks, network_id);
+        network && network->driver == driver::kOverlay && cluster_)
+        release_overlay_address_locked(*network, endpoint);
     if (!endpoint.ports.empty()) BPFNET_TRY(sync_policy_locked());  // frees its host ports
     spdlog::info("docker: deleted endpoint {}", endpoint.id.substr(0, 12));
     return {};
@@ -298,9 +316,13 @@ Status NetworkService::remove_docker_network(const std::string& network_id) {
                      found->name);
         if (!e.sandbox_id.empty()) BPFNET_TRY(unjoin_docker_endpoint_locked(e, snap));
         BPFNET_TRY(store_->delete_endpoint(e.id));
+        if (found->driver == driver::kOverlay && cluster_)
+            release_overlay_address_locked(*found, e);
     }
     BPFNET_ASSIGN_OR_RETURN(Snapshot now, load());
     BPFNET_TRY(remove_network_locked(*network_by_id(now.networks, network_id), now));
+    // An overlay other hosts still use is mirrored here again, as on every host of the cluster.
+    if (found->driver == driver::kOverlay && cluster_) BPFNET_TRY(sync_overlay_locked());
     return {};
 }
 
@@ -325,7 +347,16 @@ Status NetworkService::adopt_docker_identity(const std::string& network_id, cons
     Network network = *found;
     network.name = name;
     network.labels = labels;
-    return store_->put_network(network);
+    BPFNET_TRY(store_->put_network(network));
+    // An overlay this network created is known under the Docker name across the cluster too.
+    if (network.driver == driver::kOverlay && cluster_ && overlay_cluster_id(network) == network.id) {
+        if (auto record = cluster_->network(network.id); record && record->network.name != name) {
+            record->network.name = name;
+            record->network.labels = labels;
+            BPFNET_TRY(cluster_->put_network(*record));
+        }
+    }
+    return {};
 }
 
 Status NetworkService::reconcile_docker_endpoint_locked(const Endpoint& endpoint,

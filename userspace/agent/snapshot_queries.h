@@ -17,6 +17,13 @@ inline const Network* network_by_id(const std::vector<Network>& networks, const 
     return nullptr;
 }
 
+inline const Network* network_by_name(const std::vector<Network>& networks,
+                                      const std::string& name) {
+    for (const auto& n : networks)
+        if (n.name == name) return &n;
+    return nullptr;
+}
+
 inline const Sandbox* sandbox_by_id(const std::vector<Sandbox>& sandboxes, const std::string& id) {
     for (const auto& s : sandboxes)
         if (s.id == id) return &s;

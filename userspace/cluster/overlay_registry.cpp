@@ -29,6 +29,9 @@ std::string address_prefix(const std::string& network_id) {
 std::string endpoint_key(const std::string& network_id, const std::string& endpoint_id) {
     return fmt::format("{}endpoints/{}/{}", kRoot, network_id, endpoint_id);
 }
+std::string attachment_key(const std::string& network_id, const std::string& host) {
+    return fmt::format("{}attachments/{}/{}", kRoot, network_id, host);
+}
 std::string host_key(const std::string& host) {
     return fmt::format("{}hosts/{}", kRoot, host);
 }
@@ -121,6 +124,7 @@ Status OverlayRegistry::resync() {
         std::lock_guard lock(mutex_);
         networks_.clear();
         endpoints_.clear();
+        attachments_.clear();
     }
     for (const auto& kv : range.kvs) apply(kv, false);
     {
@@ -176,6 +180,12 @@ void OverlayRegistry::apply(const EtcdKeyValue& kv, bool deleted) {
             networks_[parts[1]] = std::move(n);
         } catch (const std::exception& e) {
             spdlog::warn("cluster: ignoring unreadable network record {}: {}", kv.key, e.what());
+        }
+    } else if (parts[0] == "attachments" && parts.size() == 3) {
+        if (deleted) {
+            attachments_[parts[1]].erase(parts[2]);
+        } else {
+            attachments_[parts[1]].insert(parts[2]);
         }
     } else if (parts[0] == "endpoints" && parts.size() == 3) {
         if (deleted) {
@@ -242,6 +252,7 @@ Result<int64_t> OverlayRegistry::put_network(const OverlayNetwork& network) {
 Status OverlayRegistry::delete_network(const std::string& network_id) {
     BPFNET_TRY(etcd_->remove(network_key(network_id)));
     BPFNET_TRY(etcd_->remove_prefix(address_prefix(network_id)));
+    BPFNET_TRY(etcd_->remove_prefix(fmt::format("{}attachments/{}/", kRoot, network_id)));
     return {};
 }
 
@@ -322,6 +333,42 @@ Status OverlayRegistry::withdraw_endpoint(const std::string& network_id,
         leased_.erase(key);
     }
     return etcd_->remove(key);
+}
+
+Status OverlayRegistry::attach(const std::string& network_id) {
+    const std::string key = attachment_key(network_id, host_id_);
+    {
+        std::lock_guard lock(mutex_);
+        leased_[key] = "docker";
+    }
+    BPFNET_TRY(etcd_->put(key, "docker", lease_));
+    return {};
+}
+
+Status OverlayRegistry::detach(const std::string& network_id) {
+    const std::string key = attachment_key(network_id, host_id_);
+    {
+        std::lock_guard lock(mutex_);
+        leased_.erase(key);
+        // Seen at once by this host's own decisions (remove the overlay or not), not only
+        // after the watch delivers the deletion.
+        attachments_[network_id].erase(host_id_);
+    }
+    return etcd_->remove(key);
+}
+
+std::vector<std::string> OverlayRegistry::attached_hosts(const std::string& network_id) const {
+    std::lock_guard lock(mutex_);
+    auto it = attachments_.find(network_id);
+    if (it == attachments_.end()) return {};
+    return {it->second.begin(), it->second.end()};
+}
+
+std::optional<OverlayNetwork> OverlayRegistry::network(const std::string& network_id) const {
+    std::lock_guard lock(mutex_);
+    auto it = networks_.find(network_id);
+    if (it == networks_.end()) return std::nullopt;
+    return it->second;
 }
 
 std::vector<OverlayNetwork> OverlayRegistry::networks() const {

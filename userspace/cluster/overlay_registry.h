@@ -7,6 +7,9 @@
 //                               (cluster-wide IPAM), under the owning host's lease
 //   endpoints/<network>/<ep>    {"ip","mac","vtep","host"}, under the owning host's lease
 //   hosts/<host>                {"vtep"}, under the host's lease
+//   attachments/<network>/<host> "docker": a Docker network on that host joins the overlay
+//                               (Docker networks are per host; the overlay lives while one of
+//                               them does), under the host's lease
 //
 // A host's lease (TTL a few seconds, kept alive by a thread) ties its endpoints and address claims
 // to its life: when it dies, etcd deletes them and every other host's watch removes them from its
@@ -23,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -85,8 +89,15 @@ class OverlayRegistry {
     Status publish_endpoint(const OverlayEndpoint& endpoint);
     Status withdraw_endpoint(const std::string& network_id, const std::string& endpoint_id);
 
+    // ---- Docker networks joined to an overlay ----
+    Status attach(const std::string& network_id);
+    Status detach(const std::string& network_id);
+
     // ---- the live view (from the watch) ----
     std::vector<OverlayNetwork> networks() const;
+    std::optional<OverlayNetwork> network(const std::string& network_id) const;
+    // Hosts whose Docker has a network joined to the overlay.
+    std::vector<std::string> attached_hosts(const std::string& network_id) const;
     std::vector<OverlayEndpoint> endpoints(const std::string& network_id) const;
     const std::string& host_id() const { return host_id_; }
     Ipv4 vtep() const { return vtep_; }
@@ -110,6 +121,7 @@ class OverlayRegistry {
     mutable std::mutex mutex_;                        // guards everything below
     std::map<std::string, OverlayNetwork> networks_;  // by id
     std::map<std::string, std::map<std::string, OverlayEndpoint>> endpoints_;  // network -> ep
+    std::map<std::string, std::set<std::string>> attachments_;  // network -> hosts
     int64_t revision_ = 0;
     // What this host wrote under its lease, written again when the lease is replaced.
     std::map<std::string, std::string> leased_;  // key -> value

@@ -19,6 +19,8 @@ inline constexpr const char* kEnableIpMasquerade = "com.docker.network.bridge.en
 inline constexpr const char* kHostBindingIpv4 = "com.docker.network.bridge.host_binding_ipv4";
 inline constexpr const char* kMtu = "com.docker.network.driver.mtu";
 inline constexpr const char* kDatapath = "bpfnet.datapath";
+// Through Docker (`docker network create -d bpfnet -o bpfnet.driver=overlay`): the kind of network.
+inline constexpr const char* kDriver = "bpfnet.driver";
 }  // namespace opt
 
 enum class DatapathMode { Auto, Bpf, Kernel };

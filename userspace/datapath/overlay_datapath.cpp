@@ -28,6 +28,11 @@ Result<uint32_t> vni_of(const Network& network) {
 
 }  // namespace
 
+std::string overlay_cluster_id(const Network& network) {
+    auto it = network.options.find(kOverlayClusterOption);
+    return it == network.options.end() || it->second.empty() ? network.id : it->second;
+}
+
 std::string overlay_bridge_name(const std::string& network_id) {
     return "bo-" + network_id.substr(0, 12);
 }
@@ -45,14 +50,14 @@ Status OverlayDatapath::ensure_network(const NetworkSpec& spec) {
         BPFNET_ASSIGN_OR_RETURN(unsigned underlay, kernel::mtu_of_address(sock, vtep_));
         mtu = (underlay ? underlay : 1500) - kVxlanOverhead;
     }
-    const std::string alias = kernel_.owner_alias("net", network.id);
+    const std::string alias = kernel_.owner_alias("net", overlay_cluster_id(network));
     BPFNET_ASSIGN_OR_RETURN(auto bridge, kernel::find_link(sock, network.bridge_name));
     if (bridge && !kernel_.owned_by_us(bridge->alias))
         return fail(ErrorKind::Conflict,
                     fmt::format("interface {} exists and is not managed by this agent",
                                 network.bridge_name));
     if (!bridge) BPFNET_TRY(kernel::create_bridge(sock, network.bridge_name, mtu, alias));
-    const std::string vxlan = overlay_vxlan_name(network.id);
+    const std::string vxlan = overlay_vxlan_name(overlay_cluster_id(network));
     BPFNET_ASSIGN_OR_RETURN(auto existing, kernel::find_link(sock, vxlan));
     if (bpf_) {
         // One device for every overlay on BPF; a per-network one left from a kernel-datapath run
@@ -92,7 +97,7 @@ Status OverlayDatapath::remove_network(const Network& network) {
         if (vni) BPFNET_TRY(bpf_->remove_overlay_network(network, *vni));
     }
     BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
-    for (const auto& name : {overlay_vxlan_name(network.id), network.bridge_name}) {
+    for (const auto& name : {overlay_vxlan_name(overlay_cluster_id(network)), network.bridge_name}) {
         BPFNET_ASSIGN_OR_RETURN(auto link, kernel::find_link(sock, name));
         if (link && kernel_.owned_by_us(link->alias)) BPFNET_TRY(kernel::delete_link(sock, name));
     }
@@ -108,7 +113,7 @@ Status OverlayDatapath::sync_remote(const Network& network,
         return bpf_->sync_tunnels(network, vni, tunnels);
     }
     BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
-    return kernel::sync_vxlan_entries(sock, overlay_vxlan_name(network.id), remote);
+    return kernel::sync_vxlan_entries(sock, overlay_vxlan_name(overlay_cluster_id(network)), remote);
 }
 
 }  // namespace bpfnet

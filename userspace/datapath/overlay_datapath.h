@@ -20,6 +20,13 @@ std::string overlay_bridge_name(const std::string& network_id);
 std::string overlay_vxlan_name(const std::string& network_id);
 // The network option carrying the VNI the cluster store gave the network.
 inline constexpr const char* kOverlayVniOption = "bpfnet.vni";
+// The network option naming the cluster's overlay a local network joins, when their IDs differ:
+// Docker networks are per host, so the Docker network on a second host has its own ID but
+// joins the overlay the first one created (same subnet).
+inline constexpr const char* kOverlayClusterOption = "bpfnet.overlay";
+// The overlay's ID in the cluster store: what its devices are named after and its records are
+// keyed by.
+std::string overlay_cluster_id(const Network& network);
 
 class BpfDatapath;
 
