@@ -322,6 +322,7 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
             if (vni != network.options.end())
                 (void)cluster_->release_vni(static_cast<uint32_t>(std::stoul(vni->second)),
                                             network.id);
+            (void)cluster_->release_subnet(network.ipam.subnet, network.id);
         }
         if (overlay && request.owner == Owner::Docker)
             (void)cluster_->detach(overlay_cluster_id(network));
@@ -360,10 +361,7 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
         OverlayNetwork record{network, 0};
         record.vni = static_cast<uint32_t>(std::stoul(network.options.at(kOverlayVniOption)));
         auto revision = cluster_->put_network(record);
-        if (!revision) {
-            (void)cluster_->release_vni(record.vni, network.id);
-            return undo(revision.error());
-        }
+        if (!revision) return undo(revision.error());
         overlay_created_at_[network.id] = *revision;
     }
     if (auto st = store_->put_network(network); !st) return undo(st.error());

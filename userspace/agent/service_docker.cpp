@@ -109,7 +109,8 @@ Result<Endpoint> NetworkService::create_docker_endpoint(const std::string& netwo
     const bool overlay = network.driver == driver::kOverlay && cluster_;
     if (overlay) {
         // Docker chose the address from its per-host IPAM; the cluster must agree it is free.
-        BPFNET_ASSIGN_OR_RETURN(endpoint.ip, claim_overlay_address_locked(network, ip, endpoint.id));
+        BPFNET_ASSIGN_OR_RETURN(endpoint.ip,
+                                claim_overlay_address_locked(network, ip, endpoint.id));
     } else {
         BPFNET_ASSIGN_OR_RETURN(endpoint.ip,
                                 allocate_address(network.ipam, used, ip, network.name));
@@ -349,7 +350,8 @@ Status NetworkService::adopt_docker_identity(const std::string& network_id, cons
     network.labels = labels;
     BPFNET_TRY(store_->put_network(network));
     // An overlay this network created is known under the Docker name across the cluster too.
-    if (network.driver == driver::kOverlay && cluster_ && overlay_cluster_id(network) == network.id) {
+    if (network.driver == driver::kOverlay && cluster_ &&
+        overlay_cluster_id(network) == network.id) {
         if (auto record = cluster_->network(network.id); record && record->network.name != name) {
             record->network.name = name;
             record->network.labels = labels;

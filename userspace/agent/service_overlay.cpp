@@ -63,15 +63,15 @@ Result<std::optional<OverlayNetwork>> NetworkService::docker_overlay_to_join_loc
     BPFNET_ASSIGN_OR_RETURN(std::optional<uint32_t> vni, requested_vni(request.options));
     if (vni && *vni != found->vni)
         return fail(ErrorKind::InvalidArgument,
-                    fmt::format("overlay {} on subnet {} has VNI {}, not {}", name,
-                                subnet.str(), found->vni, *vni));
+                    fmt::format("overlay {} on subnet {} has VNI {}, not {}", name, subnet.str(),
+                                found->vni, *vni));
     auto mtu = request.options.find(opt::kMtu);
     auto cluster_mtu = found->network.options.find(opt::kMtu);
     if (mtu != request.options.end() && cluster_mtu != found->network.options.end() &&
         mtu->second != cluster_mtu->second)
         return fail(ErrorKind::InvalidArgument,
-                    fmt::format("overlay {} on subnet {} has MTU {}, not {}", name,
-                                subnet.str(), cluster_mtu->second, mtu->second));
+                    fmt::format("overlay {} on subnet {} has MTU {}, not {}", name, subnet.str(),
+                                cluster_mtu->second, mtu->second));
     if (const Network* local = local_network_of_overlay(snap.networks, found->network.id)) {
         if (local->owner == Owner::Docker)
             return fail(ErrorKind::Conflict,
@@ -86,9 +86,8 @@ Result<std::optional<OverlayNetwork>> NetworkService::docker_overlay_to_join_loc
                                     "disconnect them before Docker takes the network over",
                                     name, subnet.str()));
     }
-    spdlog::info("docker: network {} joins overlay {} ({}) on subnet {}",
-                 request.id.substr(0, 12), name, found->network.id.substr(0, 12),
-                 subnet.str());
+    spdlog::info("docker: network {} joins overlay {} ({}) on subnet {}", request.id.substr(0, 12),
+                 name, found->network.id.substr(0, 12), subnet.str());
     return found;
 }
 
@@ -116,8 +115,13 @@ Status NetworkService::plan_overlay_network_locked(const CreateNetworkRequest& r
         BPFNET_ASSIGN_OR_RETURN(unsigned underlay, kernel::mtu_of_address(sock, cluster_->vtep()));
         network.options[opt::kMtu] = std::to_string((underlay ? underlay : 1500) - 50);
     }
-    BPFNET_ASSIGN_OR_RETURN(uint32_t vni, cluster_->claim_vni(network.id, requested));
-    network.options[kOverlayVniOption] = std::to_string(vni);
+    BPFNET_TRY(cluster_->claim_subnet(network.ipam.subnet, network.id));
+    auto vni = cluster_->claim_vni(network.id, requested);
+    if (!vni) {
+        (void)cluster_->release_subnet(network.ipam.subnet, network.id);
+        return fail(vni.error());
+    }
+    network.options[kOverlayVniOption] = std::to_string(*vni);
     return {};
 }
 
@@ -173,8 +177,9 @@ Status NetworkService::sync_overlay_locked() {
         const bool used = std::any_of(snap.endpoints.begin(), snap.endpoints.end(),
                                       [&](const Endpoint& e) { return e.network_id == n.id; });
         if (used || n.owner == Owner::Docker) {
-            spdlog::warn("cluster: overlay network {} was removed elsewhere but {} here; keeping it",
-                         n.name, used ? "has endpoints" : "Docker has it");
+            spdlog::warn(
+                "cluster: overlay network {} was removed elsewhere but {} here; keeping it", n.name,
+                used ? "has endpoints" : "Docker has it");
             continue;
         }
         BPFNET_TRY(overlay_->remove_network(n));
@@ -203,19 +208,21 @@ Status NetworkService::leave_overlay_locked(const Network& network) {
         // or any endpoint still uses it.
         const auto attached = cluster_->attached_hosts(cluster_id);
         const auto remote = cluster_->endpoints(cluster_id);
-        const bool in_use = !attached.empty() ||
-                            std::any_of(remote.begin(), remote.end(), [&](const OverlayEndpoint& e) {
-                                return e.host != cluster_->host_id();
-                            });
+        const bool in_use =
+            !attached.empty() ||
+            std::any_of(remote.begin(), remote.end(),
+                        [&](const OverlayEndpoint& e) { return e.host != cluster_->host_id(); });
         if (in_use) {
             spdlog::info("cluster: overlay {} stays: other hosts still use it", network.name);
             return {};
         }
     }
     BPFNET_TRY(cluster_->delete_network(cluster_id));
+    BPFNET_TRY(cluster_->release_subnet(network.ipam.subnet, cluster_id));
     auto vni = network.options.find(kOverlayVniOption);
     if (vni != network.options.end())
-        BPFNET_TRY(cluster_->release_vni(static_cast<uint32_t>(std::stoul(vni->second)), cluster_id));
+        BPFNET_TRY(
+            cluster_->release_vni(static_cast<uint32_t>(std::stoul(vni->second)), cluster_id));
     return {};
 }
 
@@ -234,8 +241,12 @@ Result<Ipv4> NetworkService::claim_overlay_address_locked(const Network& network
 
 void NetworkService::publish_overlay_endpoint_locked(const Network& network,
                                                      const Endpoint& endpoint) {
-    OverlayEndpoint published{overlay_cluster_id(network), endpoint.id,  cluster_->host_id(),
-                              endpoint.ip,                 endpoint.mac, cluster_->vtep()};
+    OverlayEndpoint published{overlay_cluster_id(network),
+                              endpoint.id,
+                              cluster_->host_id(),
+                              endpoint.ip,
+                              endpoint.mac,
+                              cluster_->vtep()};
     if (auto st = cluster_->publish_endpoint(published); !st)
         spdlog::warn("cluster: publishing endpoint {} on {}: {} (retried at restart)",
                      endpoint.id.substr(0, 12), network.name, st.error().message);
@@ -275,8 +286,7 @@ void NetworkService::withdraw_overlay_endpoint_locked(const Network& network,
 void NetworkService::release_overlay_address_locked(const Network& network,
                                                     const Endpoint& endpoint) {
     if (!cluster_) return;
-    if (auto st =
-            cluster_->release_address(overlay_cluster_id(network), endpoint.ip, endpoint.id);
+    if (auto st = cluster_->release_address(overlay_cluster_id(network), endpoint.ip, endpoint.id);
         !st)
         spdlog::warn("cluster: releasing {}: {}", endpoint.ip.str(), st.error().message);
 }

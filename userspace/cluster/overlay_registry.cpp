@@ -23,6 +23,9 @@ std::string network_key(const std::string& id) {
 std::string vni_key(uint32_t vni) {
     return fmt::format("{}vnis/{}", kRoot, vni);
 }
+std::string subnet_key(const Cidr& subnet) {
+    return fmt::format("{}subnets/{}-{}", kRoot, subnet.network().str(), subnet.prefix_len);
+}
 std::string address_prefix(const std::string& network_id) {
     return fmt::format("{}addresses/{}/", kRoot, network_id);
 }
@@ -244,15 +247,39 @@ Status OverlayRegistry::release_vni(uint32_t vni, const std::string& network_id)
     return {};
 }
 
+Status OverlayRegistry::claim_subnet(const Cidr& subnet, const std::string& network_id) {
+    BPFNET_ASSIGN_OR_RETURN(bool claimed, etcd_->create(subnet_key(subnet), network_id));
+    if (claimed) return {};
+    BPFNET_ASSIGN_OR_RETURN(auto holder, etcd_->get(subnet_key(subnet)));
+    if (holder && holder->value == network_id) return {};  // ours already (a retried create)
+    return fail(ErrorKind::Conflict,
+                fmt::format("subnet {} is already used by overlay {} in the cluster", subnet.str(),
+                            holder ? holder->value.substr(0, 12) : std::string("(gone)")));
+}
+
+Status OverlayRegistry::release_subnet(const Cidr& subnet, const std::string& network_id) {
+    BPFNET_TRY(etcd_->delete_if_value(subnet_key(subnet), network_id));
+    return {};
+}
+
 Result<int64_t> OverlayRegistry::put_network(const OverlayNetwork& network) {
     json record = {{"network", network.network}, {"vni", network.vni}};
     return etcd_->put(network_key(network.network.id), record.dump());
 }
 
 Status OverlayRegistry::delete_network(const std::string& network_id) {
+    const std::string attachments = fmt::format("{}attachments/{}/", kRoot, network_id);
+    {
+        // Nothing of the network is written again under a new lease.
+        std::lock_guard lock(mutex_);
+        std::erase_if(leased_, [&](const auto& entry) {
+            return entry.first.rfind(attachments, 0) == 0 ||
+                   entry.first.rfind(address_prefix(network_id), 0) == 0;
+        });
+    }
     BPFNET_TRY(etcd_->remove(network_key(network_id)));
     BPFNET_TRY(etcd_->remove_prefix(address_prefix(network_id)));
-    BPFNET_TRY(etcd_->remove_prefix(fmt::format("{}attachments/{}/", kRoot, network_id)));
+    BPFNET_TRY(etcd_->remove_prefix(attachments));
     return {};
 }
 

@@ -3,6 +3,8 @@
 // Keys (all under /bpfnet/v1/):
 //   networks/<id>               the network's definition (JSON, as Network), written once
 //   vnis/<vni>                  <network id>: a VNI is claimed by exactly one network
+//   subnets/<a.b.c.d>-<len>     <network id>: so is a subnet (two hosts creating the same one at
+//                               once: one wins, the other's Docker network then joins it)
 //   addresses/<network>/<ip>    <endpoint id>: an address is claimed by exactly one endpoint
 //                               (cluster-wide IPAM), under the owning host's lease
 //   endpoints/<network>/<ep>    {"ip","mac","vtep","host"}, under the owning host's lease
@@ -71,6 +73,9 @@ class OverlayRegistry {
     // Claims `requested` (taken: Conflict) or the lowest free VNI from kOverlayVniMin.
     Result<uint32_t> claim_vni(const std::string& network_id, std::optional<uint32_t> requested);
     Status release_vni(uint32_t vni, const std::string& network_id);
+    // Conflict when another overlay holds exactly this subnet.
+    Status claim_subnet(const Cidr& subnet, const std::string& network_id);
+    Status release_subnet(const Cidr& subnet, const std::string& network_id);
     // Returns the revision of the write: the view includes the network once revision() reaches it.
     Result<int64_t> put_network(const OverlayNetwork& network);
     Status delete_network(const std::string& network_id);
@@ -121,7 +126,7 @@ class OverlayRegistry {
     mutable std::mutex mutex_;                        // guards everything below
     std::map<std::string, OverlayNetwork> networks_;  // by id
     std::map<std::string, std::map<std::string, OverlayEndpoint>> endpoints_;  // network -> ep
-    std::map<std::string, std::set<std::string>> attachments_;  // network -> hosts
+    std::map<std::string, std::set<std::string>> attachments_;                 // network -> hosts
     int64_t revision_ = 0;
     // What this host wrote under its lease, written again when the lease is replaced.
     std::map<std::string, std::string> leased_;  // key -> value

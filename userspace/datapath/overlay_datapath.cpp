@@ -97,7 +97,8 @@ Status OverlayDatapath::remove_network(const Network& network) {
         if (vni) BPFNET_TRY(bpf_->remove_overlay_network(network, *vni));
     }
     BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
-    for (const auto& name : {overlay_vxlan_name(overlay_cluster_id(network)), network.bridge_name}) {
+    for (const auto& name :
+         {overlay_vxlan_name(overlay_cluster_id(network)), network.bridge_name}) {
         BPFNET_ASSIGN_OR_RETURN(auto link, kernel::find_link(sock, name));
         if (link && kernel_.owned_by_us(link->alias)) BPFNET_TRY(kernel::delete_link(sock, name));
     }
@@ -113,7 +114,8 @@ Status OverlayDatapath::sync_remote(const Network& network,
         return bpf_->sync_tunnels(network, vni, tunnels);
     }
     BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
-    return kernel::sync_vxlan_entries(sock, overlay_vxlan_name(overlay_cluster_id(network)), remote);
+    return kernel::sync_vxlan_entries(sock, overlay_vxlan_name(overlay_cluster_id(network)),
+                                      remote);
 }
 
 }  // namespace bpfnet
