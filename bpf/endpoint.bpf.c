@@ -19,7 +19,7 @@ int bpfnet_from_ep(struct __sk_buff* skb) {
     const int verdict = bpfnet_ep_ingress(skb, &info);
 
     if (verdict < 0) return bpfnet_drop(skb, &info, (__u32)-verdict);
-    return verdict;
+    return bpfnet_trace(skb, &info, verdict);
 }
 
 char LICENSE[] SEC("license") = "GPL";

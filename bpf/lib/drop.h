@@ -36,9 +36,10 @@ struct bpfnet_pkt_info {
 /* What a stage returns when the packet is not its business and the caller goes on. */
 #define BPFNET_CONTINUE (-1000)
 
-static __always_inline void bpfnet_emit_drop_event(struct __sk_buff* skb,
-                                                   const struct bpfnet_pkt_info* info,
-                                                   __u32 reason) {
+/* `type` BPFNET_EVENT_DROP with the drop reason, or BPFNET_EVENT_TRACE with the verdict. */
+static __always_inline void bpfnet_emit_event(struct __sk_buff* skb,
+                                              const struct bpfnet_pkt_info* info, __u32 type,
+                                              __u32 code) {
     /* Ring buffer memory is not zeroed: every field, padding included, is written below. A full
      * ring buffer (no reader, or a slow one) loses the event, never the count. */
     struct bpfnet_event* ev = bpf_ringbuf_reserve(&bpfnet_events, sizeof(*ev), 0);
@@ -53,8 +54,8 @@ static __always_inline void bpfnet_emit_drop_event(struct __sk_buff* skb,
     }
 
     ev->timestamp_ns = bpf_ktime_get_ns();
-    ev->type = BPFNET_EVENT_DROP;
-    ev->reason = reason;
+    ev->type = type;
+    ev->reason = code;
     ev->ifindex = skb->ifindex;
     ev->len = skb->len;
     ev->saddr = info->saddr;
@@ -79,8 +80,18 @@ static __always_inline int bpfnet_drop(struct __sk_buff* skb, const struct bpfne
         stats->packets++;
         stats->bytes += skb->len;
     }
-    if (emit_drop_events) bpfnet_emit_drop_event(skb, info, reason);
+    if (emit_drop_events) bpfnet_emit_event(skb, info, BPFNET_EVENT_DROP, reason);
     return TC_ACT_SHOT;
+}
+
+/* While `bpfnet monitor --type trace` runs: report a packet the program let through, with its
+ * verdict. One array lookup per packet otherwise. */
+static __always_inline int bpfnet_trace(struct __sk_buff* skb, const struct bpfnet_pkt_info* info,
+                                        int verdict) {
+    __u32 key = 0;
+    const struct bpfnet_monitor_cfg* cfg = bpf_map_lookup_elem(&bpfnet_mon_cfg, &key);
+    if (cfg && cfg->trace) bpfnet_emit_event(skb, info, BPFNET_EVENT_TRACE, (__u32)verdict);
+    return verdict;
 }
 
 #endif /* BPFNET_BPF_LIB_DROP_H */

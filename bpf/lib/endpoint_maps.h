@@ -80,4 +80,14 @@ struct {
 } bpfnet_events SEC(".maps");
 BPFNET_CHECK_MAP_NAME(bpfnet_events);
 
+/* What `bpfnet monitor` wants reported besides drops. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct bpfnet_monitor_cfg);
+    BPFNET_PIN_BY_NAME;
+} bpfnet_mon_cfg SEC(".maps");
+BPFNET_CHECK_MAP_NAME(bpfnet_mon_cfg);
+
 #endif /* BPFNET_BPF_LIB_ENDPOINT_MAPS_H */

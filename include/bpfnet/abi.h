@@ -119,12 +119,14 @@ struct bpfnet_drop_stats {
     __u64 bytes;
 };
 
-/* bpfnet_events: RINGBUF of struct bpfnet_event (drops today; traces later). */
+/* bpfnet_events: RINGBUF of struct bpfnet_event: every drop, and while `bpfnet monitor` asks for
+ * them (bpfnet_mon_cfg), a trace of every packet an endpoint sends with the program's verdict. */
 #define BPFNET_EVENT_DROP 1
+#define BPFNET_EVENT_TRACE 2
 struct bpfnet_event {
     __u64 timestamp_ns; /* bpf_ktime_get_ns() */
     __u32 type;         /* BPFNET_EVENT_* */
-    __u32 reason;       /* enum bpfnet_drop_reason for drops */
+    __u32 reason;       /* drops: enum bpfnet_drop_reason; traces: the TC verdict */
     __u32 ifindex;      /* host-side veth the packet came from */
     __u32 len;          /* skb->len */
     __be32 saddr;       /* IPv4 addresses, 0 when not IPv4 (ARP: sender/target protocol addr) */
@@ -137,6 +139,12 @@ struct bpfnet_event {
     __u8 smac[6];
     __u8 dmac[6];
     __u8 pad2[4];
+};
+
+/* bpfnet_mon_cfg: ARRAY[1] of struct bpfnet_monitor_cfg, written by `bpfnet monitor`. */
+struct bpfnet_monitor_cfg {
+    __u32 trace; /* non-zero: the endpoint program reports every packet, not only drops */
+    __u32 pad;
 };
 
 /* ---- overlay: VXLAN in BPF (encap in the endpoint program, decap in bpf/overlay.bpf.c) ----
@@ -310,6 +318,7 @@ static_assert(sizeof(struct bpfnet_lpm_v4) == 8);
 static_assert(sizeof(struct bpfnet_ep_stats) == 32);
 static_assert(sizeof(struct bpfnet_drop_stats) == 16);
 static_assert(sizeof(struct bpfnet_event) == 56);
+static_assert(sizeof(struct bpfnet_monitor_cfg) == 8);
 static_assert(offsetof(struct bpfnet_event, smac) == 40);
 static_assert(sizeof(struct bpfnet_svc_key) == 8);
 static_assert(sizeof(struct bpfnet_svc_target) == 12);

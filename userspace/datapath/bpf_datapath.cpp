@@ -23,6 +23,7 @@
 #include "datapath/bpf_datapath_state.h"
 #include "datapath/bpf_skeleton.h"
 #include "datapath/bpf_util.h"
+#include "datapath/pin_layout.h"
 #include "datapath/libbpf_log.h"
 #include "datapath/pinned_maps.h"
 #include "datapath/published_maps.h"
@@ -46,9 +47,8 @@ bool ifindex_exists(uint32_t ifindex) {
     return if_indextoname(ifindex, name) != nullptr;
 }
 
-// clsact filter handles, one per program kind (only used without tcx).
-constexpr uint32_t kEndpointFilterHandle = 1;
-constexpr uint32_t kUplinkFilterHandle = 0xb9f0;
+using pin_layout::kEndpointFilterHandle;
+using pin_layout::kUplinkFilterHandle;
 
 using PortId =
     std::tuple<uint32_t, uint16_t, uint8_t>;  // host address, port (network order), proto
@@ -72,10 +72,12 @@ Result<std::unique_ptr<BpfDatapath>> BpfDatapath::open(KernelDatapath& kernel,
                                                        const BpfDatapathOptions& options) {
     auto state = std::make_unique<State>();
     state->options = options;
-    state->pin_dir = (std::filesystem::path(bpffs_root) / "bpfnet").string();
-    state->endpoint_hook = {state->pin_dir + "/links", tcx, kEndpointFilterHandle};
-    state->uplink_hook = {state->pin_dir + "/uplink-links", tcx, kUplinkFilterHandle};
-    state->xdp_links_dir = state->pin_dir + "/uplink-xdp-links";
+    state->pin_dir = (std::filesystem::path(bpffs_root) / pin_layout::kDir).string();
+    state->endpoint_hook = {state->pin_dir + "/" + pin_layout::kEndpointLinks, tcx,
+                            kEndpointFilterHandle};
+    state->uplink_hook = {state->pin_dir + "/" + pin_layout::kUplinkLinks, tcx,
+                          kUplinkFilterHandle};
+    state->xdp_links_dir = state->pin_dir + "/" + pin_layout::kUplinkXdpLinks;
     for (const auto* dir :
          {&state->endpoint_hook.links_dir, &state->uplink_hook.links_dir, &state->xdp_links_dir}) {
         std::error_code ec;

@@ -14,6 +14,7 @@
 
 #include "bpfnet/abi.h"
 #include "datapath/bpf_datapath.h"
+#include "datapath/pin_layout.h"
 #include "datapath/bpf_datapath_state.h"
 #include "datapath/bpf_util.h"
 #include "datapath/pinned_maps.h"
@@ -25,7 +26,7 @@ namespace bpfnet {
 namespace {
 
 constexpr const char* kVxlanDevice = "bpfnet_vx";
-constexpr uint32_t kOverlayFilterHandle = 0xb9f1;
+using pin_layout::kOverlayFilterHandle;
 
 }  // namespace
 
@@ -39,7 +40,7 @@ Status BpfDatapath::enable_overlay(uint16_t vxlan_port, const std::string& alias
         state_->tunnel_fd = bpf_map__fd(state_->skel->maps.bpfnet_tunnel);
         state_->vni_fd = bpf_map__fd(skel->maps.bpfnet_vni);
         state_->vx_cfg_fd = bpf_map__fd(skel->maps.bpfnet_vx_cfg);
-        state_->overlay_hook = {state_->pin_dir + "/overlay-links", state_->endpoint_hook.tcx,
+        state_->overlay_hook = {state_->pin_dir + "/" + pin_layout::kOverlayLinks, state_->endpoint_hook.tcx,
                                 kOverlayFilterHandle};
         std::error_code ec;
         std::filesystem::create_directories(state_->overlay_hook.links_dir, ec);

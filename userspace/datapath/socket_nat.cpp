@@ -1,5 +1,7 @@
 #include "datapath/socket_nat.h"
 
+#include "datapath/pin_layout.h"
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
@@ -79,7 +81,7 @@ Result<std::unique_ptr<SocketNat>> SocketNat::open(const std::string& pin_dir) {
     if (state->cgroup_root.empty()) {
         return fail(ErrorKind::Unsupported, "no cgroup v2 hierarchy is mounted");
     }
-    state->links_dir = pin_dir + "/cgroup-links";
+    state->links_dir = pin_dir + "/" + pin_layout::kCgroupLinks;
     std::error_code ec;
     std::filesystem::create_directories(state->links_dir, ec);
     if (ec) {

@@ -1,0 +1,229 @@
+// `bpfnet monitor`: live events from the datapath's ring buffer (bpfnet_events), one line each,
+// like `cilium monitor`: every drop with its reason in words, and while the monitor asks for them
+// (bpfnet_mon_cfg), a trace of every packet an endpoint sends with the verdict.
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <net/if.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <ctime>
+#include <iostream>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include <bpfnet/abi.h>
+
+#include "core/ipv4.h"
+#include "inspect_common.h"
+
+namespace bpfnet::cli {
+
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+
+struct MonitorArgs {
+    std::string type = "all";  // drop, trace, all
+    std::string endpoint;      // interface name or IPv4 address
+    std::string format = "text";
+    int count = 0;        // stop after this many events (0: never)
+    double duration = 0;  // stop after this many seconds (0: never)
+};
+
+struct MonitorState {
+    const MonitorArgs* args;
+    uint32_t endpoint_ifindex = 0;
+    uint32_t endpoint_ip = 0;  // network order
+    int64_t wall_minus_mono_ns = 0;
+    int printed = 0;
+};
+
+std::string verdict_name(uint32_t verdict) {
+    switch (verdict) {
+        case BPFNET_TC_OK:
+            return "to-stack";
+        case BPFNET_TC_REDIRECT:
+            return "redirected";
+        case BPFNET_TC_SHOT:
+            return "dropped";
+        default:
+            return fmt::format("verdict-{}", verdict);
+    }
+}
+
+std::string time_text(int64_t wall_ns) {
+    const std::time_t secs = static_cast<std::time_t>(wall_ns / 1000000000);
+    std::tm tm{};
+    localtime_r(&secs, &tm);
+    char hms[16];
+    std::strftime(hms, sizeof(hms), "%H:%M:%S", &tm);
+    return fmt::format("{}.{:06d}", hms, (wall_ns % 1000000000) / 1000);
+}
+
+std::string l3_name(const bpfnet_event& ev) {
+    const uint16_t eth = ntohs(ev.eth_proto);
+    if (eth == 0x0806) return "arp";
+    if (eth == 0x0800) return inspect::protocol_name(ev.protocol);
+    if (eth == 0x86dd) return "ipv6";
+    if (eth == 0x8100 || eth == 0x88a8) return "vlan";
+    return fmt::format("ethertype 0x{:04x}", eth);
+}
+
+json event_json(const bpfnet_event& ev, const MonitorState& st) {
+    const bool drop = ev.type == BPFNET_EVENT_DROP;
+    json out{{"time", time_text(static_cast<int64_t>(ev.timestamp_ns) + st.wall_minus_mono_ns)},
+             {"type", drop ? "drop" : "trace"},
+             {"endpoint", inspect::ifname_of(ev.ifindex)},
+             {"ifindex", ev.ifindex},
+             {"direction", "from-endpoint"},
+             {"proto", l3_name(ev)},
+             {"src", inspect::ipv4_text(ev.saddr)},
+             {"sport", ntohs(ev.sport)},
+             {"dst", inspect::ipv4_text(ev.daddr)},
+             {"dport", ntohs(ev.dport)},
+             {"smac", inspect::mac_text(ev.smac)},
+             {"dmac", inspect::mac_text(ev.dmac)},
+             {"len", ev.len},
+             {"verdict", drop ? "dropped" : verdict_name(ev.reason)},
+             {"reason", drop ? inspect::drop_reason_name(ev.reason) : ""},
+             {"reason_text", drop ? inspect::drop_reason_text(ev.reason) : ""}};
+    return out;
+}
+
+std::string endpoint_text(const json& e) {
+    const std::string name = e["endpoint"].get<std::string>();
+    return name.empty() ? fmt::format("ifindex {}", e["ifindex"].get<uint32_t>()) : name;
+}
+
+std::string flow_text(const json& e) {
+    auto side = [&](const char* ip, const char* port) {
+        const std::string addr = e[ip].get<std::string>();
+        const unsigned p = e[port].get<unsigned>();
+        return p ? fmt::format("{}:{}", addr, p) : addr;
+    };
+    return fmt::format("{} -> {}", side("src", "sport"), side("dst", "dport"));
+}
+
+int on_event(void* ctx, void* data, size_t size) {
+    auto* st = static_cast<MonitorState*>(ctx);
+    if (size < sizeof(bpfnet_event)) return 0;
+    bpfnet_event ev;
+    std::memcpy(&ev, data, sizeof(ev));
+    const std::string& type = st->args->type;
+    if (type == "drop" && ev.type != BPFNET_EVENT_DROP) return 0;
+    if (type == "trace" && ev.type != BPFNET_EVENT_TRACE) return 0;
+    if (st->endpoint_ifindex && ev.ifindex != st->endpoint_ifindex) return 0;
+    if (st->endpoint_ip && ev.saddr != st->endpoint_ip && ev.daddr != st->endpoint_ip) return 0;
+    const json e = event_json(ev, *st);
+    if (st->args->format == "json") {
+        std::cout << e.dump() << std::endl;
+    } else if (ev.type == BPFNET_EVENT_DROP) {
+        std::cout << fmt::format("{} drop  {} {} {} {} len {}: {} ({})",
+                                 e["time"].get<std::string>(), endpoint_text(e),
+                                 e["direction"].get<std::string>(), e["proto"].get<std::string>(),
+                                 flow_text(e), ev.len, e["reason"].get<std::string>(),
+                                 e["reason_text"].get<std::string>())
+                  << std::endl;
+    } else {
+        std::cout << fmt::format("{} trace {} {} {} {} len {}: {}", e["time"].get<std::string>(),
+                                 endpoint_text(e), e["direction"].get<std::string>(),
+                                 e["proto"].get<std::string>(), flow_text(e), ev.len,
+                                 e["verdict"].get<std::string>())
+                  << std::endl;
+    }
+    ++st->printed;
+    if (st->args->count && st->printed >= st->args->count) g_stop = 1;
+    return 0;
+}
+
+// Asks the programs for traces while the monitor runs; puts the setting back at exit.
+class TraceRequest {
+  public:
+    TraceRequest(const inspect::PinnedDatapath& dp, bool wanted) {
+        if (!wanted) return;
+        auto fd = dp.open_map("bpfnet_mon_cfg");
+        if (!fd) return;  // an older datapath: drops only
+        fd_ = std::make_unique<Fd>(std::move(*fd));
+        uint32_t key = 0;
+        bpfnet_monitor_cfg cfg{1, 0};
+        bpf_map_lookup_elem(fd_->get(), &key, &previous_);
+        bpf_map_update_elem(fd_->get(), &key, &cfg, BPF_ANY);
+    }
+    ~TraceRequest() {
+        if (!fd_) return;
+        uint32_t key = 0;
+        bpf_map_update_elem(fd_->get(), &key, &previous_, BPF_ANY);
+    }
+    TraceRequest(const TraceRequest&) = delete;
+    TraceRequest& operator=(const TraceRequest&) = delete;
+
+  private:
+    std::unique_ptr<Fd> fd_;
+    bpfnet_monitor_cfg previous_{};
+};
+
+void run_monitor(Context& ctx, const MonitorArgs& a) {
+    MonitorState st{&a};
+    if (!a.endpoint.empty()) {
+        if (auto ip = Ipv4::parse(a.endpoint); ip) {
+            st.endpoint_ip = ip->network_order();
+        } else if (unsigned idx = if_nametoindex(a.endpoint.c_str()); idx) {
+            st.endpoint_ifindex = idx;
+        } else {
+            return report_error(
+                ctx, fmt::format("--endpoint {}: no such interface or IPv4 address", a.endpoint));
+        }
+    }
+    auto dp = open_datapath(ctx);
+    if (!dp) return;
+    auto events = dp->open_map("bpfnet_events");
+    if (failed(ctx, events)) return;
+    timespec wall{}, mono{};
+    clock_gettime(CLOCK_REALTIME, &wall);
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    st.wall_minus_mono_ns =
+        (wall.tv_sec - mono.tv_sec) * 1000000000ll + (wall.tv_nsec - mono.tv_nsec);
+
+    std::unique_ptr<ring_buffer, void (*)(ring_buffer*)> rb(
+        ring_buffer__new(events->get(), on_event, &st, nullptr), ring_buffer__free);
+    if (!rb)
+        return report_error(ctx, fmt::format("reading bpfnet_events: {}", std::strerror(errno)));
+    TraceRequest trace(*dp, a.type != "drop");
+    std::signal(SIGINT, [](int) { g_stop = 1; });
+    std::signal(SIGTERM, [](int) { g_stop = 1; });
+    if (a.format == "text")
+        std::cerr << fmt::format("Listening for {} events{} (Ctrl-C to stop)\n",
+                                 a.type == "all" ? "drop and trace" : a.type,
+                                 a.endpoint.empty() ? "" : " of " + a.endpoint);
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::duration<double>(a.duration);
+    while (!g_stop) {
+        int n = ring_buffer__poll(rb.get(), 200);
+        if (n < 0 && n != -EINTR)
+            return report_error(ctx, fmt::format("polling bpfnet_events: {}", std::strerror(-n)));
+        if (a.duration > 0 && std::chrono::steady_clock::now() >= deadline) break;
+    }
+}
+
+}  // namespace
+
+void add_monitor_command(CLI::App& app, Context& ctx) {
+    auto args = std::make_shared<MonitorArgs>();
+    auto* monitor = app.add_subcommand("monitor", "Show datapath events live: drops and traces");
+    monitor->add_option("--type", args->type, "drop, trace or all")
+        ->check(CLI::IsMember({"drop", "trace", "all"}))
+        ->capture_default_str();
+    monitor->add_option("--endpoint", args->endpoint,
+                        "Only events of this endpoint (host interface or IPv4 address)");
+    monitor->add_option("--format", args->format, "text or json (one object per line)")
+        ->check(CLI::IsMember({"text", "json"}));
+    monitor->add_option("--count", args->count, "Stop after this many events");
+    monitor->add_option("--duration", args->duration, "Stop after this many seconds");
+    monitor->callback([&ctx, args] { run_monitor(ctx, *args); });
+}
+
+}  // namespace bpfnet::cli
