@@ -42,6 +42,10 @@ int main(int argc, char** argv) {
         ->envname("BPFNET_PLUGIN_SOCKET")
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
         ->capture_default_str();
+    app.add_option("--metrics-listen", config.metrics_listen,
+                   "Serve Prometheus metrics at /metrics on ADDRESS:PORT or unix:PATH (off unless "
+                   "given)")
+        ->envname("BPFNET_METRICS_LISTEN");
     app.add_option("--docker-host", config.docker_host,
                    "Docker engine API socket, asked for the names of networks Docker creates")
         ->envname("BPFNET_DOCKER_HOST")

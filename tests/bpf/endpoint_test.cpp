@@ -861,6 +861,49 @@ TEST_F(EndpointProg, DropEventsCanBeTurnedOff) {
     EXPECT_TRUE(events().empty());
 }
 
+// `bpfnet monitor --type trace` turns tracing on through bpfnet_mon_cfg: then every packet the
+// program lets through is reported with its verdict and flow; off (the default), none is.
+TEST_F(EndpointProg, TracesPassedPacketsOnlyWhileAMonitorAsks) {
+    BPFNET_REQUIRE_PRIVILEGED();
+    ASSERT_NO_FATAL_FAILURE(load());
+    const auto fwd = udp_from_a(kB.ip, mac(kB.mac));
+    const auto out = udp_from_a("192.0.2.10", mac(kGw1Mac));
+    ASSERT_EQ(run(fwd).err, 0);
+    EXPECT_TRUE(events().empty());
+
+    const uint32_t key = 0;
+    bpfnet_monitor_cfg cfg{1, 0};
+    ASSERT_EQ(bpf_map__update_elem(skel_->maps.bpfnet_mon_cfg, &key, sizeof(key), &cfg, sizeof(cfg),
+                                   BPF_ANY),
+              0);
+    const RunOutput forwarded = run(fwd);
+    const RunOutput passed = run(out);
+    const auto evs = events();
+    ASSERT_EQ(evs.size(), 2u);
+    EXPECT_EQ(evs[0].type, static_cast<uint32_t>(BPFNET_EVENT_TRACE));
+    EXPECT_EQ(evs[0].reason, forwarded.retval);
+    EXPECT_EQ(evs[0].reason, static_cast<uint32_t>(TC_ACT_REDIRECT));
+    EXPECT_EQ(evs[0].ifindex, kA.ifindex);
+    EXPECT_EQ(evs[0].saddr, be(kA.ip));
+    EXPECT_EQ(evs[0].daddr, be(kB.ip));
+    EXPECT_EQ(evs[0].protocol, IPPROTO_UDP);
+    EXPECT_EQ(ntohs(evs[0].sport), 40000);
+    EXPECT_EQ(ntohs(evs[0].dport), 5353);
+    EXPECT_EQ(evs[0].len, fwd.size());
+    EXPECT_EQ(evs[1].type, static_cast<uint32_t>(BPFNET_EVENT_TRACE));
+    EXPECT_EQ(evs[1].reason, static_cast<uint32_t>(TC_ACT_OK));
+    EXPECT_EQ(passed.retval, static_cast<uint32_t>(TC_ACT_OK));
+    // Tracing never changes what the program does to the packet.
+    EXPECT_EQ(passed.data, out);
+    EXPECT_EQ(total_drops(), 0u);
+    // A drop while tracing is reported once, as a drop.
+    const auto drop = udp_from_a(kC.ip, mac(kGw1Mac));
+    ASSERT_EQ(run(drop).retval, static_cast<uint32_t>(TC_ACT_SHOT));
+    const auto after = events();
+    ASSERT_EQ(after.size(), 1u);
+    EXPECT_EQ(after[0].type, static_cast<uint32_t>(BPFNET_EVENT_DROP));
+}
+
 TEST_F(EndpointProg, CountsEverythingTheEndpointSends) {
     BPFNET_REQUIRE_PRIVILEGED();
     ASSERT_NO_FATAL_FAILURE(load());

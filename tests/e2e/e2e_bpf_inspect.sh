@@ -4,7 +4,8 @@
 # endpoint list and stats (counters of that traffic), ct list/flush and nat list (a TCP flow
 # through a published port from an outside namespace), monitor (a spoofed packet's drop and a
 # trace), stats --watch; every --format json output has exactly the fields `bpfnet help` documents;
-# and a clear message where no datapath is loaded.
+# a clear message where no datapath is loaded; and the agent's Prometheus metrics (TCP on loopback
+# and a unix socket) showing the same traffic, drops, map fill and API latency.
 source "$(dirname "$0")/lib.sh"
 OUT=bnt-in-$$
 HOST_IP=10.219.255.1
@@ -17,7 +18,8 @@ CLEANUP_HOOKS+=('for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done')
 expect_fail "not loaded on this host" bi prog list
 expect_fail "not loaded on this host" bi stats
 
-start_agent
+METRICS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+start_agent --metrics-listen "127.0.0.1:$METRICS_PORT"
 NET=insp-$$
 bn network create --subnet 10.219.1.0/24 "$NET" >/dev/null
 bn sandbox create --network "$NET" "a-$$" >/dev/null
@@ -68,6 +70,51 @@ assert ev["type"] == "trace" and ev["verdict"] == "redirected", ev
 assert ev["src"] == sys.argv[2] and ev["dst"] == sys.argv[3], ev
 PY
 bi map dump bpfnet_mon_cfg | grep "trace=false" >/dev/null || die "the monitor left tracing on"
+
+# The agent's metrics show the same: per-endpoint counters with names, drops by reason, map fill,
+# API latency. Then the same over a unix socket.
+scrape_tcp() { python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$METRICS_PORT/metrics', timeout=3).read().decode())"; }
+scrape_unix() { python3 -c "
+import http.client, socket
+class C(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX); self.sock.connect('$RUN_DIR/metrics.sock')
+c = C('localhost'); c.request('GET', '/metrics'); r = c.getresponse(); assert r.status == 200; print(r.read().decode())"; }
+check_metrics() {
+    python3 - "$1" "$NET" "a-$$" <<'PY'
+import re, sys
+text, net, a = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3]
+samples = {}
+for line in text.splitlines():
+    if line.startswith("#") or not line: continue
+    m = re.fullmatch(r'([a-z_]+)(\{.*\})? ([0-9.e+-]+|\+Inf)', line)
+    assert m, ("not Prometheus text format", line)
+    samples.setdefault(m.group(1), []).append((m.group(2) or "", float(m.group(3))))
+def value(name, *labels):
+    for l, v in samples.get(name, []):
+        if all(x in l for x in labels): return v
+    raise AssertionError((name, labels, samples.get(name)))
+assert value("bpfnet_endpoint_packets_total", f'network="{net}"', f'sandbox="{a}"', 'direction="sent"') >= 3
+assert value("bpfnet_drops_total", 'reason="spoofed-ip"') >= 1
+assert value("bpfnet_map_entries", 'map="bpfnet_ep_by_if"') == 2
+assert value("bpfnet_map_max_entries", 'map="bpfnet_ct"') > 0
+assert value("bpfnet_network_endpoints", f'network="{net}"', 'datapath="bpf"') == 2
+assert value("bpfnet_api_request_duration_seconds_count", 'api="native"', 'route="/v1/networks"') >= 1
+assert value("bpfnet_api_request_duration_seconds_bucket", 'route="/v1/networks"', 'le="+Inf"') >= 1
+assert value("bpfnet_datapath_loaded") == 1
+assert "# TYPE bpfnet_drops_total counter" in text
+PY
+}
+scrape_tcp >"$WORK/metrics.txt" || die "no metrics on 127.0.0.1:$METRICS_PORT"
+check_metrics "$WORK/metrics.txt" || die "metrics are wrong: $(head -50 "$WORK/metrics.txt")"
+stop_agent
+start_agent --metrics-listen "unix:$RUN_DIR/metrics.sock"
+bn network ls >/dev/null
+scrape_unix >"$WORK/metrics-unix.txt" || die "no metrics on the unix socket"
+check_metrics "$WORK/metrics-unix.txt" || die "metrics over the unix socket are wrong"
+[ "$(python3 -c "import urllib.request
+try: urllib.request.urlopen('http://127.0.0.1:$METRICS_PORT/metrics', timeout=1)
+except Exception: print('closed')")" = closed ] || die "the TCP metrics port is still open without --metrics-listen"
 
 # From here the agent is stopped: everything below reads bpffs only.
 stop_agent

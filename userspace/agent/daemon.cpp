@@ -138,10 +138,21 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config) {
     BPFNET_ASSIGN_OR_RETURN(
         daemon->server_,
         UnixHttpServer::listen(native_socket_path(sc.run_dir), config.socket_mode,
-                               [api](const HttpRequest& r) { return api->handle(r); }));
+                               timed([api](const HttpRequest& r) { return api->handle(r); },
+                                     "native", daemon->latency_)));
     daemon->server_->start();
     spdlog::info("native API listening on {}", daemon->server_->path());
     BPFNET_TRY(daemon->serve_docker_plugin(config));
+    if (!config.metrics_listen.empty()) {
+        NetworkService* service = daemon->service_.get();
+        const RequestLatency* latency = &daemon->latency_;
+        BPFNET_ASSIGN_OR_RETURN(
+            daemon->metrics_server_,
+            MetricsServer::listen(config.metrics_listen, config.socket_mode, [service, latency] {
+                return metrics_exposition(*service, *latency);
+            }));
+        spdlog::info("Prometheus metrics at {}/metrics", config.metrics_listen);
+    }
     return daemon;
 }
 
@@ -168,8 +179,9 @@ Status Daemon::serve_docker_plugin(const DaemonConfig& config) {
     DockerPluginApi* api = plugin_api_.get();
     BPFNET_ASSIGN_OR_RETURN(
         plugin_server_,
-        UnixHttpServer::listen(config.plugin_socket, config.socket_mode,
-                               [api](const HttpRequest& r) { return api->handle(r); }));
+        UnixHttpServer::listen(
+            config.plugin_socket, config.socket_mode,
+            timed([api](const HttpRequest& r) { return api->handle(r); }, "docker", latency_)));
     plugin_server_->start();
     spdlog::info("Docker plugin API listening on {} (driver name \"{}\")", plugin_server_->path(),
                  std::filesystem::path(config.plugin_socket).stem().string());
@@ -181,6 +193,7 @@ std::string Daemon::api_socket() const {
 }
 
 Daemon::~Daemon() {
+    metrics_server_.reset();
     if (plugin_server_) plugin_server_->stop();
     if (server_) server_->stop();
     if (lock_fd_ >= 0) ::close(lock_fd_);

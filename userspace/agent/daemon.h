@@ -7,6 +7,8 @@
 #include "agent/docker_names.h"
 #include "agent/docker_plugin.h"
 #include "agent/http.h"
+#include "agent/metrics.h"
+#include "agent/metrics_server.h"
 #include "agent/native_api.h"
 #include "agent/service.h"
 #include "cluster/overlay_registry.h"
@@ -30,6 +32,8 @@ struct DaemonConfig {
     std::string plugin_socket = "/run/docker/plugins/bpfnet.sock";
     // The Docker engine's API, asked only for the names of networks Docker creates through bpfnet.
     std::string docker_host = "unix:///var/run/docker.sock";
+    // Prometheus metrics: "ADDRESS:PORT" or "unix:PATH" (empty: off).
+    std::string metrics_listen;
 };
 
 class Daemon {
@@ -47,6 +51,7 @@ class Daemon {
     int lock_fd_ = -1;
     std::unique_ptr<KernelDatapath> kernel_;  // outlives the service's BPF datapath, which wraps it
     std::unique_ptr<NetworkService> service_;
+    RequestLatency latency_;  // outlives every server that records into it
     // Its watch thread calls the service: declared after it, so it stops first.
     std::unique_ptr<OverlayRegistry> cluster_;
     std::unique_ptr<DockerNameResolver> names_;  // uses the service: declared after it
@@ -54,6 +59,8 @@ class Daemon {
     std::unique_ptr<UnixHttpServer> server_;
     std::unique_ptr<DockerPluginApi> plugin_api_;
     std::unique_ptr<UnixHttpServer> plugin_server_;
+    // Reads the service and latency_: declared last, so it stops first.
+    std::unique_ptr<MetricsServer> metrics_server_;
 };
 
 // Path of the native API socket under a run directory (the CLI computes it the same way).
