@@ -71,6 +71,19 @@ assert ev["src"] == sys.argv[2] and ev["dst"] == sys.argv[3], ev
 PY
 bi map dump bpfnet_mon_cfg | grep "trace=false" >/dev/null || die "the monitor left tracing on"
 
+# With the agent up, endpoints on the kernel fallback are listed too, with their veth's counters.
+KNET=inspk-$$
+bn network create --subnet 10.219.2.0/24 -o bpfnet.datapath=kernel "$KNET" >/dev/null
+bn sandbox create --network "$KNET" "k-$$" >/dev/null
+in_ns "k-$$" ping -c 2 -i 0.2 -W 2 10.219.2.1 >/dev/null || die "k cannot ping its gateway"
+bi endpoint list --format json | python3 -c "
+import json, sys
+k = [e for e in json.load(sys.stdin) if e['network'] == '$KNET']
+assert len(k) == 1 and k[0]['datapath'] == 'kernel' and k[0]['sandbox'] == 'k-$$', k
+assert k[0]['from_packets'] >= 2 and k[0]['interface'].startswith('bnv-'), k" || die "endpoint list lacks the kernel endpoint"
+bn sandbox rm "k-$$" >/dev/null
+bn network rm "$KNET" >/dev/null
+
 # The agent's metrics show the same: per-endpoint counters with names, drops by reason, map fill,
 # API latency. Then the same over a unix socket.
 scrape_tcp() { python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$METRICS_PORT/metrics', timeout=3).read().decode())"; }

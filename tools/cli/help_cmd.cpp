@@ -50,8 +50,9 @@ const std::map<std::string, ManPage>& pages() {
          {"Lists the endpoints the BPF datapath serves (one per container interface): host-side "
           "interface, address, MAC, network, sandbox (when the agent answers), datapath and the "
           "packet and byte counters of the endpoint program (sent: seen leaving the container; "
-          "received: delivered by another endpoint through bpf_redirect_peer). Endpoints on the "
-          "kernel fallback are not in the datapath's maps: `bpfnet network inspect` lists them.",
+          "received: delivered by another endpoint through bpf_redirect_peer). While the agent "
+          "answers, endpoints on the kernel fallback are listed too, with the counters of their "
+          "host-side veth; with the agent stopped only the datapath's own endpoints are known.",
           "interface, ifindex, ip, mac, network, bridge, sandbox, datapath, from_packets, "
           "from_bytes, to_packets, to_bytes",
           "bpfnet endpoint list --network web"}},

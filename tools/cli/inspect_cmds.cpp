@@ -4,9 +4,12 @@
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
 
+#include <net/if.h>
+
 #include <chrono>
 #include <csignal>
 #include <ctime>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <thread>
@@ -200,6 +203,30 @@ json endpoint_rows(const inspect::PinnedDatapath& dp, const AgentNames& names,
                             {"from_bytes", c.value("from_bytes", 0)},
                             {"to_packets", c.value("to_packets", 0)},
                             {"to_bytes", c.value("to_bytes", 0)}});
+    }
+    // Endpoints on the kernel fallback are in no BPF map: the agent knows them, and the host end
+    // of their veth counts their traffic (what it receives, the container sent).
+    for (const AgentEndpoint& e : names.endpoints) {
+        if (!network_filter.empty() && network_filter != e.network) continue;
+        if (e.datapath == "bpf") continue;
+        auto stat = [&](const char* counter) -> uint64_t {
+            std::ifstream in("/sys/class/net/" + e.host_interface + "/statistics/" + counter);
+            uint64_t v = 0;
+            in >> v;
+            return v;
+        };
+        rows.push_back(json{{"interface", e.host_interface},
+                            {"ifindex", if_nametoindex(e.host_interface.c_str())},
+                            {"ip", e.ip},
+                            {"mac", e.mac},
+                            {"network", e.network},
+                            {"bridge", ""},
+                            {"sandbox", e.sandbox},
+                            {"datapath", e.datapath},
+                            {"from_packets", stat("rx_packets")},
+                            {"from_bytes", stat("rx_bytes")},
+                            {"to_packets", stat("tx_packets")},
+                            {"to_bytes", stat("tx_bytes")}});
     }
     return rows;
 }

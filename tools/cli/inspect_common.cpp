@@ -43,6 +43,23 @@ AgentNames agent_names(const Context& ctx) {
             if (!ip.empty()) names.sandbox_by_endpoint[{bridge, ip}] = c.value("Name", "");
         }
     }
+    std::map<std::string, std::string> datapath_by_network;
+    for (const json& n : networks)
+        datapath_by_network[n.value("Name", "")] =
+            n.value("BpfNet", json::object()).value("Datapath", "");
+    auto sandboxes = ApiClient(ctx.run_dir).call("GET", "/sandboxes");
+    if (!sandboxes || !sandboxes->is_array()) return names;
+    const json all = std::move(*sandboxes);
+    for (const json& s : all) {
+        const json nets = s.value("Networks", json::object());
+        for (const auto& [network, e] : nets.items()) {
+            const std::string host_if = e.value("HostInterface", "");
+            if (host_if.empty()) continue;  // host/none, macvlan: no host end
+            names.endpoints.push_back({s.value("Name", ""), network, datapath_by_network[network],
+                                       host_if, e.value("IPAddress", ""),
+                                       e.value("MacAddress", "")});
+        }
+    }
     return names;
 }
 

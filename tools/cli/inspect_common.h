@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "commands.h"
 #include "inspect/pinned.h"
@@ -18,8 +19,14 @@ using inspect::json;
 // Opens the datapath under ctx.bpffs_root, or reports why not (and returns nullopt).
 std::optional<inspect::PinnedDatapath> open_datapath(Context& ctx);
 
+// An endpoint as the agent records it (every datapath, not only BPF).
+struct AgentEndpoint {
+    std::string sandbox, network, datapath, host_interface, ip, mac;
+};
+
 struct AgentNames {
     bool available = false;
+    std::vector<AgentEndpoint> endpoints;
     std::map<std::string, std::string> network_by_bridge;  // bridge device -> network name
     // (bridge device, endpoint IP) -> sandbox name
     std::map<std::pair<std::string, std::string>, std::string> sandbox_by_endpoint;

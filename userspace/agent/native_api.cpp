@@ -172,6 +172,7 @@ json sandbox_json(const Sandbox& sandbox, const NetworkService::Snapshot& snap) 
                           {"EndpointID", e.id},
                           {"Ports", ports},
                           {"Interface", e.ifname},
+                          {"HostInterface", e.host_ifname},
                           {"IPAddress", e.ip.value == 0 ? "" : e.ip.str()},
                           {"MacAddress", e.mac.is_zero() ? "" : e.mac.str()},
                           {"Aliases", e.aliases},
