@@ -54,7 +54,7 @@ import json, sys
 ev = json.loads(open(sys.argv[1]).readline())
 assert ev["type"] == "drop" and ev["reason"] == "spoofed-ip", ev
 assert ev["endpoint"] == sys.argv[2] and ev["src"] == "10.219.1.250" and ev["proto"] == "icmp", ev
-assert ev["verdict"] == "dropped" and ev["reason_text"], ev
+assert ev["verdict"] == "dropped" and ev["reason_text"] and ev["direction"] == "from-endpoint", ev
 PY
 in_ns "a-$$" ip addr del 10.219.1.250/32 dev eth0
 # ... and a trace of an allowed packet, with the program's verdict; tracing is off afterwards.
@@ -168,7 +168,7 @@ assert p["role"] == "endpoint" and p["hook"] == "tc ingress" and p["mechanism"] 
 assert p["name"] == "bpfnet_from_ep" and len(p["tag"]) == 16 and p["instructions"] > 0, p
 assert p["run_count"] > 0 and p["avg_ns"] > 0, ("no runs sampled while a pinged b", p)
 assert p["network"].startswith("bn-"), p  # the agent is down: the bridge names the network
-assert any(q["role"] == "uplink" for q in progs), progs
+assert any(q["role"] == "uplink" and q["name"] == "bpfnet_from_uplink" for q in progs), progs  # full names, from BTF
 
 maps = {m["name"]: m for m in load("maps")}
 same_fields("map-list", maps["bpfnet_ct"])

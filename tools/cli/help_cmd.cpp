@@ -83,7 +83,9 @@ const std::map<std::string, ManPage>& pages() {
           "bytes]",
           "bpfnet stats --watch --interval 2"}},
         {"monitor",
-         {"Prints datapath events as they happen, one line each: time, endpoint, direction, "
+         {"Prints datapath events as they happen, one line each: time, endpoint (the device the "
+          "program ran on), direction (from-endpoint: sent by a container; from-outside: arriving "
+          "on an uplink or the overlay device), "
           "protocol and addresses, verdict, and for drops the reason in words. Drops are always "
           "reported; traces (every packet an endpoint sends, with the program's verdict: "
           "redirected, to-stack) are switched on only while a monitor asks for them (--type trace "

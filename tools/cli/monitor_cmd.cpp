@@ -12,6 +12,7 @@
 #include <ctime>
 #include <iostream>
 #include <memory>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -35,7 +36,11 @@ struct MonitorArgs {
 };
 
 struct MonitorState {
-    const MonitorArgs* args;
+    const MonitorArgs* args = nullptr;
+    const inspect::PinnedDatapath* datapath = nullptr;
+    // Host ends of endpoint veths (re-read at most once a second when an unknown ifindex shows).
+    std::set<uint32_t> endpoints;
+    std::chrono::steady_clock::time_point endpoints_read;
     uint32_t endpoint_ifindex = 0;
     uint32_t endpoint_ip = 0;  // network order
     int64_t wall_minus_mono_ns = 0;
@@ -73,13 +78,30 @@ std::string l3_name(const bpfnet_event& ev) {
     return fmt::format("ethertype 0x{:04x}", eth);
 }
 
-json event_json(const bpfnet_event& ev, const MonitorState& st) {
+void read_endpoints(MonitorState& st) {
+    st.endpoints.clear();
+    st.endpoints_read = std::chrono::steady_clock::now();
+    auto entries = st.datapath->dump("bpfnet_ep_by_if", [](uint32_t) { return std::string(); });
+    if (!entries) return;
+    for (const auto& e : *entries) st.endpoints.insert(e["key"]["ifindex"].get<uint32_t>());
+}
+
+// Endpoint programs see what a container sends; the uplink and overlay programs what arrives from
+// outside.
+std::string direction_of(MonitorState& st, uint32_t ifindex) {
+    if (!st.endpoints.count(ifindex) &&
+        std::chrono::steady_clock::now() - st.endpoints_read > std::chrono::seconds(1))
+        read_endpoints(st);
+    return st.endpoints.count(ifindex) ? "from-endpoint" : "from-outside";
+}
+
+json event_json(const bpfnet_event& ev, MonitorState& st) {
     const bool drop = ev.type == BPFNET_EVENT_DROP;
     json out{{"time", time_text(static_cast<int64_t>(ev.timestamp_ns) + st.wall_minus_mono_ns)},
              {"type", drop ? "drop" : "trace"},
              {"endpoint", inspect::ifname_of(ev.ifindex)},
              {"ifindex", ev.ifindex},
-             {"direction", "from-endpoint"},
+             {"direction", direction_of(st, ev.ifindex)},
              {"proto", l3_name(ev)},
              {"src", inspect::ipv4_text(ev.saddr)},
              {"sport", ntohs(ev.sport)},
@@ -167,7 +189,8 @@ class TraceRequest {
 };
 
 void run_monitor(Context& ctx, const MonitorArgs& a) {
-    MonitorState st{&a};
+    MonitorState st;
+    st.args = &a;
     if (!a.endpoint.empty()) {
         if (auto ip = Ipv4::parse(a.endpoint); ip) {
             st.endpoint_ip = ip->network_order();
@@ -180,6 +203,8 @@ void run_monitor(Context& ctx, const MonitorArgs& a) {
     }
     auto dp = open_datapath(ctx);
     if (!dp) return;
+    st.datapath = &*dp;
+    read_endpoints(st);
     auto events = dp->open_map("bpfnet_events");
     if (failed(ctx, events)) return;
     timespec wall{}, mono{};

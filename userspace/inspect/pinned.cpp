@@ -1,6 +1,7 @@
 #include "inspect/pinned.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
 #include <net/if.h>
@@ -101,6 +102,23 @@ void describe_program(ProgramAttachment& a) {
     uint32_t len = sizeof(info);
     if (bpf_obj_get_info_by_fd(prog.get(), &info, &len) != 0) return;
     a.prog_name = info.name;
+    // The kernel keeps 15 characters of a name; the BTF of the program has all of it.
+    if (info.btf_id && info.nr_func_info > 0) {
+        std::vector<bpf_func_info> funcs(info.nr_func_info);
+        bpf_prog_info more{};
+        more.nr_func_info = info.nr_func_info;
+        more.func_info_rec_size = sizeof(bpf_func_info);
+        more.func_info = reinterpret_cast<uint64_t>(funcs.data());
+        uint32_t more_len = sizeof(more);
+        if (bpf_obj_get_info_by_fd(prog.get(), &more, &more_len) == 0) {
+            if (btf* b = btf__load_from_kernel_by_id(info.btf_id)) {
+                const btf_type* t = btf__type_by_id(b, funcs[0].type_id);
+                const char* full = t ? btf__name_by_offset(b, t->name_off) : nullptr;
+                if (full && *full) a.prog_name = full;
+                btf__free(b);
+            }
+        }
+    }
     for (uint8_t b : info.tag) a.tag += fmt::format("{:02x}", b);
     a.run_count = info.run_cnt;
     a.run_time_ns = info.run_time_ns;
