@@ -17,15 +17,10 @@
 namespace bpfnet {
 namespace {
 
-class EtcdClientTest : public ::testing::Test {
+class EtcdClientTest : public testing::EtcdSuite {
   protected:
-    static void SetUpTestSuite() { server_ = new testing::EtcdTestServer(); }
-    static void TearDownTestSuite() {
-        delete server_;
-        server_ = nullptr;
-    }
     void SetUp() override {
-        ASSERT_TRUE(server_->running()) << server_->error();
+        ASSERT_NO_FATAL_FAILURE(EtcdSuite::SetUp());
         auto c = EtcdClient::connect({server_->url()});
         ASSERT_TRUE(c.ok()) << c.error().message;
         client_ = std::move(*c);
@@ -33,11 +28,9 @@ class EtcdClientTest : public ::testing::Test {
                   std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
                   "/";
     }
-    static testing::EtcdTestServer* server_;
     std::unique_ptr<EtcdClient> client_;
     std::string prefix_;
 };
-testing::EtcdTestServer* EtcdClientTest::server_ = nullptr;
 
 TEST_F(EtcdClientTest, PutGetPrefixAndRemove) {
     ASSERT_TRUE(client_->put(prefix_ + "a", "1").ok());

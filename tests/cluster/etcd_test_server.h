@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -94,6 +96,19 @@ class EtcdTestServer {
 
     std::string dir_, url_, error_;
     pid_t pid_ = -1;
+};
+
+// A test suite whose tests share one private etcd (started before the first, stopped after the
+// last); each test checks it is up.
+class EtcdSuite : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() { server_ = new EtcdTestServer(); }
+    static void TearDownTestSuite() {
+        delete server_;
+        server_ = nullptr;
+    }
+    void SetUp() override { ASSERT_TRUE(server_->running()) << server_->error(); }
+    static inline EtcdTestServer* server_ = nullptr;
 };
 
 }  // namespace bpfnet::testing

@@ -32,15 +32,10 @@ bool eventually(const std::function<bool()>& ready) {
     return ready();
 }
 
-class OverlayRegistryTest : public ::testing::Test {
+class OverlayRegistryTest : public testing::EtcdSuite {
   protected:
-    static void SetUpTestSuite() { server_ = new testing::EtcdTestServer(); }
-    static void TearDownTestSuite() {
-        delete server_;
-        server_ = nullptr;
-    }
     void SetUp() override {
-        ASSERT_TRUE(server_->running()) << server_->error();
+        ASSERT_NO_FATAL_FAILURE(EtcdSuite::SetUp());
         // Each test its own network IDs and ranges: the store outlives single tests.
         suffix_ = ::testing::UnitTest::GetInstance()->current_test_info()->name();
         host_a_ = start("a-" + suffix_, ip("192.0.2.1"));
@@ -64,11 +59,9 @@ class OverlayRegistryTest : public ::testing::Test {
         n.ipam.user_subnet = true;  // static addresses need a --subnet (Docker's rule)
         return n;
     }
-    static testing::EtcdTestServer* server_;
     std::string suffix_;
     std::unique_ptr<OverlayRegistry> host_a_, host_b_;
 };
-testing::EtcdTestServer* OverlayRegistryTest::server_ = nullptr;
 
 TEST_F(OverlayRegistryTest, ASubnetIsClaimedByOneOverlayOnly) {
     const Network first = network("n1", "10.99.1.0/24");

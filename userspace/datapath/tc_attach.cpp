@@ -12,6 +12,7 @@
 
 #include "datapath/bpf_util.h"
 #include "datapath/libbpf_log.h"
+#include "datapath/link_info.h"
 
 namespace bpfnet {
 
@@ -19,20 +20,6 @@ namespace {
 
 // Debian's 6.1 UAPI headers predate tcx (6.6): these are the kernel's values.
 constexpr int kBpfTcxIngress = 46;
-constexpr uint32_t kBpfLinkTypeTcx = 11;
-
-// The head of struct bpf_link_info as the kernel fills it for a tcx link: type, id, prog_id, then
-// the union (8-byte aligned) whose tcx member starts with the ifindex.
-struct TcxLinkInfo {
-    uint32_t type;
-    uint32_t id;
-    uint32_t prog_id;
-    uint32_t pad;
-    uint32_t ifindex;
-    uint32_t attach_type;
-    uint8_t rest[64];
-};
-
 std::string pin_path(const TcIngressHook& hook, const std::string& ifname) {
     return hook.links_dir + "/" + ifname;
 }
@@ -57,10 +44,11 @@ Status attach_tc_ingress(const TcIngressHook& hook, int prog_fd, const std::stri
     int existing = bpf_obj_get(pin.c_str());
     if (existing >= 0) {
         Fd link(existing);
-        TcxLinkInfo info{};
+        BpfLinkInfo info{};
         uint32_t len = sizeof(info);
         bool live = bpf_obj_get_info_by_fd(link.get(), &info, &len) == 0 &&
-                    info.type == kBpfLinkTypeTcx && info.ifindex == static_cast<uint32_t>(ifindex);
+                    info.type == kBpfLinkTypeTcx &&
+                    info.tcx.ifindex == static_cast<uint32_t>(ifindex);
         if (live) {
             // Re-adopt: swap the freshly loaded program into the running link atomically.
             if (int err = bpf_link_update(link.get(), prog_fd, nullptr); err)

@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "datapath/link_info.h"
 #include "datapath/pin_layout.h"
 
 namespace bpfnet::inspect {
@@ -21,32 +22,6 @@ namespace bpfnet::inspect {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Debian 12's UAPI headers predate tcx: the head of struct bpf_link_info with the members read
-// here (the union starts 8-byte aligned after type, id, prog_id).
-constexpr uint32_t kLinkTypeCgroup = 3;
-constexpr uint32_t kLinkTypeXdp = 6;
-constexpr uint32_t kLinkTypeTcx = 11;
-struct RawLinkInfo {
-    uint32_t type;
-    uint32_t id;
-    uint32_t prog_id;
-    uint32_t pad;
-    union {
-        struct {
-            uint64_t cgroup_id;
-            uint32_t attach_type;
-        } cgroup;
-        struct {
-            uint32_t ifindex;
-        } xdp;
-        struct {
-            uint32_t ifindex;
-            uint32_t attach_type;
-        } tcx;
-        uint8_t raw[64];
-    };
-};
 
 Failure errno_error(const std::string& what, int err) {
     return fail(ErrorKind::Internal,
@@ -283,7 +258,7 @@ Result<std::vector<ProgramAttachment>> PinnedDatapath::programs() const {
             int fd = bpf_obj_get(entry.path().c_str());
             if (fd < 0) continue;
             Fd link(fd);
-            RawLinkInfo info{};
+            BpfLinkInfo info{};
             uint32_t len = sizeof(info);
             if (bpf_obj_get_info_by_fd(link.get(), &info, &len) != 0) continue;
             ProgramAttachment a;
@@ -291,15 +266,15 @@ Result<std::vector<ProgramAttachment>> PinnedDatapath::programs() const {
             a.role = role_of(sub);
             a.link_id = info.id;
             a.prog_id = info.prog_id;
-            if (info.type == kLinkTypeTcx) {
+            if (info.type == kBpfLinkTypeTcx) {
                 a.ifindex = info.tcx.ifindex;
                 a.hook = "tc ingress";
                 a.mechanism = "tcx";
-            } else if (info.type == kLinkTypeXdp) {
+            } else if (info.type == kBpfLinkTypeXdp) {
                 a.ifindex = info.xdp.ifindex;
                 a.hook = "xdp";
                 a.mechanism = xdp_mechanism(a.ifindex);
-            } else if (info.type == kLinkTypeCgroup) {
+            } else if (info.type == kBpfLinkTypeCgroup) {
                 a.hook = cgroup_hook(info.cgroup.attach_type);
                 a.mechanism = "cgroup link";
             } else {
