@@ -23,8 +23,6 @@ demo: build
 
 bench: build
 	./bench/run
-	./bench/run-ports
-	./bench/run-overlay
 
 format:
 	find userspace tools tests bpf include -name '*.cpp' -o -name '*.h' -o -name '*.c' | xargs clang-format -i

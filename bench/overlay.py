@@ -8,27 +8,22 @@ talking over an overlay network, for
   bpfnet  - bpfnet's BPF overlay (encapsulation in the endpoint program, one collect_md VXLAN
             device per host, decapsulation with bpf_redirect_peer).
 Both clusters are built first and measured interleaved, --runs times: TCP throughput, UDP 64-byte
-packet rate and TCP request/response latency (iperf3, sockperf). Medians and ratios go to
-bench/results/<date>-<host>/overlay-report.md and overlay-results.json. Traffic only flows between
-namespaces this script creates; everything is removed on exit, Ctrl-C included."""
+packet rate and TCP request/response latency (iperf3, sockperf), with the CPU spent. Traffic only
+flows between namespaces this creates; everything is removed on exit, Ctrl-C included."""
 
-import argparse
-import datetime
 import json
 import os
 import shutil
 import signal
-import socket
-import statistics
 import subprocess
-import sys
 import tempfile
 import time
 
-from same_host import in_ns, log, measure, sh, METRICS
+from benchlib import PID, comparison_section, in_ns, log, measure, sh, target
 
-PID = os.getpid()
-TARGETS = [
+NAME = "overlay"
+TITLE = "Overlay: containers on two hosts (kernel VXLAN + bridge vs bpfnet's BPF overlay)"
+TARGETS = [  # the overlay issue's: (metric, reference, bound, op)
     ("udp_pps", "kernel", 1.2, ">="),
     ("tcp_gbps", "kernel", 1.05, ">="),
     ("lat_p50_us", "kernel", 0.9, "<="),
@@ -128,81 +123,32 @@ class Cluster:
             sh(*step, check=False)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--bin-dir", required=True)
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--quick", action="store_true", help="short runs for a smoke test")
-    ap.add_argument("--out", help="results directory (default bench/results/<date>-<host>)")
-    args = ap.parse_args()
-    seconds = 1 if args.quick else 5
-    runs = min(args.runs, 2) if args.quick else args.runs
-    out_dir = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
-                                       f"{datetime.date.today().isoformat()}-{socket.gethostname()}")
+def run(opts):
     work = tempfile.mkdtemp(prefix="bnb-overlay.")
-    clusters = {name: Cluster(name, args.bin_dir, work) for name in CLUSTERS}
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
+    clusters = {name: Cluster(name, opts.bin_dir, work) for name in CLUSTERS}
     samples = {}
     try:
         for c in clusters.values():
             os.makedirs(c.work, exist_ok=True)
             c.build()
-            log(f"{c.name}: overlay on the {c.datapath} datapath, server {c.variant[2]}")
-        for run in range(runs):
-            for metric in ("tcp_gbps", "udp_pps", "latency"):
+            log(f"overlay: {c.name}: overlay on the {c.datapath} datapath, server {c.variant[2]}")
+        for run_no in range(opts.runs):
+            for group in ("tcp_gbps", "udp_pps", "latency"):
                 for name, c in clusters.items():
-                    result = measure(c.variant, metric, seconds)
-                    values = result if isinstance(result, dict) else {metric: result}
+                    values = measure(c.variant, group, opts.seconds)
                     for key, value in values.items():
                         samples.setdefault(key, {}).setdefault(name, []).append(value)
                     shown = ", ".join(f"{k}={v:.3f}" for k, v in values.items())
-                    log(f"run {run + 1} {name:6s} {shown}")
-    except KeyboardInterrupt:
-        log("interrupted; tearing down")
-        return 130
+                    log(f"overlay run {run_no + 1} {name:6s} {shown}")
     finally:
         for c in clusters.values():
             c.teardown()
         shutil.rmtree(work, ignore_errors=True)
-    write_report(out_dir, samples, runs, seconds)
-    return 0
-
-
-def write_report(out_dir, samples, runs, seconds):
-    os.makedirs(out_dir, exist_ok=True)
-    medians = {m: {v: statistics.median(xs) for v, xs in per.items()} for m, per in samples.items()}
-    lines = ["# Overlay benchmark: kernel VXLAN + bridge vs bpfnet's BPF overlay", "",
-             f"{datetime.datetime.now().isoformat(timespec='seconds')} on {socket.gethostname()} "
-             f"({os.cpu_count()} CPUs, kernel {os.uname().release}); two hosts (namespaces on an "
-             f"underlay veth pair); {runs} interleaved runs of {seconds} s per metric; medians with "
-             "[min, max].", ""]
-    for metric, per in samples.items():
-        title, unit, _ = METRICS[metric]
-        lines += [f"## {title}", "", f"| variant | median ({unit}) | spread | vs kernel |",
-                  "|---|---|---|---|"]
-        for v in ("kernel", "bpfnet"):
-            if v in per:
-                med = medians[metric][v]
-                lines.append(f"| {v} | {med:.3f} | [{min(per[v]):.3f}, {max(per[v]):.3f}] | "
-                             f"{med / medians[metric]['kernel']:.2f}x |")
-        lines.append("")
-    lines += ["## Targets (ratios of medians, bpfnet vs kernel)", "",
-              "| metric | target | measured | result |", "|---|---|---|---|"]
-    verdicts = []
-    for metric, ref, bound, op in TARGETS:
-        if metric not in medians:
-            continue
-        ratio = medians[metric]["bpfnet"] / medians[metric][ref]
-        ok = ratio >= bound if op == ">=" else ratio <= bound
-        verdicts.append({"metric": metric, "target": f"{op} {bound}", "ratio": ratio, "met": ok})
-        lines.append(f"| {metric} | {op} {bound}x | {ratio:.2f}x | {'pass' if ok else 'miss'} |")
-    with open(os.path.join(out_dir, "overlay-report.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    with open(os.path.join(out_dir, "overlay-results.json"), "w") as f:
-        json.dump({"runs": runs, "seconds": seconds, "samples": samples, "medians": medians,
-                   "targets": verdicts}, f, indent=2)
-    print("\n".join(lines))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    text, plots, medians = comparison_section(samples, ["kernel", "bpfnet"], "kernel")
+    text = ["Two hosts (namespaces on an underlay veth pair, etcd on the first): **kernel** = "
+            "bridge + VXLAN device per network (Docker's overlay layout), **bpfnet** = "
+            "encapsulation in BPF around one collect_md VXLAN device.", ""] + text
+    targets = [target(f"{m} vs {ref}", medians[m]["bpfnet"] / medians[m][ref], bound, op)
+               for m, ref, bound, op in TARGETS if m in medians]
+    return {"title": TITLE, "text": text, "plots": plots, "targets": targets,
+            "data": {"samples": samples, "medians": medians}}

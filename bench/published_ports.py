@@ -15,26 +15,22 @@ Publishing 10,000 ports: one `bpfnet network connect --publish 20000-29999:...` 
 iptables-restore of 10,000 DNAT rules (Docker's best case) and 1,000 separate `iptables -A` calls
 (how Docker adds them, one per port) scaled to 10,000.
 
-Variants run interleaved, --runs times; medians and ratios go to
-bench/results/<date>-<host>/ports-report.md and ports-results.json. Traffic only flows between
-namespaces this script creates and the host's loopback; everything is removed on exit."""
+Variants run interleaved, --runs times. Traffic only flows between namespaces this creates and
+the host's loopback; everything is removed on exit. Setup is shared with scaling.py."""
 
-import argparse
-import datetime
 import json
 import os
-import re
 import shutil
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 
-from same_host import in_ns, log, sh
+from benchlib import PID, in_ns, log, sh, target, wrk
 
-PID = os.getpid()
+NAME = "ports"
+TITLE = "Published ports: bpfnet vs iptables DNAT and docker-proxy"
 NET = "10.249.0.0/24"
 LINK_HOST = ["10.249.255.1", "10.249.255.2", "10.249.255.3"]  # one host address per NAT variant
 # One client address per NAT variant as well (chosen by per-destination routes): variants never
@@ -42,7 +38,7 @@ LINK_HOST = ["10.249.255.1", "10.249.255.2", "10.249.255.3"]  # one host address
 # new connections.
 LINK_CLIENT = ["10.249.255.4", "10.249.255.5", "10.249.255.6"]
 PORT_IPT1, PORT_IPT10K, PORT_BPFNET, PORT_PROXY = 40080, 40081, 40082, 40090
-TARGETS = [
+TARGETS = [  # the published-ports issue's: (metric, variant, reference, bound, op)
     ("conn_per_s", "bpfnet-10k", "bpfnet-1", 0.95, ">="),
     ("conn_per_s", "bpfnet-10k", "iptables-10k", 3.0, ">="),
     ("keepalive_rps", "bpfnet-socket", "docker-proxy", 2.0, ">="),
@@ -160,12 +156,21 @@ class Setup:
             else:
                 raise RuntimeError(f"{url} does not answer from the client namespace")
 
-    def publish_filler(self):
-        """10,000 more published ports, on a second sandbox. Returns the seconds it took."""
+    def publish_filler(self, count=10000):
+        """`count` more published ports, on a second sandbox. Returns the seconds it took."""
         self.bn("sandbox", "create", "filler")
         start = time.monotonic()
-        self.bn("network", "connect", "--publish", "20000-29999:20000-29999", self.net, "filler")
+        if count > 0:
+            self.bn("network", "connect", "--publish", f"20000-{19999 + count}:20000-{19999 + count}",
+                    self.net, "filler")
         return time.monotonic() - start
+
+    def set_iptables_filler(self, count):
+        """The iptables-10k variant's chain with `count` other DNAT rules before its own."""
+        rules = ["*nat", f"-F {self.chain10k}"] + filler_rules(self.chain10k, self.server_ip, count)
+        rules += [f"-A {self.chain10k} -p tcp --dport {PORT_IPT10K} -j DNAT --to-destination "
+                  f"{self.server_ip}:80", "COMMIT", ""]
+        subprocess.run(["iptables-restore", "-n"], input="\n".join(rules), text=True, check=True)
 
     def unpublish_filler(self):
         self.bn("network", "disconnect", self.net, "filler")
@@ -207,23 +212,6 @@ def filler_rules(chain, server_ip, count=10000, first=50000):
             for i in range(count)]
 
 
-def wrk(ns_path, url, seconds, close):
-    cmd = ["wrk", "-t1", "-c32", f"-d{seconds}s", "--latency"]
-    if close:
-        cmd += ["-H", "Connection: close"]
-    cmd.append(url)
-    if ns_path:
-        cmd = in_ns(ns_path, *cmd)
-    out = sh(*cmd, capture=True, timeout=seconds + 30).stdout
-    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if not m:
-        raise RuntimeError(f"wrk printed no rate: {out}")
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    if errors and int(errors.group(1)) + int(errors.group(4)) > 0:
-        log(f"wrk {url}: {errors.group(0)}")
-    return float(m.group(1))
-
-
 def time_iptables(count_restore=10000, count_single=1000):
     chain = f"BNBT_{PID}"
     rules = ["*nat", f":{chain} - [0:0]"] + filler_rules(chain, "10.249.0.2", count_restore) + ["COMMIT", ""]
@@ -241,21 +229,11 @@ def time_iptables(count_restore=10000, count_single=1000):
     return restore, single
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin-dir", required=True)
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--out", default=None)
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("the benchmark needs root")
-    setup = Setup(args.bin_dir)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
-    results = {}
+def run(opts):
+    setup = Setup(opts.bin_dir)
     try:
         setup.start()
-        log(f"server {setup.server_ip} in a sandbox on the {setup.datapath} datapath")
+        log(f"ports: server {setup.server_ip} in a sandbox on the {setup.datapath} datapath")
         outside = {
             "iptables-1": f"http://{LINK_HOST[0]}:{PORT_IPT1}/",
             "iptables-10k": f"http://{LINK_HOST[1]}:{PORT_IPT10K}/",
@@ -265,7 +243,7 @@ def main():
                       "bpfnet-socket": f"http://127.0.0.1:{PORT_BPFNET}/"}
         samples = {}
         publish_times = []
-        for run in range(args.runs):
+        for run_no in range(opts.runs):
             for filler in (False, True):
                 if filler:
                     publish_times.append(setup.publish_filler())
@@ -274,57 +252,39 @@ def main():
                         continue  # iptables variants do not depend on bpfnet's filler
                     label = (name + ("-10k" if filler else "-1")) if name == "bpfnet" else name
                     for metric, close in (("conn_per_s", True), ("keepalive_rps", False)):
-                        value = wrk(setup.client_path, url, args.seconds, close)
+                        value = wrk(setup.client_path, url, opts.seconds, close)
                         samples.setdefault(label, {}).setdefault(metric, []).append(value)
-                        log(f"run {run + 1}: {label} {metric} {value:.0f}")
+                        log(f"ports run {run_no + 1}: {label} {metric} {value:.0f}")
                 if filler:
                     setup.unpublish_filler()
             for name, url in host_local.items():
                 for metric, close in (("conn_per_s", True), ("keepalive_rps", False)):
-                    value = wrk(None, url, args.seconds, close)
+                    value = wrk(None, url, opts.seconds, close)
                     samples.setdefault(name, {}).setdefault(metric, []).append(value)
-                    log(f"run {run + 1}: {name} {metric} {value:.0f}")
-        ipt_restore, ipt_single = time_iptables()
-        results = {
-            "datapath": setup.datapath,
-            "samples": samples,
-            "medians": {v: {m: statistics.median(xs) for m, xs in ms.items()} for v, ms in samples.items()},
-            "publish_10k_seconds": {"bpfnet": statistics.median(publish_times),
-                                    "iptables-restore": ipt_restore,
-                                    "iptables-per-rule (scaled from 1,000)": ipt_single},
-        }
+                    log(f"ports run {run_no + 1}: {name} {metric} {value:.0f}")
+        ipt_restore, ipt_single = time_iptables(count_single=100 if opts.quick else 1000)
+        datapath = setup.datapath
     finally:
         setup.teardown()
-    write_report(results, args)
-
-
-def write_report(results, args):
-    host = os.uname().nodename
-    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
-                                   f"{datetime.date.today()}-{host}")
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "ports-results.json"), "w") as f:
-        json.dump(results, f, indent=2)
-    med = results["medians"]
-    lines = [f"# Published ports: bpfnet vs iptables DNAT and docker-proxy ({datetime.date.today()}, {host})",
-             "", f"Medians of {args.runs} interleaved runs of {args.seconds} s each (wrk -t1 -c32); "
-             f"server: nginx in a bpfnet sandbox on the {results['datapath']} datapath.", "",
-             "| variant | new connections/s | keep-alive requests/s |", "|---|---|---|"]
+    med = {v: {m: statistics.median(xs) for m, xs in ms.items()} for v, ms in samples.items()}
+    publish = {"bpfnet (one connect)": statistics.median(publish_times),
+               "iptables-restore": ipt_restore, "iptables -A per port (Docker)": ipt_single}
+    text = [f"nginx in a bpfnet sandbox on the {datapath} datapath; wrk -t1 -c32 from a client "
+            "namespace on an uplink veth, and from the host to 127.0.0.1.", "",
+            "| variant | new connections/s | spread | keep-alive requests/s | spread |", "|---|---|---|---|---|"]
     for variant, ms in med.items():
-        lines.append(f"| {variant} | {ms['conn_per_s']:.0f} | {ms['keepalive_rps']:.0f} |")
-    lines += ["", "| target | ratio | goal | met |", "|---|---|---|---|"]
-    for metric, a, b, goal, op in TARGETS:
-        ratio = med[a][metric] / med[b][metric]
-        met = ratio >= goal if op == ">=" else ratio <= goal
-        lines.append(f"| {metric} {a} / {b} | {ratio:.2f} | {op} {goal} | {'yes' if met else 'NO'} |")
-    lines += ["", "Publishing 10,000 ports (seconds):", ""]
-    for what, secs in results["publish_10k_seconds"].items():
-        lines.append(f"- {what}: {secs:.2f}")
-    lines.append("")
-    with open(os.path.join(out, "ports-report.md"), "w") as f:
-        f.write("\n".join(lines))
-    print("\n".join(lines))
-
-
-if __name__ == "__main__":
-    main()
+        c, k = samples[variant]["conn_per_s"], samples[variant]["keepalive_rps"]
+        text.append(f"| {variant} | {ms['conn_per_s']:.0f} | [{min(c):.0f}, {max(c):.0f}] | "
+                    f"{ms['keepalive_rps']:.0f} | [{min(k):.0f}, {max(k):.0f}] |")
+    text += ["", "Publishing 10,000 ports:", "", "| how | seconds |", "|---|---|"]
+    text += [f"| {what} | {secs:.2f} |" for what, secs in publish.items()]
+    text.append("")
+    targets = [target(f"{metric} {a} / {b}", med[a][metric] / med[b][metric], bound, op)
+               for metric, a, b, bound, op in TARGETS]
+    plots = [{"metric": m, "title": title, "ylabel": "requests/s", "kind": "bars",
+              "series": {v: [med[v][m], min(samples[v][m]), max(samples[v][m])] for v in med}}
+             for m, title in (("conn_per_s", "New connections/s through a published port"),
+                              ("keepalive_rps", "Keep-alive requests/s through a published port"))]
+    return {"title": TITLE, "text": text, "plots": plots, "targets": targets,
+            "data": {"samples": samples, "medians": med, "publish_10k_seconds": publish,
+                     "datapath": datapath}}

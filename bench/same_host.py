@@ -1,49 +1,30 @@
-#!/usr/bin/env python3
-"""Same-host benchmark: two network namespaces talking over
+"""Same host: two network namespaces talking over
   direct  - a veth pair between them (the limit),
   bridge  - each on a veth into a Linux bridge (what docker's bridge driver builds),
   bpfnet  - two sandboxes on a bpfnet network with the BPF datapath (bpf_redirect_peer).
-Variants run interleaved, round-robin, --runs times; medians and spread go to
-bench/results/<date>-<host>/report.md and results.json. Traffic only flows between the namespaces
-this script creates (10.250.0.0/16); everything is torn down on exit, Ctrl-C included."""
+TCP throughput, 64-byte UDP packet rate, TCP request/response latency, and the CPU the machine
+spent per GB / per million packets meanwhile. Traffic only flows between the namespaces this
+creates (10.250.0.0/16); everything is torn down on exit, Ctrl-C included."""
 
-import argparse
-import datetime
 import json
 import os
-import shutil
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-PID = os.getpid()
+from benchlib import PID, comparison_section, log, measure, sh, target
+
+NAME = "same_host"
+TITLE = "Same host: two containers on one network (direct veth pair, Linux bridge, bpfnet)"
+# The BPF datapath issue's targets: (metric, reference, bound, op).
 TARGETS = [
-    # (metric, compared with, minimum or maximum ratio, text)
     ("udp_pps", "bridge", 1.5, ">="),
     ("udp_pps", "direct", 0.95, ">="),
     ("tcp_gbps", "direct", 0.97, ">="),
     ("lat_p50_us", "bridge", 0.9, "<="),
 ]
-METRICS = {
-    "tcp_gbps": ("TCP throughput, one stream (iperf3)", "Gbit/s", True),
-    "udp_pps": ("UDP 64-byte packet rate received (iperf3 -u -l 64 -b 0)", "Mpps", True),
-    "lat_p50_us": ("TCP request/response latency p50 (sockperf ping-pong)", "us", False),
-    "lat_p99_us": ("TCP request/response latency p99 (sockperf ping-pong)", "us", False),
-}
-
-
-def sh(*cmd, check=True, capture=False, timeout=120):
-    return subprocess.run(cmd, check=check, text=True, timeout=timeout,
-                          stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
-                          stderr=subprocess.PIPE if capture else subprocess.DEVNULL)
-
-
-def log(msg):
-    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 class Topology:
@@ -144,144 +125,33 @@ class Topology:
         self.undo = []
 
 
-def in_ns(path, *cmd):
-    return ["nsenter", f"--net={path}", *cmd]
-
-
-def free_port():
-    global _port
-    _port += 1
-    return _port
-
-
-_port = 5200 + PID % 1000
-
-
-def measure(variant, metric, seconds):
-    client, server, ip = variant
-    port = str(free_port())
-    if metric in ("tcp_gbps", "udp_pps"):
-        srv = subprocess.Popen(in_ns(server, "iperf3", "-s", "-1", "-p", port), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-        time.sleep(0.3)
-        try:
-            args = ["iperf3", "-c", ip, "-p", port, "-t", str(seconds), "-J"]
-            if metric == "udp_pps":
-                args += ["-u", "-l", "64", "-b", "0"]
-            out = json.loads(sh(*in_ns(client, *args), capture=True, timeout=seconds + 30).stdout)
-        finally:
-            srv.kill()
-            srv.wait()
-        end = out["end"]
-        if metric == "tcp_gbps":
-            return end["sum_received"]["bits_per_second"] / 1e9
-        s = end["sum"]
-        return (s["packets"] - s["lost_packets"]) / s["seconds"] / 1e6
-    srv = subprocess.Popen(in_ns(server, "sockperf", "sr", "--tcp", "-i", ip, "-p", port),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.5)
-    try:
-        text = sh(*in_ns(client, "sockperf", "pp", "--tcp", "-i", ip, "-p", port, "-t", str(seconds)),
-                  capture=True, timeout=seconds + 30).stdout
-    finally:
-        srv.kill()
-        srv.wait()
-    pct = {}
-    for line in text.splitlines():
-        if "percentile" in line and "=" in line:
-            parts = line.split("percentile")[1].split("=")
-            pct[float(parts[0])] = float(parts[1])
-    return {"lat_p50_us": pct[50.0], "lat_p99_us": pct[99.0]}
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--bin-dir", required=True)
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--quick", action="store_true", help="short runs for a smoke test")
-    ap.add_argument("--only", choices=["tcp", "udp", "latency"])
-    ap.add_argument("--out", help="results directory (default bench/results/<date>-<host>)")
-    args = ap.parse_args()
-    seconds = 1 if args.quick else 5
-    runs = min(args.runs, 2) if args.quick else args.runs
-    groups = {"tcp": ["tcp_gbps"], "udp": ["udp_pps"], "latency": ["latency"]}
-    todo = groups[args.only] if args.only else ["tcp_gbps", "udp_pps", "latency"]
-    out_dir = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
-                                       f"{datetime.date.today().isoformat()}-{socket.gethostname()}")
-
-    topo = Topology(args.bin_dir)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
+def run(opts):
+    topo = Topology(opts.bin_dir)
     samples = {}
     try:
-        log("building topologies: direct veth pair, kernel bridge, bpfnet")
+        log("same_host: building a direct veth pair, a kernel bridge and a bpfnet network")
         topo.build_direct()
         topo.build_bridge()
         topo.build_bpfnet()
-        log(f"bpfnet variant: {topo.bpfnet_label}")
+        log(f"same_host: bpfnet variant: {topo.bpfnet_label}")
         order = ["direct", "bridge", "bpfnet"]
-        total = runs * len(todo) * len(order)
-        done = 0
-        for run in range(runs):
-            for metric in todo:
+        groups = ["tcp_gbps", "udp_pps", "latency"]
+        total, done = opts.runs * len(groups) * len(order), 0
+        for run_no in range(opts.runs):
+            for group in groups:
                 for name in order:  # interleaved, so drift on a shared machine hits all alike
-                    started = time.time()
-                    result = measure(topo.variants[name], metric, seconds)
-                    values = result if isinstance(result, dict) else {metric: result}
+                    values = measure(topo.variants[name], group, opts.seconds)
                     for key, value in values.items():
                         samples.setdefault(key, {}).setdefault(name, []).append(value)
                     done += 1
                     shown = ", ".join(f"{k}={v:.3f}" for k, v in values.items())
-                    log(f"[{done}/{total}] run {run + 1} {name:6s} {shown} ({time.time() - started:.1f}s)")
-    except KeyboardInterrupt:
-        log("interrupted; tearing down")
-        return 130
+                    log(f"same_host [{done}/{total}] run {run_no + 1} {name:6s} {shown}")
     finally:
         topo.teardown()
-    write_report(out_dir, samples, runs, seconds, topo.bpfnet_label)
-    return 0
-
-
-def write_report(out_dir, samples, runs, seconds, bpfnet_label):
-    os.makedirs(out_dir, exist_ok=True)
-    medians = {m: {v: statistics.median(xs) for v, xs in per.items()} for m, per in samples.items()}
-    lines = [f"# Same-host datapath benchmark", "",
-             f"{datetime.datetime.now().isoformat(timespec='seconds')} on {socket.gethostname()} "
-             f"({os.cpu_count()} CPUs, kernel {os.uname().release}); {runs} interleaved runs of {seconds} s "
-             f"per metric; medians with [min, max].", "",
-             f"Variants: **direct** = veth pair (the limit), **bridge** = Linux bridge (docker's datapath), "
-             f"**bpfnet** = {bpfnet_label}.", ""]
-    for metric, per in samples.items():
-        title, unit, higher_better = METRICS[metric]
-        lines += [f"## {title}", "", f"| variant | median ({unit}) | spread | vs bridge | vs direct |",
-                  "|---|---|---|---|---|"]
-        for v in ("direct", "bridge", "bpfnet"):
-            if v not in per:
-                continue
-            med = medians[metric][v]
-            ratio = lambda ref: f"{med / medians[metric][ref]:.2f}x" if medians[metric].get(ref) else "-"
-            lines.append(f"| {v} | {med:.3f} | [{min(per[v]):.3f}, {max(per[v]):.3f}] | {ratio('bridge')} | "
-                         f"{ratio('direct')} |")
-        lines.append("")
-    lines += ["## Targets (ratios of medians, bpfnet vs the reference)", "",
-              "| metric | reference | target | measured | result |", "|---|---|---|---|---|"]
-    verdicts = []
-    for metric, ref, bound, op in TARGETS:
-        if metric not in medians or "bpfnet" not in medians[metric]:
-            continue
-        ratio = medians[metric]["bpfnet"] / medians[metric][ref]
-        ok = ratio >= bound if op == ">=" else ratio <= bound
-        verdicts.append({"metric": metric, "reference": ref, "target": f"{op} {bound}", "ratio": ratio, "met": ok})
-        lines.append(f"| {metric} | {ref} | {op} {bound}x | {ratio:.2f}x | {'pass' if ok else 'miss'} |")
-    lines += ["", "Machines here are shared and noisy: compare ratios from one run, not absolute numbers "
-              "across runs."]
-    with open(os.path.join(out_dir, "report.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    with open(os.path.join(out_dir, "results.json"), "w") as f:
-        json.dump({"runs": runs, "seconds": seconds, "bpfnet_variant": bpfnet_label, "samples": samples,
-                   "medians": medians, "targets": verdicts}, f, indent=2)
-    log(f"report: {os.path.join(out_dir, 'report.md')}")
-    print("\n".join(lines))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    text, plots, medians = comparison_section(samples, ["direct", "bridge", "bpfnet"], "bridge", ["direct"])
+    text = [f"Variants: **direct** = veth pair (the limit), **bridge** = Linux bridge (docker's "
+            f"datapath), **bpfnet** = {topo.bpfnet_label}.", ""] + text
+    targets = [target(f"{m} vs {ref}", medians[m]["bpfnet"] / medians[m][ref], bound, op)
+               for m, ref, bound, op in TARGETS if m in medians]
+    return {"title": TITLE, "text": text, "plots": plots, "targets": targets,
+            "data": {"samples": samples, "medians": medians, "bpfnet_variant": topo.bpfnet_label}}

@@ -24,7 +24,7 @@ cluster_pkgs=(etcd-server etcd-client)
 docker_pkgs=(docker.io busybox-static)
 
 # Benchmarks (`make bench`): traffic generators for throughput, packet rate and latency.
-bench_pkgs=(iperf3 sockperf wrk nginx-light curl)  # nginx-light: the server behind published ports
+bench_pkgs=(iperf3 sockperf wrk nginx-light curl gnuplot-nox)  # nginx: the server behind published ports; gnuplot: the plots
 
 wanted=("${build_pkgs[@]}" "${runtime_pkgs[@]}" "${cluster_pkgs[@]}" "${docker_pkgs[@]}"
         "${bench_pkgs[@]}")

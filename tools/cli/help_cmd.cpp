@@ -26,13 +26,14 @@ const std::map<std::string, ManPage>& pages() {
          {"Lists every bpfnet BPF program attached on this host: the interface and hook it runs "
           "at (tc ingress through tcx or clsact, XDP in native or generic mode, cgroup socket "
           "hooks), the role it plays (endpoint, uplink, overlay, host sockets) and the network it "
-          "serves, with the program's id, tag, translated instruction count and run statistics. "
+          "serves, with the program's id, tag, translated instruction count, the instructions the "
+          "verifier processed, and run statistics. "
           "The kernel counts runs only while BPF statistics are enabled: --sample SECONDS enables "
           "them for that long and shows what ran in that window. Reads the links pinned under "
           "<bpffs>/bpfnet/*-links (or the clsact filters bpfnet installs), so it works while "
           "bpfnetd is stopped.",
           "interface, ifindex, hook, mechanism, role, network, pin, link_id, prog_id, name, tag, "
-          "run_count, run_time_ns, avg_ns, instructions",
+          "run_count, run_time_ns, avg_ns, instructions, verified_instructions",
           "bpfnet prog list\nbpfnet prog list --sample 5 --format json"}},
         {"map list",
          {"Lists bpfnet's pinned BPF maps with their type, fill level (entries of max), key and "

@@ -67,7 +67,8 @@ json prog_json(const inspect::ProgramAttachment& p, const std::string& network) 
                 {"run_count", p.run_count},
                 {"run_time_ns", p.run_time_ns},
                 {"avg_ns", p.run_count ? p.run_time_ns / p.run_count : 0},
-                {"instructions", p.instructions}};
+                {"instructions", p.instructions},
+                {"verified_instructions", p.verified_instructions}};
 }
 
 void run_prog_list(Context& ctx, const ProgArgs& a) {

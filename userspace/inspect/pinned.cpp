@@ -98,6 +98,7 @@ void describe_program(ProgramAttachment& a) {
     a.run_count = info.run_cnt;
     a.run_time_ns = info.run_time_ns;
     a.instructions = info.xlated_prog_len / sizeof(bpf_insn);
+    a.verified_instructions = info.verified_insns;
 }
 
 std::string role_of(const std::string& links_dir) {

@@ -38,7 +38,8 @@ struct ProgramAttachment {
     std::string tag;  // hex, as bpftool prints it
     uint64_t run_count = 0;
     uint64_t run_time_ns = 0;
-    uint32_t instructions = 0;  // translated instructions
+    uint32_t instructions = 0;           // translated instructions
+    uint32_t verified_instructions = 0;  // what the verifier processed to accept the program
 };
 
 class PinnedDatapath {

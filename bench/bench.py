@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""bpfnet's benchmark suite: every datapath against the stock path it replaces, measured in one
+run, reported side by side.
+
+  same_host      two containers on one network: veth pair, Linux bridge, bpfnet (+ CPU cost)
+  ports          published ports: iptables DNAT (1 and 10k rules), docker-proxy, bpfnet
+  overlay        two hosts: kernel VXLAN + bridge vs bpfnet's BPF overlay (+ CPU cost)
+  scaling        conn/s vs published ports (1..10k); packet rate vs endpoints (2..1,000)
+  control_plane  creating endpoints, publishing ports, one network connect: API vs ip/iptables
+  prog_cost      ns/packet of each BPF program (BPF_PROG_TEST_RUN), verifier instruction counts
+
+Results: bench/results/<date>-<host>/report.md, results.json and PNG plots (gnuplot). Every
+benchmark builds and removes its own namespaces; traffic never leaves them (or loopback)."""
+
+import argparse
+import datetime
+import os
+import signal
+import socket
+import sys
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import control_plane  # noqa: E402
+import overlay  # noqa: E402
+import prog_cost  # noqa: E402
+import published_ports  # noqa: E402
+import report  # noqa: E402
+import same_host  # noqa: E402
+import scaling  # noqa: E402
+from benchlib import log  # noqa: E402
+
+SUITES = [same_host, published_ports, overlay, scaling, control_plane, prog_cost]
+
+
+def main():
+    names = [s.NAME for s in SUITES]
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin-dir", required=True, help="the build's tools directory (bpfnetd, bpfnet)")
+    ap.add_argument("--only", help=f"comma-separated benchmarks to run (of {', '.join(names)})")
+    ap.add_argument("--runs", type=int, default=5, help="repetitions of every measurement (default 5)")
+    ap.add_argument("--quick", action="store_true", help="a smoke run: 1 s measurements, fewer points")
+    ap.add_argument("--seconds", type=float, help="length of one measurement (default 5, --quick 1)")
+    ap.add_argument("--out", help="results directory (default bench/results/<date>-<host>)")
+    opts = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("the benchmarks need root (namespaces, veths, bridges, BPF, iptables)")
+    chosen = opts.only.split(",") if opts.only else names
+    unknown = [n for n in chosen if n not in names]
+    if unknown:
+        sys.exit(f"unknown benchmark {', '.join(unknown)}: choose from {', '.join(names)}")
+    opts.seconds = opts.seconds or (1 if opts.quick else 5)
+    opts.seconds = int(opts.seconds) if float(opts.seconds).is_integer() else opts.seconds
+    out_dir = opts.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                                       f"{datetime.date.today().isoformat()}-{socket.gethostname()}")
+    # SIGTERM and Ctrl-C unwind through every benchmark's cleanup (finally blocks).
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    sections = []
+    interrupted = False
+    for suite in [s for s in SUITES if s.NAME in chosen]:
+        started = time.monotonic()
+        log(f"=== {suite.NAME}: {suite.TITLE}")
+        try:
+            sections.append((suite.NAME, suite.run(opts)))
+            log(f"=== {suite.NAME} done in {time.monotonic() - started:.0f}s")
+        except KeyboardInterrupt:
+            log(f"=== {suite.NAME} interrupted; its topology is removed")
+            sections.append((suite.NAME, {"title": suite.TITLE, "error": "interrupted"}))
+            interrupted = True
+            break
+        except Exception as exc:  # one failing benchmark does not lose the others' results
+            traceback.print_exc()
+            sections.append((suite.NAME, {"title": suite.TITLE, "error": f"{type(exc).__name__}: {exc}"}))
+    path = report.write(out_dir, sections, {"runs": opts.runs, "quick": opts.quick, "seconds": opts.seconds,
+                                            "benchmarks": chosen})
+    log(f"report: {path}")
+    failed = [n for n, s in sections if "error" in s]
+    if failed:
+        log(f"did not complete: {', '.join(failed)}")
+    return 130 if interrupted else (1 if failed else 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

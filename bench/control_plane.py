@@ -1,0 +1,183 @@
+"""Control plane: how long the operations take that `docker run` waits for.
+  endpoints  creating N endpoints (a namespace, a veth into the network, addresses, routes):
+             bpfnet's API (sandbox create + connect) vs the ip commands Docker's bridge driver's
+             steps amount to, one process each, as a shell script would run them;
+  ports      publishing N ports on one endpoint: one bpfnet connect with N ports vs Docker's two
+             iptables calls per port (DNAT in the nat table, ACCEPT in the filter table);
+  connect    p50/p99 of one `network connect` (and its disconnect) through the API.
+Everything it creates lives in namespaces and chains of its own and is removed on exit."""
+
+import http.client
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+
+from benchlib import PID, log, sh
+
+NAME = "control_plane"
+TITLE = "Control plane: creating endpoints, publishing ports, one network connect"
+
+
+class UnixHttp(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost", timeout=120)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.path)
+
+
+class Api:
+    """bpfnet's native API over its unix socket, one keep-alive connection (as a client library
+    would use it)."""
+
+    def __init__(self, run_dir):
+        self.conn = UnixHttp(os.path.join(run_dir, "bpfnetd.sock"))
+
+    def call(self, method, path, body=None):
+        self.conn.request(method, "/v1" + path, body=json.dumps(body) if body is not None else None,
+                          headers={"Content-Type": "application/json"})
+        resp = self.conn.getresponse()
+        data = resp.read()
+        if resp.status >= 300:
+            raise RuntimeError(f"{method} {path}: {resp.status} {data[:200]!r}")
+        return json.loads(data) if data else None
+
+
+def timed(fn):
+    start = time.monotonic()
+    fn()
+    return time.monotonic() - start
+
+
+def run(opts):
+    n_endpoints = 20 if opts.quick else 100
+    n_ports = 100 if opts.quick else 1000
+    n_connects = 10 if opts.quick else 50
+    work = tempfile.mkdtemp(prefix="bnb-cp.")
+    run_dir = os.path.join(work, "run")
+    bridge, chain = f"bnbc{PID}"[:15], f"BNBC_{PID}"
+    log_file = open(os.path.join(work, "agent.log"), "w")
+    agent = subprocess.Popen(
+        [os.path.join(opts.bin_dir, "bpfnetd"), "--state-dir", f"{work}/state", "--run-dir", run_dir,
+         "--bpffs-root", f"{work}/bpffs", "--netns-dir", f"{work}/netns", "--plugin-socket", "",
+         "--uplink", "none", "--default-bridge", "none"], stdout=log_file, stderr=log_file)
+    net = f"bnbc{PID}"
+    samples = {"endpoints_bpfnet_s": [], "endpoints_ip_s": [], "ports_bpfnet_s": [], "ports_iptables_s": []}
+    connect_ms = []
+    made_ns = []
+    try:
+        for _ in range(100):
+            if os.path.exists(os.path.join(run_dir, "bpfnetd.sock")):
+                break
+            time.sleep(0.1)
+        api = Api(run_dir)
+        api.call("POST", "/networks/create", {"Name": net, "IPAM": {"Config": [{"Subnet": "10.247.0.0/20"}]}})
+        sh("ip", "link", "add", bridge, "type", "bridge")
+        sh("ip", "addr", "add", "10.248.0.1/20", "dev", bridge)
+        sh("ip", "link", "set", bridge, "up")
+        sh("iptables", "-t", "nat", "-N", chain)
+        sh("iptables", "-N", chain)
+        for run_no in range(opts.runs):
+            # Endpoints through the API.
+            names = [f"e{run_no}-{i}" for i in range(n_endpoints)]
+
+            def make_bpfnet():
+                for name in names:
+                    api.call("POST", "/sandboxes/create", {"Name": name})
+                    api.call("POST", f"/networks/{net}/connect", {"Container": name})
+            samples["endpoints_bpfnet_s"].append(timed(make_bpfnet))
+            # The same with ip commands, as Docker's steps.
+            def make_ip():
+                for i in range(n_endpoints):
+                    ns, host = f"bnbc{PID}r{run_no}x{i}", f"bnbc{PID}{run_no}v{i}"[:15]
+                    made_ns.append(ns)
+                    ip = f"10.248.{(i + 2) // 250}.{(i + 2) % 250 + 1}"
+                    for cmd in (("ip", "netns", "add", ns),
+                                ("ip", "link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", ns),
+                                ("ip", "link", "set", host, "master", bridge, "up"),
+                                ("ip", "-n", ns, "addr", "add", f"{ip}/20", "dev", "eth0"),
+                                ("ip", "-n", ns, "link", "set", "eth0", "up"),
+                                ("ip", "-n", ns, "link", "set", "lo", "up"),
+                                ("ip", "-n", ns, "route", "add", "default", "via", "10.248.0.1")):
+                        sh(*cmd)
+            samples["endpoints_ip_s"].append(timed(make_ip))
+            log(f"control_plane run {run_no + 1}: {n_endpoints} endpoints: bpfnet "
+                f"{samples['endpoints_bpfnet_s'][-1]:.2f}s, ip {samples['endpoints_ip_s'][-1]:.2f}s")
+            # Ports on the first endpoint: one connect with all of them, against iptables.
+            api.call("POST", f"/networks/{net}/disconnect", {"Container": names[0]})
+            first = 30000 + run_no * n_ports
+            spec = f"{first}-{first + n_ports - 1}:{first}-{first + n_ports - 1}"
+            samples["ports_bpfnet_s"].append(timed(lambda: api.call(
+                "POST", f"/networks/{net}/connect", {"Container": names[0], "EndpointConfig": {"Publish": [spec]}})))
+
+            def iptables_ports():
+                for p in range(first, first + n_ports):
+                    sh("iptables", "-t", "nat", "-A", chain, "-p", "tcp", "--dport", str(p), "-j", "DNAT",
+                       "--to-destination", f"10.248.0.2:{p}")
+                    sh("iptables", "-A", chain, "-d", "10.248.0.2/32", "-p", "tcp", "--dport", str(p),
+                       "-j", "ACCEPT")
+            samples["ports_iptables_s"].append(timed(iptables_ports))
+            sh("iptables", "-t", "nat", "-F", chain)
+            sh("iptables", "-F", chain)
+            log(f"control_plane run {run_no + 1}: {n_ports} ports: bpfnet {samples['ports_bpfnet_s'][-1]:.2f}s, "
+                f"iptables {samples['ports_iptables_s'][-1]:.2f}s")
+            # One connect, many times: the latency a `docker network connect` adds.
+            api.call("POST", "/sandboxes/create", {"Name": f"c{run_no}"})
+            for _ in range(n_connects):
+                start = time.monotonic()
+                api.call("POST", f"/networks/{net}/connect", {"Container": f"c{run_no}"})
+                connect_ms.append((time.monotonic() - start) * 1000)
+                api.call("POST", f"/networks/{net}/disconnect", {"Container": f"c{run_no}"})
+            for name in names + [f"c{run_no}"]:
+                api.call("DELETE", f"/sandboxes/{name}")
+            for ns in made_ns:
+                sh("ip", "netns", "del", ns, check=False)
+            made_ns.clear()
+    finally:
+        for ns in made_ns:
+            sh("ip", "netns", "del", ns, check=False)
+        sh("iptables", "-t", "nat", "-F", chain, check=False)
+        sh("iptables", "-t", "nat", "-X", chain, check=False)
+        sh("iptables", "-F", chain, check=False)
+        sh("iptables", "-X", chain, check=False)
+        sh("ip", "link", "del", bridge, check=False)
+        bn = [os.path.join(opts.bin_dir, "bpfnet"), "--run-dir", run_dir]
+        for sb in subprocess.run(bn + ["sandbox", "ls", "-q"], capture_output=True, text=True).stdout.split():
+            sh(*bn, "sandbox", "rm", sb, check=False)
+        sh(*bn, "network", "rm", net, check=False)
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(timeout=30)
+        for sub in ("netns", "bpffs"):
+            d = os.path.join(work, sub)
+            for f in (os.listdir(d) if os.path.isdir(d) else []):
+                sh("umount", "-l", os.path.join(d, f), check=False)
+            sh("umount", "-l", d, check=False)
+        sh("rm", "-rf", work, check=False)
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    connect_ms.sort()
+    p50 = statistics.median(connect_ms)
+    p99 = connect_ms[min(len(connect_ms) - 1, int(len(connect_ms) * 0.99))]
+    text = ["| operation | bpfnet (s) | stock (s) | bpfnet / stock |", "|---|---|---|---|",
+            f"| create {n_endpoints} endpoints (API vs ip commands) | {med['endpoints_bpfnet_s']:.2f} | "
+            f"{med['endpoints_ip_s']:.2f} | {med['endpoints_bpfnet_s'] / med['endpoints_ip_s']:.2f}x |",
+            f"| publish {n_ports} ports (one connect vs 2 iptables calls per port) | {med['ports_bpfnet_s']:.2f} | "
+            f"{med['ports_iptables_s']:.2f} | {med['ports_bpfnet_s'] / med['ports_iptables_s']:.3f}x |",
+            "", f"One `network connect` through the API ({len(connect_ms)} times): p50 {p50:.1f} ms, "
+            f"p99 {p99:.1f} ms.", ""]
+    targets = []  # no issue set targets for these: the table gives the ratios
+    plots = [{"file": "control-plane.png", "title": "Control-plane operations (seconds, lower is better)",
+              "ylabel": "seconds", "kind": "bars",
+              "series": {label: [med[k], min(samples[k]), max(samples[k])] for label, k in (
+                  (f"{n_endpoints} endpoints: bpfnet", "endpoints_bpfnet_s"),
+                  (f"{n_endpoints} endpoints: ip", "endpoints_ip_s"),
+                  (f"{n_ports} ports: bpfnet", "ports_bpfnet_s"),
+                  (f"{n_ports} ports: iptables", "ports_iptables_s"))}}]
+    return {"title": TITLE, "text": text, "plots": plots, "targets": targets,
+            "data": {"samples": samples, "medians": med, "connect_ms": {"p50": p50, "p99": p99, "samples": connect_ms}}}
