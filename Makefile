@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all deps build test demo bench format clean
+.PHONY: all deps build test test-sanitize fuzz fuzz-build demo bench format clean
 
 all: build
 
@@ -15,8 +15,33 @@ build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build $(BUILD) -j$(JOBS)
 
-test: build
+# The fuzz build first: make test runs every fuzz target briefly (the fuzz_smoke test).
+test: build fuzz-build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) $(CTEST_ARGS)
+
+# libFuzzer targets (tests/fuzz) built with clang, ASan and UBSan in $(FUZZ_BUILD); `make fuzz`
+# runs each for FUZZ_SECONDS (default 300).
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 300
+fuzz-build: deps
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBPFNET_FUZZ=ON
+	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_targets
+
+fuzz: fuzz-build
+	./scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# The same tests against an ASan + UBSan build (build-sanitize/): every report fails the test.
+# Docker and bench tests are left out: they measure or drive other programs, not bpfnet's code
+# paths beyond what the rest covers, and would double CI time under the sanitizers.
+SANITIZE_BUILD ?= build-sanitize
+test-sanitize: deps
+	cmake -S . -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBPFNET_SANITIZE=ON
+	cmake --build $(SANITIZE_BUILD) -j$(JOBS)
+	cd $(SANITIZE_BUILD) && \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  ctest --output-on-failure -j$(JOBS) -LE 'docker|bench|fuzz' $(CTEST_ARGS)
 
 demo: build
 	./scripts/demo.sh $(BUILD)
@@ -28,4 +53,4 @@ format:
 	find userspace tools tests bpf include -name '*.cpp' -o -name '*.h' -o -name '*.c' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(SANITIZE_BUILD) $(FUZZ_BUILD)

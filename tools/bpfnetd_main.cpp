@@ -42,6 +42,10 @@ int main(int argc, char** argv) {
         ->envname("BPFNET_PLUGIN_SOCKET")
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
         ->capture_default_str();
+    app.add_option("--socket-group", config.socket_group,
+                   "Group owning the API sockets (mode 0660); its members may use bpfnetd "
+                   "besides root. Default: root only")
+        ->envname("BPFNET_SOCKET_GROUP");
     app.add_option("--metrics-listen", config.metrics_listen,
                    "Serve Prometheus metrics at /metrics on ADDRESS:PORT or unix:PATH (off unless "
                    "given)")

@@ -44,6 +44,12 @@ static __always_inline const struct bpfnet_svc_target* bpfnet_published(__be32 d
     return bpf_map_lookup_elem(&bpfnet_pub_port, &key);
 }
 
+/* An address inside one of the BPF networks' subnets. */
+static __always_inline int bpfnet_is_container_address(__be32 addr) {
+    struct bpfnet_lpm_v4 key = {.prefix_len = 32, .addr = addr};
+    return bpf_map_lookup_elem(&bpfnet_subnets, &key) != 0;
+}
+
 /* The frame's Ethernet addresses: replies go back to where the request came from. */
 struct bpfnet_uplink_macs {
     __u8 local[ETH_ALEN];  /* the uplink's (the request's destination MAC) */
@@ -155,6 +161,10 @@ static __always_inline int bpfnet_uplink_ingress(struct __sk_buff* skb,
     info->saddr = f.saddr;
     info->daddr = f.daddr;
     info->protocol = f.proto;
+    /* Outside reaches containers through published ports (the host's addresses) only: a packet
+     * routed to a container's own address is dropped, like Docker's direct-routing block. */
+    if (f.daddr && bpfnet_is_container_address(f.daddr))
+        return BPFNET_DROP(BPFNET_DROP_UNPUBLISHED);
     if (parsed == BPFNET_PARSE_FRAG) {
         bpfnet_nat_count(BPFNET_NAT_PASS_FRAG, skb->len);
         return TC_ACT_OK;

@@ -111,7 +111,9 @@ enum bpfnet_drop_reason {
     BPFNET_DROP_INTERNAL = 7,         /* leaving an --internal network */
     BPFNET_DROP_VLAN_TAGGED = 8,      /* endpoints may not send 802.1Q/802.1ad frames */
     BPFNET_DROP_UNKNOWN_VNI = 9,      /* VXLAN traffic for a VNI no overlay network here has */
-    BPFNET_DROP_REASON_MAX = 10,      /* number of slots in bpfnet_drops */
+    BPFNET_DROP_UNPUBLISHED = 10,     /* from an uplink straight to a container's address: only
+                                         published ports reach containers from outside */
+    BPFNET_DROP_REASON_MAX = 11,      /* number of slots in bpfnet_drops */
 };
 
 struct bpfnet_drop_stats {

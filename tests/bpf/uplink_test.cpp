@@ -257,6 +257,7 @@ class UplinkProg : public ::testing::Test {
         ASSERT_NO_FATAL_FAILURE(update(endpoint_->maps.bpfnet_net, kNet, net));
         const bpfnet_lpm_v4 lpm{24, be(kSubnet)};
         ASSERT_NO_FATAL_FAILURE(update(endpoint_->maps.bpfnet_subnets, lpm, kNet));
+        ASSERT_NO_FATAL_FAILURE(update(uplink_->maps.bpfnet_subnets, lpm, kNet));
         bpfnet_endpoint sender{};
         sender.ip = be(kEp);
         sender.network = kNet;
@@ -536,6 +537,43 @@ TEST_F(UplinkProg, UnpublishedTrafficIsLeftToTheHost) {
     EXPECT_EQ(ct_size(), 0u);
     expect_only_counters({});
     EXPECT_EQ(delivered_to(kEpVeth), 0u);
+}
+
+// Outside reaches containers through published ports only: whatever is routed to a container's
+// own address (TCP to its real port, UDP, a ping, another protocol) is dropped and counted as
+// unpublished, never translated or delivered.
+TEST_F(UplinkProg, TrafficRoutedStraightToAContainerIsDropped) {
+    const auto ping = PacketBuilder()
+                          .eth(mac(kPeerMac), mac(kUplinkMac))
+                          .ipv4(ip(kClient), ip(kEp))
+                          .icmp_echo(7, 1)
+                          .build();
+    const std::vector<uint8_t> frames[] = {
+        tcp_frame(kFromPeer, kClient, kEp, 40000, 443, kTcpSyn),  // the port 8443 leads to
+        tcp_frame(kFromPeer, kClient, kEp2, 40000, 8080, kTcpSyn),
+        udp_frame(kFromPeer, kClient, kEp, 40000, 53),
+        ping,
+        ipv4_frame(kFromPeer, kClient, kEp, 47, {0, 0, 0x08, 0x00}),
+    };
+    for (size_t i = 0; i < std::size(frames); ++i) {
+        SCOPED_TRACE("frame " + std::to_string(i));
+        const RunOutput out = from_uplink(frames[i]);
+        ASSERT_EQ(out.err, 0) << libbpf_error_text(out.err);
+        EXPECT_EQ(out.retval, static_cast<uint32_t>(TC_ACT_SHOT));
+        EXPECT_EQ(out.data, frames[i]);
+    }
+    std::vector<bpfnet_drop_stats> per_cpu(static_cast<size_t>(libbpf_num_possible_cpus()));
+    uint32_t reason = BPFNET_DROP_UNPUBLISHED;
+    ASSERT_EQ(bpf_map_lookup_elem(bpf_map__fd(uplink_->maps.bpfnet_drops), &reason, per_cpu.data()),
+              0);
+    uint64_t unpublished = 0;
+    for (const auto& c : per_cpu) unpublished += c.packets;
+    EXPECT_EQ(unpublished, std::size(frames));
+    EXPECT_EQ(drops(), std::size(frames));  // nothing under any other reason
+    EXPECT_EQ(ct_size(), 0u);
+    EXPECT_EQ(delivered_to(kEpVeth), 0u);
+    // The published way in still works.
+    EXPECT_EQ(from_uplink(client_syn()).retval, static_cast<uint32_t>(TC_ACT_REDIRECT));
 }
 
 TEST_F(UplinkProg, ExactHostBindingWinsAndNeedsNoLocalAddress) {

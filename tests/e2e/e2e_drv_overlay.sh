@@ -81,6 +81,23 @@ eventually 10 in_h 2 "t2-$$" ping -c 1 -W 1 "$T1" >/dev/null || die "t2 cannot r
 fdb_of 2 "$OV2" | grep "^${MAC[1]} " >/dev/null && die "$OV2's tunnels carry an endpoint of $OV"
 fdb_of 2 "$OV" | grep "^$(mac_of 1 "t1-$$" "$OV2") " >/dev/null && die "$OV's tunnels carry an endpoint of $OV2"
 
+# VXLAN from the underlay with a VNI no overlay here has: dropped by host 1's overlay program and
+# counted, never delivered.
+vni_drops() { "$BPFNET" --bpffs-root "$WORK/h1/bpffs" stats --format json | python3 -c "import json,sys; print({d['reason']: d['packets'] for d in json.load(sys.stdin)['drops']}.get('unknown-vni', 0))"; }
+before=$(vni_drops)
+nsenter --net="/run/netns/$UND" python3 - "$(vtep_of 1)" <<'PY'
+import socket, struct, sys
+inner_ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28, 0, 0, 64, 17, 0, socket.inet_aton("10.232.0.99"),
+                       socket.inet_aton("10.232.0.2")) + struct.pack("!HHHH", 1, 2, 8, 0)
+frame = b"\x02\x42\x0a\xe8\x00\x02" + b"\x02\x00\x00\x00\x00\x99" + b"\x08\x00" + inner_ip
+vxlan = struct.pack("!II", 0x08000000, 999 << 8)  # flags: VNI present; VNI 999
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(3):
+    s.sendto(vxlan + frame, (sys.argv[1], 4789))
+PY
+for _ in $(seq 1 25); do [ "$(vni_drops)" -gt "$before" ] && break; sleep 0.2; done
+[ "$(vni_drops)" -gt "$before" ] || die "host 1 did not count VXLAN with a foreign VNI as unknown-vni"
+
 # Host 3 dies: its endpoint leaves the others' tables once its lease (10 s) expires; it comes back
 # with the agent.
 stop_host 3 KILL

@@ -75,7 +75,10 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config) {
         return fail(ErrorKind::InvalidArgument,
                     fmt::format("unknown store \"{}\": sqlite or etcd", sc.store_kind));
     }
+    // Checked before anything is touched: a typo in the group must not leave a half-started agent.
+    BPFNET_ASSIGN_OR_RETURN(ApiAccess access, ApiAccess::for_group(config.socket_group));
     std::unique_ptr<Daemon> daemon(new Daemon());
+    daemon->access_ = access;
     BPFNET_ASSIGN_OR_RETURN(daemon->lock_fd_, lock_state_dir(sc.state_dir));
 
     auto db_path = (std::filesystem::path(sc.state_dir) / "bpfnet.db").string();
@@ -137,9 +140,11 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config) {
     NativeApi* api = daemon->api_.get();
     BPFNET_ASSIGN_OR_RETURN(
         daemon->server_,
-        UnixHttpServer::listen(native_socket_path(sc.run_dir), config.socket_mode,
-                               timed([api](const HttpRequest& r) { return api->handle(r); },
-                                     "native", daemon->latency_)));
+        UnixHttpServer::listen(
+            native_socket_path(sc.run_dir), config.socket_mode,
+            daemon->access_.guard(timed([api](const HttpRequest& r) { return api->handle(r); },
+                                        "native", daemon->latency_))));
+    BPFNET_TRY(daemon->own_socket(daemon->server_->path()));
     daemon->server_->start();
     spdlog::info("native API listening on {}", daemon->server_->path());
     BPFNET_TRY(daemon->serve_docker_plugin(config));
@@ -151,6 +156,8 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config) {
             MetricsServer::listen(config.metrics_listen, config.socket_mode, [service, latency] {
                 return metrics_exposition(*service, *latency);
             }));
+        if (config.metrics_listen.rfind("unix:", 0) == 0)
+            BPFNET_TRY(daemon->own_socket(config.metrics_listen.substr(5)));
         spdlog::info("Prometheus metrics at {}/metrics", config.metrics_listen);
     }
     return daemon;
@@ -181,10 +188,21 @@ Status Daemon::serve_docker_plugin(const DaemonConfig& config) {
         plugin_server_,
         UnixHttpServer::listen(
             config.plugin_socket, config.socket_mode,
-            timed([api](const HttpRequest& r) { return api->handle(r); }, "docker", latency_)));
+            access_.guard(timed([api](const HttpRequest& r) { return api->handle(r); }, "docker",
+                                latency_))));
+    BPFNET_TRY(own_socket(plugin_server_->path()));
     plugin_server_->start();
     spdlog::info("Docker plugin API listening on {} (driver name \"{}\")", plugin_server_->path(),
                  std::filesystem::path(config.plugin_socket).stem().string());
+    return {};
+}
+
+Status Daemon::own_socket(const std::string& path) const {
+    if (::chown(path.c_str(), 0, access_.gid()) != 0)
+        return fail(
+            ErrorKind::Internal,
+            fmt::format("chown root:{} {}: {}", access_.group().empty() ? "root" : access_.group(),
+                        path, std::strerror(errno)));
     return {};
 }
 

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "agent/api_access.h"
 #include "agent/docker_names.h"
 #include "agent/docker_plugin.h"
 #include "agent/http.h"
@@ -21,6 +22,8 @@ namespace bpfnet {
 struct DaemonConfig {
     ServiceConfig service;
     unsigned socket_mode = 0660;
+    // Group owning the API sockets, whose members may use them besides root ("": root only).
+    std::string socket_group;
     ProbeOverrides probe_disabled;  // probe checks forced to fail (tests, operators)
     BpfDatapathOptions bpf;         // uplinks, conntrack size
     // --store etcd: the cluster store for overlay networks, and this host's tunnel endpoint.
@@ -48,6 +51,9 @@ class Daemon {
   private:
     Daemon() = default;
     Status serve_docker_plugin(const DaemonConfig& config);
+    // The socket file at `path` owned by root:<socket group>.
+    Status own_socket(const std::string& path) const;
+    ApiAccess access_;
     int lock_fd_ = -1;
     std::unique_ptr<KernelDatapath> kernel_;  // outlives the service's BPF datapath, which wraps it
     std::unique_ptr<NetworkService> service_;

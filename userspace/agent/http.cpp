@@ -107,22 +107,24 @@ std::string lower(beast::string_view text) {
     return out;
 }
 
-uid_t peer_uid_of(int fd) {
+// Who is on the other end; nobody (-1) if the kernel will not say.
+ucred peer_cred_of(int fd) {
     ucred cred{};
     socklen_t len = sizeof(cred);
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
         spdlog::warn("http: SO_PEERCRED failed: {}", std::strerror(errno));
-        return static_cast<uid_t>(-1);
+        cred.uid = static_cast<uid_t>(-1);
+        cred.gid = static_cast<gid_t>(-1);
     }
-    return cred.uid;
+    return cred;
 }
 
 // One client connection. Owned by the completion handlers pending on its io_context, so it lives
 // exactly as long as there is I/O outstanding; all its methods run on the connection's thread.
 class Session : public std::enable_shared_from_this<Session> {
   public:
-    Session(Local::socket socket, uid_t peer_uid, std::shared_ptr<const HttpHandler> handler)
-        : stream_(std::move(socket)), peer_uid_(peer_uid), handler_(std::move(handler)) {}
+    Session(Local::socket socket, ucred peer, std::shared_ptr<const HttpHandler> handler)
+        : stream_(std::move(socket)), peer_(peer), handler_(std::move(handler)) {}
 
     void start() { read_header(); }
 
@@ -206,7 +208,8 @@ class Session : public std::enable_shared_from_this<Session> {
             if (!inserted) it->second += ", " + std::string(field.value());
         }
         request.body = std::move(req.body());
-        request.peer_uid = peer_uid_;
+        request.peer_uid = peer_.uid;
+        request.peer_gid = peer_.gid;
 
         HttpResponse response;
         try {
@@ -271,7 +274,7 @@ class Session : public std::enable_shared_from_this<Session> {
     std::optional<http::response<http::empty_body>> continue_;
     http::response<http::string_body> response_;
     bool close_after_write_ = false;
-    uid_t peer_uid_;
+    ucred peer_;
     std::shared_ptr<const HttpHandler> handler_;
 };
 
@@ -351,8 +354,8 @@ struct UnixHttpServer::Impl {
             return;
         }
         set_cloexec(socket.native_handle());
-        uid_t uid = peer_uid_of(socket.native_handle());
-        auto session = std::make_shared<Session>(std::move(socket), uid, handler);
+        const ucred peer = peer_cred_of(socket.native_handle());
+        auto session = std::make_shared<Session>(std::move(socket), peer, handler);
         // Start the session from its own thread so that all of its code runs there.
         net::post(conn->ioc, [session] { session->start(); });
         try {

@@ -20,6 +20,7 @@ struct HttpRequest {
     std::map<std::string, std::string> headers;  // lower-case names
     std::string body;
     uid_t peer_uid = static_cast<uid_t>(-1);  // SO_PEERCRED of the client
+    gid_t peer_gid = static_cast<gid_t>(-1);
 };
 
 struct HttpResponse {

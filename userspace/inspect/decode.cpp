@@ -286,6 +286,8 @@ constexpr Named kDropReasons[] = {
     {BPFNET_DROP_INTERNAL, "internal", "leaving an internal network"},
     {BPFNET_DROP_VLAN_TAGGED, "vlan-tagged", "endpoints may not send VLAN-tagged frames"},
     {BPFNET_DROP_UNKNOWN_VNI, "unknown-vni", "VXLAN for a VNI no overlay here has"},
+    {BPFNET_DROP_UNPUBLISHED, "unpublished",
+     "from outside to a container address, not a published port"},
 };
 constexpr Named kNatCounters[] = {
     {BPFNET_NAT_DNAT_NEW, "dnat-new", ""},
