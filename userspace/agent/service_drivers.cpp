@@ -173,9 +173,11 @@ Status NetworkService::ensure_predefined_networks() {
     {
         std::lock_guard lock(mutex_);
         BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
-        for (const auto& [driver_name, name] :
+        for (const auto& [driver_name, predefined] :
              {std::pair{driver::kHost, "host"}, std::pair{driver::kNull, "none"}}) {
             if (network_with_driver(snap.networks, driver_name)) continue;
+            // A copy: lambdas may not capture structured bindings before C++20 (clang 14).
+            const std::string name = predefined;
             if (std::any_of(snap.networks.begin(), snap.networks.end(),
                             [&](const Network& n) { return n.name == name; })) {
                 spdlog::warn("a network named {} exists: the predefined {} network is not created",
