@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "bpf/endpoint.skel.h"
+#include "bpf/frame_fuzz.h"
 #include "bpf/packet_builder.h"
 #include "bpfnet/abi.h"
 #include "common/privileged.h"
@@ -902,6 +903,59 @@ TEST_F(EndpointProg, TracesPassedPacketsOnlyWhileAMonitorAsks) {
     const auto after = events();
     ASSERT_EQ(after.size(), 1u);
     EXPECT_EQ(after[0].type, static_cast<uint32_t>(BPFNET_EVENT_DROP));
+}
+
+// Hostile input: thousands of mutated and random frames (truncated headers, bad IHL and lengths,
+// odd EtherTypes, noise) from an endpoint. Every run ends with a verdict the program may give (to
+// the stack, dropped, redirected), never an error, and the maps only the agent writes are exactly
+// as they were.
+TEST_F(EndpointProg, FuzzedFramesGetOnlyAllowedVerdictsAndLeaveTheConfigAlone) {
+    BPFNET_REQUIRE_PRIVILEGED();
+    ASSERT_NO_FATAL_FAILURE(load());
+    const std::vector<std::vector<uint8_t>> seeds = {
+        udp_from_a(kB.ip, mac(kB.mac)),
+        udp_from_a("192.0.2.10", mac(kGw1Mac)),
+        udp_from_a(kC.ip, mac(kGw1Mac)),
+        arp_request(mac(kA.mac), ip(kA.ip), ip(kGw1)),
+        PacketBuilder()
+            .eth(mac(kA.mac), mac(kB.mac))
+            .ipv4(ip(kA.ip), ip(kB.ip))
+            .tcp(1, 2, 0x02)
+            .build(),
+        PacketBuilder()
+            .eth(mac(kA.mac), mac(kB.mac))
+            .ipv4(ip(kA.ip), ip(kB.ip))
+            .icmp_echo(1, 1)
+            .build(),
+    };
+    auto config = [&] {
+        return std::tuple{
+            testing::map_contents(bpf_map__fd(skel_->maps.bpfnet_net), 4, sizeof(bpfnet_net_info)),
+            testing::map_contents(bpf_map__fd(skel_->maps.bpfnet_ep_by_if), 4,
+                                  sizeof(bpfnet_endpoint)),
+            testing::map_contents(bpf_map__fd(skel_->maps.bpfnet_ep_by_ip), sizeof(bpfnet_ep_key),
+                                  sizeof(bpfnet_ep_dest))};
+    };
+    const auto before = config();
+    size_t verdicts[3] = {};
+    for (const auto& frame : testing::mutated_frames(seeds, 20000, 0xb9f)) {
+        const RunOutput out = run(frame);
+        if (testing::test_run_refuses(frame)) {
+            EXPECT_TRUE(out.err == 0 || out.err == -EINVAL) << out.err;
+            continue;
+        }
+        ASSERT_EQ(out.err, 0) << libbpf_error_text(out.err) << " for a frame of " << frame.size()
+                              << " bytes, EtherType " << std::hex << (frame[12] << 8 | frame[13]);
+        ASSERT_TRUE(out.retval == TC_ACT_OK || out.retval == TC_ACT_SHOT ||
+                    out.retval == TC_ACT_REDIRECT)
+            << "verdict " << out.retval << " for a frame of " << frame.size() << " bytes";
+        ++verdicts[out.retval == TC_ACT_OK ? 0 : out.retval == TC_ACT_SHOT ? 1 : 2];
+    }
+    EXPECT_TRUE(config() == before) << "a frame changed the agent's maps";
+    // The corpus reaches every verdict, so the run exercised more than the parser's first check.
+    EXPECT_GT(verdicts[0], 0u);
+    EXPECT_GT(verdicts[1], 0u);
+    EXPECT_GT(verdicts[2], 0u);
 }
 
 TEST_F(EndpointProg, CountsEverythingTheEndpointSends) {

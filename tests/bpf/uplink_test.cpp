@@ -33,6 +33,7 @@
 
 #include "bpf/ct_key.h"
 #include "bpf/endpoint.skel.h"
+#include "bpf/frame_fuzz.h"
 #include "bpf/packet_builder.h"
 #include "bpf/test_run.h"
 #include "bpf/uplink.skel.h"
@@ -574,6 +575,55 @@ TEST_F(UplinkProg, TrafficRoutedStraightToAContainerIsDropped) {
     EXPECT_EQ(delivered_to(kEpVeth), 0u);
     // The published way in still works.
     EXPECT_EQ(from_uplink(client_syn()).retval, static_cast<uint32_t>(TC_ACT_REDIRECT));
+}
+
+// Hostile input from outside: mutated and random frames at the uplink program. Verdicts stay
+// within to-the-stack, dropped and redirected; the agent's maps are untouched; whatever conntrack
+// entries the frames created are well-formed (a known protocol and direction, a NAT target that
+// is an endpoint).
+TEST_F(UplinkProg, FuzzedFramesGetOnlyAllowedVerdictsAndWellFormedConntrack) {
+    const std::vector<std::vector<uint8_t>> seeds = {
+        client_syn(),
+        tcp_frame(kFromPeer, kClient, kHost, 40000, 8443, kTcpAck),
+        udp_frame(kFromPeer, kClient, kHost, 40000, 5300),
+        tcp_frame(kFromPeer, kClient, kEp, 40000, 443, kTcpSyn),
+        ipv4_frame(kFromPeer, kClient, kHost, 132, {0x0b, 0x59, 0x0b, 0x59, 0, 0, 0, 0}),
+        icmp_error(kToPeer, kHost, kClient, kIcmpUnreachable, kIcmpPortUnreachable, client_syn()),
+    };
+    auto config = [&] {
+        return std::tuple{testing::map_contents(bpf_map__fd(uplink_->maps.bpfnet_pub_port),
+                                                sizeof(bpfnet_svc_key), sizeof(bpfnet_svc_target)),
+                          testing::map_contents(bpf_map__fd(uplink_->maps.bpfnet_ep_by_ip),
+                                                sizeof(bpfnet_ep_key), sizeof(bpfnet_ep_dest)),
+                          testing::map_contents(bpf_map__fd(uplink_->maps.bpfnet_net), 4,
+                                                sizeof(bpfnet_net_info))};
+    };
+    const auto before = config();
+    for (const auto& frame : testing::mutated_frames(seeds, 20000, 0x5e1)) {
+        const RunOutput out = from_uplink(frame);
+        if (testing::test_run_refuses(frame)) {
+            EXPECT_TRUE(out.err == 0 || out.err == -EINVAL) << out.err;
+            continue;
+        }
+        ASSERT_EQ(out.err, 0) << libbpf_error_text(out.err);
+        ASSERT_TRUE(out.retval == TC_ACT_OK || out.retval == TC_ACT_SHOT ||
+                    out.retval == TC_ACT_REDIRECT)
+            << "verdict " << out.retval << " for a frame of " << frame.size() << " bytes";
+    }
+    EXPECT_TRUE(config() == before) << "a frame changed the agent's maps";
+    const auto ct = testing::map_contents(bpf_map__fd(uplink_->maps.bpfnet_ct),
+                                          sizeof(bpfnet_ct_key), sizeof(bpfnet_ct_entry));
+    for (const auto& [k, v] : ct) {
+        bpfnet_ct_key key{};
+        bpfnet_ct_entry entry{};
+        std::memcpy(&key, k.data(), sizeof(key));
+        std::memcpy(&entry, v.data(), sizeof(entry));
+        EXPECT_TRUE(key.proto == kTcp || key.proto == kUdp || key.proto == kSctp) << int(key.proto);
+        EXPECT_LE(key.dir, 1);
+        if (key.dir == BPFNET_CT_DIR_IN)
+            EXPECT_TRUE(entry.nat_addr == be(kEp) || entry.nat_addr == be(kEp2))
+                << "a flow leads to " << entry.nat_addr;
+    }
 }
 
 TEST_F(UplinkProg, ExactHostBindingWinsAndNeedsNoLocalAddress) {
