@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <optional>
 #include <random>
@@ -192,9 +193,17 @@ Status create_veth(NlSocket& host, const VethSpec& spec) {
                                  fmt::format("set alias of veth {}", spec.host_name)));
         }
         if (bridge_ifindex != 0) {
-            BPFNET_TRY(set_master(
+            Status attached = set_master(
                 host, created.get(), bridge_ifindex,
-                fmt::format("attach veth {} to bridge {}", spec.host_name, spec.bridge_name)));
+                fmt::format("attach veth {} to bridge {}", spec.host_name, spec.bridge_name));
+            // EXFULL: a Linux bridge numbers its ports in 10 bits.
+            if (!attached &&
+                attached.error().message.find(std::strerror(EXFULL)) != std::string::npos)
+                return fail(ErrorKind::Exhausted,
+                            fmt::format("the network is full: its bridge {} already has {} ports, "
+                                        "the most a Linux bridge can hold",
+                                        spec.bridge_name, kMaxBridgePorts));
+            BPFNET_TRY(attached);
         }
         // Up last: the port starts forwarding only once it is fully configured.
         return bring_up(host, created.get(), fmt::format("set veth {} up", spec.host_name));

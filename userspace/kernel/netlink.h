@@ -14,6 +14,9 @@ struct nl_sock;
 
 namespace bpfnet::kernel {
 
+// A Linux bridge's port numbers are 10 bits (BR_MAX_PORTS 1024, port 0 unused).
+inline constexpr int kMaxBridgePorts = 1023;
+
 // A NETLINK_ROUTE socket. Bound to the network namespace it was opened in: open_in_netns() switches
 // the calling thread into the namespace just long enough to create the socket.
 class NlSocket {
