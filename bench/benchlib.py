@@ -28,6 +28,16 @@ def sh(*cmd, check=True, capture=False, timeout=120, input=None):
                           stderr=subprocess.PIPE if capture else subprocess.DEVNULL)
 
 
+def unmount_agent_dirs(work):
+    """What a private bpfnetd mounted under its work directory (sandbox namespaces, bpffs), lazily,
+    deepest first; called once the agent has stopped."""
+    for sub in ("netns", "bpffs"):
+        d = os.path.join(work, sub)
+        for f in (os.listdir(d) if os.path.isdir(d) else []):
+            sh("umount", "-l", os.path.join(d, f), check=False)
+        sh("umount", "-l", d, check=False)
+
+
 def log(msg):
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 

@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import time
 
-from benchlib import PID, log, sh
+from benchlib import PID, log, sh, unmount_agent_dirs
 
 NAME = "control_plane"
 TITLE = "Control plane: creating endpoints, publishing ports, one network connect"
@@ -154,11 +154,7 @@ def run(opts):
         sh(*bn, "network", "rm", net, check=False)
         agent.send_signal(signal.SIGTERM)
         agent.wait(timeout=30)
-        for sub in ("netns", "bpffs"):
-            d = os.path.join(work, sub)
-            for f in (os.listdir(d) if os.path.isdir(d) else []):
-                sh("umount", "-l", os.path.join(d, f), check=False)
-            sh("umount", "-l", d, check=False)
+        unmount_agent_dirs(work)
         sh("rm", "-rf", work, check=False)
     med = {k: statistics.median(v) for k, v in samples.items()}
     connect_ms.sort()

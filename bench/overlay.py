@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import time
 
-from benchlib import PID, comparison_section, in_ns, log, measure, sh, target
+from benchlib import PID, comparison_section, in_ns, log, measure, sh, target, unmount_agent_dirs
 
 NAME = "overlay"
 TITLE = "Overlay: containers on two hosts (kernel VXLAN + bridge vs bpfnet's BPF overlay)"
@@ -114,11 +114,7 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 proc.kill()
         for h in (1, 2):
-            for sub in ("netns", "bpffs"):
-                d = f"{self.work}/h{h}/{sub}"
-                for f in (os.listdir(d) if os.path.isdir(d) else []):
-                    sh("umount", "-l", os.path.join(d, f), check=False)
-                sh("umount", "-l", d, check=False)
+            unmount_agent_dirs(f"{self.work}/h{h}")
         for step in reversed(self.undo):
             sh(*step, check=False)
 

@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import time
 
-from benchlib import PID, log, sh
+from benchlib import PID, log, sh, unmount_agent_dirs
 
 NAME = "prog_cost"
 TITLE = "Per-packet cost of each BPF program (BPF_PROG_TEST_RUN) and verifier instruction counts"
@@ -157,11 +157,7 @@ def run(opts):
         subprocess.run(bn + ["network", "rm", net], capture_output=True)
         agent.send_signal(signal.SIGTERM)
         agent.wait(timeout=30)
-        for sub in ("netns", "bpffs"):
-            d = os.path.join(work, sub)
-            for f in (os.listdir(d) if os.path.isdir(d) else []):
-                sh("umount", "-l", os.path.join(d, f), check=False)
-            sh("umount", "-l", d, check=False)
+        unmount_agent_dirs(work)
         sh("ip", "link", "del", uplink, check=False)
         sh("ip", "netns", "del", client_ns, check=False)
         sh("rm", "-rf", work, check=False)

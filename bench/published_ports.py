@@ -27,7 +27,7 @@ import subprocess
 import tempfile
 import time
 
-from benchlib import PID, in_ns, log, sh, target, wrk
+from benchlib import PID, in_ns, log, sh, target, unmount_agent_dirs, wrk
 
 NAME = "ports"
 TITLE = "Published ports: bpfnet vs iptables DNAT and docker-proxy"
@@ -190,11 +190,7 @@ class Setup:
                 self.bn("network", "rm", self.net, check=False)
             self.agent.send_signal(signal.SIGTERM)
             self.agent.wait(timeout=10)
-            for sub in ("netns", "bpffs"):
-                d = os.path.join(self.work, sub)
-                for f in (os.listdir(d) if os.path.isdir(d) else []):
-                    sh("umount", "-l", os.path.join(d, f), check=False)
-                sh("umount", "-l", d, check=False)
+            unmount_agent_dirs(self.work)
         for step in reversed(self.undo):
             if step[0] == "__iptables__":
                 for chain, dst in ((self.chain1, LINK_HOST[0]), (self.chain10k, LINK_HOST[1])):

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import PID, comparison_section, log, measure, sh, target
+from benchlib import PID, comparison_section, log, measure, sh, target, unmount_agent_dirs
 
 NAME = "same_host"
 TITLE = "Same host: two containers on one network (direct veth pair, Linux bridge, bpfnet)"
@@ -113,11 +113,7 @@ class Topology:
                 elif step[0] == "__bn__":
                     self.bn(*step[1:], check=False)
                 elif step[0] == "__umount__":
-                    for sub in ("netns", "bpffs"):
-                        d = os.path.join(step[1], sub)
-                        for f in (os.listdir(d) if os.path.isdir(d) else []):
-                            sh("umount", "-l", os.path.join(d, f), check=False)
-                        sh("umount", "-l", d, check=False)
+                    unmount_agent_dirs(step[1])
                 else:
                     sh(*step, check=False)
             except Exception as exc:  # keep tearing down the rest

@@ -16,7 +16,7 @@ import tempfile
 import time
 
 import published_ports
-from benchlib import PID, in_ns, log, measure, sh, target, wrk
+from benchlib import PID, in_ns, log, measure, sh, target, unmount_agent_dirs, wrk
 
 NAME = "scaling"
 TITLE = "Scaling: published ports and endpoints per network"
@@ -111,11 +111,7 @@ class EndpointFarm:
             self.bn("network", "rm", self.net, check=False)
             self.agent.send_signal(signal.SIGTERM)
             self.agent.wait(timeout=30)
-            for sub in ("netns", "bpffs"):
-                d = os.path.join(self.work, sub)
-                for f in (os.listdir(d) if os.path.isdir(d) else []):
-                    sh("umount", "-l", os.path.join(d, f), check=False)
-                sh("umount", "-l", d, check=False)
+            unmount_agent_dirs(self.work)
         for ns in self.bridge_ns:
             sh("ip", "netns", "del", ns, check=False)
         sh("ip", "link", "del", self.bridge, check=False)
