@@ -31,8 +31,9 @@ fuzz: fuzz-build
 	./scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 # The same tests against an ASan + UBSan build (build-sanitize/): every report fails the test.
-# Docker and bench tests are left out: they measure or drive other programs, not bpfnet's code
-# paths beyond what the rest covers, and would double CI time under the sanitizers.
+# Docker, bench and scale tests are left out: they measure or drive other programs or the kernel's
+# limits, not bpfnet's code paths beyond what the rest covers, and would double CI time under the
+# sanitizers.
 SANITIZE_BUILD ?= build-sanitize
 test-sanitize: deps
 	cmake -S . -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1" -DBPFNET_SANITIZE=ON
@@ -41,7 +42,7 @@ test-sanitize: deps
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	  ctest --output-on-failure -j$(JOBS) -LE 'docker|bench|fuzz' $(CTEST_ARGS)
+	  ctest --output-on-failure -j$(JOBS) -LE 'docker|bench|fuzz|scale' $(CTEST_ARGS)
 
 demo: build
 	./scripts/demo.sh $(BUILD)

@@ -20,6 +20,17 @@ nsenter --net="$NETNS_DIR/p1-$$" ping -D -i 0.05 -W 1 "$P2" >"$WORK/ping.log" 2>
 PING=$!
 CLEANUP_HOOKS+=("kill $PING 2>/dev/null")
 
+# Kill at a random moment of an operation: the moments range over 1.5 times the time an operation
+# takes on this build (an ASan build is several times slower than a release one).
+started=$(date +%s%N)
+for i in 1 2 3; do
+    bn sandbox create --network "$STABLE" --publish "$((19990 + i))":80 "cal$i-$$" >/dev/null
+    bn sandbox rm "cal$i-$$" >/dev/null
+done
+OP_MS=$(( ($(date +%s%N) - started) / 6000000 ))
+KILL_WINDOW_MS=$(( OP_MS * 3 / 2 > 100 ? OP_MS * 3 / 2 : 100 ))
+log "an operation takes ${OP_MS} ms: kills within ${KILL_WINDOW_MS} ms of its start"
+
 RANDOM=$$
 OKS=0
 declare -A DONE  # what reported success: "net NAME" / "sb NAME" -> 1
@@ -39,7 +50,8 @@ op() {  # one operation chosen at random, in the background; writes its outcome 
 }
 for i in $(seq 1 "$KILLS"); do
     op "$i"
-    sleep "0.0$((RANDOM % 10))"
+    ms=$((RANDOM % KILL_WINDOW_MS))
+    sleep "$((ms / 1000)).$(printf %03d $((ms % 1000)))"
     kill_agent
     wait "$OP" 2>/dev/null || true
     start_agent

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Scale: a network filled to the 1,023 endpoints a Linux bridge can hold (BR_MAX_PORTS; Docker's
+# bridge gets unstable near 1,000) all forward: every one answers a ping from the first and a sample
+# of pairs talk; one more is refused with a clear error.
+source "$(dirname "$0")/lib.sh"
+ENDPOINTS=${BPFNET_SCALE_ENDPOINTS:-1023}
+start_agent
+INST=$(agent_instance)
+NET=scale-$$
+bn network create --subnet 10.225.0.0/16 "$NET" >/dev/null
+
+started=$SECONDS
+for i in $(seq 1 "$ENDPOINTS"); do echo "e$i-$$"; done | while read -r s; do
+    bn sandbox create --network "$NET" "$s" >/dev/null || { echo "create $s failed" >&2; exit 1; }
+done || die "could not create $ENDPOINTS endpoints"
+log "$ENDPOINTS endpoints in $((SECONDS - started))s"
+bn sandbox inspect $(bn sandbox ls -q) | python3 -c "
+import json, sys
+for s in json.load(sys.stdin): print(s['Name'], s['Networks']['$NET']['IPAddress'])" >"$WORK/eps"
+[ "$(wc -l <"$WORK/eps")" = "$ENDPOINTS" ] || die "$(wc -l <"$WORK/eps") endpoints, expected $ENDPOINTS"
+if [ "$ENDPOINTS" -ge 1023 ]; then
+    expect_fail "the network is full" bn sandbox create --network "$NET" "over-$$"
+    bn sandbox rm "over-$$" >/dev/null 2>&1 || true
+fi
+[ "$(sort -k2 -u "$WORK/eps" | wc -l)" = "$ENDPOINTS" ] || die "addresses given twice"
+first=$(head -1 "$WORK/eps" | cut -d' ' -f1)
+# The first endpoint pings every other one (fping-like, 64 at a time).
+cut -d' ' -f2 "$WORK/eps" | tail -n +2 >"$WORK/targets"
+# A thousand containers, one of them with a thousand neighbours: the kernel's neighbour table
+# (one for all namespaces; its defaults start dropping at 512 entries and refuse past 1,024) must be
+# as big as on any host running that many containers. Put back at exit.
+for i in 1 2 3; do
+    old=$(sysctl -n "net.ipv4.neigh.default.gc_thresh$i")
+    CLEANUP_HOOKS+=("sysctl -qw net.ipv4.neigh.default.gc_thresh$i=$old")
+done
+sysctl -qw net.ipv4.neigh.default.gc_thresh3=16384 net.ipv4.neigh.default.gc_thresh2=8192 \
+    net.ipv4.neigh.default.gc_thresh1=4096
+nsenter --net="$NETNS_DIR/$first" python3 - "$WORK/targets" <<'PY' || die "endpoints of the big network do not answer"
+import subprocess, sys
+from concurrent.futures import ThreadPoolExecutor
+targets = open(sys.argv[1]).read().split()
+def ping(ip):
+    for _ in range(3):
+        if subprocess.run(["ping", "-c", "1", "-W", "1", ip], stdout=subprocess.DEVNULL).returncode == 0:
+            return None
+    return ip
+with ThreadPoolExecutor(64) as pool:
+    silent = [ip for ip in pool.map(ping, targets) if ip]
+print(f"{len(targets) - len(silent)}/{len(targets)} answered")
+sys.exit(1 if silent else 0)
+PY
+# A sample of other pairs.
+shuf -n 20 --random-source=<(yes) "$WORK/eps" | while read -r s ip; do
+    peer=$(shuf -n 1 --random-source=<(yes "$s") "$WORK/eps" | cut -d' ' -f2)
+    nsenter --net="$NETNS_DIR/$s" ping -c 1 -W 2 "$peer" >/dev/null || { echo "$s cannot reach $peer" >&2; exit 1; }
+done || die "a pair of endpoints on the big network cannot talk"
+python3 "$(dirname "$0")/consistency.py" "$BPFNET" "$RUN_DIR" "$BPFFS_DIR" "$NETNS_DIR" "$INST" \
+    >"$WORK/consistency.txt" || die "with $ENDPOINTS endpoints the agent's state disagrees: $(head -20 "$WORK/consistency.txt")"
+log "ok"
