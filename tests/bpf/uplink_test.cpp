@@ -301,11 +301,12 @@ class UplinkProg : public ::testing::Test {
             << bpf_map__name(map);
     }
 
-    void add_destination(uint32_t network, const char* addr, uint32_t ifindex,
-                         const char* mac_text) {
+    void add_destination(uint32_t network, const char* addr, uint32_t ifindex, const char* mac_text,
+                         uint8_t flags = 0) {
         const bpfnet_ep_key key{network, be(addr)};
         bpfnet_ep_dest dest{};
         dest.ifindex = ifindex;
+        dest.flags = flags;
         std::memcpy(dest.mac, mac(mac_text).bytes.data(), 6);
         update(uplink_->maps.bpfnet_ep_by_ip, key, dest);
     }
@@ -409,6 +410,9 @@ class UplinkProg : public ::testing::Test {
     }
     RunOutput from_endpoint(const std::vector<uint8_t>& in) const {
         return testing::run_test(endpoint_fd_, in);
+    }
+    RunOutput from_uplink_xdp(const std::vector<uint8_t>& in) const {
+        return testing::run_test(bpf_program__fd(uplink_->progs.bpfnet_up_xdp), in, false);
     }
 
     // Translated and redirected: exactly `expected`, whose checksums are all right.
@@ -620,9 +624,108 @@ TEST_F(UplinkProg, FuzzedFramesGetOnlyAllowedVerdictsAndWellFormedConntrack) {
         std::memcpy(&entry, v.data(), sizeof(entry));
         EXPECT_TRUE(key.proto == kTcp || key.proto == kUdp || key.proto == kSctp) << int(key.proto);
         EXPECT_LE(key.dir, 1);
-        if (key.dir == BPFNET_CT_DIR_IN)
+        if (key.dir == BPFNET_CT_DIR_IN) {
             EXPECT_TRUE(entry.nat_addr == be(kEp) || entry.nat_addr == be(kEp2))
                 << "a flow leads to " << entry.nat_addr;
+        }
+    }
+}
+
+// The same at the uplink's XDP program (bpfnet_up_xdp), with the endpoints marked as taking XDP
+// frames so that flows are translated there. It returns XDP_PASS (to the TC program) or
+// XDP_REDIRECT (bpf_redirect to the endpoint's veth, flags 0), never XDP_DROP, XDP_TX or
+// XDP_ABORTED; a passed frame is exactly the frame that arrived, since the TC program handles it
+// next. Every flow the frames created has both entries, each naming the other.
+TEST_F(UplinkProg, FuzzedFramesAtXdpArePassedUntouchedOrRedirectedWithWellFormedConntrack) {
+    ASSERT_NO_FATAL_FAILURE(add_destination(kNet, kEp, kEpVeth, kEpMac, BPFNET_EP_F_XDP_TARGET));
+    ASSERT_NO_FATAL_FAILURE(add_destination(kNet, kEp2, kEp2Veth, kEp2Mac, BPFNET_EP_F_XDP_TARGET));
+    const std::vector<std::vector<uint8_t>> seeds = {
+        client_syn(),
+        tcp_frame(kFromPeer, kClient, kHost, 40000, 8443, kTcpAck | kTcpPsh, 64, "GET /"),
+        tcp_frame(kFromPeer, kClient, kHost, 40001, 8080, kTcpSyn),
+        tcp_frame(kFromPeer, kClient, kHost2, 40002, 7000, kTcpSyn),
+        udp_frame(kFromPeer, kClient, kHost, 41000, 5300),
+        ipv4_frame(kFromPeer, kClient, kHost, kSctp, sctp_l4(5000, 2905)),
+        with_frag(udp_frame(kFromPeer, kClient, kHost, 41000, 5300), 0x2000),
+    };
+    auto config = [&] {
+        return std::tuple{testing::map_contents(bpf_map__fd(uplink_->maps.bpfnet_pub_port),
+                                                sizeof(bpfnet_svc_key), sizeof(bpfnet_svc_target)),
+                          testing::map_contents(bpf_map__fd(uplink_->maps.bpfnet_ep_by_ip),
+                                                sizeof(bpfnet_ep_key), sizeof(bpfnet_ep_dest)),
+                          testing::map_contents(bpf_map__fd(uplink_->maps.bpfnet_net), 4,
+                                                sizeof(bpfnet_net_info)),
+                          testing::map_contents(bpf_map__fd(uplink_->maps.bpfnet_local_ip), 4, 1),
+                          testing::map_contents(bpf_map__fd(uplink_->maps.bpfnet_subnets),
+                                                sizeof(bpfnet_lpm_v4), 4)};
+    };
+    const auto before = config();
+    size_t passed = 0, redirected = 0;
+    for (const auto& frame : testing::mutated_frames(seeds, 20000, 0x8d9)) {
+        const RunOutput out = from_uplink_xdp(frame);
+        if (out.err != 0) {
+            // XDP test runs need a whole Ethernet header, nothing more.
+            EXPECT_LT(frame.size(), kEthHdrLen) << libbpf_error_text(out.err);
+            EXPECT_EQ(out.err, -EINVAL) << libbpf_error_text(out.err);
+            continue;
+        }
+        if (out.retval == XDP_PASS) {
+            ASSERT_EQ(out.data, frame)
+                << "XDP_PASS of a changed frame of " << frame.size() << " bytes";
+            ++passed;
+            continue;
+        }
+        ASSERT_EQ(out.retval, static_cast<uint32_t>(XDP_REDIRECT))
+            << "verdict " << out.retval << " for a frame of " << frame.size() << " bytes";
+        ++redirected;
+    }
+    EXPECT_TRUE(config() == before) << "a frame changed the agent's maps";
+    // Both ways out are reached: the corpus gets past the parser.
+    EXPECT_GT(passed, 0u);
+    EXPECT_GT(redirected, 0u);
+
+    const int ct_fd = bpf_map__fd(uplink_->maps.bpfnet_ct);
+    const auto ct = testing::map_contents(ct_fd, sizeof(bpfnet_ct_key), sizeof(bpfnet_ct_entry));
+    EXPECT_FALSE(ct.empty());
+    for (const auto& [k, v] : ct) {
+        bpfnet_ct_key key{};
+        bpfnet_ct_entry entry{};
+        std::memcpy(&key, k.data(), sizeof(key));
+        std::memcpy(&entry, v.data(), sizeof(entry));
+        // Only XDP's protocols; SCTP and everything else is the TC program's.
+        EXPECT_TRUE(key.proto == kTcp || key.proto == kUdp) << int(key.proto);
+        ASSERT_LE(key.dir, 1);
+        EXPECT_EQ(entry.flags & BPFNET_CT_F_XDP, BPFNET_CT_F_XDP);
+        // The other entry of the flow exists and leads back to this one.
+        bpfnet_ct_key peer{};
+        peer.proto = key.proto;
+        peer.dir = key.dir == BPFNET_CT_DIR_IN ? BPFNET_CT_DIR_REPLY : BPFNET_CT_DIR_IN;
+        if (key.dir == BPFNET_CT_DIR_IN) {
+            EXPECT_TRUE(entry.nat_addr == be(kEp) || entry.nat_addr == be(kEp2))
+                << "a flow leads to " << entry.nat_addr;
+            EXPECT_TRUE(entry.ifindex == kEpVeth || entry.ifindex == kEp2Veth) << entry.ifindex;
+            peer.saddr = entry.nat_addr;
+            peer.sport = entry.nat_port;
+            peer.daddr = key.saddr;
+            peer.dport = key.sport;
+        } else {
+            EXPECT_TRUE(entry.nat_addr == be(kHost) || entry.nat_addr == be(kHost2))
+                << "answers would leave from " << entry.nat_addr;
+            EXPECT_EQ(entry.ifindex, kLo);  // the uplink: XDP test runs are on lo too
+            peer.saddr = key.daddr;
+            peer.sport = key.dport;
+            peer.daddr = entry.nat_addr;
+            peer.dport = entry.nat_port;
+        }
+        const auto other =
+            ct.find(std::vector<uint8_t>(reinterpret_cast<const uint8_t*>(&peer),
+                                         reinterpret_cast<const uint8_t*>(&peer) + sizeof(peer)));
+        ASSERT_NE(other, ct.end()) << "a flow with one entry (direction " << int(key.dir) << ")";
+        bpfnet_ct_entry peer_entry{};
+        std::memcpy(&peer_entry, other->second.data(), sizeof(peer_entry));
+        EXPECT_EQ(peer_entry.flags, entry.flags);
+        EXPECT_EQ(peer_entry.network, kNet);
+        EXPECT_EQ(entry.network, kNet);
     }
 }
 
