@@ -230,6 +230,10 @@ class UplinkProg : public ::testing::Test {
     void SetUp() override {
         BPFNET_REQUIRE_PRIVILEGED();
         ASSERT_NO_FATAL_FAILURE(open_unpinned(uplink_));
+        // As the agent does with --ct-max; the endpoint object takes the same map below.
+        if (ct_max_entries_ != 0) {
+            ASSERT_EQ(bpf_map__set_max_entries(uplink_->maps.bpfnet_ct, ct_max_entries_), 0);
+        }
         const Status up_loaded = uplink_.load();
         ASSERT_TRUE(up_loaded.ok()) << up_loaded.error().message;
 
@@ -440,6 +444,7 @@ class UplinkProg : public ::testing::Test {
         return tcp_frame(kToEp, kClient, kEp, 40000, 443, kTcpSyn, 63);
     }
 
+    uint32_t ct_max_entries_ = 0;  // bpfnet_ct's size; 0: the object's default
     BpfSkeleton<uplink> uplink_;
     BpfSkeleton<endpoint> endpoint_;
     int uplink_fd_ = -1;
@@ -1302,6 +1307,104 @@ TEST_F(UplinkProg, ClientTrafficKeepsTheWholeUdpFlowAlive) {
         << "the REPLY entry still dies " << (reply->expires_ns - before) / 1000000
         << " ms from now while the IN entry lives " << (in->expires_ns - before) / kNsPerSec
         << " s";
+}
+
+// ---- a full conntrack ----
+
+// The fixture with a conntrack of 64 entries (32 flows), as --ct-max 64 gives it.
+class UplinkProgSmallCt : public UplinkProg {
+  protected:
+    static constexpr uint32_t kCtMax = 64;
+    static constexpr uint16_t kFirstPort = 10000;
+    static constexpr size_t kFlows = 5000;
+    // Flows that must still be whole after the flood. The kernel's LRU frees slots in batches
+    // and keeps some free per CPU, and evicts each entry on its own, so fewer than kCtMax / 2
+    // flows are whole at the end (24 on the kernel this was written on, 6.18); the newest 8 are.
+    static constexpr size_t kRecentFlows = 8;
+    UplinkProgSmallCt() { ct_max_entries_ = kCtMax; }
+};
+
+// A flood of new connections (5,000 SYNs from distinct client ports to one published port, 78
+// times what the table holds). The LRU makes room by evicting the least recently used entries, so
+// every SYN is still DNATed, byte for byte, to the endpoint; the table never holds more than its
+// size; the newest flows have both entries, and every entry left is the one its flow created.
+// Then the endpoint answers every flow: an answer whose REPLY entry is still there goes back
+// translated exactly for its own flow; an answer of an evicted flow is never translated with
+// another flow's entry: it goes to the stack unchanged (docs/architecture.md, "From outside on
+// BPF networks"), as does the client's next segment of an evicted flow.
+TEST_F(UplinkProgSmallCt, SynFloodEvictsOldFlowsAndNeverMisforwards) {
+    ASSERT_EQ(bpf_map__max_entries(uplink_->maps.bpfnet_ct), kCtMax);
+    auto port = [](size_t flow) { return static_cast<uint16_t>(kFirstPort + flow); };
+    for (size_t i = 0; i < kFlows; ++i) {
+        const RunOutput out =
+            from_uplink(tcp_frame(kFromPeer, kClient, kHost, port(i), 8443, kTcpSyn));
+        ASSERT_EQ(out.err, 0) << libbpf_error_text(out.err);
+        ASSERT_EQ(out.retval, static_cast<uint32_t>(TC_ACT_REDIRECT)) << "SYN " << i;
+        ASSERT_EQ(out.data, tcp_frame(kToEp, kClient, kEp, port(i), 443, kTcpSyn, 63))
+            << "SYN " << i;
+        ASSERT_TRUE(ct(in_key(kHost, port(i), 8443, kTcp)).has_value()) << "SYN " << i;
+        ASSERT_TRUE(ct(reply_key(kEp, 443, port(i), kTcp)).has_value()) << "SYN " << i;
+        ASSERT_LE(ct_size(), kCtMax) << "after SYN " << i;
+    }
+    EXPECT_EQ(nat(BPFNET_NAT_DNAT_NEW).packets, kFlows);
+    EXPECT_EQ(nat(BPFNET_NAT_CT_FAILED).packets, 0u);
+    EXPECT_EQ(delivered_to(kEpVeth), kFlows);
+    EXPECT_EQ(drops(), 0u);
+
+    // The newest flows are whole.
+    for (size_t i = kFlows - kRecentFlows; i < kFlows; ++i) {
+        EXPECT_TRUE(ct(in_key(kHost, port(i), 8443, kTcp)).has_value()) << "flow " << i;
+        EXPECT_TRUE(ct(reply_key(kEp, 443, port(i), kTcp)).has_value()) << "flow " << i;
+    }
+    // Every entry left belongs to one of the flows and says what that flow's SYN made it say.
+    const auto entries = testing::map_contents(bpf_map__fd(uplink_->maps.bpfnet_ct),
+                                               sizeof(bpfnet_ct_key), sizeof(bpfnet_ct_entry));
+    EXPECT_LE(entries.size(), kCtMax);
+    for (const auto& [k, v] : entries) {
+        bpfnet_ct_key key{};
+        bpfnet_ct_entry e{};
+        std::memcpy(&key, k.data(), sizeof(key));
+        std::memcpy(&e, v.data(), sizeof(e));
+        const bool in = key.dir == BPFNET_CT_DIR_IN;
+        const uint16_t cport = ntohs(in ? key.sport : key.dport);
+        ASSERT_GE(cport, kFirstPort);
+        ASSERT_LT(cport, kFirstPort + kFlows);
+        const auto expected_key =
+            in ? in_key(kHost, cport, 8443, kTcp) : reply_key(kEp, 443, cport, kTcp);
+        EXPECT_EQ(std::memcmp(&key, &expected_key, sizeof(key)), 0) << "flow of port " << cport;
+        EXPECT_EQ(e.nat_addr, in ? be(kEp) : be(kHost)) << "flow of port " << cport;
+        EXPECT_EQ(e.nat_port, htons(in ? 443 : 8443)) << "flow of port " << cport;
+        EXPECT_EQ(e.ifindex, in ? kEpVeth : kLo) << "flow of port " << cport;
+        EXPECT_EQ(e.flags, BPFNET_CT_F_SYN);
+        EXPECT_EQ(e.packets, in ? 1u : 0u);
+    }
+
+    // The endpoint answers every flow, oldest first.
+    size_t translated = 0;
+    for (size_t i = 0; i < kFlows; ++i) {
+        const auto synack = tcp_frame(kFromEp, kEp, kClient, 443, port(i), kTcpSyn | kTcpAck);
+        const bool tracked = ct(reply_key(kEp, 443, port(i), kTcp)).has_value();
+        const RunOutput out = from_endpoint(synack);
+        ASSERT_EQ(out.err, 0) << libbpf_error_text(out.err);
+        if (tracked) {
+            ASSERT_EQ(out.retval, static_cast<uint32_t>(TC_ACT_REDIRECT)) << "answer " << i;
+            ASSERT_EQ(out.data,
+                      tcp_frame(kToPeer, kHost, kClient, 8443, port(i), kTcpSyn | kTcpAck, 63))
+                << "answer " << i;
+            ++translated;
+        } else {
+            ASSERT_EQ(out.retval, static_cast<uint32_t>(TC_ACT_OK)) << "answer " << i;
+            ASSERT_EQ(out.data, synack) << "answer " << i;
+        }
+    }
+    EXPECT_GE(translated, kRecentFlows);
+    EXPECT_LE(translated, kCtMax / 2);
+    EXPECT_EQ(nat(BPFNET_NAT_REPLY).packets, translated);
+    // The oldest flow is long gone: its client's next segment is the stack's too.
+    ASSERT_FALSE(ct(in_key(kHost, port(0), 8443, kTcp)).has_value());
+    const auto ack = tcp_frame(kFromPeer, kClient, kHost, port(0), 8443, kTcpAck);
+    expect_unchanged(from_uplink(ack), ack);
+    EXPECT_LE(ct_size(), kCtMax);
 }
 
 }  // namespace
