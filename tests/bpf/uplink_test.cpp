@@ -19,6 +19,7 @@
 #include <bpf/libbpf.h>
 #include <gtest/gtest.h>
 #include <linux/pkt_cls.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -1311,9 +1312,27 @@ TEST_F(UplinkProg, ClientTrafficKeepsTheWholeUdpFlowAlive) {
 
 // ---- a full conntrack ----
 
-// The fixture with a conntrack of 64 entries (32 flows), as --ct-max 64 gives it.
+// The fixture with a conntrack of 64 entries (32 flows), as --ct-max 64 gives it, on one CPU: the
+// kernel's LRU keeps free and new entries per CPU and, when one CPU's run out, takes another CPU's
+// newest ones, so which flows survive a flood would depend on where the scheduler ran each test
+// run.
 class UplinkProgSmallCt : public UplinkProg {
   protected:
+    void SetUp() override {
+        ASSERT_EQ(sched_getaffinity(0, sizeof(cpus_), &cpus_), 0);
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(sched_getcpu(), &one);
+        ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
+        pinned_ = true;
+        UplinkProg::SetUp();
+    }
+    void TearDown() override {
+        if (pinned_) {
+            EXPECT_EQ(sched_setaffinity(0, sizeof(cpus_), &cpus_), 0);
+        }
+    }
+
     static constexpr uint32_t kCtMax = 64;
     static constexpr uint16_t kFirstPort = 10000;
     static constexpr size_t kFlows = 5000;
@@ -1322,6 +1341,9 @@ class UplinkProgSmallCt : public UplinkProg {
     // flows are whole at the end (24 on the kernel this was written on, 6.18); the newest 8 are.
     static constexpr size_t kRecentFlows = 8;
     UplinkProgSmallCt() { ct_max_entries_ = kCtMax; }
+
+    cpu_set_t cpus_{};
+    bool pinned_ = false;
 };
 
 // A flood of new connections (5,000 SYNs from distinct client ports to one published port, 78
@@ -1404,6 +1426,59 @@ TEST_F(UplinkProgSmallCt, SynFloodEvictsOldFlowsAndNeverMisforwards) {
     ASSERT_FALSE(ct(in_key(kHost, port(0), 8443, kTcp)).has_value());
     const auto ack = tcp_frame(kFromPeer, kClient, kHost, port(0), 8443, kTcpAck);
     expect_unchanged(from_uplink(ack), ack);
+    EXPECT_LE(ct_size(), kCtMax);
+}
+
+// Regression (bpf/lib/uplink.h, bpf/lib/uplink_xdp.h): the LRU evicts entries, not flows, and
+// evicts the REPLY entry of a flow whose answers are rare before its IN entry, which the client's
+// packets keep using (after the flood above, 16 of the 40 IN entries left have no REPLY). The
+// client's packets then still reach the endpoint, but the endpoint's answers find no REPLY entry
+// and leave untranslated through the stack, where the kernel NAT has no state for the flow (its
+// packets went around netfilter) and masquerades them as a new flow from the endpoint's port: the
+// client never gets an answer from host:8443, and every packet it sends keeps the IN entry alive,
+// so the flow never recovers. Expected: when the client's packet refreshes a live IN entry (at
+// most once a second) and its REPLY entry is gone, the REPLY entry is rebuilt from the IN entry
+// and the packet, so the next answer is translated again.
+TEST_F(UplinkProgSmallCt, ClientTrafficRestoresAnEvictedReplyEntry) {
+    auto port = [](size_t flow) { return static_cast<uint16_t>(kFirstPort + flow); };
+    for (size_t i = 0; i < 200; ++i) {
+        ASSERT_EQ(from_uplink(tcp_frame(kFromPeer, kClient, kHost, port(i), 8443, kTcpSyn)).retval,
+                  static_cast<uint32_t>(TC_ACT_REDIRECT));
+    }
+    // The oldest flow that lost its REPLY entry only.
+    size_t half = 0;
+    while (half < 200 && (!ct(in_key(kHost, port(half), 8443, kTcp)).has_value() ||
+                          ct(reply_key(kEp, 443, port(half), kTcp)).has_value()))
+        ++half;
+    ASSERT_LT(half, 200u) << "no flow has its IN entry without its REPLY entry";
+    const uint16_t cport = port(half);
+    const auto answer = tcp_frame(kFromEp, kEp, kClient, 443, cport, kTcpSyn | kTcpAck);
+    expect_unchanged(from_endpoint(answer), answer);
+
+    // 1.5 s later (as far as the IN entry can tell) the client retransmits its SYN.
+    const auto in_k = in_key(kHost, cport, 8443, kTcp);
+    auto in = *ct(in_k);
+    in.expires_ns = now_ns() + (BPFNET_CT_TCP_SYN_TIMEOUT * kNsPerSec) - 3 * kNsPerSec / 2;
+    ASSERT_NO_FATAL_FAILURE(ct_write(in_k, in));
+    expect_redirected(from_uplink(tcp_frame(kFromPeer, kClient, kHost, cport, 8443, kTcpSyn)),
+                      tcp_frame(kToEp, kClient, kEp, cport, 443, kTcpSyn, 63));
+    in = *ct(in_k);
+    const auto reply = ct(reply_key(kEp, 443, cport, kTcp));
+    ASSERT_TRUE(reply.has_value()) << "the REPLY entry is still missing";
+    EXPECT_EQ(reply->nat_addr, be(kHost));
+    EXPECT_EQ(reply->nat_port, htons(8443));
+    EXPECT_EQ(reply->ifindex, kLo);
+    EXPECT_EQ(reply->network, kNet);
+    EXPECT_EQ(reply->flags, in.flags);
+    EXPECT_EQ(reply->expires_ns, in.expires_ns);
+    EXPECT_TRUE(mac_is(reply->smac, kUplinkMac));
+    EXPECT_TRUE(mac_is(reply->dmac, kPeerMac));
+    EXPECT_EQ(reply->packets, 0u);
+
+    // The endpoint's answer goes back translated, as for a flow that never lost an entry.
+    expect_redirected(from_endpoint(answer),
+                      tcp_frame(kToPeer, kHost, kClient, 8443, cport, kTcpSyn | kTcpAck, 63));
+    EXPECT_EQ(ct(in_k)->flags, BPFNET_CT_F_SYN | BPFNET_CT_F_REPLIED);
     EXPECT_LE(ct_size(), kCtMax);
 }
 
