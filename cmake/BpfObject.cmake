@@ -50,8 +50,14 @@ endif()
 # -g makes clang emit BTF, which the skeleton, CO-RE and bpftool's map dumps need.
 set(BPF_CFLAGS -O2 -g -Wall -Werror)
 
+# SOURCE is relative to bpf/, or absolute (test harnesses under tests/ that include bpf/lib the same
+# way).
 function(bpf_object NAME SOURCE)
-  set(src ${PROJECT_SOURCE_DIR}/bpf/${SOURCE})
+  if(IS_ABSOLUTE ${SOURCE})
+    set(src ${SOURCE})
+  else()
+    set(src ${PROJECT_SOURCE_DIR}/bpf/${SOURCE})
+  endif()
   set(obj_dir ${CMAKE_BINARY_DIR}/bpf)
   set(skel_dir ${CMAKE_BINARY_DIR}/generated/bpf)
   set(obj ${obj_dir}/${NAME}.bpf.o)

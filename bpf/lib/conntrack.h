@@ -123,10 +123,11 @@ static __always_inline void bpfnet_ct_peer_key(const struct bpfnet_ct_key* key,
 }
 
 /* Accounts a packet to an alive entry, merges the flow flags it adds and extends the lifetime.
- * A change of flags is written to the peer entry too, so both directions age alike. */
-static __always_inline void bpfnet_ct_touch(const struct bpfnet_ct_key* key,
-                                            struct bpfnet_ct_entry* e, __u16 add_flags, __u32 bytes,
-                                            __u64 now) {
+ * A change of flags is written to the peer entry too, so both directions age alike. Returns 1 if
+ * it wrote and the peer entry was gone (the LRU evicts entries, not flows), else 0. */
+static __always_inline int bpfnet_ct_touch(const struct bpfnet_ct_key* key,
+                                           struct bpfnet_ct_entry* e, __u16 add_flags, __u32 bytes,
+                                           __u64 now) {
     __sync_fetch_and_add(&e->packets, 1);
     __sync_fetch_and_add(&e->bytes, bytes);
 
@@ -134,7 +135,7 @@ static __always_inline void bpfnet_ct_touch(const struct bpfnet_ct_key* key,
     const __u64 expires = now + bpfnet_ct_lifetime_ns(key->proto, flags);
     const int changed = flags != e->flags;
     /* Nothing new and refreshed less than a second ago: no write, no shared cache line. */
-    if (!changed && expires <= e->expires_ns + BPFNET_NS_PER_SEC) return;
+    if (!changed && expires <= e->expires_ns + BPFNET_NS_PER_SEC) return 0;
     e->flags = flags;
     e->expires_ns = expires;
     /* The other direction ages with this one: a flow whose traffic is one-way for a while (a
@@ -142,10 +143,10 @@ static __always_inline void bpfnet_ct_touch(const struct bpfnet_ct_key* key,
     struct bpfnet_ct_key peer_key;
     bpfnet_ct_peer_key(key, e, &peer_key);
     struct bpfnet_ct_entry* peer = bpf_map_lookup_elem(&bpfnet_ct, &peer_key);
-    if (peer) {
-        peer->flags |= flags;
-        peer->expires_ns = expires;
-    }
+    if (!peer) return 1;
+    peer->flags |= flags;
+    peer->expires_ns = expires;
+    return 0;
 }
 
 #endif /* BPFNET_BPF_LIB_CONNTRACK_H */

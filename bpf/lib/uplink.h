@@ -56,6 +56,42 @@ struct bpfnet_uplink_macs {
     __u8 remote[ETH_ALEN]; /* the client's or the last router's (its source MAC) */
 };
 
+/* The REPLY entry of a flow whose packet `f` (client -> host:port) came in on uplink `ifindex`
+ * with `macs`, and is translated to ep_addr:ep_port on `network`. */
+static __always_inline void bpfnet_uplink_reply_entry(__u32 ifindex, const struct bpfnet_flow* f,
+                                                      __be32 ep_addr, __be16 ep_port, __u32 network,
+                                                      __u16 flags, __u64 expires,
+                                                      const struct bpfnet_uplink_macs* macs,
+                                                      struct bpfnet_ct_key* reply_key,
+                                                      struct bpfnet_ct_entry* reply) {
+    *reply_key =
+        bpfnet_ct_key_of(ep_addr, f->saddr, ep_port, f->sport, f->proto, BPFNET_CT_DIR_REPLY);
+    __builtin_memset(reply, 0, sizeof(*reply));
+    reply->expires_ns = expires;
+    reply->nat_addr = f->daddr;
+    reply->nat_port = f->dport;
+    reply->flags = flags;
+    reply->ifindex = ifindex;
+    reply->network = network;
+    bpfnet_mac_copy(reply->smac, macs->local);
+    bpfnet_mac_copy(reply->dmac, macs->remote);
+}
+
+/* A live flow's packet refreshed its IN entry `in` and found the REPLY entry gone: the LRU evicts
+ * entries, not flows, and takes the REPLY entry of a flow with rare answers first. Without it the
+ * endpoint's answers would leave untranslated (the kernel NAT has no state for a flow that went
+ * around netfilter) while the client's packets keep the IN entry alive, so the flow would never
+ * recover. Rebuilt from the IN entry and the packet (NOEXIST: a concurrent one stays). */
+static __always_inline void bpfnet_uplink_restore_reply(__u32 ifindex, const struct bpfnet_flow* f,
+                                                        const struct bpfnet_ct_entry* in,
+                                                        const struct bpfnet_uplink_macs* macs) {
+    struct bpfnet_ct_key reply_key;
+    struct bpfnet_ct_entry reply;
+    bpfnet_uplink_reply_entry(ifindex, f, in->nat_addr, in->nat_port, in->network, in->flags,
+                              in->expires_ns, macs, &reply_key, &reply);
+    bpf_map_update_elem(&bpfnet_ct, &reply_key, &reply, BPF_NOEXIST);
+}
+
 /* Creates both entries of a new flow to a published port; returns the IN entry, or 0 if the
  * packet is not for a published port or BPF cannot translate it. */
 /* `ifindex` is the uplink's, `len` the frame's; shared by the TC and XDP programs. */
@@ -95,18 +131,10 @@ static __always_inline struct bpfnet_ct_entry* bpfnet_uplink_new_flow(
     };
     bpfnet_mac_copy(in.smac, net->gateway_mac);
     bpfnet_mac_copy(in.dmac, dest->mac);
-    struct bpfnet_ct_key reply_key =
-        bpfnet_ct_key_of(ep_addr, f->saddr, ep_port, f->sport, f->proto, BPFNET_CT_DIR_REPLY);
-    struct bpfnet_ct_entry reply = {
-        .expires_ns = expires,
-        .nat_addr = f->daddr,
-        .nat_port = f->dport,
-        .flags = flags,
-        .ifindex = ifindex,
-        .network = network,
-    };
-    bpfnet_mac_copy(reply.smac, macs->local);
-    bpfnet_mac_copy(reply.dmac, macs->remote);
+    struct bpfnet_ct_key reply_key;
+    struct bpfnet_ct_entry reply;
+    bpfnet_uplink_reply_entry(ifindex, f, ep_addr, ep_port, network, flags, expires, macs,
+                              &reply_key, &reply);
     /* REPLY first: once the IN entry exists packets flow, and their answers must find theirs. */
     if (bpf_map_update_elem(&bpfnet_ct, &reply_key, &reply, BPF_ANY) != 0 ||
         bpf_map_update_elem(&bpfnet_ct, key, &in, BPF_ANY) != 0) {
@@ -186,8 +214,10 @@ static __always_inline int bpfnet_uplink_ingress(struct __sk_buff* skb,
     const int syn_only = f.proto == IPPROTO_TCP &&
                          (f.tcp_flags & (BPFNET_TCP_SYN | BPFNET_TCP_ACK)) == BPFNET_TCP_SYN;
     if (e && bpfnet_ct_alive(e, now) && !(syn_only && bpfnet_ct_closed(e))) {
-        bpfnet_ct_touch(&key, e, f.proto == IPPROTO_TCP ? bpfnet_ct_tcp_flags(f.tcp_flags, 1) : 0,
-                        skb->len, now);
+        if (bpfnet_ct_touch(&key, e,
+                            f.proto == IPPROTO_TCP ? bpfnet_ct_tcp_flags(f.tcp_flags, 1) : 0,
+                            skb->len, now))
+            bpfnet_uplink_restore_reply(skb->ifindex, &f, e, &macs);
     } else {
         /* A TCP flow starts with a SYN. Anything else without a flow is the stack's: an answer
          * to a connection the host masqueraded (its port may equal a published one), or a flow

@@ -79,8 +79,14 @@ static __always_inline int bpfnet_uplink_xdp(struct xdp_md* ctx) {
     if (e && bpfnet_ct_alive(e, now) && !(syn_only && bpfnet_ct_closed(e))) {
         /* An endpoint whose veth cannot take XDP frames is reached from the TC program. */
         if (!(e->flags & BPFNET_CT_F_XDP)) return XDP_PASS;
-        bpfnet_ct_touch(&key, e, f.proto == IPPROTO_TCP ? bpfnet_ct_tcp_flags(f.tcp_flags, 1) : 0,
-                        len, now);
+        if (bpfnet_ct_touch(&key, e,
+                            f.proto == IPPROTO_TCP ? bpfnet_ct_tcp_flags(f.tcp_flags, 1) : 0, len,
+                            now)) {
+            struct bpfnet_uplink_macs macs;
+            bpfnet_mac_copy(macs.local, eth->h_dest);
+            bpfnet_mac_copy(macs.remote, eth->h_source);
+            bpfnet_uplink_restore_reply(ctx->ingress_ifindex, &f, e, &macs);
+        }
     } else {
         if (f.proto == IPPROTO_TCP && !syn_only) return XDP_PASS; /* see lib/uplink.h */
         struct bpfnet_uplink_macs macs;

@@ -1,6 +1,14 @@
 // Hostile frames for the BPF packet-fuzz tests: deterministic (seeded) mutations of valid frames
 // (bit flips, truncation, extension, overwritten header bytes and fields, pure noise), and a
 // snapshot of a map's contents to show a program never changed what only the agent may write.
+//
+// Every bpfnet program that BPF_PROG_TEST_RUN can run has such a fuzz test: the endpoint program
+// (endpoint_test.cpp), the uplink's TC and XDP programs (uplink_test.cpp), the overlay program
+// (overlay_test.cpp, with tunnel metadata from overlay_harness.bpf.c) and the pipeline program
+// (pipeline_test.cpp). The cgroup sock_addr programs of bpf/sock.bpf.c (connect4, sendmsg4,
+// recvmsg4, getpeername4) cannot be test-run: the kernel has no BPF_PROG_TEST_RUN for
+// BPF_PROG_TYPE_CGROUP_SOCK_ADDR, and their input is a socket call's address, not a frame. They
+// are exercised through real sockets by tests/e2e/e2e_ports.sh.
 #pragma once
 
 #include <bpf/bpf.h>

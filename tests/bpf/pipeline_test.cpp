@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "bpf/frame_fuzz.h"
 #include "bpf/packet_builder.h"
 #include "bpf/pipeline.skel.h"
 #include "bpfnet/abi.h"
@@ -216,6 +217,46 @@ TEST_F(Pipeline, RodataKnobChoosesTheVerdict) {
     ASSERT_EQ(out.err, 0) << libbpf_error_text(out.err);
     EXPECT_EQ(out.retval, static_cast<uint32_t>(TC_ACT_SHOT));
     EXPECT_EQ(read_stats(skel_).packets, 1u);  // dropped packets are still counted
+}
+
+// The program the probe runs on every host sees whatever a test run gives it: mutated and random
+// frames, as in the endpoint and uplink fuzz tests. Each one runs (or the kernel refuses it as too
+// short), comes back unchanged with the configured verdict, and is counted with its length.
+TEST_F(Pipeline, FuzzedFramesPassUnchangedAndAreAllCounted) {
+    BPFNET_REQUIRE_PRIVILEGED();
+    ASSERT_NO_FATAL_FAILURE(load());
+    const std::vector<std::vector<uint8_t>> seeds = {
+        udp_frame(),
+        PacketBuilder()
+            .eth(mac("02:42:0a:00:00:02"), mac("02:42:0a:00:00:03"))
+            .ipv4(ip("10.0.0.2"), ip("10.0.0.3"))
+            .tcp(40000, 443, testing::kTcpSyn)
+            .build(),
+        testing::arp_request(mac("02:42:0a:00:00:02"), ip("10.0.0.2"), ip("10.0.0.1")),
+        PacketBuilder()
+            .eth(mac("02:42:0a:00:00:02"), mac("02:42:0a:00:00:03"))
+            .ipv6(testing::ip6("2001:db8::2"), testing::ip6("2001:db8::3"))
+            .udp(40000, 53)
+            .build(),
+    };
+    uint64_t runs = 0, bytes = 0;
+    for (const auto& frame : testing::mutated_frames(seeds, 20000, 0x91e)) {
+        const RunOutput out = test_run(prog_fd_, frame);
+        if (out.err != 0) {
+            EXPECT_TRUE(testing::test_run_refuses(frame)) << libbpf_error_text(out.err);
+            EXPECT_EQ(out.err, -EINVAL) << libbpf_error_text(out.err);
+            continue;
+        }
+        ASSERT_EQ(out.retval, static_cast<uint32_t>(TC_ACT_OK))
+            << "verdict " << out.retval << " for a frame of " << frame.size() << " bytes";
+        ASSERT_EQ(out.data, frame);
+        ++runs;
+        bytes += frame.size();
+    }
+    EXPECT_GT(runs, 15000u);  // most frames are long enough to run
+    const auto stats = read_stats(skel_);
+    EXPECT_EQ(stats.packets, runs);
+    EXPECT_EQ(stats.bytes, bytes);
 }
 
 TEST_F(Pipeline, EachLoadHasItsOwnCounters) {
