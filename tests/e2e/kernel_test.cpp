@@ -21,6 +21,7 @@
 #include "common/privileged.h"
 #include "kernel/netlink.h"
 #include "kernel/netns.h"
+#include "kernel/routed_port.h"
 #include "kernel/sysctl.h"
 
 namespace bpfnet::kernel {
@@ -213,6 +214,71 @@ TEST_F(KernelTest, LinkAliasAndMasterCanBeChanged) {
     Status missing = set_link_up(host(), new_link('x'));
     ASSERT_FALSE(missing.ok());
     EXPECT_EQ(missing.error().kind, ErrorKind::NotFound);
+}
+
+// A Linux bridge numbers its ports in 10 bits: the 1,024th is refused as a full network (the
+// datapath then routes the endpoint, see RoutedPortTakesTheBridgesMacGroupRouteAndNeighbour).
+// Inside a namespace of its own: 2,048 links never show up on the host.
+TEST_F(KernelTest, FullBridgeIsAFullNetwork) {
+    auto ns = new_netns();
+    ASSERT_OK(ns);
+    auto inner = NlSocket::open_in_netns(*ns);
+    ASSERT_OK(inner);
+    ASSERT_OK(create_bridge(*inner, "br-full", 1500, ""));
+    for (int i = 0; i < kMaxBridgePorts; ++i) {
+        ASSERT_OK(create_veth(*inner, VethSpec{fmt::format("p{}", i), "", "br-full",
+                                               fmt::format("q{}", i), "", MacAddr{}, 1500}));
+    }
+    ASSERT_OK(create_veth(*inner, VethSpec{"over", "", "", "over-peer", "", MacAddr{}, 1500}));
+    Status full = set_link_master(*inner, "over", "br-full");
+    ASSERT_FALSE(full.ok());
+    EXPECT_EQ(full.error().kind, ErrorKind::Exhausted);
+    EXPECT_NE(full.error().message.find("the network is full: its bridge br-full already has 1023 "
+                                        "ports"),
+              std::string::npos)
+        << full.error().message;
+    // A port already there is no new request: no error from a full bridge.
+    EXPECT_OK(set_link_master(*inner, "p0", "br-full"));
+}
+
+TEST_F(KernelTest, RoutedPortTakesTheBridgesMacGroupRouteAndNeighbour) {
+    auto ns = new_netns();
+    ASSERT_OK(ns);
+    std::string br = new_link('b');
+    std::string veth = new_link('v');
+    ASSERT_OK(create_bridge(host(), br, 1500, ""));
+    ASSERT_OK(add_address(host(), br, addr(1)));
+    ASSERT_OK(create_veth(host(), VethSpec{veth, "", br, "eth0", *ns, MacAddr{}, 1500}));
+    const MacAddr endpoint_mac = MacAddr::from_ipv4(addr(7).addr);
+    const RoutedPortSpec spec{.ifname = veth,
+                              .bridge = br,
+                              .group = 0x62700042,
+                              .endpoint_ip = addr(7).addr,
+                              .endpoint_mac = endpoint_mac,
+                              .gateway = addr(1).addr};
+    // Twice: idempotent, and the second run starts from a routed port, not a bridge port.
+    for (int i = 0; i < 2; ++i) ASSERT_OK(make_routed_port(host(), spec));
+    auto bridge = find_link(host(), br);
+    auto port = find_link(host(), veth);
+    ASSERT_OK(bridge);
+    ASSERT_OK(port);
+    ASSERT_TRUE(bridge->has_value() && port->has_value());
+    EXPECT_EQ((*port)->master_ifindex, 0);
+    EXPECT_EQ((*port)->group, 0x62700042u);
+    EXPECT_EQ((*port)->mac, (*bridge)->mac);
+    EXPECT_TRUE((*port)->up);
+    EXPECT_TRUE(is_routed_port(**port, 0x62700042));
+    EXPECT_FALSE(is_routed_port(**port, 0x62700043));
+    auto routes = list_ipv4_route_destinations(host());
+    ASSERT_OK(routes);
+    EXPECT_TRUE(contains(*routes, Cidr{addr(7).addr, 32}));
+    auto proxy_arp = read_sysctl("net/ipv4/conf/" + veth + "/proxy_arp");
+    ASSERT_OK(proxy_arp);
+    EXPECT_EQ(*proxy_arp, "1");
+    ASSERT_OK(delete_link(host(), veth));
+    routes = list_ipv4_route_destinations(host());
+    ASSERT_OK(routes);
+    EXPECT_FALSE(contains(*routes, Cidr{addr(7).addr, 32})) << "the route outlived its link";
 }
 
 TEST_F(KernelTest, DeleteLinkIsIdempotent) {

@@ -199,6 +199,63 @@ TEST(NftRuleset, ApplyReplacesIdempotentlyAndTeardownRemovesTables) {
     });
 }
 
+// Networks with routed endpoint ports (interface groups): the kernel takes the group set and every
+// twin rule, and the network's own group is never "elsewhere".
+TEST(NftRuleset, RoutedPortGroupsAreMatchedLikeTheirBridge) {
+    BPFNET_REQUIRE_PRIVILEGED();
+    run_in_fresh_netns([] {
+        NftRunner nft;
+        FirewallSpec spec = sample_spec();
+        spec.networks = {
+            FirewallNetwork{
+                .bridge = "bnt-r1", .subnet = cidr("10.77.6.0/24"), .group = 0x77010001},
+            FirewallNetwork{.bridge = "bnt-r2",
+                            .subnet = cidr("10.77.7.0/24"),
+                            .icc = false,
+                            .group = 0x77010002},
+            FirewallNetwork{.bridge = "bnt-r3",
+                            .subnet = cidr("10.77.8.0/24"),
+                            .internal = true,
+                            .group = 0x77010003},
+            FirewallNetwork{.bridge = "bnt-plain", .subnet = cidr("10.77.9.0/24")},
+        };
+        auto st = nft.run(render_ruleset(spec));
+        CHILD_CHECK(st.ok(), st.error().message);
+        const std::string ip = capture(std::string("nft list table ip ") + kTable);
+        const std::string g1 = std::to_string(0x77010001), g2 = std::to_string(0x77010002),
+                          g3 = std::to_string(0x77010003);
+        CHILD_CHECK(contains(ip, "elements = { " + g1), ip);
+        CHILD_CHECK(contains(ip, "iifgroup " + g1 + " oifgroup @groups oifgroup != " + g1 +
+                                     " ct status ! dnat counter packets 0 bytes 0 drop"),
+                    ip);
+        CHILD_CHECK(contains(ip, "iifname \"bnt-r1\" oifgroup @groups oifgroup != " + g1), ip);
+        CHILD_CHECK(contains(ip, "iifgroup " + g1 + " oifname @bridges oifname != \"bnt-r1\""), ip);
+        CHILD_CHECK(contains(ip, "iifgroup " + g2 + " oifgroup " + g2 + " counter"), ip);
+        CHILD_CHECK(contains(ip, "iifname \"bnt-r2\" oifgroup " + g2 + " counter"), ip);
+        CHILD_CHECK(
+            contains(ip, "iifname \"bnt-r3\" oifname != \"bnt-r3\" oifgroup != " + g3 + " counter"),
+            ip);
+        CHILD_CHECK(contains(ip, "oifgroup " + g3 + " iifname != \"bnt-r3\" iifgroup != " + g3),
+                    ip);
+        CHILD_CHECK(contains(ip, "iifgroup @groups ip daddr 127.0.0.0/8"), ip);
+        CHILD_CHECK(contains(ip, "ip saddr 10.77.6.0/24 oifname != \"bnt-r1\" oifgroup != " + g1 +
+                                     " counter"),
+                    ip);
+        CHILD_CHECK(contains(ip, "ip saddr 10.77.9.0/24 oifname != \"bnt-plain\" counter"), ip);
+        // Routed ports have route_localnet on whether or not anything is published: the guard
+        // stays without published ports.
+        spec.ports.clear();
+        st = nft.run(render_ruleset(spec));
+        CHILD_CHECK(st.ok(), st.error().message);
+        const std::string unpublished = capture(std::string("nft list table ip ") + kTable);
+        CHILD_CHECK(contains(unpublished, "iifgroup @groups ip daddr 127.0.0.0/8"), unpublished);
+        CHILD_CHECK(!contains(unpublished, "published_any"), unpublished);
+        auto down = nft.run(render_teardown(kTable));
+        CHILD_CHECK(down.ok(), down.error().message);
+        return true;
+    });
+}
+
 TEST(NftRuleset, FailedApplyLeavesThePreviousRulesetInPlace) {
     BPFNET_REQUIRE_PRIVILEGED();
     run_in_fresh_netns([] {

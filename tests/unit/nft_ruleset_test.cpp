@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "datapath/kernel_datapath.h"
 #include "datapath/nft_ruleset.h"
 
 namespace bpfnet {
@@ -393,6 +394,25 @@ TEST(NftRuleset, PublishedPortsBecomeDnatMapsWithHairpinAndLoopbackHandling) {
         << out;
     // The NAT lives in the ip table only.
     EXPECT_EQ(out.find("published_any", out.find("table ip6 bpfnet_t1 {")), std::string::npos);
+}
+
+}  // namespace
+}  // namespace bpfnet
+
+namespace bpfnet {
+namespace {
+
+TEST(NetworkIfgroup, FirstEightHexDigitsOfTheIdNeverZero) {
+    EXPECT_EQ(network_ifgroup("6270a1b2c3d4e5f6"), 0x6270a1b2u);
+    // 31 bits (iproute2 shows groups as signed numbers).
+    EXPECT_EQ(network_ifgroup("FFFFFFFF00"), 0x7fffffffu);
+    // Group 0 is every interface's default: never a network's.
+    EXPECT_EQ(network_ifgroup("00000000abcdef"), 1u);
+    EXPECT_EQ(network_ifgroup("80000000abcdef"), 1u);
+    // Not hex (hand-made IDs in tests): still stable and not 0.
+    EXPECT_EQ(network_ifgroup("net-one"), network_ifgroup("net-one"));
+    EXPECT_NE(network_ifgroup("net-one"), 0u);
+    EXPECT_NE(network_ifgroup("net-one"), network_ifgroup("net-two"));
 }
 
 }  // namespace

@@ -57,6 +57,21 @@ TEST(BridgeOptions, DefaultsWhenEmpty) {
     EXPECT_FALSE(parsed->host_binding_ipv4);
     EXPECT_EQ(parsed->mtu, 1500);
     EXPECT_EQ(parsed->datapath, DatapathMode::Auto);
+    EXPECT_EQ(parsed->endpoint_mode, EndpointMode::Auto);
+}
+
+TEST(BridgeOptions, EndpointModes) {
+    for (auto mode : {EndpointMode::Auto, EndpointMode::Bridge, EndpointMode::Routed}) {
+        auto parsed = parse_bridge_options({{opt::kEndpointMode, to_string(mode)}});
+        ASSERT_TRUE(parsed) << parsed.error().message;
+        EXPECT_EQ(parsed->endpoint_mode, mode);
+    }
+    for (const char* junk : {"", "Routed", "bridged", "route", "auto "}) {
+        auto parsed = parse_bridge_options({{opt::kEndpointMode, junk}});
+        ASSERT_FALSE(parsed) << '"' << junk << '"';
+        EXPECT_EQ(parsed.error().kind, ErrorKind::InvalidArgument);
+        EXPECT_NE(parsed.error().message.find("auto, bridge or routed"), std::string::npos);
+    }
 }
 
 TEST(BridgeOptions, ParsesAllKnownKeys) {

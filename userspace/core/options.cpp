@@ -51,6 +51,18 @@ Result<DatapathMode> parse_datapath_mode(std::string_view text) {
                 fmt::format("invalid datapath mode \"{}\": expected auto, bpf or kernel", text));
 }
 
+const char* to_string(EndpointMode mode) {
+    switch (mode) {
+        case EndpointMode::Auto:
+            return "auto";
+        case EndpointMode::Bridge:
+            return "bridge";
+        case EndpointMode::Routed:
+            return "routed";
+    }
+    return "auto";
+}
+
 Result<bool> parse_bool(std::string_view key, std::string_view text) {
     // Exactly Go's strconv.ParseBool set, so options that work with docker work here and vice
     // versa.
@@ -90,6 +102,15 @@ Result<BridgeOptions> parse_bridge_options(const std::map<std::string, std::stri
             auto mode = parse_datapath_mode(value);
             if (!mode) return invalid_option(key, value, "expected auto, bpf or kernel");
             out.datapath = *mode;
+        } else if (key == opt::kEndpointMode) {
+            if (value == "auto")
+                out.endpoint_mode = EndpointMode::Auto;
+            else if (value == "bridge")
+                out.endpoint_mode = EndpointMode::Bridge;
+            else if (value == "routed")
+                out.endpoint_mode = EndpointMode::Routed;
+            else
+                return invalid_option(key, value, "expected auto, bridge or routed");
         }
         // Other keys belong to other drivers or to docker itself; docker passes them through too.
     }

@@ -21,11 +21,19 @@ inline constexpr const char* kMtu = "com.docker.network.driver.mtu";
 inline constexpr const char* kDatapath = "bpfnet.datapath";
 // Through Docker (`docker network create -d bpfnet -o bpfnet.driver=overlay`): the kind of network.
 inline constexpr const char* kDriver = "bpfnet.driver";
+// How endpoints' host ends attach: bridge ports while the bridge has room, or routed (see
+// kernel/routed_port.h).
+inline constexpr const char* kEndpointMode = "bpfnet.endpoint_mode";
 }  // namespace opt
 
 enum class DatapathMode { Auto, Bpf, Kernel };
 const char* to_string(DatapathMode mode);
 Result<DatapathMode> parse_datapath_mode(std::string_view text);
+
+// auto: bridge ports while the bridge has room (a Linux bridge holds 1,023), routed past that;
+// bridge: bridge ports only (the 1,024th endpoint is refused); routed: every endpoint routed.
+enum class EndpointMode { Auto, Bridge, Routed };
+const char* to_string(EndpointMode mode);
 
 struct BridgeOptions {
     std::optional<std::string> bridge_name;  // user-chosen Linux bridge name
@@ -34,6 +42,7 @@ struct BridgeOptions {
     std::optional<Ipv4> host_binding_ipv4;
     int mtu = 1500;
     DatapathMode datapath = DatapathMode::Auto;
+    EndpointMode endpoint_mode = EndpointMode::Auto;
 };
 
 // Docker accepts the usual boolean spellings (strconv.ParseBool).

@@ -1,12 +1,17 @@
 #include "datapath/kernel_datapath.h"
 
+#include <charconv>
+#include <functional>
 #include <set>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "kernel/neighbours.h"
 #include "kernel/netlink.h"
 #include "kernel/netns.h"
+#include "kernel/routed_port.h"
 #include "kernel/sysctl.h"
 
 namespace bpfnet {
@@ -29,6 +34,18 @@ std::string host_veth_name(const std::string& endpoint_id) {
 }
 std::string handover_veth_name(const std::string& endpoint_id) {
     return "bnp-" + endpoint_id.substr(0, 11);
+}
+
+uint32_t network_ifgroup(const std::string& network_id) {
+    // IDs are hex; anything else (a hand-made test ID) still gets a stable group.
+    const std::string_view head = std::string_view(network_id).substr(0, 8);
+    uint32_t group = 0;
+    auto [end, ec] = std::from_chars(head.data(), head.data() + head.size(), group, 16);
+    if (ec != std::errc{} || end != head.data() + head.size())
+        group = static_cast<uint32_t>(std::hash<std::string_view>{}(head));
+    // 31 bits: iproute2 prints groups as signed numbers, which would make the top half confusing.
+    group &= 0x7fffffff;
+    return group != 0 ? group : 1;
 }
 
 KernelDatapath::KernelDatapath(std::string instance)
@@ -102,12 +119,10 @@ Status KernelDatapath::remove_network(const Network& network) {
 // Docker endpoints: the pair is made on the host and the container end handed to Docker, which
 // moves it into the sandbox, renames it and gives it its addresses and routes (Join's contract).
 Status KernelDatapath::ensure_docker_endpoint(const NetworkSpec& spec, const Endpoint& endpoint) {
-    const Network& network = spec.network;
     BPFNET_ASSIGN_OR_RETURN(auto host, kernel::NlSocket::open());
     BPFNET_ASSIGN_OR_RETURN(auto host_end, kernel::find_link(host, endpoint.host_ifname));
     if (host_end) {
-        BPFNET_TRY(kernel::set_link_master(host, endpoint.host_ifname, network.bridge_name));
-        BPFNET_TRY(kernel::set_bridge_port_hairpin(host, endpoint.host_ifname));
+        BPFNET_TRY(attach_host_end(host, spec, endpoint));
         return kernel::set_link_up(host, endpoint.host_ifname);
     }
     if (endpoint.state == Lifecycle::Ready) {
@@ -123,14 +138,59 @@ Status KernelDatapath::ensure_docker_endpoint(const NetworkSpec& spec, const End
     kernel::VethSpec veth{
         .host_name = endpoint.host_ifname,
         .host_alias = owner_alias("ep", endpoint.id),
-        .bridge_name = network.bridge_name,
+        .bridge_name = "",  // attach_host_end makes it a bridge port or a routed port
         .peer_name = endpoint.ifname,
         .peer_netns_path = "",
         .peer_mac = endpoint.mac,
         .mtu = static_cast<unsigned>(spec.options.mtu),
     };
     BPFNET_TRY(kernel::create_veth(host, veth));
-    return kernel::set_bridge_port_hairpin(host, endpoint.host_ifname);
+    Status attached = attach_host_end(host, spec, endpoint);
+    // A pair that cannot be attached (a full network) is useless: leave nothing behind.
+    if (!attached) (void)kernel::delete_link(host, endpoint.host_ifname);
+    return attached;
+}
+
+// A bridge port, or a routed port (kernel/routed_port.h) as the network's endpoint mode says:
+// under `auto` an endpoint stays what it became, and one the bridge has no room for is routed.
+Status KernelDatapath::attach_host_end(kernel::NlSocket& host, const NetworkSpec& spec,
+                                       const Endpoint& endpoint) {
+    const Network& network = spec.network;
+    const EndpointMode mode = spec.options.endpoint_mode;
+    const uint32_t group = network_ifgroup(network.id);
+    BPFNET_ASSIGN_OR_RETURN(auto link, kernel::find_link(host, endpoint.host_ifname));
+    if (!link) {
+        return fail(ErrorKind::Internal,
+                    fmt::format("{} vanished while connecting", endpoint.host_ifname));
+    }
+    bool routed = mode == EndpointMode::Routed ||
+                  (mode == EndpointMode::Auto && kernel::is_routed_port(*link, group));
+    if (!routed) {
+        Status port = kernel::set_link_master(host, endpoint.host_ifname, network.bridge_name);
+        if (port) {
+            // Published ports reached from the endpoint itself come back through its own port.
+            BPFNET_TRY(kernel::set_bridge_port_hairpin(host, endpoint.host_ifname));
+            // The host never ARPs for its endpoints (see kernel/neighbours.h).
+            BPFNET_ASSIGN_OR_RETURN(auto bridge, kernel::find_link(host, network.bridge_name));
+            if (!bridge) {
+                return fail(ErrorKind::Internal,
+                            fmt::format("{} vanished while connecting", network.bridge_name));
+            }
+            return kernel::replace_permanent_neighbour(host, bridge->ifindex, endpoint.ip,
+                                                       endpoint.mac);
+        }
+        if (mode != EndpointMode::Auto || port.error().kind != ErrorKind::Exhausted) return port;
+        spdlog::debug("bridge {} is full: endpoint {} is routed", network.bridge_name,
+                      endpoint.id.substr(0, 12));
+    }
+    return kernel::make_routed_port(host, kernel::RoutedPortSpec{
+                                              .ifname = endpoint.host_ifname,
+                                              .bridge = network.bridge_name,
+                                              .group = group,
+                                              .endpoint_ip = endpoint.ip,
+                                              .endpoint_mac = endpoint.mac,
+                                              .gateway = network.ipam.gateway,
+                                          });
 }
 
 Status KernelDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& endpoint,
@@ -150,19 +210,21 @@ Status KernelDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& 
         kernel::VethSpec veth{
             .host_name = endpoint.host_ifname,
             .host_alias = owner_alias("ep", endpoint.id),
-            .bridge_name = network.bridge_name,
+            .bridge_name = "",  // attach_host_end makes it a bridge port or a routed port
             .peer_name = endpoint.ifname,
             .peer_netns_path = sandbox.netns_path,
             .peer_mac = endpoint.mac,
             .mtu = static_cast<unsigned>(spec.options.mtu),
         };
         BPFNET_TRY(kernel::create_veth(host, veth));
+        Status attached = attach_host_end(host, spec, endpoint);
+        // A pair that cannot be attached (a full network) is useless: leave nothing behind.
+        if (!attached) (void)kernel::delete_link(host, endpoint.host_ifname);
+        BPFNET_TRY(attached);
     } else {
-        BPFNET_TRY(kernel::set_link_master(host, endpoint.host_ifname, network.bridge_name));
+        BPFNET_TRY(attach_host_end(host, spec, endpoint));
         BPFNET_TRY(kernel::set_link_up(host, endpoint.host_ifname));
     }
-    // Published ports reached from the endpoint itself come back through its own port.
-    BPFNET_TRY(kernel::set_bridge_port_hairpin(host, endpoint.host_ifname));
     BPFNET_TRY(kernel::add_address(inner, endpoint.ifname,
                                    Cidr{endpoint.ip, network.ipam.subnet.prefix_len}));
     BPFNET_TRY(kernel::set_link_up(inner, endpoint.ifname));
@@ -175,6 +237,8 @@ Status KernelDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& 
 Status KernelDatapath::remove_endpoint(const Endpoint& endpoint, const Sandbox& sandbox) {
     BPFNET_ASSIGN_OR_RETURN(auto host, kernel::NlSocket::open());
     BPFNET_TRY(kernel::delete_link(host, endpoint.host_ifname));
+    // The bridge's entry for a bridge port outlives the veth (a routed port's died with it).
+    BPFNET_TRY(kernel::delete_permanent_neighbours(host, endpoint.ip, endpoint.mac));
     // Docker owns its sandboxes; the container end died with the host end (or, if Docker never
     // took it, is still on the host under its hand-over name).
     if (endpoint.owner == Owner::Docker) return kernel::delete_link(host, endpoint.ifname);
@@ -218,6 +282,7 @@ Status KernelDatapath::sync_policy(const std::vector<NetworkSpec>& networks,
             .icc = n.options.enable_icc,
             .masquerade = n.options.enable_ip_masquerade,
             .internal = n.network.internal,
+            .group = network_ifgroup(n.network.id),
         });
     }
     return nft_.run(render_ruleset(spec));

@@ -3,11 +3,13 @@
 // Docker's bridge driver builds, and it is bpfnet's permanent fallback where BPF cannot be used.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
 #include "datapath/datapath.h"
 #include "datapath/nft_ruleset.h"
+#include "kernel/netlink.h"
 
 namespace bpfnet {
 
@@ -18,6 +20,10 @@ std::string host_veth_name(const std::string& endpoint_id);
 // Container end of a Docker endpoint's pair while it waits on the host for Docker to move it into
 // the sandbox: "bnp-" + 11 hex digits of the endpoint ID.
 std::string handover_veth_name(const std::string& endpoint_id);
+// The interface group (IFLA_GROUP) of a network's routed endpoint ports: the first 8 hex digits of
+// its ID, top bit cleared (never 0, the default group of every interface), so the firewall can
+// match them.
+uint32_t network_ifgroup(const std::string& network_id);
 
 class KernelDatapath : public Datapath {
   public:
@@ -44,6 +50,8 @@ class KernelDatapath : public Datapath {
 
   private:
     Status ensure_docker_endpoint(const NetworkSpec& spec, const Endpoint& endpoint);
+    Status attach_host_end(kernel::NlSocket& host, const NetworkSpec& spec,
+                           const Endpoint& endpoint);
 
     std::string instance_;
     std::string nft_table_;

@@ -24,6 +24,8 @@
 
 #include <nftables/libnftables.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <memory>
 #include <mutex>
@@ -85,12 +87,16 @@ void append_rule(std::string& out, const std::string& rule) {
     out += '\n';
 }
 
-// The set of all bridges and the forward chain; identical for the ip and ip6 families.
+// The sets of all bridges and all routed-port groups, and the forward chain; identical for the ip
+// and ip6 families. A network is its bridge plus its routed ports (interface group G): every rule
+// about "the bridge" has a twin for the group.
 void render_filter(std::string& out, const FirewallSpec& spec) {
     out += "\tset bridges {\n\t\ttype ifname\n";
     std::set<std::string_view> seen;
+    std::set<uint32_t> groups;
     std::string elements;
     for (const auto& n : spec.networks) {
+        if (n.group != 0) groups.insert(n.group);
         // Duplicate elements would make nft reject the set declaration.
         if (!seen.insert(n.bridge).second) continue;
         if (!elements.empty()) elements += ", ";
@@ -99,6 +105,11 @@ void render_filter(std::string& out, const FirewallSpec& spec) {
     // An empty `elements = { }` is a syntax error, so an empty set has no elements line.
     if (!elements.empty()) out += "\t\telements = { " + elements + " }\n";
     out += "\t}\n\n";
+    // Only networks with routed ports need the set (and the rules that name it).
+    if (!groups.empty()) {
+        out += "\tset groups {\n\t\ttypeof meta iifgroup\n\t\telements = { " +
+               fmt::format("{}", fmt::join(groups, ", ")) + " }\n\t}\n\n";
+    }
 
     // Priority filter - 1: run before other filter-priority forward chains on the host (firewalld,
     // a distribution's `inet filter`), which might accept the traffic first. Drops are final across
@@ -107,27 +118,70 @@ void render_filter(std::string& out, const FirewallSpec& spec) {
     out += "\t\ttype filter hook forward priority filter - 1; policy accept;\n";
     for (const auto& n : spec.networks) {
         const std::string br = quote_ifname(n.bridge);
+        const std::string group = std::to_string(n.group);
+        // " oifgroup != G": the network's own routed ports are not "elsewhere".
+        const std::string not_own_out = n.group ? " oifgroup != " + group : "";
+        const std::string not_own_in = n.group ? " iifgroup != " + group : "";
         if (n.internal) {
-            // These two also stop traffic to and from every other bridge, so the isolation rule
-            // below would never match for an internal network and is left out.
-            append_rule(out, "iifname " + br + " oifname != " + br + " counter drop comment " +
+            // These also stop traffic to and from every other bridge, so the isolation rules
+            // below would never match for an internal network and are left out.
+            append_rule(out, "iifname " + br + " oifname != " + br + not_own_out +
+                                 " counter drop comment " +
                                  comment("internal, outbound", n.bridge));
-            append_rule(out, "oifname " + br + " iifname != " + br + " counter drop comment " +
-                                 comment("internal, inbound", n.bridge));
+            append_rule(out, "oifname " + br + " iifname != " + br + not_own_in +
+                                 " counter drop comment " + comment("internal, inbound", n.bridge));
+            if (n.group) {
+                append_rule(out, "iifgroup " + group + " oifname != " + br + not_own_out +
+                                     " counter drop comment " +
+                                     comment("internal, outbound from routed ports", n.bridge));
+                append_rule(out, "oifgroup " + group + " iifname != " + br + not_own_in +
+                                     " counter drop comment " +
+                                     comment("internal, inbound to routed ports", n.bridge));
+            }
         } else {
-            // Dropping only what enters from this bridge is enough: every network has this rule, so
-            // both directions between two networks are covered (replies included).
+            // Dropping only what enters from this network is enough: every network has these
+            // rules, so both directions between two networks are covered (replies included).
             // Published ports are reachable from every network, as with Docker (whose proxy
             // connects from the host): DNATed connections are exempt from isolation.
-            append_rule(out, "iifname " + br + " oifname @bridges oifname != " + br +
-                                 (spec.ports.empty() ? "" : " ct status ! dnat") +
-                                 " counter drop comment " + comment("isolation", n.bridge));
+            const std::string verdict = std::string(spec.ports.empty() ? "" : " ct status ! dnat") +
+                                        " counter drop comment " + comment("isolation", n.bridge);
+            append_rule(out, "iifname " + br + " oifname @bridges oifname != " + br + verdict);
+            if (n.group) {
+                append_rule(out, "iifname " + br + " oifgroup @groups" + not_own_out + verdict);
+                append_rule(out,
+                            "iifgroup " + group + " oifname @bridges oifname != " + br + verdict);
+                append_rule(out, "iifgroup " + group + " oifgroup @groups" + not_own_out + verdict);
+            }
         }
         if (!n.icc) {
-            append_rule(out, "iifname " + br + " oifname " + br + " counter drop comment " +
-                                 comment("icc=false", n.bridge));
+            const std::string verdict = " counter drop comment " + comment("icc=false", n.bridge);
+            append_rule(out, "iifname " + br + " oifname " + br + verdict);
+            if (n.group) {
+                append_rule(out, "iifname " + br + " oifgroup " + group + verdict);
+                append_rule(out, "iifgroup " + group + " oifname " + br + verdict);
+                append_rule(out, "iifgroup " + group + " oifgroup " + group + verdict);
+            }
         }
     }
+    out += "\t}\n";
+}
+
+bool has_routed_ports(const FirewallSpec& spec) {
+    return std::any_of(spec.networks.begin(), spec.networks.end(),
+                       [](const FirewallNetwork& n) { return n.group != 0; });
+}
+
+// route_localnet is on for bridges with published ports and on every routed port (so loopback
+// connections can be DNATed out through them); never let an endpoint use that to reach the host's
+// 127/8.
+void render_loopback_guard(std::string& out, const FirewallSpec& spec) {
+    out +=
+        "\n\tchain loopback_guard {\n\t\ttype filter hook prerouting priority raw; policy "
+        "accept;\n";
+    const std::string guard = " ip daddr 127.0.0.0/8 counter drop comment " +
+                              quote_comment("bpfnet: endpoints may not reach the host's loopback");
+    append_rule(out, "iifname @bridges" + guard);
+    if (has_routed_ports(spec)) append_rule(out, "iifgroup @groups" + guard);
     out += "\t}\n";
 }
 
@@ -151,14 +205,7 @@ void render_published_ports(std::string& out, const FirewallSpec& spec) {
     out += "\t\ttype ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service\n";
     if (!ip_elements.empty()) out += "\t\telements = { " + ip_elements + " }\n";
     out += "\t}\n";
-    // route_localnet is on for bridges with published ports (so loopback connections can be
-    // DNATed out through them); never let an endpoint use that to reach the host's 127/8.
-    out +=
-        "\n\tchain loopback_guard {\n\t\ttype filter hook prerouting priority raw; policy "
-        "accept;\n";
-    append_rule(out, "iifname @bridges ip daddr 127.0.0.0/8 counter drop comment " +
-                         quote_comment("bpfnet: endpoints may not reach the host's loopback"));
-    out += "\t}\n";
+    render_loopback_guard(out, spec);
     const char* hooks[][2] = {{"prerouting", "dstnat"}, {"output", "-100"}};
     for (const auto& [hook, priority] : hooks) {
         out += std::string("\n\tchain ") + hook + " {\n\t\ttype nat hook " + hook + " priority " +
@@ -240,7 +287,10 @@ std::string render_ruleset(const FirewallSpec& spec) {
 
     out += "table ip " + spec.table + " {\n";
     render_filter(out, spec);
-    if (!spec.ports.empty()) render_published_ports(out, spec);
+    if (!spec.ports.empty())
+        render_published_ports(out, spec);
+    else if (has_routed_ports(spec))
+        render_loopback_guard(out, spec);
     out += "\n\tchain postrouting {\n";
     out += "\t\ttype nat hook postrouting priority srcnat; policy accept;\n";
     if (!spec.ports.empty()) {
@@ -263,7 +313,8 @@ std::string render_ruleset(const FirewallSpec& spec) {
         // `oifname !=` keeps traffic between endpoints of the same bridge (which br_netfilter also
         // shows to this hook) and traffic to the gateway unmasqueraded.
         const std::string br = quote_ifname(n.bridge);
-        append_rule(out, "ip saddr " + n.subnet.masked().str() + " oifname != " + br +
+        const std::string not_own = n.group ? " oifgroup != " + std::to_string(n.group) : "";
+        append_rule(out, "ip saddr " + n.subnet.masked().str() + " oifname != " + br + not_own +
                              " counter masquerade comment " + comment("masquerade", n.bridge));
     }
     out += "\t}\n}\n";

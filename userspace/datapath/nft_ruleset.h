@@ -18,6 +18,9 @@ struct FirewallNetwork {
     bool icc = true;         // endpoint-to-endpoint traffic on the bridge allowed
     bool masquerade = true;  // SNAT to the outgoing interface's address when leaving the host
     bool internal = false;   // no traffic in or out of the bridge except among its own ports
+    // Interface group of the network's routed endpoint ports (not bridge ports; see
+    // kernel/routed_port.h), which belong to the network as its bridge does. 0: none.
+    uint32_t group = 0;
 };
 
 // A published port: traffic to host_ip:host_port (0.0.0.0: any local address) is DNATed to

@@ -82,8 +82,13 @@ Status OverlayDatapath::ensure_network(const NetworkSpec& spec) {
 
 Status OverlayDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& endpoint,
                                         const Sandbox& sandbox) {
-    return bpf_ ? bpf_->ensure_endpoint(spec, endpoint, sandbox)
-                : kernel_.ensure_endpoint(spec, endpoint, sandbox);
+    // Always bridge ports: frames from other hosts come out of the VXLAN device into the bridge,
+    // which can deliver them only to its ports.
+    BridgeOptions options = spec.options;
+    options.endpoint_mode = EndpointMode::Bridge;
+    const NetworkSpec bridged{spec.network, options};
+    return bpf_ ? bpf_->ensure_endpoint(bridged, endpoint, sandbox)
+                : kernel_.ensure_endpoint(bridged, endpoint, sandbox);
 }
 
 Status OverlayDatapath::remove_endpoint(const Endpoint& endpoint, const Sandbox& sandbox) {

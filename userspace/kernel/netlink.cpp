@@ -133,6 +133,23 @@ Status create_bridge(NlSocket& sock, const std::string& name, unsigned mtu,
     return configured;
 }
 
+namespace {
+
+// Enslaves the link to a bridge; a bridge without room (EXFULL: it numbers its ports in 10 bits)
+// is a full network, said so.
+Status attach_to_bridge(NlSocket& sock, rtnl_link* link, int bridge_ifindex,
+                        const std::string& bridge_name, std::string_view what) {
+    Status attached = set_master(sock, link, bridge_ifindex, what);
+    if (!attached && attached.error().message.find(std::strerror(EXFULL)) != std::string::npos)
+        return fail(ErrorKind::Exhausted,
+                    fmt::format("the network is full: its bridge {} already has {} ports, the "
+                                "most a Linux bridge can hold",
+                                bridge_name, kMaxBridgePorts));
+    return attached;
+}
+
+}  // namespace
+
 Status create_veth(NlSocket& host, const VethSpec& spec) {
     std::string what = fmt::format(
         "create veth {} (peer {} in {})", spec.host_name, spec.peer_name,
@@ -193,17 +210,9 @@ Status create_veth(NlSocket& host, const VethSpec& spec) {
                                  fmt::format("set alias of veth {}", spec.host_name)));
         }
         if (bridge_ifindex != 0) {
-            Status attached = set_master(
-                host, created.get(), bridge_ifindex,
-                fmt::format("attach veth {} to bridge {}", spec.host_name, spec.bridge_name));
-            // EXFULL: a Linux bridge numbers its ports in 10 bits.
-            if (!attached &&
-                attached.error().message.find(std::strerror(EXFULL)) != std::string::npos)
-                return fail(ErrorKind::Exhausted,
-                            fmt::format("the network is full: its bridge {} already has {} ports, "
-                                        "the most a Linux bridge can hold",
-                                        spec.bridge_name, kMaxBridgePorts));
-            BPFNET_TRY(attached);
+            BPFNET_TRY(attach_to_bridge(
+                host, created.get(), bridge_ifindex, spec.bridge_name,
+                fmt::format("attach veth {} to bridge {}", spec.host_name, spec.bridge_name)));
         }
         // Up last: the port starts forwarding only once it is fully configured.
         return bring_up(host, created.get(), fmt::format("set veth {} up", spec.host_name));
@@ -264,12 +273,12 @@ Status set_link_master(NlSocket& sock, const std::string& name, const std::strin
     std::string what = master.empty() ? fmt::format("detach link {} from its master", name)
                                       : fmt::format("set master of link {} to {}", name, master);
     BPFNET_ASSIGN_OR_RETURN(nl::LinkPtr link, require_link(sock, name, what));
-    int master_ifindex = 0;  // 0 releases the link from its current master
-    if (!master.empty()) {
-        BPFNET_ASSIGN_OR_RETURN(nl::LinkPtr master_link, require_link(sock, master, what));
-        master_ifindex = rtnl_link_get_ifindex(master_link.get());
-    }
-    return set_master(sock, link.get(), master_ifindex, what);
+    if (master.empty()) return set_master(sock, link.get(), 0, what);  // 0 releases the link
+    BPFNET_ASSIGN_OR_RETURN(nl::LinkPtr master_link, require_link(sock, master, what));
+    // Already there: no request (the kernel would answer a full bridge's EXFULL even then).
+    if (rtnl_link_get_master(link.get()) == rtnl_link_get_ifindex(master_link.get())) return {};
+    return attach_to_bridge(sock, link.get(), rtnl_link_get_ifindex(master_link.get()), master,
+                            what);
 }
 
 // -------------------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ struct LinkInfo {
     std::string kind;   // "bridge", "veth", ... (empty for devices without link info)
     std::string alias;  // IFLA_IFALIAS; bpfnet marks what it owns here
     int master_ifindex = 0;
+    uint32_t group = 0;  // IFLA_GROUP: the interface group, 0 by default
     bool up = false;
     unsigned mtu = 0;
     MacAddr mac;

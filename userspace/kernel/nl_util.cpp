@@ -140,6 +140,7 @@ LinkInfo to_link_info(rtnl_link* link) {
     if (const char* kind = rtnl_link_get_type(link)) info.kind = kind;
     if (const char* alias = rtnl_link_get_ifalias(link)) info.alias = alias;
     info.master_ifindex = rtnl_link_get_master(link);
+    info.group = rtnl_link_get_group(link);
     info.up = (rtnl_link_get_flags(link) & IFF_UP) != 0;
     info.mtu = rtnl_link_get_mtu(link);
     nl_addr* mac = rtnl_link_get_addr(link);
