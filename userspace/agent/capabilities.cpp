@@ -151,14 +151,16 @@ Result<CapabilityDrop> drop_unneeded_capabilities() {
     const bool narrow_bounding = plan.bounding_extra != 0;
     if (narrow_bounding && !(before.effective & bit(CAP_SETPCAP))) drop.bounding_narrowed = false;
 
-    // Inheritable and ambient stay empty: nothing the agent might run inherits a capability.
+    // Inheritable and ambient stay empty: nothing the agent might run inherits a capability. The
+    // bounding set keeps every needed capability it has, held or not, as planned.
     capng_clear(CAPNG_SELECT_ALL);
+    const uint64_t bounding = before.bounding & ~plan.bounding_extra;
     for (unsigned capability = 0; capability < 64; ++capability) {
-        if (!(plan.keep & bit(capability))) continue;
-        if (capng_update(
-                CAPNG_ADD,
-                static_cast<capng_type_t>(CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET),
-                capability) != 0)
+        int sets = 0;
+        if (plan.keep & bit(capability)) sets |= CAPNG_EFFECTIVE | CAPNG_PERMITTED;
+        if (bounding & bit(capability)) sets |= CAPNG_BOUNDING_SET;
+        if (sets == 0) continue;
+        if (capng_update(CAPNG_ADD, static_cast<capng_type_t>(sets), capability) != 0)
             return fail(ErrorKind::Internal,
                         fmt::format("libcap-ng cannot represent {}", capability_name(capability)));
     }
@@ -171,8 +173,7 @@ Result<CapabilityDrop> drop_unneeded_capabilities() {
 
     // Trust the kernel's account, not the library's.
     BPFNET_ASSIGN_OR_RETURN(ProcessCapabilities after, read_process_capabilities());
-    const uint64_t expected_bounding =
-        drop.bounding_narrowed ? before.bounding & ~plan.bounding_extra : before.bounding;
+    const uint64_t expected_bounding = drop.bounding_narrowed ? bounding : before.bounding;
     if (after.effective != plan.keep || after.permitted != plan.keep || after.inheritable != 0 ||
         after.ambient != 0 || after.bounding != expected_bounding || !after.no_new_privs)
         return fail(ErrorKind::Internal,
