@@ -12,11 +12,13 @@ build_pkgs=(
   libnftables-dev nftables         # kernel datapath firewall/NAT rules
   nlohmann-json3-dev libboost-dev libsqlite3-dev libcli11-dev libspdlog-dev libfmt-dev
   libcurl4-openssl-dev             # etcd's v3 JSON API (cluster store for overlay networks)
+  libcap-ng-dev                    # the agent drops the capabilities it does not need at start
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format
 )
 # Runtime tools used by the tests and the demo.
-runtime_pkgs=(iproute2 iputils-ping netcat-openbsd ethtool procps kmod)
+runtime_pkgs=(iproute2 iputils-ping netcat-openbsd ethtool procps kmod
+              libcap2-bin)  # capsh --decode: e2e_sec_capabilities reads the agent's capability sets
 # The cluster store the overlay tests run (each test starts its own etcd in a namespace).
 cluster_pkgs=(etcd-server etcd-client)
 # Docker integration tests (tests/docker): a private dockerd and a busybox image made with

@@ -3,13 +3,45 @@
 // containers keep their connectivity while the agent is down or being upgraded.
 #include <signal.h>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
 #include <bpfnet/version.h>
 
+#include "agent/capabilities.h"
 #include "agent/daemon.h"
 #include "kernel/netns.h"
+
+namespace {
+
+// Logs what the drop kept (info) and why (debug); false if it failed.
+bool log_capability_drop(const bpfnet::Result<bpfnet::CapabilityDrop>& drop) {
+    if (!drop) {
+        spdlog::error("{}", drop.error().message);
+        return false;
+    }
+    const bpfnet::CapabilityPlan& plan = drop->plan;
+    const auto names = bpfnet::describe_capabilities;
+    spdlog::info(
+        "capabilities: keeping {}; every other one is dropped from the effective, permitted, "
+        "inheritable and ambient sets{}; no_new_privs set",
+        names(plan.keep), drop->bounding_narrowed ? " and the bounding set" : "");
+    for (const auto& needed : bpfnet::agent_capabilities())
+        if (plan.keep & (uint64_t{1} << needed.number))
+            spdlog::debug("capabilities: {}: {}", needed.name, needed.reason);
+    if (plan.not_held != 0)
+        spdlog::info("capabilities: not held, so running without {} (features needing them fail)",
+                     names(plan.not_held));
+    // Only worth a warning when the agent holds capabilities at all: an unprivileged agent has no
+    // CAP_SETPCAP and nothing to protect in its bounding set.
+    if (!drop->bounding_narrowed && plan.keep != 0)
+        spdlog::warn("capabilities: the bounding set keeps {} (removing them needs CAP_SETPCAP)",
+                     names(plan.bounding_extra));
+    return true;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"bpfnetd: the bpfnet container network agent", "bpfnetd"};
@@ -95,6 +127,12 @@ int main(int argc, char** argv) {
     app.add_option("--probe-disable", probe_disabled,
                    "Treat a datapath probe check as failed (repeatable), to exercise the fallback")
         ->check(CLI::IsMember(bpfnet::probe_check_names()));
+    bool keep_capabilities = false;
+    app.add_flag("--keep-capabilities", keep_capabilities,
+                 fmt::format("Debugging: keep every capability bpfnetd was started with and leave "
+                             "no_new_privs unset (by default it keeps only {} and drops the rest "
+                             "from every set, the bounding set included)",
+                             bpfnet::describe_capabilities(bpfnet::agent_capability_mask())));
     app.set_version_flag("--version", std::string("bpfnetd ") + BPFNET_VERSION);
     CLI11_PARSE(app, argc, argv);
 
@@ -104,6 +142,16 @@ int main(int argc, char** argv) {
         if (u != "none" && !u.empty()) config.bpf.uplinks.push_back(u);
     spdlog::set_level(spdlog::level::from_str(log_level));
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+    // Before anything is served, and while this is the only thread: capabilities are per thread,
+    // and every thread started later inherits the reduced sets.
+    if (keep_capabilities) {
+        auto held = bpfnet::read_process_capabilities();
+        spdlog::warn("--keep-capabilities: keeping every capability this process holds ({})",
+                     held ? bpfnet::describe_capabilities(held->effective) : held.error().message);
+    } else if (!log_capability_drop(bpfnet::drop_unneeded_capabilities())) {
+        return 1;
+    }
 
     // Block the stop signals before any thread starts so only sigwait() below sees them.
     sigset_t stop_signals;

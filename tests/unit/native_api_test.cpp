@@ -22,6 +22,7 @@
 
 #include <bpfnet/version.h>
 
+#include "agent/capabilities.h"
 #include "agent/http.h"
 #include "agent/native_api.h"
 #include "agent/service.h"
@@ -886,6 +887,11 @@ TEST_F(NativeApiTest, VersionAndStatus) {
     EXPECT_EQ(status.body["Networks"][0]["State"], "ready");
     EXPECT_EQ(status.body["Sandboxes"], 0);
     EXPECT_EQ(status.body["Endpoints"], 0);
+    // The capabilities this process holds, as the kernel reports them, by name.
+    auto caps = read_process_capabilities();
+    ASSERT_TRUE(caps.ok()) << caps.error().message;
+    EXPECT_EQ(status.body["Capabilities"], capability_names(caps->effective)) << status.raw;
+    EXPECT_EQ(status.body["NoNewPrivs"], caps->no_new_privs) << status.raw;
 
     // A query string or a (ignored) body does not matter for GETs.
     EXPECT_EQ(call("GET", "/v1/version?x=1").status, 200);

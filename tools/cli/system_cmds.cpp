@@ -1,6 +1,8 @@
 // `bpfnet status` and `bpfnet version`.
 #include <iostream>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -49,6 +51,14 @@ void run_status(Context& ctx, const std::string& format) {
     const json ports = s.value("PublishedPorts", json::object());
     for (const auto& [datapath, path] : ports.items()) {
         std::cout << fmt::format("Ports ({}): {}\n", datapath, path.get<std::string>());
+    }
+    // An agent older than the capability report sends neither field.
+    if (s.contains("Capabilities")) {
+        std::vector<std::string> caps = s["Capabilities"].get<std::vector<std::string>>();
+        std::cout << fmt::format(
+            "Capabilities: {}{}\n",
+            caps.empty() ? std::string("none") : fmt::format("{}", fmt::join(caps, " ")),
+            s.value("NoNewPrivs", false) ? " (no_new_privs)" : "");
     }
     std::cout << fmt::format("Sandboxes:   {}   Endpoints: {}\n", s["Sandboxes"].get<int>(),
                              s["Endpoints"].get<int>());

@@ -5,6 +5,8 @@
 
 #include <bpfnet/version.h>
 
+#include "agent/capabilities.h"
+
 namespace bpfnet {
 
 namespace {
@@ -306,6 +308,9 @@ HttpResponse NativeApi::handle(const HttpRequest& request) {
                                 {"Reason", choice.reason},
                                 {"State", to_string(n.state)}});
         }
+        // What the agent may do now (the effective set), so users can check the drop at start.
+        auto caps = read_process_capabilities();
+        if (!caps) return error_response(caps.error());
         const auto& cfg = service_.config();
         return json_response(200, {{"Version", BPFNET_VERSION},
                                    {"Instance", service_.instance()},
@@ -318,7 +323,9 @@ HttpResponse NativeApi::handle(const HttpRequest& request) {
                                    {"Networks", networks},
                                    {"PublishedPorts", service_.published_ports_paths()},
                                    {"Sandboxes", snap->sandboxes.size()},
-                                   {"Endpoints", snap->endpoints.size()}});
+                                   {"Endpoints", snap->endpoints.size()},
+                                   {"Capabilities", capability_names(caps->effective)},
+                                   {"NoNewPrivs", caps->no_new_privs}});
     }
     if (is("GET", {"networks"})) {
         auto snap = service_.snapshot();
