@@ -38,8 +38,8 @@ struct bpfnet_pipeline_stats {
 
 /* ---- endpoint: TC ingress on the host end of each endpoint veth (bpf/endpoint.bpf.c) ---- */
 
-/* Map sizes (max_entries). The agent refuses an endpoint or network beyond these with a clear
- * error before it touches the maps. */
+/* Map sizes (max_entries). An endpoint or network beyond these is refused ("the BPF map is full",
+ * an exhausted resource) and its connect or create rolled back. */
 #define BPFNET_MAX_ENDPOINTS 16384
 #define BPFNET_MAX_NETWORKS 1024
 #define BPFNET_EVENTS_RINGBUF_BYTES (256 * 1024)

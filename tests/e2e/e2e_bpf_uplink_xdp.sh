@@ -21,21 +21,13 @@ NET=xdp-$$
 bn network create --subnet 10.219.1.0/24 "$NET" >/dev/null
 bn sandbox create "web-$$" >/dev/null
 bn network connect --publish 18280:80 --publish 15553:5353/udp "$NET" "web-$$"
-mkdir -p "$WORK/www" && echo "web-$$" >"$WORK/www/whoami"
-nsenter --net="$NETNS_DIR/web-$$" python3 -m http.server 80 --bind 0.0.0.0 --directory "$WORK/www" \
-    >/dev/null 2>&1 &
-PIDS+=($!)
+serve_http "web-$$" 80
 nsenter --net="$NETNS_DIR/web-$$" python3 -c "
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 5353))
 while True:
     data, peer = s.recvfrom(2048); s.sendto(b'echo:' + data, peer)" >/dev/null 2>&1 &
 PIDS+=($!)
-for _ in $(seq 1 50); do
-    in_ns "web-$$" python3 -c "import socket; socket.create_connection(('127.0.0.1', 80), 1)" \
-        2>/dev/null && break
-    sleep 0.1
-done
 
 nat_packets() {  # nat_packets COUNTER: enum bpfnet_nat_counter, summed over CPUs
     bpftool -j map lookup pinned "$BPFFS_DIR/bpfnet/bpfnet_nat_cnt" key "$1" 0 0 0 | python3 -c "

@@ -14,22 +14,6 @@ start_agent
 PIDS=()
 CLEANUP_HOOKS+=('for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done')
 
-# A tiny HTTP server in a sandbox that answers with the sandbox's name.
-serve_http() {  # serve_http SANDBOX PORT
-    local dir="$WORK/www-$1"
-    mkdir -p "$dir" && echo "$1" >"$dir/whoami"
-    # nsenter execs python, so $! is the server itself (a backgrounded shell function would be a
-    # subshell that cleanup could kill while its server lived on, holding ctest's output open).
-    nsenter --net="$NETNS_DIR/$1" python3 -m http.server "$2" --bind 0.0.0.0 --directory "$dir" \
-        >/dev/null 2>&1 &
-    PIDS+=($!)
-    for _ in $(seq 1 50); do
-        in_ns "$1" python3 -c "import socket; socket.create_connection(('127.0.0.1', $2), 1)" \
-            2>/dev/null && return 0
-        sleep 0.1
-    done
-    die "http server in $1 on port $2 did not start"
-}
 # Prints the body of http://ADDR/whoami fetched from NAMESPACE ("host" for the host itself).
 fetch() {  # fetch NAMESPACE ADDR:PORT
     local run=()

@@ -11,8 +11,6 @@ HOST_IP=10.226.255.1
 make_outside "$OUT" "$HOST_IP/30" 10.226.255.2/30
 AGENT_FLAGS+=(--uplink "${OUT}h")
 start_agent
-PIDS=()
-CLEANUP_HOOKS+=('for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done')
 ROUTED=(-o bpfnet.endpoint_mode=routed)
 
 NET=routed-$$
@@ -52,15 +50,7 @@ ping -c 1 -W 2 10.226.1.10 >/dev/null || die "the host cannot reach r1"
 in_sb "r1-$$" ping -c 1 -W 2 10.226.255.2 >/dev/null || die "r1 cannot reach the outside"
 
 # A published port, from outside, from the host (a host address and loopback) and hairpin.
-dir="$WORK/www" && mkdir -p "$dir" && echo r1 >"$dir/whoami"
-nsenter --net="$NETNS_DIR/r1-$$" python3 -m http.server 80 --bind 0.0.0.0 --directory "$dir" \
-    >/dev/null 2>&1 &
-PIDS+=($!)
-for _ in $(seq 1 50); do
-    in_ns "r1-$$" python3 -c "import socket; socket.create_connection(('127.0.0.1', 80), 1)" \
-        2>/dev/null && break
-    sleep 0.1
-done
+serve_http "r1-$$" 80
 fetch() {  # fetch NETNS-PATH|host ADDR:PORT
     local run=()
     [ "$1" = host ] || run=(nsenter --net="$1")
@@ -68,12 +58,12 @@ fetch() {  # fetch NETNS-PATH|host ADDR:PORT
 import urllib.request
 print(urllib.request.urlopen('http://$2/whoami', timeout=3).read().decode().strip())" 2>/dev/null || true
 }
-[ "$(fetch "/run/netns/$OUT" "$HOST_IP:18400")" = r1 ] || die "the published port is not reachable from outside"
-[ "$(fetch host "$HOST_IP:18400")" = r1 ] || die "the published port is not reachable from the host"
-[ "$(fetch host "127.0.0.1:18400")" = r1 ] || die "the published port is not reachable from the host's loopback"
-[ "$(fetch "$NETNS_DIR/r2-$$" "$HOST_IP:18400")" = r1 ] || die "r2 cannot reach r1's published port through the host"
-[ "$(fetch "$NETNS_DIR/r1-$$" "$HOST_IP:18400")" = r1 ] || die "r1 cannot reach its own published port (hairpin)"
-[ "$(fetch "$NETNS_DIR/o1-$$" "$HOST_IP:18400")" = r1 ] || die "published ports are reachable from every network"
+[ "$(fetch "/run/netns/$OUT" "$HOST_IP:18400")" = "r1-$$" ] || die "the published port is not reachable from outside"
+[ "$(fetch host "$HOST_IP:18400")" = "r1-$$" ] || die "the published port is not reachable from the host"
+[ "$(fetch host "127.0.0.1:18400")" = "r1-$$" ] || die "the published port is not reachable from the host's loopback"
+[ "$(fetch "$NETNS_DIR/r2-$$" "$HOST_IP:18400")" = "r1-$$" ] || die "r2 cannot reach r1's published port through the host"
+[ "$(fetch "$NETNS_DIR/r1-$$" "$HOST_IP:18400")" = "r1-$$" ] || die "r1 cannot reach its own published port (hairpin)"
+[ "$(fetch "$NETNS_DIR/o1-$$" "$HOST_IP:18400")" = "r1-$$" ] || die "published ports are reachable from every network"
 # ...but the loopback route a routed port allows for this is closed to the endpoint itself.
 if in_sb "r1-$$" python3 -c "
 import socket; s = socket.create_connection(('127.0.0.1', 18400), 1)" 2>/dev/null; then

@@ -72,15 +72,7 @@ bn network connect --publish 18227:80 "$NET" "capb-$$"
 in_sb "capa-$$" ping -c 2 -W 2 10.227.0.3 >/dev/null || die "capa cannot ping capb"
 in_sb "capb-$$" ping -c 2 -W 2 10.227.0.2 >/dev/null || die "capb cannot ping capa"
 
-mkdir -p "$WORK/www" && echo "capb-$$" >"$WORK/www/whoami"
-nsenter --net="$NETNS_DIR/capb-$$" python3 -m http.server 80 --bind 0.0.0.0 --directory "$WORK/www" \
-    >/dev/null 2>&1 &
-PIDS+=($!)
-for _ in $(seq 1 50); do
-    in_ns "capb-$$" python3 -c "import socket; socket.create_connection(('127.0.0.1', 80), 1)" \
-        2>/dev/null && break
-    sleep 0.1
-done
+serve_http "capb-$$" 80
 got=$(python3 -c "
 import urllib.request
 print(urllib.request.urlopen('http://127.0.0.1:18227/whoami', timeout=3).read().decode().strip())") ||

@@ -149,9 +149,29 @@ make_outside() {  # make_outside NAME HOST_IP/30 OUTSIDE_IP/30
     ip -n "$name" link set eth0 up; ip -n "$name" link set lo up
 }
 
+# serve_http SANDBOX PORT: python's http.server in the sandbox, serving /whoami with the sandbox's
+# name; returns once it accepts connections, killed at cleanup.
+SERVER_PIDS=()
+serve_http() {
+    local dir="$WORK/www-$1"
+    mkdir -p "$dir" && echo "$1" >"$dir/whoami"
+    # nsenter execs python, so $! is the server itself (a backgrounded shell function would be a
+    # subshell that cleanup could kill while its server lived on, holding ctest's output open).
+    nsenter --net="$NETNS_DIR/$1" python3 -m http.server "$2" --bind 0.0.0.0 --directory "$dir" \
+        >/dev/null 2>&1 &
+    SERVER_PIDS+=($!)
+    for _ in $(seq 1 50); do
+        in_ns "$1" python3 -c "import socket; socket.create_connection(('127.0.0.1', $2), 1)" \
+            2>/dev/null && return 0
+        sleep 0.1
+    done
+    die "http server in $1 on port $2 did not start"
+}
+
 cleanup() {
     local rc=$?
     set +e
+    for pid in "${SERVER_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
     for hook in "${CLEANUP_HOOKS[@]}"; do eval "$hook"; done
     if [ -z "$AGENT_PID" ] && [ -d "$STATE_DIR" ]; then start_agent >/dev/null 2>&1; fi
     local inst=$AGENT_INSTANCE
