@@ -14,9 +14,9 @@
 
 #include "bpfnet/abi.h"
 #include "datapath/bpf_datapath.h"
-#include "datapath/pin_layout.h"
 #include "datapath/bpf_datapath_state.h"
 #include "datapath/bpf_util.h"
+#include "datapath/pin_layout.h"
 #include "datapath/pinned_maps.h"
 #include "kernel/netlink.h"
 #include "kernel/vxlan.h"
@@ -40,8 +40,8 @@ Status BpfDatapath::enable_overlay(uint16_t vxlan_port, const std::string& alias
         state_->tunnel_fd = bpf_map__fd(state_->skel->maps.bpfnet_tunnel);
         state_->vni_fd = bpf_map__fd(skel->maps.bpfnet_vni);
         state_->vx_cfg_fd = bpf_map__fd(skel->maps.bpfnet_vx_cfg);
-        state_->overlay_hook = {state_->pin_dir + "/" + pin_layout::kOverlayLinks, state_->endpoint_hook.tcx,
-                                kOverlayFilterHandle};
+        state_->overlay_hook = {state_->pin_dir + "/" + pin_layout::kOverlayLinks,
+                                state_->endpoint_hook.tcx, kOverlayFilterHandle};
         std::error_code ec;
         std::filesystem::create_directories(state_->overlay_hook.links_dir, ec);
     }
