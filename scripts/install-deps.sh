@@ -18,7 +18,8 @@ build_pkgs=(
 )
 # Runtime tools used by the tests and the demo.
 runtime_pkgs=(iproute2 iputils-ping netcat-openbsd ethtool procps kmod
-              libcap2-bin)  # capsh --decode: e2e_sec_capabilities reads the agent's capability sets
+              libcap2-bin  # capsh --decode: e2e_sec_capabilities reads the agent's capability sets
+              systemd)     # systemd-analyze verify: e2e_sec_capabilities checks packaging/bpfnetd.service
 # The cluster store the overlay tests run (each test starts its own etcd in a namespace).
 cluster_pkgs=(etcd-server etcd-client)
 # Docker integration tests (tests/docker): a private dockerd and a busybox image made with

@@ -42,6 +42,18 @@ check_agent_sets() {
 [ "$(decode "$(status_field /proc/self/status CapEff)")" != "$EXPECTED" ] ||
     die "the test itself already runs with the reduced set: nothing would be proven"
 
+# The systemd unit bounds the agent to the same set, and systemd accepts it (offline: no systemd
+# needs to run here), with ExecStart pointed at this build.
+UNIT_FILE="$(dirname "$0")/../../packaging/bpfnetd.service"
+unit_set=$(sed -n 's/^CapabilityBoundingSet=//p' "$UNIT_FILE" | tr ' ' '\n' | sort | tr '\n' ' ')
+[ "$unit_set" = "$(echo "$EXPECTED_UPPER" | tr ' ' '\n' | sort | tr '\n' ' ')" ] ||
+    die "packaging/bpfnetd.service bounds the agent to '$unit_set', the agent keeps '$EXPECTED_UPPER'"
+mkdir -p "$WORK/unit"
+sed "s|^ExecStart=/usr/local/sbin/bpfnetd|ExecStart=$BPFNETD|" "$UNIT_FILE" >"$WORK/unit/bpfnetd.service"
+verify=$(systemd-analyze verify "$WORK/unit/bpfnetd.service" 2>&1) ||
+    die "systemd-analyze rejects the unit: $verify"
+[ -z "$(echo "$verify" | grep bpfnetd.service)" ] || die "systemd-analyze complains about the unit: $verify"
+
 start_agent --socket-group nogroup
 check_agent_sets
 grep "capabilities: keeping ${EXPECTED_UPPER// /, }; every other one is dropped" "$AGENT_LOG" \
