@@ -165,6 +165,14 @@ TEST_F(KernelTest, BridgeWithAddressIsCreatedAndListed) {
     auto addrs = list_addresses(host(), br);
     ASSERT_OK(addrs);
     EXPECT_EQ(*addrs, std::vector<Cidr>{addr(1)});
+    // The whole namespace's addresses in one dump include it, with its link.
+    auto all = list_all_ipv4_addresses(host());
+    ASSERT_OK(all);
+    EXPECT_EQ(std::count_if(all->begin(), all->end(),
+                            [&](const InterfaceAddress& a) {
+                                return a.ifindex == info.ifindex && a.address == addr(1);
+                            }),
+              1);
 
     auto links = list_links(host());
     ASSERT_OK(links);

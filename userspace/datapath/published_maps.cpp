@@ -16,13 +16,9 @@ namespace bpfnet {
 
 Result<std::set<uint32_t>> host_ipv4_addresses() {
     BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
-    BPFNET_ASSIGN_OR_RETURN(auto links, kernel::list_links(sock));
+    BPFNET_ASSIGN_OR_RETURN(auto addresses, kernel::list_all_ipv4_addresses(sock));
     std::set<uint32_t> out;
-    for (const auto& link : links) {
-        auto addresses = kernel::list_addresses(sock, link.name);
-        if (!addresses) continue;  // the link went away meanwhile
-        for (const auto& a : *addresses) out.insert(a.addr.network_order());
-    }
+    for (const auto& a : addresses) out.insert(a.address.addr.network_order());
     return out;
 }
 

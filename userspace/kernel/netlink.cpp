@@ -313,6 +313,24 @@ Status add_address(NlSocket& sock, const std::string& ifname, const Cidr& addr) 
     return {};
 }
 
+Result<std::vector<InterfaceAddress>> list_all_ipv4_addresses(NlSocket& sock) {
+    constexpr std::string_view what = "list IPv4 addresses";
+    nl_cache* raw = nullptr;
+    int err = nl_call([&] { return rtnl_addr_alloc_cache(sock.get(), &raw); });
+    nl::CachePtr cache(raw);
+    if (err < 0) return nl_failure(err, what);
+    std::vector<InterfaceAddress> out;
+    for_each<rtnl_addr>(cache.get(), [&](rtnl_addr* a) {
+        if (rtnl_addr_get_family(a) != AF_INET) return;
+        if (auto ip = to_ipv4(rtnl_addr_get_local(a))) {
+            out.push_back(InterfaceAddress{
+                .ifindex = rtnl_addr_get_ifindex(a),
+                .address = Cidr{*ip, static_cast<uint8_t>(rtnl_addr_get_prefixlen(a))}});
+        }
+    });
+    return out;
+}
+
 Result<std::vector<Cidr>> list_addresses(NlSocket& sock, const std::string& ifname) {
     std::string what = fmt::format("list addresses of {}", ifname);
     BPFNET_ASSIGN_OR_RETURN(nl::LinkPtr link, require_link(sock, ifname, what));

@@ -86,6 +86,13 @@ Status set_bridge_port_hairpin(NlSocket& sock, const std::string& name);
 // Adds addr (address/prefix) to the interface; an existing identical address is success.
 Status add_address(NlSocket& sock, const std::string& ifname, const Cidr& addr);
 Result<std::vector<Cidr>> list_addresses(NlSocket& sock, const std::string& ifname);
+struct InterfaceAddress {
+    int ifindex = 0;
+    Cidr address;
+};
+// Every IPv4 address of the namespace, in one dump (a host may have thousands of links: asking
+// link by link would dump all addresses once per link).
+Result<std::vector<InterfaceAddress>> list_all_ipv4_addresses(NlSocket& sock);
 
 // Default route (main table) via `gateway` on `ifname`; replaces an existing default route.
 Status replace_default_route(NlSocket& sock, const std::string& ifname, Ipv4 gateway);

@@ -136,12 +136,12 @@ Status sync_vxlan_entries(NlSocket& sock, const std::string& device,
 }
 
 Result<unsigned> mtu_of_address(NlSocket& sock, Ipv4 address) {
-    BPFNET_ASSIGN_OR_RETURN(auto links, list_links(sock));
-    for (const auto& link : links) {
-        auto addresses = list_addresses(sock, link.name);
-        if (!addresses) continue;
-        for (const auto& a : *addresses)
-            if (a.addr == address) return link.mtu;
+    BPFNET_ASSIGN_OR_RETURN(auto addresses, list_all_ipv4_addresses(sock));
+    for (const auto& a : addresses) {
+        if (a.address.addr != address) continue;
+        BPFNET_ASSIGN_OR_RETURN(
+            auto link, lookup_link(sock, a.ifindex, "", "find the link of " + address.str()));
+        if (link) return static_cast<unsigned>(rtnl_link_get_mtu(link.get()));
     }
     return 0u;
 }
