@@ -191,6 +191,20 @@ Status BpfDatapath::remove_network(const Network& network) {
     return kernel_.remove_network(network);
 }
 
+namespace {
+
+// A full endpoint map is the host's limit, said as such.
+Error endpoint_map_error(const char* what, int err) {
+    Error e = map_error(what, err);
+    if (e.kind == ErrorKind::Exhausted) {
+        e.message = fmt::format("no room for another endpoint on this host ({} at most): {}",
+                                BPFNET_MAX_ENDPOINTS, e.message);
+    }
+    return e;
+}
+
+}  // namespace
+
 Status BpfDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& endpoint,
                                     const Sandbox& sandbox) {
     BPFNET_TRY(kernel_.ensure_endpoint(spec, endpoint, sandbox));
@@ -228,11 +242,11 @@ Status BpfDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& end
     }
     // Maps first, program last: the program drops traffic from a veth it has no entry for.
     if (int err = bpf_map_update_elem(state_->ep_by_if_fd, &ifindex, &src, BPF_ANY); err) {
-        return fail(map_error("bpfnet_ep_by_if update", err));
+        return fail(endpoint_map_error("bpfnet_ep_by_if update", err));
     }
     if (int err = bpf_map_update_elem(state_->ep_by_ip_fd, &dest_key, &dest, BPF_ANY); err) {
         bpf_map_delete_elem(state_->ep_by_if_fd, &ifindex);
-        return fail(map_error("bpfnet_ep_by_ip update", err));
+        return fail(endpoint_map_error("bpfnet_ep_by_ip update", err));
     }
     if (state_->socket_nat && endpoint.owner != Owner::Docker) {
         // Hairpin through the socket NAT for this sandbox's sockets towards its own network's
