@@ -228,6 +228,19 @@ bool quoted_ip_checksum_ok(const std::vector<uint8_t>& f) {
 
 class UplinkProg : public ::testing::Test {
   protected:
+    // The maps only the agent writes, as bytes: no packet may change them.
+    auto agent_config() const {
+        return std::tuple{testing::map_contents(bpf_map__fd(uplink_->maps.bpfnet_pub_port),
+                                                sizeof(bpfnet_svc_key), sizeof(bpfnet_svc_target)),
+                          testing::map_contents(bpf_map__fd(uplink_->maps.bpfnet_ep_by_ip),
+                                                sizeof(bpfnet_ep_key), sizeof(bpfnet_ep_dest)),
+                          testing::map_contents(bpf_map__fd(uplink_->maps.bpfnet_net), 4,
+                                                sizeof(bpfnet_net_info)),
+                          testing::map_contents(bpf_map__fd(uplink_->maps.bpfnet_local_ip), 4, 1),
+                          testing::map_contents(bpf_map__fd(uplink_->maps.bpfnet_subnets),
+                                                sizeof(bpfnet_lpm_v4), 4)};
+    }
+
     void SetUp() override {
         BPFNET_REQUIRE_PRIVILEGED();
         ASSERT_NO_FATAL_FAILURE(open_unpinned(uplink_));
@@ -600,14 +613,7 @@ TEST_F(UplinkProg, FuzzedFramesGetOnlyAllowedVerdictsAndWellFormedConntrack) {
         ipv4_frame(kFromPeer, kClient, kHost, 132, {0x0b, 0x59, 0x0b, 0x59, 0, 0, 0, 0}),
         icmp_error(kToPeer, kHost, kClient, kIcmpUnreachable, kIcmpPortUnreachable, client_syn()),
     };
-    auto config = [&] {
-        return std::tuple{testing::map_contents(bpf_map__fd(uplink_->maps.bpfnet_pub_port),
-                                                sizeof(bpfnet_svc_key), sizeof(bpfnet_svc_target)),
-                          testing::map_contents(bpf_map__fd(uplink_->maps.bpfnet_ep_by_ip),
-                                                sizeof(bpfnet_ep_key), sizeof(bpfnet_ep_dest)),
-                          testing::map_contents(bpf_map__fd(uplink_->maps.bpfnet_net), 4,
-                                                sizeof(bpfnet_net_info))};
-    };
+    auto config = [&] { return agent_config(); };
     const auto before = config();
     for (const auto& frame : testing::mutated_frames(seeds, 20000, 0x5e1)) {
         const RunOutput out = from_uplink(frame);
@@ -654,17 +660,7 @@ TEST_F(UplinkProg, FuzzedFramesAtXdpArePassedUntouchedOrRedirectedWithWellFormed
         ipv4_frame(kFromPeer, kClient, kHost, kSctp, sctp_l4(5000, 2905)),
         with_frag(udp_frame(kFromPeer, kClient, kHost, 41000, 5300), 0x2000),
     };
-    auto config = [&] {
-        return std::tuple{testing::map_contents(bpf_map__fd(uplink_->maps.bpfnet_pub_port),
-                                                sizeof(bpfnet_svc_key), sizeof(bpfnet_svc_target)),
-                          testing::map_contents(bpf_map__fd(uplink_->maps.bpfnet_ep_by_ip),
-                                                sizeof(bpfnet_ep_key), sizeof(bpfnet_ep_dest)),
-                          testing::map_contents(bpf_map__fd(uplink_->maps.bpfnet_net), 4,
-                                                sizeof(bpfnet_net_info)),
-                          testing::map_contents(bpf_map__fd(uplink_->maps.bpfnet_local_ip), 4, 1),
-                          testing::map_contents(bpf_map__fd(uplink_->maps.bpfnet_subnets),
-                                                sizeof(bpfnet_lpm_v4), 4)};
-    };
+    auto config = [&] { return agent_config(); };
     const auto before = config();
     size_t passed = 0, redirected = 0;
     for (const auto& frame : testing::mutated_frames(seeds, 20000, 0x8d9)) {
