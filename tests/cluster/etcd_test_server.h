@@ -29,33 +29,51 @@ class EtcdTestServer {
             return;
         }
         dir_ = tmpl;
+        // The free ports are only free when asked: another test may take one before etcd binds
+        // it (etcd then exits at start). Such a start is retried on other ports.
+        for (int attempt = 0; attempt < 5; ++attempt) {
+            error_.clear();
+            if (start_once()) return;
+            if (pid_ > 0) return;  // running but not answering: retrying would not help
+        }
+    }
+
+  private:
+    // True once etcd answers; on failure error_ says why and pid_ is -1 if etcd exited.
+    bool start_once() {
         const int client_port = free_port(), peer_port = free_port();
         url_ = "http://127.0.0.1:" + std::to_string(client_port);
         const std::string peer = "http://127.0.0.1:" + std::to_string(peer_port);
+        const std::string data = dir_ + "/data";
+        std::error_code ec;
+        std::filesystem::remove_all(data, ec);
         pid_ = fork();
         if (pid_ == 0) {
             const std::string log = dir_ + "/etcd.log";
             freopen(log.c_str(), "w", stdout);
             freopen(log.c_str(), "a", stderr);
-            execlp("etcd", "etcd", "--name", "t", "--data-dir", (dir_ + "/data").c_str(),
+            execlp("etcd", "etcd", "--name", "t", "--data-dir", data.c_str(),
                    "--listen-client-urls", url_.c_str(), "--advertise-client-urls", url_.c_str(),
                    "--listen-peer-urls", peer.c_str(), "--initial-advertise-peer-urls",
                    peer.c_str(), "--initial-cluster", ("t=" + peer).c_str(), nullptr);
             _exit(127);
         }
         for (int i = 0; i < 100; ++i) {
-            if (auto c = EtcdClient::connect({url_}, 300); c) return;
+            if (auto c = EtcdClient::connect({url_}, 300); c) return true;
             int status = 0;
             if (waitpid(pid_, &status, WNOHANG) == pid_) {
                 pid_ = -1;
                 error_ =
                     "etcd exited at start (see " + dir_ + "/etcd.log; is etcd-server installed?)";
-                return;
+                return false;
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
         error_ = "etcd did not answer within 10 s";
+        return false;
     }
+
+  public:
     ~EtcdTestServer() {
         if (pid_ > 0) {
             kill(pid_, SIGTERM);
