@@ -67,7 +67,7 @@ for point in docker.join.recorded docker.join.datapath docker.leave.marked; do
     DK_PID_BG=$!
     for _ in $(seq 1 100); do kill -0 "$AGENT_PID" 2>/dev/null || break; sleep 0.1; done
     kill -0 "$AGENT_PID" 2>/dev/null && die "failpoint $point was not reached"
-    AGENT_PID=""
+    reap_killed_agent  # killed by the failpoint, not dead of anything else
     start_agent_for_docker
     wait "$DK_PID_BG" || true  # Docker may fail the call or retry it against the new agent
     dk rm -f "$victim" >/dev/null 2>&1 || true

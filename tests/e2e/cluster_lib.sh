@@ -51,6 +51,7 @@ start_etcd() {
 start_host() {  # start_host H
     local h=$1
     mkdir -p "$WORK/h$h"
+    [[ " ${AGENT_LOGS[*]} " =~ " $WORK/h$h.log " ]] || AGENT_LOGS+=("$WORK/h$h.log")
     # nsenter execs the agent: $! is the agent itself, which stop_host may SIGKILL.
     # shellcheck disable=SC2086  # HOST_FLAGS[H] is a list of flags
     nsenter --net="/run/netns/$(hns "$h")" "$BPFNETD" --state-dir "$WORK/h$h/state" \
@@ -66,7 +67,13 @@ start_host() {  # start_host H
     done
     die "agent of host $h did not answer"
 }
-stop_host() { kill -"${2:-TERM}" "${AGENT[$1]}" 2>/dev/null; wait "${AGENT[$1]}" 2>/dev/null || true; AGENT[$1]=""; }
+stop_host() {  # stop_host H [KILL]: SIGTERM must end the agent with 0, SIGKILL with 137 (lib.sh)
+    local h=$1 sig=${2:-TERM} status=0
+    kill -"$sig" "${AGENT[$h]}" 2>/dev/null
+    wait "${AGENT[$h]}" 2>/dev/null || status=$?
+    AGENT[$h]=""
+    check_agent_exit "the agent of host $h" "$sig" "$status" "$WORK/h$h.log"
+}
 cleanup_cluster() {
     local h f
     for h in "${HOSTS[@]}"; do

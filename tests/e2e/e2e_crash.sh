@@ -39,8 +39,7 @@ crash_during() {  # crash_during FAILPOINT CMD...
     "$@" >/dev/null 2>&1 && die "operation '$*' finished although failpoint $point should have killed the agent"
     for _ in $(seq 1 50); do kill -0 "$AGENT_PID" 2>/dev/null || break; sleep 0.1; done
     kill -0 "$AGENT_PID" 2>/dev/null && die "failpoint $point was never reached by '$*'"
-    wait "$AGENT_PID" 2>/dev/null || true
-    AGENT_PID=""
+    reap_killed_agent  # killed by the failpoint, not dead of anything else
     start_agent
     check_consistent "$point"
     log "recovered from a crash at $point"

@@ -136,6 +136,7 @@ mkdir -p "$UNPRIV" && chown 65534:65534 "$UNPRIV" && chmod 0755 "$WORK"
 run_unprivileged() {  # run_unprivileged NAME [FLAG..]: exit code and log in $UNPRIV/NAME.{rc,log}
     local name=$1; shift
     local rc=0
+    AGENT_LOGS+=("$UNPRIV/$name.log")
     timeout 20 setpriv --reuid 65534 --regid 65534 --clear-groups "$BPFNETD" \
         --state-dir "$UNPRIV/$name/state" --run-dir "$UNPRIV/$name/run" --bpffs-root "$UNPRIV/$name/bpffs" \
         --netns-dir "$UNPRIV/$name/netns" "${AGENT_FLAGS[@]}" --plugin-socket "" "$@" \

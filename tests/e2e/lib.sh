@@ -28,6 +28,9 @@ RUN_DIR="$WORK/run"
 NETNS_DIR="$WORK/netns"
 BPFFS_DIR="$WORK/bpffs"
 AGENT_LOG="$WORK/agent.log"
+# Every log a bpfnetd of this test writes: cleanup scans them all for sanitizer reports. A test that
+# runs an agent with its own log adds it here.
+AGENT_LOGS=("$AGENT_LOG")
 AGENT_PID=""
 AGENT_INSTANCE=""  # learnt at the first start; names what cleanup may remove even if the agent is sick
 EXTRA_NETNS=()   # namespaces the test made with `ip netns add`
@@ -103,18 +106,54 @@ net = json.load(sys.stdin)[0]["Networks"][sys.argv[1]]
 print("bnv-" + net["EndpointID"][:11])' "$2"
 }
 
-stop_agent() {  # graceful: SIGTERM, datapath stays up
+# How a bpfnetd must end: 0 after SIGTERM (a graceful stop), 137 after SIGKILL (a deliberate kill,
+# by kill_agent or by a failpoint). Anything else is a crash of its own: under make test-sanitize an
+# ASan abort is 134 and a leak found at exit makes a clean exit 134 too (abort_on_error=1).
+# check_agent_exit WHO TERM|KILL STATUS LOG dies with what the log's reports say; during cleanup,
+# where dying would skip the rest of it, it prints the failure and fails the test at the end.
+check_agent_exit() {
+    local who=$1 sig=$2 status=$3 agent_log=$4 expected=0
+    [ "$sig" = KILL ] && expected=137
+    [ "$status" -eq "$expected" ] && return 0
+    local msg="$who ended with status $status after SIG$sig, expected $expected"
+    local first
+    first=$(sanitizer_reports "$agent_log" | head -1)
+    [ -z "$first" ] || msg+=" ($first)"
+    if [ "$IN_CLEANUP" = 1 ]; then
+        echo "[$TEST_NAME] FAIL: $msg" >&2
+        CLEANUP_FAILED=1
+        return 1
+    fi
+    die "$msg"
+}
+IN_CLEANUP=0
+CLEANUP_FAILED=0
+
+# The lines of sanitizer reports (ASan, LSan, UBSan's "runtime error") in the given logs.
+sanitizer_reports() { grep -h -E 'AddressSanitizer|LeakSanitizer|runtime error' "$@" 2>/dev/null || true; }
+
+stop_agent() {  # graceful: SIGTERM, datapath stays up; the agent must exit 0
     [ -n "$AGENT_PID" ] || return 0
+    local status=0
     kill -TERM "$AGENT_PID" 2>/dev/null || true
-    wait "$AGENT_PID" 2>/dev/null || true
+    wait "$AGENT_PID" 2>/dev/null || status=$?
     AGENT_PID=""
+    check_agent_exit bpfnetd TERM "$status" "$AGENT_LOG"
 }
 
 kill_agent() {  # SIGKILL, as a crash
     [ -n "$AGENT_PID" ] || return 0
     kill -KILL "$AGENT_PID" 2>/dev/null || true
-    wait "$AGENT_PID" 2>/dev/null || true
+    reap_killed_agent
+}
+
+# After a deliberate SIGKILL (kill_agent, or a failpoint the agent reached): the agent must have died
+# of it, not of anything before (an abort in the middle of the operation is not a kill).
+reap_killed_agent() {
+    local status=0
+    wait "$AGENT_PID" 2>/dev/null || status=$?
     AGENT_PID=""
+    check_agent_exit bpfnetd KILL "$status" "$AGENT_LOG"
 }
 
 agent_instance() { bn status --format json | sed -n 's/.*"Instance": "\([0-9a-f]*\)".*/\1/p'; }
@@ -132,6 +171,8 @@ expect_fail() {
     local expected=$1; shift
     local out
     if out=$("$@" 2>&1); then die "expected failure of '$*' but it succeeded: $out"; fi
+    # A sanitizer abort is a failure too, but not the expected one.
+    [ -z "$(sanitizer_reports <<<"$out")" ] || die "'$*' failed with a sanitizer report: $out"
     case "$out" in
         *"$expected"*) log "refused as expected: $out" ;;
         *) die "'$*' failed with an unexpected message: $out (expected: $expected)" ;;
@@ -171,6 +212,7 @@ serve_http() {
 cleanup() {
     local rc=$?
     set +e
+    IN_CLEANUP=1
     for pid in "${SERVER_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
     for hook in "${CLEANUP_HOOKS[@]}"; do eval "$hook"; done
     if [ -z "$AGENT_PID" ] && [ -d "$STATE_DIR" ]; then start_agent >/dev/null 2>&1; fi
@@ -190,6 +232,20 @@ cleanup() {
     for f in "$NETNS_DIR"/*; do [ -e "$f" ] && umount -l "$f" 2>/dev/null; done
     umount -l "$NETNS_DIR" 2>/dev/null
     umount -l "$BPFFS_DIR" 2>/dev/null
+    # Any sanitizer report of any agent fails the test, whenever it came (leaks are reported at exit).
+    local reports
+    reports=$(sanitizer_reports "${AGENT_LOGS[@]}")
+    if [ -n "$reports" ]; then
+        echo "[$TEST_NAME] FAIL: sanitizer reports in the agents' logs:" >&2
+        echo "$reports" | head -20 >&2
+        for f in "${AGENT_LOGS[@]}"; do
+            [ -n "$(sanitizer_reports "$f")" ] || continue
+            echo "---- the first report in $f ----" >&2
+            grep -E -A25 -m1 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error' "$f" >&2
+        done
+        CLEANUP_FAILED=1
+    fi
+    [ "$CLEANUP_FAILED" = 0 ] || [ $rc -ne 0 ] || rc=1
     if [ $rc -ne 0 ]; then
         echo "---- last lines of the agent log ($AGENT_LOG) ----" >&2
         tail -40 "$AGENT_LOG" >&2
