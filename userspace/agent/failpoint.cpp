@@ -24,9 +24,12 @@ constexpr std::size_t kBlockBytes = 4096;
 // One byte past the end of a heap block: AddressSanitizer reports a heap-buffer-overflow and ends
 // the agent in the middle of its operation.
 [[gnu::noinline]] void read_past_end() {
-    auto* block = static_cast<volatile char*>(std::malloc(kBlockBytes));
+    auto* block = static_cast<volatile char*>(std::calloc(kBlockBytes, 1));
     if (!block) return;
-    char past_end = block[kBlockBytes];
+    // Hidden from the compiler, which would otherwise warn about the deliberate overflow.
+    std::size_t end = kBlockBytes;
+    asm volatile("" : "+r"(end));
+    char past_end = block[end];
     asm volatile("" : : "r"(past_end));
     std::free(const_cast<char*>(block));
 }
