@@ -6,7 +6,9 @@
 source "$(dirname "$0")/../e2e/lib.sh"
 BENCH="$(cd "$(dirname "$0")/../../bench" && pwd)"
 OUT="$WORK/results"
-snapshot() { { ip netns list; ip -o link show | awk -F': ' '{print $2}'; iptables-save -t nat | grep '^:'; iptables-save -t filter | grep '^:'; grep -c . /proc/mounts; } | sort; }
+# Chains by name and policy; iptables-save's [packets:bytes] counters move with any traffic.
+chains() { iptables-save -t "$1" | grep '^:' | sed 's/ \[[0-9]*:[0-9]*\]$//'; }
+snapshot() { { ip netns list; ip -o link show | awk -F': ' '{print $2}'; chains nat; chains filter; grep -c . /proc/mounts; } | sort; }
 snapshot >"$WORK/before"
 BPFNET_BIN_DIR="$BPFNET_BIN_DIR" "$BENCH/run" --quick --runs 1 --out "$OUT" >"$WORK/bench.log" 2>&1 \
     || { tail -40 "$WORK/bench.log" >&2; die "bench/run --quick failed"; }
