@@ -226,6 +226,9 @@ cleanup() {
     if [ -n "$inst" ]; then
         for l in $(owned_links "$inst"); do ip link del "$l" 2>/dev/null; done
         for family in ip ip6 bridge inet; do nft delete table "$family" "bpfnet_$inst" 2>/dev/null; done
+        # The agent's accept rule in iptables' DOCKER-USER (see docker_user_chain.h), by its comment.
+        iptables -w -S DOCKER-USER 2>/dev/null | grep -F -- "--comment \"bpfnet $inst:" | sed 's/^-A /-D /' |
+            while read -r rule; do eval "iptables -w $rule"; done
     fi
     for l in "${EXTRA_LINKS[@]}"; do ip link del "$l" 2>/dev/null; done
     for ns in "${EXTRA_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done

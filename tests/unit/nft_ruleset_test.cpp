@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "datapath/docker_user_chain.h"
 #include "datapath/kernel_datapath.h"
 #include "datapath/nft_ruleset.h"
 
@@ -32,6 +33,12 @@ const std::string kPrologue =
 
 const std::string kForwardHook =
     "\t\ttype filter hook forward priority filter - 1; policy accept;\n";
+// After a network's drops: what passed is marked for this agent's DOCKER-USER rule.
+const std::string kAcceptMarks =
+    "\t\tiifname @bridges oifname @bridges meta mark set meta mark | 0x00400000\n"
+    "\t\toifname @bridges ct status dnat meta mark set meta mark | 0x00400000\n"
+    "\t\toifname @bridges ct state established,related meta mark set meta mark | 0x00400000\n"
+    "\t\tiifname @bridges meta oifkind != \"bridge\" meta mark set meta mark | 0x00400000\n";
 const std::string kNatHook = "\t\ttype nat hook postrouting priority srcnat; policy accept;\n";
 
 TEST(NftRuleset, NoNetworksStillDeclaresAllTablesAndChains) {
@@ -75,7 +82,7 @@ TEST(NftRuleset, DefaultNetworkIsIsolatedAndMasqueraded) {
         "\t}\n"
         "\n"
         "\tchain forward {\n" +
-        kForwardHook + isolation +
+        kForwardHook + isolation + kAcceptMarks +
         "\t}\n"
         "\n"
         "\tchain postrouting {\n" +
@@ -91,7 +98,7 @@ TEST(NftRuleset, DefaultNetworkIsIsolatedAndMasqueraded) {
         "\t}\n"
         "\n"
         "\tchain forward {\n" +
-        kForwardHook + isolation +
+        kForwardHook + isolation + kAcceptMarks +
         "\t}\n"
         "}\n";
     FirewallSpec spec{
@@ -114,7 +121,7 @@ TEST(NftRuleset, IccFalseDropsTrafficBetweenPortsOfTheBridge) {
         "\t}\n"
         "\n"
         "\tchain forward {\n" +
-        kForwardHook + filter +
+        kForwardHook + filter + kAcceptMarks +
         "\t}\n"
         "\n"
         "\tchain postrouting {\n" +
@@ -130,7 +137,7 @@ TEST(NftRuleset, IccFalseDropsTrafficBetweenPortsOfTheBridge) {
         "\t}\n"
         "\n"
         "\tchain forward {\n" +
-        kForwardHook + filter +
+        kForwardHook + filter + kAcceptMarks +
         "\t}\n"
         "}\n";
     auto net = network("bn-aaa", "10.10.0.0/24");
@@ -151,7 +158,7 @@ TEST(NftRuleset, MasqueradeFalseLeavesNatChainEmpty) {
                                  "\t}\n"
                                  "\n"
                                  "\tchain forward {\n" +
-                                 kForwardHook + isolation +
+                                 kForwardHook + isolation + kAcceptMarks +
                                  "\t}\n"
                                  "\n"
                                  "\tchain postrouting {\n" +
@@ -165,7 +172,7 @@ TEST(NftRuleset, MasqueradeFalseLeavesNatChainEmpty) {
                                  "\t}\n"
                                  "\n"
                                  "\tchain forward {\n" +
-                                 kForwardHook + isolation +
+                                 kForwardHook + isolation + kAcceptMarks +
                                  "\t}\n"
                                  "}\n";
     auto net = network("br0", "192.168.5.0/24");
@@ -190,7 +197,7 @@ TEST(NftRuleset, InternalNetworkDropsEverythingCrossingTheBridgeAndIsNotMasquera
                                  "\t}\n"
                                  "\n"
                                  "\tchain forward {\n" +
-                                 kForwardHook + filter +
+                                 kForwardHook + filter + kAcceptMarks +
                                  "\t}\n"
                                  "\n"
                                  "\tchain postrouting {\n" +
@@ -204,7 +211,7 @@ TEST(NftRuleset, InternalNetworkDropsEverythingCrossingTheBridgeAndIsNotMasquera
                                  "\t}\n"
                                  "\n"
                                  "\tchain forward {\n" +
-                                 kForwardHook + filter +
+                                 kForwardHook + filter + kAcceptMarks +
                                  "\t}\n"
                                  "}\n";
     auto net = network("bn-int", "10.20.0.0/24");
@@ -228,7 +235,7 @@ TEST(NftRuleset, TwoNetworksAreIsolatedFromEachOther) {
         "\t}\n"
         "\n"
         "\tchain forward {\n" +
-        kForwardHook + filter +
+        kForwardHook + filter + kAcceptMarks +
         "\t}\n"
         "\n"
         "\tchain postrouting {\n" +
@@ -246,7 +253,7 @@ TEST(NftRuleset, TwoNetworksAreIsolatedFromEachOther) {
         "\t}\n"
         "\n"
         "\tchain forward {\n" +
-        kForwardHook + filter +
+        kForwardHook + filter + kAcceptMarks +
         "\t}\n"
         "}\n";
     FirewallSpec spec{
@@ -413,6 +420,26 @@ TEST(NetworkIfgroup, FirstEightHexDigitsOfTheIdNeverZero) {
     EXPECT_EQ(network_ifgroup("net-one"), network_ifgroup("net-one"));
     EXPECT_NE(network_ifgroup("net-one"), 0u);
     EXPECT_NE(network_ifgroup("net-one"), network_ifgroup("net-two"));
+}
+
+TEST(DockerUserChain, RuleAcceptsThePacketsTheFirewallMarkedAndNamesItsAgent) {
+    EXPECT_EQ(docker_user_rule("abc123"),
+              (std::vector<std::string>{
+                  "-m", "mark", "--mark", "0x400000/0x400000", "-m", "comment", "--comment",
+                  "bpfnet abc123: accepted by the bpfnet firewall", "-j", "ACCEPT"}));
+}
+
+TEST(NftRuleset, RoutedPortGroupsAreMarkedLikeTheirBridge) {
+    FirewallNetwork net = network("bn-r", "10.9.0.0/24");
+    net.group = 7;
+    const std::string text =
+        render_ruleset(FirewallSpec{.table = "bpfnet_t1", .networks = {net}, .ports = {}});
+    for (const char* rule : {"iifgroup @groups oifname @bridges meta mark set",
+                             "iifname @bridges oifgroup @groups meta mark set",
+                             "oifgroup @groups ct status dnat meta mark set",
+                             "iifgroup @groups meta oifkind != \"bridge\" meta mark set"}) {
+        EXPECT_NE(text.find(rule), std::string::npos) << rule << "\n" << text;
+    }
 }
 
 }  // namespace

@@ -52,6 +52,8 @@ void run_status(Context& ctx, const std::string& format) {
     for (const auto& [datapath, path] : ports.items()) {
         std::cout << fmt::format("Ports ({}): {}\n", datapath, path.get<std::string>());
     }
+    if (const std::string fw = s.value("ForwardFirewall", ""); !fw.empty())
+        std::cout << fmt::format("Forwarding:  {}\n", fw);
     // An agent older than the capability report sends neither field.
     if (s.contains("Capabilities")) {
         std::vector<std::string> caps = s["Capabilities"].get<std::vector<std::string>>();

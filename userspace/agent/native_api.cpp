@@ -322,6 +322,7 @@ HttpResponse NativeApi::handle(const HttpRequest& request) {
                                    {"Probe", json::parse(to_json(service_.probe()).dump())},
                                    {"Networks", networks},
                                    {"PublishedPorts", service_.published_ports_paths()},
+                                   {"ForwardFirewall", service_.forward_firewall_state()},
                                    {"Sandboxes", snap->sandboxes.size()},
                                    {"Endpoints", snap->endpoints.size()},
                                    {"Capabilities", capability_names(caps->effective)},

@@ -106,6 +106,11 @@ std::map<std::string, std::string> NetworkService::published_ports_paths() const
     return paths;
 }
 
+std::string NetworkService::forward_firewall_state() const {
+    // The kernel datapath applies the firewall for every bridge network, BPF ones included.
+    return kernel_->forward_firewall_state();
+}
+
 Datapath& NetworkService::datapath_for(const Network& network) {
     if (network.driver == driver::kOverlay) return overlay_ ? *overlay_ : *null_;
     if (is_child_link_driver(network.driver) && child_link_) return *child_link_;

@@ -166,6 +166,8 @@ class NetworkService {
     DatapathChoice datapath_choice(const Network& network) const;
     // How each usable datapath publishes ports, by datapath name.
     std::map<std::string, std::string> published_ports_paths() const;
+    // How the networks' forwarded traffic passes the host's iptables FORWARD chain.
+    std::string forward_firewall_state() const;
     const ProbeResult& probe() const { return probe_; }
     const ServiceConfig& config() const { return config_; }
     const std::string& instance() const { return instance_; }

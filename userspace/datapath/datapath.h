@@ -37,6 +37,10 @@ class Datapath {
     // "kernel" or "bpf": shown by `status` and `network inspect`.
     virtual const char* name() const = 0;
 
+    // What the firewall found of the host's iptables FORWARD chain (Docker's DROP policy) and did
+    // about it, for `bpfnet status`; empty for datapaths that leave forwarding to another.
+    virtual std::string forward_firewall_state() const { return ""; }
+
     // How this datapath publishes ports, for `bpfnet status`.
     virtual std::string published_ports_path() const {
         return "kernel NAT (nftables DNAT maps, hairpin and loopback masquerade); outbound: "

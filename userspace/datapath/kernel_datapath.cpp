@@ -49,7 +49,7 @@ uint32_t network_ifgroup(const std::string& network_id) {
 }
 
 KernelDatapath::KernelDatapath(std::string instance)
-    : instance_(std::move(instance)), nft_table_("bpfnet_" + instance_) {}
+    : instance_(std::move(instance)), nft_table_("bpfnet_" + instance_), docker_user_(instance_) {}
 
 std::string KernelDatapath::owner_alias(const std::string& what, const std::string& id) const {
     return fmt::format("{}{}:{}:{}", kAliasPrefix, instance_, what, id.substr(0, 12));
@@ -285,10 +285,14 @@ Status KernelDatapath::sync_policy(const std::vector<NetworkSpec>& networks,
             .group = network_ifgroup(n.network.id),
         });
     }
-    return nft_.run(render_ruleset(spec));
+    BPFNET_TRY(nft_.run(render_ruleset(spec)));
+    // Every time, not once: Docker may have started (and set FORWARD to DROP) since the last sync,
+    // or someone flushed the chain.
+    return docker_user_.ensure();
 }
 
 Status KernelDatapath::remove_policy() {
+    BPFNET_TRY(docker_user_.remove());
     return nft_.run(render_teardown(nft_table_));
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "datapath/datapath.h"
+#include "datapath/docker_user_chain.h"
 #include "datapath/nft_ruleset.h"
 #include "kernel/netlink.h"
 
@@ -33,6 +34,7 @@ class KernelDatapath : public Datapath {
     explicit KernelDatapath(std::string instance);
 
     const char* name() const override { return "kernel"; }
+    std::string forward_firewall_state() const override { return docker_user_.state(); }
     Status ensure_network(const NetworkSpec& spec) override;
     Status remove_network(const Network& network) override;
     Status ensure_endpoint(const NetworkSpec& spec, const Endpoint& endpoint,
@@ -56,6 +58,7 @@ class KernelDatapath : public Datapath {
     std::string instance_;
     std::string nft_table_;
     NftRunner nft_;
+    DockerUserChain docker_user_;
 };
 
 }  // namespace bpfnet

@@ -1,8 +1,8 @@
 // Renders the agent's whole firewall as one nft script and applies it through libnftables.
 //
 // Layout (all tables named spec.table):
-//   table ip  T: set `bridges`; chain forward (isolation, internal, icc=false); chain postrouting
-//                (masquerade).
+//   table ip  T: set `bridges`; chain forward (isolation, internal, icc=false, then the mark that
+//                lets the rest pass Docker's FORWARD DROP); chain postrouting (masquerade).
 //   table ip6 T: set `bridges`; chain forward with the same filter rules, so IPv6 (link-local or
 //                otherwise) cannot bypass isolation, internal networks or icc=false.
 //
@@ -21,6 +21,8 @@
 // whether or not it existed. The bridge-family table is part of that idiom only to remove a table
 // left by an agent that used the bridge-family design.
 #include "datapath/nft_ruleset.h"
+
+#include "datapath/docker_user_chain.h"
 
 #include <nftables/libnftables.h>
 
@@ -85,6 +87,30 @@ void append_rule(std::string& out, const std::string& rule) {
     out += "\t\t";
     out += rule;
     out += '\n';
+}
+
+// What the drops above let through and bpfnet forwards for its networks gets kForwardAcceptMark,
+// which this agent's DOCKER-USER rule accepts (see docker_user_chain.h): traffic between bpfnet
+// networks (what isolation and icc left), published ports (DNATed) and replies into the networks,
+// and egress to any device but a bridge. Egress into another bridge (docker0, another runtime's,
+// libvirt's) is left unmarked, so Docker's own FORWARD rules decide about Docker's networks: bpfnet
+// opens nothing Docker would not.
+void render_accept_marks(std::string& out, bool with_groups) {
+    const std::string mark = fmt::format(" meta mark set meta mark | {:#010x}", kForwardAcceptMark);
+    std::vector<std::string> from_ours{"iifname @bridges"};
+    std::vector<std::string> to_ours{"oifname @bridges"};
+    if (with_groups) {
+        from_ours.emplace_back("iifgroup @groups");
+        to_ours.emplace_back("oifgroup @groups");
+    }
+    for (const auto& from : from_ours)
+        for (const auto& to : to_ours) append_rule(out, from + " " + to + mark);
+    for (const auto& to : to_ours) {
+        append_rule(out, to + " ct status dnat" + mark);
+        append_rule(out, to + " ct state established,related" + mark);
+    }
+    for (const auto& from : from_ours)
+        append_rule(out, from + " meta oifkind != \"bridge\"" + mark);
 }
 
 // The sets of all bridges and all routed-port groups, and the forward chain; identical for the ip
@@ -163,6 +189,7 @@ void render_filter(std::string& out, const FirewallSpec& spec) {
             }
         }
     }
+    if (!spec.networks.empty()) render_accept_marks(out, !groups.empty());
     out += "\t}\n";
 }
 

@@ -1,0 +1,99 @@
+#include "datapath/docker_user_chain.h"
+
+#include <fmt/format.h>
+
+#include "kernel/subprocess.h"
+
+namespace bpfnet {
+namespace {
+
+// -w: wait for the xtables lock (legacy backend) instead of failing while Docker holds it.
+Result<kernel::ProgramResult> iptables(std::vector<std::string> args) {
+    std::vector<std::string> argv{"iptables", "-w", "-t", "filter"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return kernel::run_program(argv);
+}
+
+std::vector<std::string> with(std::vector<std::string> head, const std::vector<std::string>& tail) {
+    head.insert(head.end(), tail.begin(), tail.end());
+    return head;
+}
+
+// Runs a command that must succeed.
+Status must(std::vector<std::string> args) {
+    BPFNET_ASSIGN_OR_RETURN(auto r, iptables(args));
+    if (r.exit_code != 0) {
+        std::string out = r.output;
+        while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+        return fail(ErrorKind::Internal, fmt::format("iptables {}: {}", fmt::join(args, " "), out));
+    }
+    return {};
+}
+
+// Whether a -C (check) or -L/-S query succeeded: the rule or chain exists.
+Result<bool> holds(std::vector<std::string> args) {
+    BPFNET_ASSIGN_OR_RETURN(auto r, iptables(std::move(args)));
+    return r.exit_code == 0;
+}
+
+}  // namespace
+
+std::vector<std::string> docker_user_rule(const std::string& instance) {
+    return {"-m",        "mark",
+            "--mark",    fmt::format("{:#x}/{:#x}", kForwardAcceptMark, kForwardAcceptMark),
+            "-m",        "comment",
+            "--comment", "bpfnet " + instance + ": accepted by the bpfnet firewall",
+            "-j",        "ACCEPT"};
+}
+
+Status DockerUserChain::ensure() {
+    const auto rule = docker_user_rule(instance_);
+    auto chain = holds({"-S", kDockerUserChain});
+    if (!chain && chain.error().kind == ErrorKind::NotFound) {
+        state_ = "no iptables binary: no iptables FORWARD chain to pass";
+        return {};
+    }
+    BPFNET_TRY(chain);
+    const bool made_chain = !*chain;
+    if (made_chain) BPFNET_TRY(must({"-N", kDockerUserChain}));
+    BPFNET_ASSIGN_OR_RETURN(bool jump, holds({"-C", "FORWARD", "-j", kDockerUserChain}));
+    if (!jump) BPFNET_TRY(must({"-I", "FORWARD", "-j", kDockerUserChain}));
+    BPFNET_ASSIGN_OR_RETURN(bool present, holds(with({"-C", kDockerUserChain}, rule)));
+    if (!present) BPFNET_TRY(must(with({"-I", kDockerUserChain}, rule)));
+    BPFNET_ASSIGN_OR_RETURN(bool docker, holds({"-S", "DOCKER"}));
+    state_ = fmt::format(
+        "iptables {} chain {}: accepts packets marked {:#x} by the bpfnet firewall",
+        kDockerUserChain,
+        made_chain ? "(created by bpfnet, as Docker would)" : (docker ? "(Docker's)" : "(present)"),
+        kForwardAcceptMark);
+    return {};
+}
+
+Status DockerUserChain::remove() {
+    const auto rule = docker_user_rule(instance_);
+    auto chain = holds({"-S", kDockerUserChain});
+    if (!chain && chain.error().kind == ErrorKind::NotFound) return {};
+    BPFNET_TRY(chain);
+    if (!*chain) return {};
+    // -D removes one copy; a crash between -C and -I of two agents' runs could have left two.
+    for (;;) {
+        BPFNET_ASSIGN_OR_RETURN(bool present, holds(with({"-C", kDockerUserChain}, rule)));
+        if (!present) break;
+        BPFNET_TRY(must(with({"-D", kDockerUserChain}, rule)));
+    }
+    BPFNET_ASSIGN_OR_RETURN(bool docker, holds({"-S", "DOCKER"}));
+    if (docker) return {};
+    BPFNET_ASSIGN_OR_RETURN(auto listing, iptables({"-S", kDockerUserChain}));
+    // An empty chain lists as its own "-N DOCKER-USER" line only.
+    if (listing.output.find("\n-A ") != std::string::npos || listing.output.rfind("-A ", 0) == 0)
+        return {};
+    BPFNET_ASSIGN_OR_RETURN(bool jump, holds({"-C", "FORWARD", "-j", kDockerUserChain}));
+    if (jump) BPFNET_TRY(must({"-D", "FORWARD", "-j", kDockerUserChain}));
+    // Another agent may have added its rule meanwhile: -X then fails on a non-empty chain, and the
+    // jump must come back for that rule to count.
+    BPFNET_ASSIGN_OR_RETURN(auto deleted, iptables({"-X", kDockerUserChain}));
+    if (deleted.exit_code != 0) BPFNET_TRY(must({"-I", "FORWARD", "-j", kDockerUserChain}));
+    return {};
+}
+
+}  // namespace bpfnet
