@@ -28,11 +28,26 @@ import overlay  # noqa: E402
 import prog_cost  # noqa: E402
 import published_ports  # noqa: E402
 import report  # noqa: E402
+import benchlib  # noqa: E402
 import same_host  # noqa: E402
 import scaling  # noqa: E402
 from benchlib import log  # noqa: E402
 
 SUITES = [same_host, published_ports, overlay, scaling, control_plane, prog_cost]
+
+
+def host_state():
+    """The host-wide settings the baselines depend on, as they were (the benchmarks set theirs
+    inside their own namespaces)."""
+    def read(path):
+        try:
+            return open(path).read().strip()
+        except OSError:
+            return "absent"
+    return {"br_netfilter": same_host.br_netfilter_presence(),
+            "host bridge-nf-call-iptables": read("/proc/sys/net/bridge/bridge-nf-call-iptables"),
+            "host ip_forward": read("/proc/sys/net/ipv4/ip_forward"),
+            "udp_send CPU": benchlib.SEND_CPU, "udp_recv CPU": benchlib.RECV_CPU}
 
 
 def main():
@@ -74,7 +89,7 @@ def main():
             traceback.print_exc()
             sections.append((suite.NAME, {"title": suite.TITLE, "error": f"{type(exc).__name__}: {exc}"}))
     path = report.write(out_dir, sections, {"runs": opts.runs, "quick": opts.quick, "seconds": opts.seconds,
-                                            "benchmarks": chosen})
+                                            "benchmarks": chosen, "host_state": host_state()})
     log(f"report: {path}")
     failed = [n for n, s in sections if "error" in s]
     if failed:
