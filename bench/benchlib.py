@@ -138,9 +138,10 @@ def iperf3_tcp(variant, seconds):
     return {"tcp_gbps": gbps, "tcp_cpu_s_per_gb": used["busy_s"] / gigabytes if gigabytes else 0.0}
 
 
-def udp_flood(client, server, ip, seconds, port=None):
+def udp_flood(client, server, ip, seconds, port=None, dport=None):
     """UDP packet rate from `client` (a netns path, or None for the host) to ip:port in `server`
-    (netns path or None): udp_recv pinned to RECV_CPU, udp_send (sendmmsg batches of 64-byte
+    (netns path or None; the sender aims at `dport` instead when given, a published port):
+    udp_recv pinned to RECV_CPU, udp_send (sendmmsg batches of 64-byte
     payloads, flat out) pinned to SEND_CPU. Returns the received rate (Mpps), the CPU seconds per
     million received packets, the sender's own CPU (share of its core, and per million
     packets) and what was sent and lost, plus a "detail" dict (per-CPU times, raw counts)."""
@@ -151,7 +152,7 @@ def udp_flood(client, server, ip, seconds, port=None):
     try:
         if recv.stdout.readline().strip() != "ready":
             raise RuntimeError(f"udp_recv did not start: {recv.stderr.read()[:300]}")
-        send_cmd = pinned(SEND_CPU, tool("udp_send"), "-d", ip, "-p", port, "-s", str(UDP_PAYLOAD),
+        send_cmd = pinned(SEND_CPU, tool("udp_send"), "-d", ip, "-p", str(dport or port), "-s", str(UDP_PAYLOAD),
                           "-t", str(seconds))
         cpu = CpuMeter()
         cpu.start()
