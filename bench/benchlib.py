@@ -170,9 +170,12 @@ def udp_flood(client, server, ip, seconds, port=None, dport=None):
     mpkt = got["packets"] / 1e6
     window = got["window_s"] or sent["seconds"]
     sender_cpu = sent["cpu_user_s"] + sent["cpu_sys_s"]
-    # The packets' CPU: kernel time on every CPU (sys + softirq: the whole datapath runs there)
-    # plus the two tools' user time. Other processes' user time is left out, so a busy neighbour
-    # on a shared machine does not count as datapath cost (the machine-wide figure is in detail).
+    # The packets' CPU: kernel time on every CPU (sys + softirq ticks from /proc/stat: the send
+    # path, veths, bridges, netfilter, BPF programs, the copy out of the socket all run there)
+    # plus the two tools' own user time (getrusage). Each tick is counted once: the tools' kernel
+    # time is in the per-CPU sys/softirq figures, their user time is not. Other processes' user
+    # time on a shared machine is left out (their sys time cannot be told apart); the machine-wide
+    # busy time is kept in the detail.
     kernel_s = sum(c["sys"] + c["softirq"] for c in used["per_cpu"].values())
     packet_cpu_s = kernel_s + sent["cpu_user_s"] + got["cpu_user_s"]
     return {"udp_pps": mpkt / window,
@@ -258,8 +261,8 @@ METRICS = {
     "lat_p50_us": ("TCP request/response latency p50 (sockperf ping-pong)", "us", False),
     "lat_p99_us": ("TCP request/response latency p99 (sockperf ping-pong)", "us", False),
     "tcp_cpu_s_per_gb": ("CPU cost of TCP throughput (machine CPU seconds per GB)", "CPU s/GB", False),
-    "udp_cpu_s_per_mpkt": ("CPU cost of 64-byte UDP (CPU seconds per million packets received: kernel "
-                           "time on all CPUs + the tools' user time)",
+    "udp_cpu_s_per_mpkt": ("CPU cost of 64-byte UDP (CPU seconds per million packets received: sys + "
+                           "softirq on all CPUs + the tools' user time)",
                            "CPU s/Mpkt", False),
     "udp_sender_cpu": ("The UDP generator's own CPU (udp_send user+sys, share of its pinned core)",
                        "share of a CPU", False),
