@@ -2,13 +2,17 @@
 """bpfnet's benchmark suite: every datapath against the stock path it replaces, measured in one
 run, reported side by side.
 
-  same_host      two containers on one network: veth pair, Linux bridge, bpfnet (+ CPU cost)
-  ports          published ports: iptables DNAT (1 and 10k rules), docker-proxy, bpfnet
-  overlay        two hosts: kernel VXLAN + bridge vs bpfnet's BPF overlay (+ CPU cost)
+  same_host      two containers on one network: veth pair, Linux bridge as Docker configures it
+                 (bridge-docker) and bare (bridge-bare), bpfnet (+ CPU cost per CPU)
+  ports          published ports: iptables DNAT (1 and 10k rules), docker-proxy, dockerd's
+                 --userland-proxy=false OUTPUT DNAT, bpfnet (TCP and UDP, + CPU cost)
+  overlay        two hosts: kernel-vxlan (VXLAN + bridge) vs bpfnet's BPF overlay (+ CPU cost)
   scaling        conn/s vs published ports (1..10k); packet rate vs endpoints (2..1,000)
   control_plane  creating endpoints, publishing ports, one network connect: API vs ip/iptables
   prog_cost      ns/packet of each BPF program (BPF_PROG_TEST_RUN), verifier instruction counts
 
+Packet rates come from udp_send/udp_recv (built by bench/run, BNB_TOOLS_DIR), pinned to CPU0/CPU1.
+Targets carry a 95% bootstrap interval and pass/miss/inconclusive (stats.py).
 Results: bench/results/<date>-<host>/report.md, results.json and PNG plots (gnuplot). Every
 benchmark builds and removes its own namespaces; traffic never leaves them (or loopback)."""
 
