@@ -11,6 +11,8 @@ The verdict for a target "ratio >= bound" (or "<= bound"):
   miss          the whole interval is on the wrong side of it,
   inconclusive  the interval straddles the bound, or there are fewer than MIN_RUNS runs (an
                 interval from one or two runs says nothing about the noise).
+With the default 5 runs the bootstrap has few distinct resamples and tends to be narrower than
+the truth; more runs (--runs) make the interval trustworthy, fewer than MIN_RUNS give no verdict.
 Pure python, no numpy: it runs wherever the benchmarks run."""
 
 import random
