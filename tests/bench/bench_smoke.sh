@@ -15,7 +15,7 @@ settings() { for f in /proc/sys/net/bridge/bridge-nf-call-iptables /proc/sys/net
 snapshot() { { ip netns list; ip -o link show | awk -F': ' '{print $2}'; chains nat; chains filter; grep -c . /proc/mounts; settings; } | sort; }
 snapshot >"$WORK/before"
 BPFNET_BIN_DIR="$BPFNET_BIN_DIR" "$BENCH/run" --quick --runs 1 --out "$OUT" >"$WORK/bench.log" 2>&1 \
-    || { tail -40 "$WORK/bench.log" >&2; die "bench/run --quick failed"; }
+    || { grep -A30 '^Traceback' "$WORK/bench.log" >&2; tail -40 "$WORK/bench.log" >&2; die "bench/run --quick failed"; }
 python3 - "$OUT" <<'PY' || die "the report is incomplete (see above)"
 import json, os, sys
 out = sys.argv[1]
