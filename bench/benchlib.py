@@ -141,10 +141,10 @@ def iperf3_tcp(variant, seconds):
 def udp_flood(client, server, ip, seconds, port=None, dport=None):
     """UDP packet rate from `client` (a netns path, or None for the host) to ip:port in `server`
     (netns path or None; the sender aims at `dport` instead when given, a published port):
-    udp_recv pinned to RECV_CPU, udp_send (sendmmsg batches of 64-byte
-    payloads, flat out) pinned to SEND_CPU. Returns the received rate (Mpps), the CPU seconds per
-    million received packets, the sender's own CPU (share of its core, and per million
-    packets) and what was sent and lost, plus a "detail" dict (per-CPU times, raw counts)."""
+    udp_recv pinned to RECV_CPU, udp_send (sendmmsg batches of 64-byte payloads, flat out) pinned
+    to SEND_CPU. Returns the received rate (Mpps), the CPU seconds per million received packets,
+    the sender's own CPU (user + sys, as a share of its core), what was sent and the share lost,
+    plus a "detail" dict (per-CPU times, both tools' raw output)."""
     port = str(port or free_port())
     recv_cmd = pinned(RECV_CPU, tool("udp_recv"), "-p", port, "-t", str(seconds + 15), "-i", "0.3")
     recv = subprocess.Popen(in_ns(server, *recv_cmd) if server else recv_cmd, stdout=subprocess.PIPE,
