@@ -2,13 +2,17 @@
 """bpfnet's benchmark suite: every datapath against the stock path it replaces, measured in one
 run, reported side by side.
 
-  same_host      two containers on one network: veth pair, Linux bridge, bpfnet (+ CPU cost)
-  ports          published ports: iptables DNAT (1 and 10k rules), docker-proxy, bpfnet
-  overlay        two hosts: kernel VXLAN + bridge vs bpfnet's BPF overlay (+ CPU cost)
+  same_host      two containers on one network: veth pair, Linux bridge as Docker configures it
+                 (bridge-docker) and bare (bridge-bare), bpfnet (+ CPU cost per CPU)
+  ports          published ports: iptables DNAT (1 and 10k rules), docker-proxy, dockerd's
+                 --userland-proxy=false OUTPUT DNAT, bpfnet (TCP and UDP, + CPU cost)
+  overlay        two hosts: kernel-vxlan (VXLAN + bridge) vs bpfnet's BPF overlay (+ CPU cost)
   scaling        conn/s vs published ports (1..10k); packet rate vs endpoints (2..1,000)
   control_plane  creating endpoints, publishing ports, one network connect: API vs ip/iptables
   prog_cost      ns/packet of each BPF program (BPF_PROG_TEST_RUN), verifier instruction counts
 
+Packet rates come from udp_send/udp_recv (built by bench/run, BNB_TOOLS_DIR), pinned to CPU0/CPU1.
+Targets carry a 95% bootstrap interval and pass/miss/inconclusive (stats.py).
 Results: bench/results/<date>-<host>/report.md, results.json and PNG plots (gnuplot). Every
 benchmark builds and removes its own namespaces; traffic never leaves them (or loopback)."""
 
@@ -28,11 +32,26 @@ import overlay  # noqa: E402
 import prog_cost  # noqa: E402
 import published_ports  # noqa: E402
 import report  # noqa: E402
+import benchlib  # noqa: E402
 import same_host  # noqa: E402
 import scaling  # noqa: E402
 from benchlib import log  # noqa: E402
 
 SUITES = [same_host, published_ports, overlay, scaling, control_plane, prog_cost]
+
+
+def host_state():
+    """The host-wide settings the baselines depend on, as they were (the benchmarks set theirs
+    inside their own namespaces)."""
+    def read(path):
+        try:
+            return open(path).read().strip()
+        except OSError:
+            return "absent"
+    return {"br_netfilter": same_host.br_netfilter_presence(),
+            "host bridge-nf-call-iptables": read("/proc/sys/net/bridge/bridge-nf-call-iptables"),
+            "host ip_forward": read("/proc/sys/net/ipv4/ip_forward"),
+            "udp_send CPU": benchlib.SEND_CPU, "udp_recv CPU": benchlib.RECV_CPU}
 
 
 def main():
@@ -74,7 +93,7 @@ def main():
             traceback.print_exc()
             sections.append((suite.NAME, {"title": suite.TITLE, "error": f"{type(exc).__name__}: {exc}"}))
     path = report.write(out_dir, sections, {"runs": opts.runs, "quick": opts.quick, "seconds": opts.seconds,
-                                            "benchmarks": chosen})
+                                            "benchmarks": chosen, "host_state": host_state()})
     log(f"report: {path}")
     failed = [n for n, s in sections if "error" in s]
     if failed:

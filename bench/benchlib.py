@@ -1,12 +1,14 @@
-"""What every benchmark shares: running commands, progress lines, the measurement tools (iperf3,
-sockperf, wrk) run inside namespaces, CPU accounting from /proc/stat, summaries of repeated
-samples, and the shape of a report section.
+"""What every benchmark shares: running commands, progress lines, the measurement tools run
+inside namespaces (udp_send/udp_recv for packet rates, iperf3 for TCP throughput, sockperf, wrk),
+per-CPU accounting from /proc/stat, targets with bootstrap intervals (stats.py), and the shape of
+a report section.
 
 A benchmark module exposes NAME, TITLE and run(opts) -> Section, where opts has bin_dir, runs,
 quick and seconds, and a Section is a dict:
   title     the heading of its part of report.md
   text      markdown lines (tables) for the report
-  targets   [{"what", "target", "measured", "met"}]: the issue's targets, ratios vs the stock path
+  targets   [{"what", "target", "bound", "op", "measured", "ci95", "runs", "verdict", "spread"}]:
+            the issues' targets, ratios of medians vs the stock path (stats.ratio_target)
   data      anything worth keeping in results.json (raw samples, medians)
   plots     [{"file", "title", "ylabel", "xlabel", "kind": "bars"|"lines", "logx", "series"}]:
             bars: series = {label: [value, low, high]}; lines: series = {label: [[x, y], ...]}
@@ -18,6 +20,8 @@ import re
 import statistics
 import subprocess
 import time
+
+import stats
 
 PID = os.getpid()
 
@@ -55,56 +59,132 @@ def free_port():
     return _port
 
 
+# Where the load generators run: the sender on one CPU, the receiver on the other (taskset), so
+# the two never compete for a core and each run puts the same work on the same CPU. For veth
+# pairs the kernel does the receive-side softirq work on the sending CPU (the veth's NAPI/backlog
+# runs where the packet was transmitted): the per-CPU accounting below shows where it went.
+NCPUS = os.cpu_count() or 1
+SEND_CPU = "0"
+RECV_CPU = "1" if NCPUS > 1 else "0"
+TOOLS_DIR = os.environ.get("BNB_TOOLS_DIR", "")  # udp_send/udp_recv, built by bench/run
+UDP_PAYLOAD = 64
+
+
+def pinned(cpu, *cmd):
+    return ["taskset", "-c", cpu, *cmd]
+
+
+def tool(name):
+    path = os.path.join(TOOLS_DIR, name)
+    if not os.access(path, os.X_OK):
+        raise RuntimeError(f"{path} is missing: bench/run builds it (BNB_TOOLS_DIR)")
+    return path
+
+
 class CpuMeter:
-    """CPU seconds the whole machine spent busy (not idle, not waiting for I/O) between start()
-    and stop(): the benchmark's traffic dominates that on an otherwise quiet host."""
+    """CPU time per CPU between start() and stop(), from /proc/stat: user (with nice), sys,
+    softirq (with hardirq) and busy (everything but idle and iowait), in seconds. `busy_s` is the
+    whole machine's: the benchmark's traffic dominates it on an otherwise quiet host."""
 
     def __init__(self):
         self.ticks = os.sysconf("SC_CLK_TCK")
         self.begin = None
 
     @staticmethod
-    def _busy_jiffies():
+    def _read():
+        cpus = {}
         with open("/proc/stat") as f:
-            fields = [int(x) for x in f.readline().split()[1:]]
-        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-        return sum(fields[:8]) - idle
+            for line in f:
+                if not line.startswith("cpu"):
+                    break
+                name, *fields = line.split()
+                fields = [int(x) for x in fields] + [0] * 8
+                idle = fields[3] + fields[4]
+                cpus[name] = {"user": fields[0] + fields[1], "sys": fields[2], "softirq": fields[5] + fields[6],
+                              "busy": sum(fields[:8]) - idle}
+        return cpus
 
     def start(self):
-        self.begin = self._busy_jiffies()
+        self.begin = self._read()
 
     def stop(self):
-        return (self._busy_jiffies() - self.begin) / self.ticks
+        end = self._read()
+        per_cpu = {c: {k: (end[c][k] - self.begin[c][k]) / self.ticks for k in end[c]}
+                   for c in end if c != "cpu"}
+        return {"busy_s": (end["cpu"]["busy"] - self.begin["cpu"]["busy"]) / self.ticks, "per_cpu": per_cpu}
 
 
-def iperf3(variant, metric, seconds):
-    """TCP Gbit/s or UDP 64-byte Mpps from client to server of `variant` (client netns, server
-    netns, server ip), with the CPU seconds the machine spent meanwhile."""
+def iperf3_tcp(variant, seconds):
+    """TCP Gbit/s from client to server of `variant` (client netns, server netns, server ip), one
+    stream, client and server pinned like the UDP tools, with the CPU seconds the machine spent."""
     client, server, ip = variant
     port = str(free_port())
-    srv = subprocess.Popen(in_ns(server, "iperf3", "-s", "-1", "-p", port), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+    srv = subprocess.Popen(in_ns(server, *pinned(RECV_CPU, "iperf3", "-s", "-1", "-p", port)),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.3)
     cpu = CpuMeter()
     try:
-        args = ["iperf3", "-c", ip, "-p", port, "-t", str(seconds), "-J"]
-        if metric == "udp_pps":
-            args += ["-u", "-l", "64", "-b", "0"]
         cpu.start()
-        out = json.loads(sh(*in_ns(client, *args), capture=True, timeout=seconds + 30).stdout)
-        cpu_s = cpu.stop()
+        out = json.loads(sh(*in_ns(client, *pinned(SEND_CPU, "iperf3", "-c", ip, "-p", port, "-t",
+                                                   str(seconds), "-J")),
+                            capture=True, timeout=seconds + 30).stdout)
+        used = cpu.stop()
     finally:
         srv.kill()
         srv.wait()
     end = out["end"]
-    if metric == "tcp_gbps":
-        gbps = end["sum_received"]["bits_per_second"] / 1e9
-        gigabytes = end["sum_received"]["bytes"] / 1e9
-        return {"tcp_gbps": gbps, "tcp_cpu_s_per_gb": cpu_s / gigabytes if gigabytes else 0.0}
-    s = end["sum"]
-    packets = s["packets"] - s["lost_packets"]
-    return {"udp_pps": packets / s["seconds"] / 1e6,
-            "udp_cpu_s_per_mpkt": cpu_s / (packets / 1e6) if packets else 0.0}
+    gbps = end["sum_received"]["bits_per_second"] / 1e9
+    gigabytes = end["sum_received"]["bytes"] / 1e9
+    return {"tcp_gbps": gbps, "tcp_cpu_s_per_gb": used["busy_s"] / gigabytes if gigabytes else 0.0}
+
+
+def udp_flood(client, server, ip, seconds, port=None, dport=None):
+    """UDP packet rate from `client` (a netns path, or None for the host) to ip:port in `server`
+    (netns path or None; the sender aims at `dport` instead when given, a published port):
+    udp_recv pinned to RECV_CPU, udp_send (sendmmsg batches of 64-byte payloads, flat out) pinned
+    to SEND_CPU. Returns the received rate (Mpps), the CPU seconds per million received packets,
+    the sender's own CPU (user + sys, as a share of its core), what was sent and the share lost,
+    plus a "detail" dict (per-CPU times, both tools' raw output)."""
+    port = str(port or free_port())
+    recv_cmd = pinned(RECV_CPU, tool("udp_recv"), "-p", port, "-t", str(seconds + 15), "-i", "0.3")
+    recv = subprocess.Popen(in_ns(server, *recv_cmd) if server else recv_cmd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        if recv.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"udp_recv did not start: {recv.stderr.read()[:300]}")
+        send_cmd = pinned(SEND_CPU, tool("udp_send"), "-d", ip, "-p", str(dport or port), "-s", str(UDP_PAYLOAD),
+                          "-t", str(seconds))
+        cpu = CpuMeter()
+        cpu.start()
+        sent = json.loads(sh(*(in_ns(client, *send_cmd) if client else send_cmd), capture=True,
+                             timeout=seconds + 30).stdout)
+        used = cpu.stop()
+        out, err = recv.communicate(timeout=30)
+    finally:
+        if recv.poll() is None:
+            recv.kill()
+            recv.wait()
+    got = json.loads(out.strip().splitlines()[-1])
+    if not got["packets"]:
+        raise RuntimeError(f"udp_recv on {ip}:{port} received nothing ({sent['packets']} sent)")
+    mpkt = got["packets"] / 1e6
+    window = got["window_s"] or sent["seconds"]
+    sender_cpu = sent["cpu_user_s"] + sent["cpu_sys_s"]
+    # The packets' CPU: kernel time on every CPU (sys + softirq ticks from /proc/stat: the send
+    # path, veths, bridges, netfilter, BPF programs, the copy out of the socket all run there)
+    # plus the two tools' own user time (getrusage). Each tick is counted once: the tools' kernel
+    # time is in the per-CPU sys/softirq figures, their user time is not. Other processes' user
+    # time on a shared machine is left out (their sys time cannot be told apart); the machine-wide
+    # busy time is kept in the detail.
+    kernel_s = sum(c["sys"] + c["softirq"] for c in used["per_cpu"].values())
+    packet_cpu_s = kernel_s + sent["cpu_user_s"] + got["cpu_user_s"]
+    return {"udp_pps": mpkt / window,
+            "udp_cpu_s_per_mpkt": packet_cpu_s / mpkt,
+            "udp_sender_cpu": sender_cpu / sent["seconds"],
+            "udp_sent_pps": sent["packets"] / sent["seconds"] / 1e6,
+            "udp_loss": max(0.0, 1 - got["packets"] / sent["packets"]) if sent["packets"] else 0.0,
+            "detail": {"sent": sent, "received": got, "machine_busy_s": used["busy_s"],
+                       "per_cpu": used["per_cpu"], "send_cpu": SEND_CPU, "recv_cpu": RECV_CPU}}
 
 
 def sockperf(variant, seconds):
@@ -129,10 +209,13 @@ def sockperf(variant, seconds):
 
 
 def measure(variant, metric, seconds):
-    """One sample of `metric` group ("tcp_gbps", "udp_pps" or "latency"): a dict of values."""
+    """One sample of `metric` group ("tcp_gbps", "udp_pps" or "latency"): a dict of values (and,
+    for udp_pps, a "detail" dict that is not a metric)."""
     if metric == "latency":
         return sockperf(variant, seconds)
-    return iperf3(variant, metric, seconds)
+    if metric == "udp_pps":
+        return udp_flood(*variant, seconds)
+    return iperf3_tcp(variant, seconds)
 
 
 def wrk(ns_path, url, seconds, close):
@@ -159,40 +242,91 @@ def summary(values):
             "n": len(values)}
 
 
-def target(what, ratio, bound, op):
-    met = ratio >= bound if op == ">=" else ratio <= bound
-    return {"what": what, "target": f"{op} {bound}x", "measured": round(ratio, 3), "met": met}
+def target(what, num, den, bound, op):
+    """A target of the issues: median(num) / median(den) `op` bound, with its bootstrap 95%
+    interval over the interleaved runs and the verdict that interval supports (stats.py)."""
+    return stats.ratio_target(what, num, den, bound, op)
+
+
+def targets_for(samples, variant, specs):
+    """targets from specs [(metric, reference, bound, op)] for samples[metric][variant]."""
+    return [target(f"{m} {variant} / {ref}", samples[m][variant], samples[m][ref], bound, op)
+            for m, ref, bound, op in specs if m in samples and variant in samples[m] and ref in samples[m]]
 
 
 # Metric names, units and whether more is better, for tables and plots.
 METRICS = {
     "tcp_gbps": ("TCP throughput, one stream (iperf3)", "Gbit/s", True),
-    "udp_pps": ("UDP 64-byte packet rate received (iperf3 -u -l 64 -b 0)", "Mpps", True),
+    "udp_pps": ("UDP packet rate received, 64-byte payloads (udp_send flat out, sendmmsg)", "Mpps", True),
     "lat_p50_us": ("TCP request/response latency p50 (sockperf ping-pong)", "us", False),
     "lat_p99_us": ("TCP request/response latency p99 (sockperf ping-pong)", "us", False),
     "tcp_cpu_s_per_gb": ("CPU cost of TCP throughput (machine CPU seconds per GB)", "CPU s/GB", False),
-    "udp_cpu_s_per_mpkt": ("CPU cost of 64-byte UDP (machine CPU seconds per million packets)",
+    "udp_cpu_s_per_mpkt": ("CPU cost of 64-byte UDP (CPU seconds per million packets received: sys + "
+                           "softirq on all CPUs + the tools' user time)",
                            "CPU s/Mpkt", False),
+    "udp_sender_cpu": ("The UDP generator's own CPU (udp_send user+sys, share of its pinned core)",
+                       "share of a CPU", False),
+    "udp_sent_pps": ("UDP packets the generator got into the kernel", "Mpps", True),
+    "udp_loss": ("UDP packets sent but not received (share)", "share", False),
 }
 
 
+def record(samples, details, name, values):
+    """Adds one measure() result for variant `name` to samples[metric][name] and its detail (per-
+    CPU times of a UDP run) to details[name]."""
+    detail = values.pop("detail", None)
+    if detail is not None:
+        details.setdefault(name, []).append(detail)
+    for key, value in values.items():
+        samples.setdefault(key, {}).setdefault(name, []).append(value)
+
+
+def cpu_table(details):
+    """Markdown: where the CPU went during the UDP runs, per variant (medians over runs): per CPU
+    user/sys/softirq seconds per million packets received, and the sender's own share."""
+    if not details:
+        return []
+    cpus = sorted({c for runs in details.values() for d in runs for c in d["per_cpu"]})
+    first = next(iter(details.values()))[0]
+    text = [f"#### Where the CPU went during the UDP runs (sender pinned to CPU {first['send_cpu']}, "
+            f"receiver to CPU {first['recv_cpu']}; CPU seconds per million packets received, medians)", "",
+            "| variant | " + " | ".join(f"{c} user / sys / softirq" for c in cpus) + " | sender user+sys |",
+            "|---|" + "---|" * len(cpus) + "---|"]
+    for name, runs in details.items():
+        cells = []
+        for c in cpus:
+            parts = []
+            for k in ("user", "sys", "softirq"):
+                parts.append(statistics.median(d["per_cpu"][c][k] / (d["received"]["packets"] / 1e6) for d in runs))
+            cells.append(" / ".join(f"{x:.2f}" for x in parts))
+        snd = statistics.median((d["sent"]["cpu_user_s"] + d["sent"]["cpu_sys_s"]) / (d["received"]["packets"] / 1e6)
+                                for d in runs)
+        text.append(f"| {name} | " + " | ".join(cells) + f" | {snd:.2f} |")
+    return text + [""]
+
+
 def comparison_section(samples, variants, reference, others=()):
-    """Markdown tables (one per metric: median, [min, max], ratios vs `reference` and `others`)
-    and bar plots for samples[metric][variant] = [values]."""
+    """Markdown tables (one per metric: median, [min, max], coefficient of variation over the
+    runs, ratios of medians vs `reference` and `others`) and bar plots for
+    samples[metric][variant] = [values]."""
     text, plots = [], []
     medians = {m: {v: statistics.median(xs) for v, xs in per.items()} for m, per in samples.items()}
     refs = [reference, *others]
-    for metric, per in samples.items():
+    for metric in [m for m in METRICS if m in samples]:
+        per = samples[metric]
         title, unit, _ = METRICS[metric]
         text += [f"#### {title}", "",
-                 f"| variant | median ({unit}) | spread | " + " | ".join(f"vs {r}" for r in refs) + " |",
-                 "|---|---|---|" + "---|" * len(refs)]
+                 f"| variant | median ({unit}) | [min, max] | run-to-run CV | " +
+                 " | ".join(f"vs {r}" for r in refs) + " |",
+                 "|---|---|---|---|" + "---|" * len(refs)]
         for v in variants:
             if v not in per:
                 continue
             med = medians[metric][v]
             ratios = [f"{med / medians[metric][r]:.2f}x" if medians[metric].get(r) else "-" for r in refs]
-            text.append(f"| {v} | {med:.3f} | [{min(per[v]):.3f}, {max(per[v]):.3f}] | " + " | ".join(ratios) + " |")
+            cv = stats.spread(per[v])["cv"]
+            text.append(f"| {v} | {med:.3f} | [{min(per[v]):.3f}, {max(per[v]):.3f}] | {cv * 100:.1f}% | "
+                        + " | ".join(ratios) + " |")
         text.append("")
         plots.append({"metric": metric, "title": title, "ylabel": unit, "kind": "bars",
                       "series": {v: [medians[metric][v], min(per[v]), max(per[v])] for v in variants if v in per}})

@@ -2,13 +2,15 @@
 """Overlay benchmark: two containers on different "hosts" (network namespaces joined by an
 underlay veth pair, each host running its own bpfnetd, etcd on the first host's underlay address)
 talking over an overlay network, for
-  kernel  - the kernel's VXLAN layout Docker's overlay driver builds (bridge + VXLAN device per
-            network, static FDB entries), as bpfnet builds it where BPF is unavailable
-            (agents started with --probe-disable redirect_peer),
+  kernel-vxlan - the kernel's VXLAN layout Docker's overlay driver builds (bridge + VXLAN device
+            per network, static FDB entries), as bpfnet builds it where BPF is unavailable
+            (agents started with --probe-disable redirect_peer); the br_netfilter sysctl of each
+            host namespace is recorded,
   bpfnet  - bpfnet's BPF overlay (encapsulation in the endpoint program, one collect_md VXLAN
             device per host, decapsulation with bpf_redirect_peer).
-Both clusters are built first and measured interleaved, --runs times: TCP throughput, UDP 64-byte
-packet rate and TCP request/response latency (iperf3, sockperf), with the CPU spent. Traffic only
+Both clusters are built first and measured interleaved, --runs times: TCP throughput (iperf3),
+UDP 64-byte packet rate (udp_send/udp_recv, pinned) and TCP request/response latency (sockperf),
+with the CPU spent per CPU. Traffic only
 flows between namespaces this creates; everything is removed on exit, Ctrl-C included."""
 
 import json
@@ -19,17 +21,19 @@ import subprocess
 import tempfile
 import time
 
-from benchlib import PID, comparison_section, in_ns, log, measure, sh, target, unmount_agent_dirs
+from benchlib import (PID, comparison_section, cpu_table, in_ns, log, measure, record, sh, targets_for,
+                      unmount_agent_dirs)
 
 NAME = "overlay"
 TITLE = "Overlay: containers on two hosts (kernel VXLAN + bridge vs bpfnet's BPF overlay)"
-TARGETS = [  # the overlay issue's: (metric, reference, bound, op)
-    ("udp_pps", "kernel", 1.2, ">="),
-    ("tcp_gbps", "kernel", 1.05, ">="),
-    ("lat_p50_us", "kernel", 0.9, "<="),
+TARGETS = [  # the overlay issue's: (metric, reference, bound, op); the CPU one is the rate's cost form
+    ("udp_pps", "kernel-vxlan", 1.2, ">="),
+    ("udp_cpu_s_per_mpkt", "kernel-vxlan", 0.83, "<="),
+    ("tcp_gbps", "kernel-vxlan", 1.05, ">="),
+    ("lat_p50_us", "kernel-vxlan", 0.9, "<="),
 ]
 # One underlay and overlay subnet per cluster.
-CLUSTERS = {"kernel": ("10.242.0", "10.243.0.0/24", ["--probe-disable", "redirect_peer"]),
+CLUSTERS = {"kernel-vxlan": ("10.242.0", "10.243.0.0/24", ["--probe-disable", "redirect_peer"]),
             "bpfnet": ("10.242.1", "10.243.1.0/24", [])}
 
 
@@ -41,6 +45,7 @@ class Cluster:
         self.underlay, self.subnet, self.flags = CLUSTERS[name]
         self.work = os.path.join(work, name)
         self.hosts = [f"bnbo{PID % 10000}{name[0]}{h}" for h in (1, 2)]
+        self.state = {}
         self.undo = []
         self.procs = []
 
@@ -99,6 +104,10 @@ class Cluster:
             if sh(*in_ns(client_ns, "ping", "-c", "1", "-W", "1", server_ip), check=False).returncode == 0:
                 break
         self.variant = (client_ns, server_ns, server_ip)
+        for h, ns in enumerate(self.hosts, 1):
+            r = sh("ip", "netns", "exec", ns, "cat", "/proc/sys/net/bridge/bridge-nf-call-iptables",
+                   capture=True, check=False)
+            self.state[f"host{h} bridge-nf-call-iptables"] = r.stdout.strip() if r.returncode == 0 else "absent"
 
     def spawn(self, cmd, log_name):
         out = open(os.path.join(self.work, log_name), "a")
@@ -122,7 +131,7 @@ class Cluster:
 def run(opts):
     work = tempfile.mkdtemp(prefix="bnb-overlay.")
     clusters = {name: Cluster(name, opts.bin_dir, work) for name in CLUSTERS}
-    samples = {}
+    samples, details = {}, {}
     try:
         for c in clusters.values():
             os.makedirs(c.work, exist_ok=True)
@@ -132,19 +141,22 @@ def run(opts):
             for group in ("tcp_gbps", "udp_pps", "latency"):
                 for name, c in clusters.items():
                     values = measure(c.variant, group, opts.seconds)
-                    for key, value in values.items():
-                        samples.setdefault(key, {}).setdefault(name, []).append(value)
+                    record(samples, details, name, values)
                     shown = ", ".join(f"{k}={v:.3f}" for k, v in values.items())
-                    log(f"overlay run {run_no + 1} {name:6s} {shown}")
+                    log(f"overlay run {run_no + 1} {name:12s} {shown}")
     finally:
         for c in clusters.values():
             c.teardown()
         shutil.rmtree(work, ignore_errors=True)
-    text, plots, medians = comparison_section(samples, ["kernel", "bpfnet"], "kernel")
-    text = ["Two hosts (namespaces on an underlay veth pair, etcd on the first): **kernel** = "
-            "bridge + VXLAN device per network (Docker's overlay layout), **bpfnet** = "
-            "encapsulation in BPF around one collect_md VXLAN device.", ""] + text
-    targets = [target(f"{m} vs {ref}", medians[m]["bpfnet"] / medians[m][ref], bound, op)
-               for m, ref, bound, op in TARGETS if m in medians]
+    order = list(CLUSTERS)
+    text, plots, medians = comparison_section(samples, order, "kernel-vxlan")
+    states = ", ".join(f"{name} ({c.datapath} datapath): " + ", ".join(f"{k} = {v}" for k, v in c.state.items())
+                       for name, c in clusters.items())
+    text = ["Two hosts (namespaces on an underlay veth pair, etcd on the first): **kernel-vxlan** = "
+            "bridge + VXLAN device per network (Docker's overlay layout, built by bpfnet's kernel "
+            "datapath), **bpfnet** = encapsulation in BPF around one collect_md VXLAN device. "
+            f"Host namespace settings: {states}.", ""] + text + cpu_table(details)
+    targets = targets_for(samples, "bpfnet", TARGETS)
     return {"title": TITLE, "text": text, "plots": plots, "targets": targets,
-            "data": {"samples": samples, "medians": medians}}
+            "data": {"samples": samples, "medians": medians, "udp_detail": details,
+                     "baselines": {name: {"datapath": c.datapath, **c.state} for name, c in clusters.items()}}}

@@ -1,5 +1,5 @@
 """Writes one run's results: report.md (every section's tables, a summary of the issues' targets
-with pass/miss, plots inline), results.json (everything measured) and PNG plots drawn by gnuplot
+with their 95% intervals and pass/miss/inconclusive, plots inline), results.json (everything measured) and PNG plots drawn by gnuplot
 (bars with [min, max] whiskers for comparisons, lines for scaling curves)."""
 
 import datetime
@@ -8,6 +8,8 @@ import os
 import shutil
 import socket
 import subprocess
+
+import stats
 
 
 def _quote(text):
@@ -55,12 +57,25 @@ def write(out_dir, sections, meta):
              f"{meta['runs']} interleaved runs per variant{' (quick smoke run)' if meta['quick'] else ''}; "
              "medians with [min, max]. The machines are shared and noisy: compare ratios within this "
              "report, not absolute numbers across reports.", "",
-             "## Targets", "", "| benchmark | what | target | measured | result |", "|---|---|---|---|---|"]
+             "## Targets", "",
+             "Each target is a ratio of medians over the interleaved runs, with a 95% bootstrap "
+             "interval (paired resampling of the runs, bench/stats.py). **pass**: the whole interval "
+             "clears the target; **miss**: the whole interval is on the wrong side; **inconclusive**: "
+             f"it straddles the target, or fewer than {stats.MIN_RUNS} runs. Spread: the run-to-run "
+             "coefficient of variation of the measured variant / of the reference.", "",
+             "| benchmark | what | target | measured | 95% interval | runs | spread (CV) | result |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, sec in sections:
         for t in sec.get("targets", []):
+            sp = t["spread"]
             lines.append(f"| {name} | {t['what']} | {t['target']} | {t['measured']:.2f}x | "
-                         f"{'pass' if t['met'] else 'miss'} |")
+                         f"[{t['ci95'][0]:.2f}, {t['ci95'][1]:.2f}] | {t['runs']} | "
+                         f"{sp['variant']['cv'] * 100:.1f}% / {sp['reference']['cv'] * 100:.1f}% | "
+                         f"{t['verdict']} |")
     lines.append("")
+    if meta.get("host_state"):
+        lines += ["Host settings at the start of this run (each baseline sets its own inside its namespaces): " +
+                  ", ".join(f"{k} = {v}" for k, v in meta["host_state"].items()), ""]
     results = {"generated": now, "host": socket.gethostname(), "cpus": os.cpu_count(),
                "kernel": os.uname().release, **meta, "sections": {}}
     for name, sec in sections:

@@ -2,10 +2,14 @@
   ports      new connections/s through one published port while 1, 10, 100, 1,000 and 10,000
              ports are published: iptables DNAT (Docker's one rule per port, a linear chain) vs
              bpfnet (one hash lookup in the uplink program);
-  endpoints  64-byte UDP packet rate between two containers of one network while it has 2, 10,
-             100 and 1,000 endpoints: Linux bridge (one veth port per container) vs bpfnet.
-Each point is measured --runs times, variants interleaved. Traffic stays inside the namespaces
-this creates; everything is removed on exit."""
+  endpoints  64-byte UDP packet rate (udp_send/udp_recv, pinned) between two containers of one
+             network while it has 2, 10, 100 and 1,000 endpoints: Linux bridge (one veth port per
+             container, in the host namespace with the host's br_netfilter setting, no iptables
+             rules of its own) vs bpfnet.
+Each point is measured --runs times, variants interleaved (--quick: ports at 1, 100 and 10,000;
+endpoints at 2, 10 and 50). The curves carry no targets: the published-ports targets (10,000 ports
+vs 1) are measured interleaved in the ports section. Traffic stays inside the namespaces this
+creates; everything is removed on exit."""
 
 import json
 import os
@@ -16,11 +20,12 @@ import tempfile
 import time
 
 import published_ports
-from benchlib import PID, in_ns, log, measure, sh, target, unmount_agent_dirs, wrk
+from benchlib import PID, log, measure, sh, unmount_agent_dirs, wrk
 
 NAME = "scaling"
 TITLE = "Scaling: published ports and endpoints per network"
 PORT_POINTS = [1, 10, 100, 1000, 10000]
+QUICK_PORT_POINTS = [1, 100, 10000]  # --quick: the smoke run checks plumbing, not the curve
 ENDPOINT_POINTS = [2, 10, 100, 1000]
 QUICK_ENDPOINT_POINTS = [2, 10, 50]
 
@@ -32,7 +37,7 @@ def ports_curve(opts):
         setup.start()
         urls = {"iptables": f"http://{published_ports.LINK_HOST[1]}:{published_ports.PORT_IPT10K}/",
                 "bpfnet": f"http://{published_ports.LINK_HOST[2]}:{published_ports.PORT_BPFNET}/"}
-        for n in PORT_POINTS:
+        for n in (QUICK_PORT_POINTS if opts.quick else PORT_POINTS):
             setup.set_iptables_filler(n - 1)
             setup.publish_filler(n - 1)
             for run_no in range(opts.runs):
@@ -145,7 +150,7 @@ def run(opts):
     pm, em = med(ports), med(endpoints)
     text = ["#### New connections/s through one published port vs ports published", "",
             "| ports published | iptables DNAT | bpfnet | bpfnet / iptables |", "|---|---|---|---|"]
-    for n in PORT_POINTS:
+    for n in sorted(pm["bpfnet"]):
         text.append(f"| {n:,} | {pm['iptables'][n]:.0f} | {pm['bpfnet'][n]:.0f} | "
                     f"{pm['bpfnet'][n] / pm['iptables'][n]:.2f}x |")
     text += ["", "#### 64-byte UDP packet rate between two containers vs endpoints on the network", "",
@@ -154,15 +159,15 @@ def run(opts):
         text.append(f"| {n:,} | {em['bridge'][n]:.3f} | {em['bpfnet'][n]:.3f} | "
                     f"{em['bpfnet'][n] / em['bridge'][n]:.2f}x |")
     text.append("")
-    top = PORT_POINTS[-1]
-    # The published-ports issue's targets, read off the curve.
-    targets = [target(f"bpfnet conn/s at {top:,} ports / at 1 port", pm["bpfnet"][top] / pm["bpfnet"][1], 0.95, ">="),
-               target(f"bpfnet conn/s / iptables at {top:,} ports", pm["bpfnet"][top] / pm["iptables"][top], 3.0, ">=")]
+    nf = "/proc/sys/net/bridge/bridge-nf-call-iptables"
+    text += [f"The endpoints curve's bridge is in the host namespace (bridge-nf-call-iptables = "
+             f"{open(nf).read().strip() if os.path.exists(nf) else 'absent'} there). No targets here: the "
+             "ports targets are measured interleaved in the ports section.", ""]
     plots = [{"file": "scaling-ports.png", "title": "New connections/s vs published ports", "kind": "lines",
               "logx": True, "xlabel": "ports published", "ylabel": "connections/s",
               "series": {v: sorted(pts.items()) for v, pts in pm.items()}},
              {"file": "scaling-endpoints.png", "title": "64-byte UDP packet rate vs endpoints on the network",
               "kind": "lines", "logx": True, "xlabel": "endpoints", "ylabel": "Mpps",
               "series": {v: sorted(pts.items()) for v, pts in em.items()}}]
-    return {"title": TITLE, "text": text, "plots": plots, "targets": targets,
+    return {"title": TITLE, "text": text, "plots": plots, "targets": [],
             "data": {"ports": ports, "endpoints": endpoints}}

@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Plumbing of the benchmark suite, not speed: `bench/run --quick --runs 1` must run every
-# benchmark to the end and produce report.md with every section and the targets table,
-# results.json with every benchmark's data, and the PNG plots; and leave no namespace, link,
-# iptables chain or mount behind.
+# benchmark to the end and produce report.md with every section and the targets table (intervals,
+# and no verdict from a single run), results.json with every benchmark's data (UDP rates from
+# udp_send/udp_recv with per-CPU times, the bridge baselines' settings as read back), and the PNG
+# plots; and leave no namespace, link, iptables chain, mount or host setting behind.
 source "$(dirname "$0")/../e2e/lib.sh"
 BENCH="$(cd "$(dirname "$0")/../../bench" && pwd)"
 OUT="$WORK/results"
-# Chains by name and policy; iptables-save's [packets:bytes] counters move with any traffic.
-chains() { iptables-save -t "$1" | grep '^:' | sed 's/ \[[0-9]*:[0-9]*\]$//'; }
-snapshot() { { ip netns list; ip -o link show | awk -F': ' '{print $2}'; chains nat; chains filter; grep -c . /proc/mounts; } | sort; }
+# Chains by name and policy, and rules; iptables-save's [packets:bytes] counters move with any traffic.
+chains() { iptables-save -t "$1" | grep '^[:-]' | sed 's/ \[[0-9]*:[0-9]*\]$//'; }
+# The host-wide settings a baseline could be tempted to change (the bridge ones live in the
+# bench's own namespaces).
+settings() { for f in /proc/sys/net/bridge/bridge-nf-call-iptables /proc/sys/net/ipv4/ip_forward; do echo "$f $(cat "$f" 2>/dev/null)"; done; }
+snapshot() { { ip netns list; ip -o link show | awk -F': ' '{print $2}'; chains nat; chains filter; grep -c . /proc/mounts; settings; } | sort; }
 snapshot >"$WORK/before"
 BPFNET_BIN_DIR="$BPFNET_BIN_DIR" "$BENCH/run" --quick --runs 1 --out "$OUT" >"$WORK/bench.log" 2>&1 \
-    || { tail -40 "$WORK/bench.log" >&2; die "bench/run --quick failed"; }
+    || { grep -A30 '^Traceback' "$WORK/bench.log" >&2; tail -40 "$WORK/bench.log" >&2; die "bench/run --quick failed"; }
 python3 - "$OUT" <<'PY' || die "the report is incomplete (see above)"
 import json, os, sys
 out = sys.argv[1]
@@ -19,7 +23,7 @@ report = open(os.path.join(out, "report.md")).read()
 results = json.load(open(os.path.join(out, "results.json")))
 expected = ["same_host", "ports", "overlay", "scaling", "control_plane", "prog_cost"]
 assert list(results["sections"]) == expected, list(results["sections"])
-assert "## Targets" in report and ("| pass |" in report or "| miss |" in report), "no targets table"
+assert "## Targets" in report and "| 95% interval |" in report, "no targets table with intervals"
 assert "Did not run" not in report, "a benchmark did not run"
 for name in expected:
     sec = results["sections"][name]
@@ -32,14 +36,49 @@ for name in expected:
         assert f"]({png})" in report, ("plot not in the report", png)
 plots = {p for s in results["sections"].values() for p in s["plots"]}
 for want in ("scaling-ports.png", "scaling-endpoints.png", "same_host-tcp_gbps.png", "overlay-udp_pps.png",
-             "prog-cost.png", "control-plane.png"):
+             "same_host-udp_cpu_s_per_mpkt.png", "ports-udp_pps.png", "ports-udp_cpu_s_per_mpkt.png",
+             "prog-cost.png", "prog-cost-single.png", "control-plane.png"):
     assert want in plots, (want, sorted(plots))
-targets = [t for s in results["sections"].values() for t in s["targets"]]
-assert len(targets) >= 11 and all({"what", "target", "measured", "met"} <= set(t) for t in targets), targets
-same = results["sections"]["same_host"]["data"]["medians"]
-assert same["tcp_cpu_s_per_gb"]["bpfnet"] > 0 and same["udp_cpu_s_per_mpkt"]["bridge"] > 0, same
+# Targets: every one a ratio with a bootstrap interval and a verdict; one run decides nothing.
+targets = {(n, t["what"]): t for n, s in results["sections"].items() for t in s["targets"]}
+keys = {"what", "target", "bound", "op", "measured", "ci95", "runs", "verdict", "spread"}
+assert len(targets) >= 15 and all(keys <= set(t) for t in targets.values()), targets
+assert all(t["verdict"] == "inconclusive" and t["runs"] == 1 for t in targets.values()), targets
+assert report.count("| inconclusive |") == len(targets), "a verdict in the report is not inconclusive"
+assert not results["sections"]["scaling"]["targets"], "the scaling section repeats the ports targets"
+for sec, what in (("same_host", "udp_cpu_s_per_mpkt bpfnet / bridge-docker"),
+                  ("overlay", "udp_cpu_s_per_mpkt bpfnet / kernel-vxlan"),
+                  ("ports", "udp_cpu_s_per_mpkt bpfnet-1 / iptables-1"),
+                  ("ports", "conn_per_s bpfnet-10k / bpfnet-1")):
+    assert (sec, what) in targets, (sec, what, sorted(targets))
+# The UDP measurements: udp_send/udp_recv, the sender's CPU, per-CPU times of every run.
+for name, variants in (("same_host", ("direct", "bridge-bare", "bridge-docker", "bpfnet")),
+                       ("overlay", ("kernel-vxlan", "bpfnet")),
+                       ("ports", ("iptables-1", "iptables-10k", "bpfnet-1", "bpfnet-10k"))):
+    data = results["sections"][name]["data"]
+    for v in variants:
+        for metric in ("udp_pps", "udp_cpu_s_per_mpkt", "udp_sender_cpu"):
+            assert data["samples"][metric][v][0] > 0, (name, metric, v)
+        detail = data["udp_detail"][v][0]
+        assert {"cpu0", "cpu1"} <= set(detail["per_cpu"]), (name, v, detail)
+        assert detail["received"]["packets"] > 0 and detail["sent"]["packets"] >= detail["received"]["packets"]
+assert "#### Where the CPU went during the UDP runs" in report
+# The bridge baselines as run, read back from their namespaces.
+base = results["sections"]["same_host"]["data"]["baselines"]
+assert base["bridge-docker"]["bridge-nf-call-iptables"] == "1", base
+assert {"filter", "nat"} <= set(base["bridge-docker"]["iptables_tables"]), base
+assert base["bridge-bare"]["bridge-nf-call-iptables"] == "0" and not base["bridge-bare"]["iptables_tables"], base
+assert "| bridge-docker | " in report and "| bridge-bare | " in report
+assert results["sections"]["same_host"]["data"]["medians"]["tcp_cpu_s_per_gb"]["bpfnet"] > 0
+ports = results["sections"]["ports"]["data"]
+assert ports["samples"]["keepalive_rps"]["iptables-output"][0] > 0, ports["samples"]["keepalive_rps"]
+assert "host_state" in results and "br_netfilter" in results["host_state"], results.keys()
+# prog_cost: one timing method per column; rows that rewrite their packet have no repeat average.
 cases = results["sections"]["prog_cost"]["data"]["cases"]
 assert any(c["verdict"] == 7 for c in cases.values()) and any(c["verdict"] == 2 for c in cases.values()), cases
+for what, c in cases.items():
+    assert len(c["ns_single_median"]) == 1, (what, c)
+    assert (len(c["ns_repeat_avg"]) == 0) == c["rewrites_packet"], (what, c)
 assert all(p["verified_instructions"] > 0 for p in results["sections"]["prog_cost"]["data"]["programs"].values())
 PY
 snapshot >"$WORK/after"
