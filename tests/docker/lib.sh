@@ -112,14 +112,25 @@ dk_instance a
 
 dk() { "$DOCKER_CLI" -H "unix://$DK_SOCK" "$@"; }
 
+# With its defaults, dockerd has made docker0 and its iptables chains where it runs (the host, or
+# the namespace of its wrapper); then the FORWARD policy is set to DROP as Docker 28+ sets it.
+dockerd_defaults_in_place() {
+    # shellcheck disable=SC2086  # the wrapper is a command line
+    {
+        $DK_WRAP ip link show docker0 >/dev/null || die "a dockerd with its defaults made no docker0"
+        $DK_WRAP iptables -t nat -S DOCKER >/dev/null || die "a dockerd with its defaults made no DOCKER chain in nat"
+        $DK_WRAP iptables -S DOCKER-USER >/dev/null || die "a dockerd with its defaults made no DOCKER-USER chain"
+        $DK_WRAP iptables -P FORWARD DROP || die "cannot set the FORWARD policy to DROP"
+    }
+}
+
 start_dockerd() {
     # shellcheck disable=SC2086  # the wrapper is a command line
     $DK_WRAP "$DOCKERD" --data-root "$DK_DIR/data" --exec-root "$DK_DIR/exec" --pidfile "$DK_PID" \
         --host "unix://$DK_SOCK" "${DOCKERD_FLAGS[@]}" --live-restore >>"$DK_LOG" 2>&1 &
     for _ in $(seq 1 150); do
         if dk version >/dev/null 2>&1; then
-            # shellcheck disable=SC2086  # the wrapper is a command line
-            [ "$DOCKER_CONFIG" = defaults ] && { $DK_WRAP iptables -P FORWARD DROP || die "cannot set FORWARD DROP"; }
+            [ "$DOCKER_CONFIG" = defaults ] && dockerd_defaults_in_place
             return 0
         fi
         sleep 0.2
