@@ -9,7 +9,7 @@
 #   defaults  Docker as installed: iptables on, docker0, userland proxy, and the FORWARD policy
 #             DROP that Docker 28+ always sets (20.10 only does when it turns ip_forward on itself,
 #             so it is set here). That changes host-wide state: ctest runs these tests alone, and
-#             the harness saves the host's iptables rules, its sysctls and whether docker0 existed
+#             the harness saves the host's iptables rules, its sysctls and which of Docker's bridges existed
 #             first, and restores them at exit, whatever the outcome (restore_host_firewall).
 # A test may run several dockerds (e.g. one per host of an overlay): `dk_instance NAME [WRAPPER..]`
 # switches every helper below to instance NAME (its own directories, socket and plugin name;
@@ -33,7 +33,8 @@ case "$DOCKER_CONFIG" in
 esac
 
 # The host state a defaults dockerd changes: its iptables tables (Docker's chains and rules in
-# filter and nat, the FORWARD policy), docker0, and forwarding and br_netfilter sysctls.
+# filter and nat, the FORWARD policy), its bridges (docker0; docker_gwbridge, which Docker adds for
+# containers on global-scope networks such as overlays), and forwarding and br_netfilter sysctls.
 # firewall_state < iptables-save output: the rules without their [packets:bytes] counters and the
 # dated comments, leaving out tables with nothing in them (no rule, no own chain, every policy
 # ACCEPT), which are the same as no table.
@@ -52,14 +53,16 @@ save_host_firewall() {
     iptables-save >"$HOST_SAVED/iptables"
     ip6tables-save >"$HOST_SAVED/ip6tables"
     host_sysctls >"$HOST_SAVED/sysctls"
-    HAD_DOCKER0=0
-    if ip link show docker0 >/dev/null 2>&1; then HAD_DOCKER0=1; fi
+    DOCKER_BRIDGES_BEFORE=""
+    for br in docker0 docker_gwbridge; do
+        if ip link show "$br" >/dev/null 2>&1; then DOCKER_BRIDGES_BEFORE+=" $br"; fi
+    done
     POST_CLEANUP_HOOKS+=("restore_host_firewall")
 }
 # Runs at the very end of cleanup, once dockerd and the agent are gone (nothing either of them
 # removes at exit may come back), and fails the test if the host is not as it was.
 restore_host_firewall() {
-    local fam tbl chain key value diffs=""
+    local fam tbl chain key value br diffs=""
     for fam in iptables ip6tables; do
         "$fam-restore" <"$HOST_SAVED/$fam" || diffs+=" ($fam-restore failed)"
         # iptables-restore rewrites only the tables it is given: empty the ones that are new.
@@ -71,7 +74,9 @@ restore_host_firewall() {
             done
         done
     done
-    [ "$HAD_DOCKER0" = 1 ] || ip link del docker0 2>/dev/null
+    for br in docker0 docker_gwbridge; do
+        [[ " $DOCKER_BRIDGES_BEFORE " =~ " $br " ]] || ip link del "$br" 2>/dev/null
+    done
     while IFS=' = ' read -r key value; do
         [ "$(sysctl -n "$key" 2>/dev/null)" = "$value" ] || sysctl -qw "$key=$value" || true
     done <"$HOST_SAVED/sysctls"
@@ -79,9 +84,13 @@ restore_host_firewall() {
         diffs+=$(diff <(firewall_state <"$HOST_SAVED/$fam") <("$fam-save" | firewall_state)) || true
     done
     diffs+=$(diff "$HOST_SAVED/sysctls" <(host_sysctls)) || true
-    if [ "$HAD_DOCKER0" = 0 ] && ip link show docker0 >/dev/null 2>&1; then diffs+=" (docker0 is left)"; fi
+    for br in docker0 docker_gwbridge; do
+        if [[ ! " $DOCKER_BRIDGES_BEFORE " =~ " $br " ]] && ip link show "$br" >/dev/null 2>&1; then
+            diffs+=" ($br is left)"
+        fi
+    done
     if [ -n "$diffs" ]; then
-        echo "[$TEST_NAME] FAIL: the host's firewall, sysctls or docker0 differ from before the test: $diffs" >&2
+        echo "[$TEST_NAME] FAIL: the host's firewall, sysctls or Docker's bridges differ from before the test: $diffs" >&2
         CLEANUP_FAILED=1
     fi
 }
