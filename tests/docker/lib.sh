@@ -63,6 +63,10 @@ save_host_firewall() {
 # removes at exit may come back), and fails the test if the host is not as it was.
 restore_host_firewall() {
     local fam tbl chain key value br diffs=""
+    # The restore below would hide a rule the agent failed to remove: look for its own first.
+    if [ -n "$AGENT_INSTANCE" ] && iptables-save | grep -F >/dev/null "bpfnet $AGENT_INSTANCE:"; then
+        diffs+="bpfnetd $AGENT_INSTANCE left its rules: $(iptables-save | grep -F "bpfnet $AGENT_INSTANCE:")"$'\n'
+    fi
     for fam in iptables ip6tables; do
         "$fam-restore" <"$HOST_SAVED/$fam" || diffs+=" ($fam-restore failed)"
         # iptables-restore rewrites only the tables it is given: empty the ones that are new.
