@@ -23,8 +23,9 @@ runtime_pkgs=(iproute2 iputils-ping netcat-openbsd ethtool procps kmod
 # The cluster store the overlay tests run (each test starts its own etcd in a namespace).
 cluster_pkgs=(etcd-server etcd-client)
 # Docker integration tests (tests/docker): a private dockerd and a busybox image made with
-# `docker import` from busybox-static.
-docker_pkgs=(docker.io busybox-static)
+# `docker import` from busybox-static; iptables for the dockerd with its defaults (which programs
+# the host's firewall) and for the tests, which save and restore the host's rules around it.
+docker_pkgs=(docker.io busybox-static iptables)
 
 # Benchmarks (`make bench`): traffic generators for throughput, packet rate and latency.
 bench_pkgs=(iperf3 sockperf wrk nginx-light curl gnuplot-nox)  # nginx: the server behind published ports; gnuplot: the plots

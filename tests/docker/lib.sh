@@ -1,8 +1,16 @@
 # Harness for the Docker integration tests: everything tests/e2e/lib.sh gives (a private bpfnetd,
 # cleanup on any exit), plus a private dockerd (Debian's docker.io with its own data root, exec
-# root, pidfile and API socket, no bridge, no iptables, --live-restore), a busybox image made with
-# `docker import` from busybox-static, and a plugin name unique to the test so parallel tests never
-# share /run/docker/plugins/<name>.sock. Sourced by tests/docker/docker_*.sh.
+# root, pidfile and API socket, --live-restore), a busybox image made with `docker import` from
+# busybox-static, and a plugin name unique to the test so parallel tests never share
+# /run/docker/plugins/<name>.sock. Sourced by tests/docker/docker_*.sh.
+# BPFNET_DOCKER_CONFIG says how that dockerd is configured (ctest runs every script both ways):
+#   isolated  no bridge, no iptables: dockerd leaves the host's firewall alone, so the test may run
+#             beside others;
+#   defaults  Docker as installed: iptables on, docker0, userland proxy, and the FORWARD policy
+#             DROP that Docker 28+ always sets (20.10 only does when it turns ip_forward on itself,
+#             so it is set here). That changes host-wide state: ctest runs these tests alone, and
+#             the harness saves the host's iptables rules, its sysctls and which of Docker's bridges existed
+#             first, and restores them at exit, whatever the outcome (restore_host_firewall).
 # A test may run several dockerds (e.g. one per host of an overlay): `dk_instance NAME [WRAPPER..]`
 # switches every helper below to instance NAME (its own directories, socket and plugin name;
 # WRAPPER, e.g. `nsenter --net=...`, runs its dockerd); the first instance is "a".
@@ -13,6 +21,84 @@ DOCKER_CLI=/usr/bin/docker
 DOCKERD=/usr/sbin/dockerd
 [ -x "$DOCKERD" ] && [ -x "$DOCKER_CLI" ] || die "docker.io is not installed (scripts/install-deps.sh installs it)"
 [ -x /bin/busybox ] || die "busybox-static is not installed (scripts/install-deps.sh installs it)"
+
+DOCKER_CONFIG=${BPFNET_DOCKER_CONFIG:-isolated}
+case "$DOCKER_CONFIG" in
+    isolated) DOCKERD_FLAGS=(--bridge=none --iptables=false --ip6tables=false --ip-masq=false) ;;
+    defaults)
+        DOCKERD_FLAGS=()
+        command -v iptables-save >/dev/null && command -v iptables-restore >/dev/null \
+            || die "iptables is not installed (scripts/install-deps.sh installs it)" ;;
+    *) die "BPFNET_DOCKER_CONFIG=$DOCKER_CONFIG: expected isolated or defaults" ;;
+esac
+
+# The host state a defaults dockerd changes: its iptables tables (Docker's chains and rules in
+# filter and nat, the FORWARD policy), its bridges (docker0; docker_gwbridge, which Docker adds for
+# containers on global-scope networks such as overlays), and forwarding and br_netfilter sysctls.
+# firewall_state < iptables-save output: the rules without their [packets:bytes] counters and the
+# dated comments, leaving out tables with nothing in them (no rule, no own chain, every policy
+# ACCEPT), which are the same as no table.
+firewall_state() {
+    awk '/^#/ { next }
+         /^\*/ { table = $0; body = ""; used = 0; next }
+         /^COMMIT/ { if (used) printf "%s\n%s%s\n", table, body, $0; next }
+         /^:/ { sub(/ \[[0-9]*:[0-9]*\]$/, ""); if ($2 != "ACCEPT") used = 1; body = body $0 "\n"; next }
+         { used = 1; body = body $0 "\n" }'
+}
+HOST_SYSCTLS='^net\.(ipv4\.ip_forward|ipv4\.conf\.(all|default)\.|ipv6\.conf\.(all|default)\.forwarding|bridge\.)'
+host_sysctls() { sysctl -a --pattern "$HOST_SYSCTLS" 2>/dev/null | sort; }
+save_host_firewall() {
+    HOST_SAVED="$WORK/host-saved"
+    mkdir -p "$HOST_SAVED"
+    iptables-save >"$HOST_SAVED/iptables"
+    ip6tables-save >"$HOST_SAVED/ip6tables"
+    host_sysctls >"$HOST_SAVED/sysctls"
+    DOCKER_BRIDGES_BEFORE=""
+    for br in docker0 docker_gwbridge; do
+        if ip link show "$br" >/dev/null 2>&1; then DOCKER_BRIDGES_BEFORE+=" $br"; fi
+    done
+    POST_CLEANUP_HOOKS+=("restore_host_firewall")
+}
+# Runs at the very end of cleanup, once dockerd and the agent are gone (nothing either of them
+# removes at exit may come back), and fails the test if the host is not as it was.
+restore_host_firewall() {
+    local fam tbl chain key value br diffs=""
+    # The restore below would hide a rule the agent failed to remove: look for its own first.
+    if [ -n "$AGENT_INSTANCE" ] && iptables-save | grep -F >/dev/null "bpfnet $AGENT_INSTANCE:"; then
+        diffs+="bpfnetd $AGENT_INSTANCE left its rules: $(iptables-save | grep -F "bpfnet $AGENT_INSTANCE:")"$'\n'
+    fi
+    for fam in iptables ip6tables; do
+        "$fam-restore" <"$HOST_SAVED/$fam" || diffs+=" ($fam-restore failed)"
+        # iptables-restore rewrites only the tables it is given: empty the ones that are new.
+        for tbl in $("$fam-save" | sed -n 's/^\*//p'); do
+            grep -x >/dev/null "\*$tbl" "$HOST_SAVED/$fam" && continue
+            "$fam" -t "$tbl" -F; "$fam" -t "$tbl" -X
+            for chain in $("$fam-save" -t "$tbl" | sed -n 's/^:\([^ ]*\) [A-Z].*/\1/p'); do
+                "$fam" -t "$tbl" -P "$chain" ACCEPT
+            done
+        done
+    done
+    for br in docker0 docker_gwbridge; do
+        [[ " $DOCKER_BRIDGES_BEFORE " =~ " $br " ]] || ip link del "$br" 2>/dev/null
+    done
+    while IFS=' = ' read -r key value; do
+        [ "$(sysctl -n "$key" 2>/dev/null)" = "$value" ] || sysctl -qw "$key=$value" || true
+    done <"$HOST_SAVED/sysctls"
+    for fam in iptables ip6tables; do
+        diffs+=$(diff <(firewall_state <"$HOST_SAVED/$fam") <("$fam-save" | firewall_state)) || true
+    done
+    diffs+=$(diff "$HOST_SAVED/sysctls" <(host_sysctls)) || true
+    for br in docker0 docker_gwbridge; do
+        if [[ ! " $DOCKER_BRIDGES_BEFORE " =~ " $br " ]] && ip link show "$br" >/dev/null 2>&1; then
+            diffs+=" ($br is left)"
+        fi
+    done
+    if [ -n "$diffs" ]; then
+        echo "[$TEST_NAME] FAIL: the host's firewall, sysctls or Docker's bridges differ from before the test: $diffs" >&2
+        CLEANUP_FAILED=1
+    fi
+}
+if [ "$DOCKER_CONFIG" = defaults ]; then save_host_firewall; fi
 
 # Short paths: dockerd's and containerd's unix sockets live under these (108-byte limit).
 DK_ROOT=$(mktemp -d /tmp/bndk.XXXXXX)
@@ -39,13 +125,27 @@ dk_instance a
 
 dk() { "$DOCKER_CLI" -H "unix://$DK_SOCK" "$@"; }
 
+# With its defaults, dockerd has made docker0 and its iptables chains where it runs (the host, or
+# the namespace of its wrapper); then the FORWARD policy is set to DROP as Docker 28+ sets it.
+dockerd_defaults_in_place() {
+    # shellcheck disable=SC2086  # the wrapper is a command line
+    {
+        $DK_WRAP ip link show docker0 >/dev/null || die "a dockerd with its defaults made no docker0"
+        $DK_WRAP iptables -t nat -S DOCKER >/dev/null || die "a dockerd with its defaults made no DOCKER chain in nat"
+        $DK_WRAP iptables -S DOCKER-USER >/dev/null || die "a dockerd with its defaults made no DOCKER-USER chain"
+        $DK_WRAP iptables -P FORWARD DROP || die "cannot set the FORWARD policy to DROP"
+    }
+}
+
 start_dockerd() {
     # shellcheck disable=SC2086  # the wrapper is a command line
     $DK_WRAP "$DOCKERD" --data-root "$DK_DIR/data" --exec-root "$DK_DIR/exec" --pidfile "$DK_PID" \
-        --host "unix://$DK_SOCK" --bridge=none --iptables=false --ip6tables=false --ip-masq=false \
-        --live-restore >>"$DK_LOG" 2>&1 &
+        --host "unix://$DK_SOCK" "${DOCKERD_FLAGS[@]}" --live-restore >>"$DK_LOG" 2>&1 &
     for _ in $(seq 1 150); do
-        dk version >/dev/null 2>&1 && return 0
+        if dk version >/dev/null 2>&1; then
+            [ "$DOCKER_CONFIG" = defaults ] && dockerd_defaults_in_place
+            return 0
+        fi
         sleep 0.2
     done
     tail -20 "$DK_LOG" >&2

@@ -7,8 +7,8 @@
 # default policy leaves veth uplinks to TC and says why.
 source "$(dirname "$0")/lib.sh"
 OUT=bnt-xd-$$
-HOST_IP=10.219.255.1
-make_outside "$OUT" "$HOST_IP/30" 10.219.255.2/30
+HOST_IP=10.220.255.1
+make_outside "$OUT" "$HOST_IP/30" 10.220.255.2/30
 # veth peers hand over TCP/UDP with partial checksums (offload), which XDP cannot see; a physical
 # NIC delivers complete ones. Turning the client's offload off gives the uplink real-NIC input.
 ip netns exec "$OUT" ethtool -K eth0 tx off >/dev/null
@@ -18,7 +18,7 @@ PIDS=()
 CLEANUP_HOOKS+=('for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done')
 
 NET=xdp-$$
-bn network create --subnet 10.219.1.0/24 "$NET" >/dev/null
+bn network create --subnet 10.220.1.0/24 "$NET" >/dev/null
 bn sandbox create "web-$$" >/dev/null
 bn network connect --publish 18280:80 --publish 15553:5353/udp "$NET" "web-$$"
 serve_http "web-$$" 80

@@ -19,7 +19,7 @@ in_sb "sbb-$$" ping -c 1 -W 2 10.202.0.254 >/dev/null || die "cannot reach the s
 # Only this agent's links: other tests create and delete links on the host at the same time.
 before=$(owned_links "$AGENT_INSTANCE" | wc -l)
 expect_fail "already in use" bn network connect --ip 10.202.0.254 "$NET" "sbc-$$"
-expect_fail "is not in subnet" bn network connect --ip 10.99.0.5 "$NET" "sbc-$$"
+expect_fail "is not in subnet" bn network connect --ip 10.202.9.5 "$NET" "sbc-$$"
 expect_fail "invalid IPv4 address" bn network connect --ip 10.202.0.300 "$NET" "sbc-$$"
 expect_fail "gateway" bn network connect --ip 10.202.0.1 "$NET" "sbc-$$"
 [ "$(owned_links "$AGENT_INSTANCE" | wc -l)" = "$before" ] || die "a refused connect left an interface behind"
@@ -27,11 +27,11 @@ expect_fail "gateway" bn network connect --ip 10.202.0.1 "$NET" "sbc-$$"
 
 # Network-level IPAM errors.
 expect_fail "overlaps" bn network create --subnet 10.202.0.0/16 "ovl-$$"
-expect_fail "not inside subnet" bn network create --subnet 10.212.0.0/24 --gateway 10.213.0.1 "gw-$$"
-expect_fail "invalid CIDR" bn network create --subnet 10.212.0.0 "bad-$$"
-expect_fail "already exists" bn network create --subnet 10.214.0.0/24 "$NET"
+expect_fail "not inside subnet" bn network create --subnet 10.202.12.0/24 --gateway 10.202.13.1 "gw-$$"
+expect_fail "invalid CIDR" bn network create --subnet 10.202.12.0 "bad-$$"
+expect_fail "already exists" bn network create --subnet 10.202.14.0/24 "$NET"
 # Exhaustion: a /30 has one address left after the gateway.
-bn network create --subnet 10.215.0.0/30 "tiny-$$" >/dev/null
+bn network create --subnet 10.202.15.0/30 "tiny-$$" >/dev/null
 bn network connect "tiny-$$" "sbc-$$"
 expect_fail "no available IPv4 addresses" bn network connect "tiny-$$" "sbd-$$"
 [ "$(bn network ls -q -f type=custom | wc -l)" = 2 ] || die "a refused create left a network behind"

@@ -36,6 +36,10 @@ AGENT_INSTANCE=""  # learnt at the first start; names what cleanup may remove ev
 EXTRA_NETNS=()   # namespaces the test made with `ip netns add`
 EXTRA_LINKS=()   # host links the test made itself
 CLEANUP_HOOKS=()
+# Run at the very end of cleanup, after the agent has stopped: they restore host-wide state (e.g. the
+# host's firewall after a dockerd with its defaults, tests/docker/lib.sh) that must not be restored
+# while something may still change it. A hook that finds the host not as it was sets CLEANUP_FAILED=1.
+POST_CLEANUP_HOOKS=()
 
 log() { echo "[$TEST_NAME] $*"; }
 die() { echo "[$TEST_NAME] FAIL: $*" >&2; exit 1; }
@@ -235,6 +239,7 @@ cleanup() {
     for f in "$NETNS_DIR"/*; do [ -e "$f" ] && umount -l "$f" 2>/dev/null; done
     umount -l "$NETNS_DIR" 2>/dev/null
     umount -l "$BPFFS_DIR" 2>/dev/null
+    for hook in "${POST_CLEANUP_HOOKS[@]}"; do eval "$hook"; done
     # Any sanitizer report of any agent fails the test, whenever it came (leaks are reported at exit).
     local reports
     reports=$(sanitizer_reports "${AGENT_LOGS[@]}")
