@@ -429,6 +429,24 @@ TEST(DockerUserChain, RuleAcceptsThePacketsTheFirewallMarkedAndNamesItsAgent) {
                   "bpfnet abc123: accepted by the bpfnet firewall", "-j", "ACCEPT"}));
 }
 
+TEST(NftRuleset, OverlayBridgeIsOnlyMarkedNotPoliced) {
+    FirewallNetwork overlay = network("bo-ov", "10.8.0.0/24");
+    overlay.overlay = true;
+    const std::string text = render_ruleset(FirewallSpec{
+        .table = "bpfnet_t1", .networks = {network("bn-a", "10.7.0.0/24"), overlay}, .ports = {}});
+    EXPECT_NE(text.find("\t\tiifname \"bo-ov\" oifname \"bo-ov\" meta mark set meta mark | "
+                        "0x00400000\n"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("elements = { \"bn-a\" }"), std::string::npos) << text;
+    // Only the mark names it: no isolation, masquerade or set membership.
+    size_t mentions = 0;
+    for (size_t at = text.find("bo-ov"); at != std::string::npos; at = text.find("bo-ov", at + 1))
+        ++mentions;
+    EXPECT_EQ(mentions, 4u) << text;  // iifname + oifname, in the ip and ip6 tables
+    EXPECT_EQ(text.find("10.8.0.0"), std::string::npos) << text;
+}
+
 TEST(NftRuleset, RoutedPortGroupsAreMarkedLikeTheirBridge) {
     FirewallNetwork net = network("bn-r", "10.9.0.0/24");
     net.group = 7;

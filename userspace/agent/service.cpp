@@ -123,9 +123,14 @@ Status NetworkService::sync_policy_locked(const std::vector<Network>& networks) 
     std::vector<BridgeOptions> options;
     options.reserve(networks.size());
     std::vector<const Network*> live;
+    std::vector<const Network*> overlays;
     for (const auto& n : networks) {
-        // Only bridge networks have a bridge for the firewall and the NAT to act on.
-        if (n.state == Lifecycle::Deleting || n.driver != driver::kBridge) continue;
+        if (n.state == Lifecycle::Deleting) continue;
+        // Bridge networks have a bridge for the firewall and the NAT to act on. An overlay's
+        // bridge is not policed here (its traffic stays in the network), but its bridged frames
+        // must still pass the host's FORWARD chain (Docker's DROP policy): the firewall marks them.
+        if (n.driver == driver::kOverlay) overlays.push_back(&n);
+        if (n.driver != driver::kBridge) continue;
         auto parsed = options_of(n);
         if (!parsed) return fail(parsed.error());
         options.push_back(*parsed);
@@ -133,6 +138,9 @@ Status NetworkService::sync_policy_locked(const std::vector<Network>& networks) 
     }
     std::vector<NetworkSpec> specs;
     for (size_t i = 0; i < live.size(); ++i) specs.push_back(NetworkSpec{*live[i], options[i]});
+    const BridgeOptions overlay_options{};
+    std::vector<NetworkSpec> firewall_specs = specs;
+    for (const Network* n : overlays) firewall_specs.push_back(NetworkSpec{*n, overlay_options});
     // Ports of ready endpoints only: an endpoint being created gets its NAT once it is ready, one
     // being removed loses it before its interface goes.
     BPFNET_ASSIGN_OR_RETURN(auto endpoints, store_->endpoints());
@@ -149,7 +157,7 @@ Status NetworkService::sync_policy_locked(const std::vector<Network>& networks) 
     }
     // The firewall and kernel NAT cover every network; the BPF datapath adds its own layer for
     // the networks it serves.
-    BPFNET_TRY(kernel_->sync_policy(specs, ports));
+    BPFNET_TRY(kernel_->sync_policy(firewall_specs, ports));
     if (!bpf_) return {};
     std::vector<NetworkSpec> bpf_specs;
     std::set<std::string> bpf_bridges;

@@ -282,7 +282,8 @@ Status KernelDatapath::sync_policy(const std::vector<NetworkSpec>& networks,
             .icc = n.options.enable_icc,
             .masquerade = n.options.enable_ip_masquerade,
             .internal = n.network.internal,
-            .group = network_ifgroup(n.network.id),
+            .group = n.network.driver == driver::kOverlay ? 0 : network_ifgroup(n.network.id),
+            .overlay = n.network.driver == driver::kOverlay,
         });
     }
     BPFNET_TRY(nft_.run(render_ruleset(spec)));

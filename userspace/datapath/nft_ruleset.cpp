@@ -95,8 +95,15 @@ void append_rule(std::string& out, const std::string& rule) {
 // and egress to any device but a bridge. Egress into another bridge (docker0, another runtime's,
 // libvirt's) is left unmarked, so Docker's own FORWARD rules decide about Docker's networks: bpfnet
 // opens nothing Docker would not.
-void render_accept_marks(std::string& out, bool with_groups) {
+void render_accept_marks(std::string& out, const FirewallSpec& spec, bool with_groups) {
     const std::string mark = fmt::format(" meta mark set meta mark | {:#010x}", kForwardAcceptMark);
+    // An overlay's frames between its local ports and its VXLAN port, which br_netfilter shows to
+    // the forward hook with the overlay's bridge as input and output.
+    for (const auto& n : spec.networks) {
+        if (!n.overlay) continue;
+        const std::string br = quote_ifname(n.bridge);
+        append_rule(out, "iifname " + br + " oifname " + br + mark);
+    }
     std::vector<std::string> from_ours{"iifname @bridges"};
     std::vector<std::string> to_ours{"oifname @bridges"};
     if (with_groups) {
@@ -122,6 +129,7 @@ void render_filter(std::string& out, const FirewallSpec& spec) {
     std::set<uint32_t> groups;
     std::string elements;
     for (const auto& n : spec.networks) {
+        if (n.overlay) continue;
         if (n.group != 0) groups.insert(n.group);
         // Duplicate elements would make nft reject the set declaration.
         if (!seen.insert(n.bridge).second) continue;
@@ -143,6 +151,7 @@ void render_filter(std::string& out, const FirewallSpec& spec) {
     out += "\tchain forward {\n";
     out += "\t\ttype filter hook forward priority filter - 1; policy accept;\n";
     for (const auto& n : spec.networks) {
+        if (n.overlay) continue;
         const std::string br = quote_ifname(n.bridge);
         const std::string group = std::to_string(n.group);
         // " oifgroup != G": the network's own routed ports are not "elsewhere".
@@ -189,7 +198,7 @@ void render_filter(std::string& out, const FirewallSpec& spec) {
             }
         }
     }
-    if (!spec.networks.empty()) render_accept_marks(out, !groups.empty());
+    if (!spec.networks.empty()) render_accept_marks(out, spec, !groups.empty());
     out += "\t}\n";
 }
 
@@ -326,7 +335,7 @@ std::string render_ruleset(const FirewallSpec& spec) {
         append_rule(out, "ct status dnat ip saddr 127.0.0.0/8 counter masquerade comment " +
                              quote_comment("bpfnet published ports: from loopback"));
         for (const auto& n : spec.networks) {
-            if (n.internal) continue;
+            if (n.internal || n.overlay) continue;
             // Hairpin: an endpoint reaching a published port of its own network through a host
             // address would get the answer straight from the peer's address; masquerading makes
             // the answer come back through the host, where conntrack reverses the DNAT.
@@ -336,7 +345,7 @@ std::string render_ruleset(const FirewallSpec& spec) {
         }
     }
     for (const auto& n : spec.networks) {
-        if (!n.masquerade || n.internal) continue;
+        if (!n.masquerade || n.internal || n.overlay) continue;
         // `oifname !=` keeps traffic between endpoints of the same bridge (which br_netfilter also
         // shows to this hook) and traffic to the gateway unmasqueraded.
         const std::string br = quote_ifname(n.bridge);

@@ -21,6 +21,10 @@ struct FirewallNetwork {
     // Interface group of the network's routed endpoint ports (not bridge ports; see
     // kernel/routed_port.h), which belong to the network as its bridge does. 0: none.
     uint32_t group = 0;
+    // A VXLAN overlay's bridge: not policed here (no isolation, icc, internal or masquerade rules;
+    // it is not in the `bridges` set), only its bridged frames marked to pass the host's FORWARD
+    // chain (see docker_user_chain.h).
+    bool overlay = false;
 };
 
 // A published port: traffic to host_ip:host_port (0.0.0.0: any local address) is DNATed to
