@@ -46,9 +46,10 @@ start_agent
 ip link show "$bridge" >/dev/null || die "bridge not re-created on start"
 in_sb "sba-$$" ping -c 1 -W 2 10.207.1.3 >/dev/null || die "traffic not restored after reconcile"
 ip -4 -o addr show dev "$bridge" | grep >/dev/null " 10.207.1.1/24 " || die "re-created bridge lacks the gateway address"
-# The re-created bridge has a new MAC, which the sandbox learns only once its entry for the gateway
-# (still the old MAC, reachable for up to ~45 s more) expires: a known product issue this test does
-# not cover. Forget the entry, then the gateway must answer through the repaired bridge port.
+# The re-created bridge has a new MAC, and a sandbox that resolved the gateway before (on BPF, even
+# while the bridge was gone: the program answers ARP for the gateway) keeps the old one until its
+# entry expires, some 30 s later: a known product issue this test does not cover. Forget the entry,
+# then the gateway must answer through the repaired bridge port.
 in_sb "sba-$$" ip neigh flush 10.207.1.1 dev eth0
 in_sb "sba-$$" ping -c 1 -W 2 10.207.1.1 >/dev/null || die "gateway not restored after reconcile"
 
