@@ -17,14 +17,15 @@ c2_ip=$(container_ip "c2-$$")
 # 400 pings at 20 ms (8 s) across a graceful restart and a crash of the agent.
 dk exec "c1-$$" ping -i 0.02 -c 400 -W 1 "$c2_ip" >"$WORK/ping.out" 2>&1 &
 PING_PID=$!
-sleep 1
+wait_ping_replies "$WORK/ping.out" 10 "before the restarts"
 stop_agent
-sleep 1
+wait_ping_replies "$WORK/ping.out" 10 "while the agent was stopped"
 start_agent_for_docker
-sleep 1
+wait_ping_replies "$WORK/ping.out" 10 "after the agent restarted"
 kill_agent
-sleep 1
+wait_ping_replies "$WORK/ping.out" 10 "while the agent was dead"
 start_agent_for_docker
+kill -0 "$PING_PID" 2>/dev/null || die "the ping stream ended before the restarts did: $(tail -2 "$WORK/ping.out")"
 wait "$PING_PID" || true
 received=$(sed -n 's/.* \([0-9]*\) packets received.*/\1/p' "$WORK/ping.out")
 log "pings across agent restarts: ${received:-0}/400 received"

@@ -26,7 +26,7 @@ in_sb "sba-$$" ping -c 50 -i 0.01 -W 2 10.216.0.3 >/dev/null || die "ping a -> b
 echo "payload through bpf" > "$WORK/msg"
 in_sb "sbb-$$" sh -c 'nc -l 5002 < /dev/null > "$1"' _ "$WORK/got" &
 NC=$!
-sleep 0.3
+wait_listening "sbb-$$" tcp 5002
 in_sb "sba-$$" nc -w 2 -N 10.216.0.3 5002 < "$WORK/msg" || die "TCP a -> b failed"
 wait $NC || true
 cmp -s "$WORK/msg" "$WORK/got" || die "TCP payload differs"
@@ -60,7 +60,11 @@ in_sb "sba-$$" ip addr del 10.216.0.77/24 dev eth0
 # Zero loss while the agent is stopped, restarted, killed and restarted.
 in_ns "sba-$$" ping -i 0.01 -c 500 -W 1 10.216.0.3 > "$WORK/ping.out" 2>&1 &
 PING=$!
-sleep 0.5; stop_agent; start_agent; sleep 0.5; kill_agent; start_agent
+wait_ping_replies "$WORK/ping.out" 10 "before the restarts"
+stop_agent; start_agent
+wait_ping_replies "$WORK/ping.out" 10 "after a graceful restart"
+kill_agent; start_agent
+kill -0 $PING 2>/dev/null || die "the ping stream ended before the restarts did: $(tail -2 "$WORK/ping.out")"
 wait $PING || true
 grep -q " 0% packet loss" "$WORK/ping.out" || die "packets lost across agent restarts: $(tail -2 "$WORK/ping.out")"
 [ -e "$BPFFS_DIR/bpfnet/links/$IFA" ] || die "link pin lost across restarts"

@@ -45,7 +45,7 @@ for _ in $(seq 1 30); do [ "$(fetch)" = hello ] && break; sleep 0.2; done
 # Monitor: a packet from a spoofed source address is dropped and reported with its reason.
 bi monitor --type drop --endpoint "$A_IF" --count 1 --duration 10 --format json >"$WORK/drop.json" 2>/dev/null &
 MON=$!; PIDS+=($MON)
-sleep 0.5
+wait_until 10 ringbuf_reader "$MON" || die "the drop monitor did not open the event ring buffer"
 in_ns "a-$$" ip addr add 10.219.1.250/32 dev eth0
 in_ns "a-$$" ping -c 1 -W 1 -I 10.219.1.250 "$B_IP" >/dev/null 2>&1 || true
 wait "$MON" || true
@@ -60,7 +60,8 @@ in_ns "a-$$" ip addr del 10.219.1.250/32 dev eth0
 # ... and a trace of an allowed packet, with the program's verdict; tracing is off afterwards.
 bi monitor --type trace --endpoint "$B_IP" --count 1 --duration 10 --format json >"$WORK/trace.json" 2>/dev/null &
 MON=$!; PIDS+=($MON)
-sleep 0.5
+tracing() { bi map dump bpfnet_mon_cfg | grep >/dev/null "trace=true"; }
+wait_until 10 tracing || die "the trace monitor did not turn tracing on: $(bi map dump bpfnet_mon_cfg)"
 in_ns "a-$$" ping -c 2 -i 0.2 -W 1 "$B_IP" >/dev/null
 wait "$MON" || true
 python3 - "$WORK/trace.json" "$A_IP" "$B_IP" <<'PY' || die "monitor did not trace a's ping: $(cat "$WORK/trace.json")"

@@ -24,10 +24,20 @@ in_sb "sba-$$" ping -c 1 -W 2 10.201.0.1 >/dev/null || die "sba cannot ping its 
 # TCP both ways through the bridge.
 in_sb "sbb-$$" sh -c 'nc -l 5001 < /dev/null > "$1"' _ "$WORK/received" &
 NC_PID=$!
-sleep 0.3
+wait_listening "sbb-$$" tcp 5001
 echo "hello over bpfnet" | in_sb "sba-$$" nc -w 2 -N 10.201.0.3 5001 || die "TCP connect to sbb failed"
 wait $NC_PID || true
 grep -q "hello over bpfnet" "$WORK/received" || die "sbb did not receive the TCP payload"
+
+# --alias is recorded on the endpoint: sandbox inspect shows it in Networks.NET.Aliases, as docker
+# inspect does, and only on the endpoint that was given one.
+aliases_of() {
+    bn sandbox inspect "$1" | python3 -c '
+import json, sys
+print(" ".join(json.load(sys.stdin)[0]["Networks"][sys.argv[1]]["Aliases"]))' "$NET"
+}
+[ "$(aliases_of "sbb-$$")" = web ] || die "sbb's endpoint has aliases [$(aliases_of "sbb-$$")], expected [web]"
+[ -z "$(aliases_of "sba-$$")" ] || die "sba's endpoint has aliases [$(aliases_of "sba-$$")], expected none"
 
 # inspect is docker-shaped and lists both sandboxes.
 bn network inspect "$NET" > "$WORK/inspect.json"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Crash consistency: the agent is killed (SIGKILL) between the steps of every operation, restarted,
-# and must end with store, interfaces and firewall in agreement: no orphans, nothing half-made.
+# and must end with store, interfaces and firewall (nftables) in agreement: no orphans, nothing
+# half-made.
 source "$(dirname "$0")/lib.sh"
 start_agent
 bn network create --subnet 10.208.1.0/24 "base-$$" >/dev/null
@@ -29,7 +30,58 @@ for line in sys.stdin:
     for f in "$NETNS_DIR"/*; do
         grep -qF "\"NetnsPath\":\"$f\"" <<< "$sandboxes" || die "after $1: orphan namespace $f (sandboxes: $sandboxes)"
     done
+    check_firewall "$1"
     in_sb "sbbase-$$" ping -c 1 -W 2 10.208.1.3 >/dev/null || die "after $1: surviving endpoints lost traffic"
+}
+# The firewall agrees with the store: the agent's nftables tables (ip and ip6 bpfnet_<instance>, on
+# either datapath) name exactly the store's bridges in their `bridges` set, their forward rules
+# name no other bridge, and postrouting masquerades exactly each network's subnet leaving its bridge.
+check_firewall() {
+    local want got
+    want=$(bn network inspect $(bn network ls -q -f type=custom) | python3 -c '
+import json, sys
+for n in json.load(sys.stdin):
+    print(n["BpfNet"]["Bridge"], n["IPAM"]["Config"][0]["Subnet"])' | sort)
+    got=$( (nft -j list table ip "bpfnet_$INST" && nft -j list table ip6 "bpfnet_$INST") 2>&1 | python3 -c '
+import json, sys
+dec = json.JSONDecoder()
+text = sys.stdin.read().strip()
+docs = []
+while text:
+    try:
+        doc, end = dec.raw_decode(text)
+    except ValueError:
+        sys.exit("nft said: " + text[:300])
+    docs.append(doc)
+    text = text[end:].strip()
+sets, masq, named = {}, set(), set()
+for doc in docs:
+    for obj in doc["nftables"]:
+        if "set" in obj and obj["set"]["name"] == "bridges":
+            elem = obj["set"].get("elem", [])
+            sets[obj["set"]["family"]] = sorted([elem] if isinstance(elem, str) else elem)
+        rule = obj.get("rule")
+        if not rule or not rule.get("comment", "").startswith("bpfnet "):
+            continue
+        what, _, bridge = rule["comment"][len("bpfnet "):].partition(": ")
+        if rule["chain"] == "forward":
+            named.add(bridge)
+        if what == "masquerade":
+            prefix = [m["match"]["right"]["prefix"] for m in rule["expr"]
+                      if "match" in m and m["match"]["left"].get("payload", {}).get("field") == "saddr"]
+            masq.add("%s %s/%d" % (bridge, prefix[0]["addr"], prefix[0]["len"]))
+bridges = sets.get("ip")
+if bridges is None or sets.get("ip6") != bridges:
+    sys.exit("bridges sets differ between ip and ip6 (or are missing): %s" % sets)
+stray = named - set(bridges)
+if stray:
+    sys.exit("forward rules name bridges outside the set: %s" % sorted(stray))
+if sorted(b for b in bridges) != sorted(m.split()[0] for m in masq):
+    sys.exit("bridges %s but masquerade rules for %s" % (bridges, sorted(masq)))
+print("\n".join(sorted(masq)))' 2>&1) || die "after $1: the agent's nftables tables are not as rendered: $got"
+    [ "$want" = "$got" ] || die "after $1: store has networks [${want//$'\n'/; }] but the firewall has [${got//$'\n'/; }]"
+    nft list table bridge "bpfnet_$INST" >/dev/null 2>&1 && die "after $1: a bridge-family table bpfnet_$INST exists"
+    return 0
 }
 
 crash_during() {  # crash_during FAILPOINT CMD...

@@ -108,9 +108,17 @@ eventually 10 tunnels_to 1 "$OV" "${MAC[3]}" 10.231.0.13 \
     || die "host 3's endpoint did not come back"
 in_h 1 "s1-$$" ping -c 2 -W 2 "${IP[3]}" >/dev/null || die "s1 cannot reach s3 after host 3 restarted"
 
-# etcd restarts: the watches resume and a change made right after is seen everywhere.
+# etcd restarts: the watches resume and a change made right after is seen everywhere. etcd comes
+# back once every host has seen its watch broken (else "resume" would be untested).
+interruptions() { grep -c "cluster: watch interrupted" "$WORK/h$1.log" || true; }
+declare -A WATCH_BREAKS
+for h in "${HOSTS[@]}"; do WATCH_BREAKS[$h]=$(interruptions "$h"); done
 kill "$ETCD_PID"; wait "$ETCD_PID" 2>/dev/null || true
-sleep 1
+watches_broken() {
+    local h
+    for h in "${HOSTS[@]}"; do [ "$(interruptions "$h")" -gt "${WATCH_BREAKS[$h]}" ] || return 1; done
+}
+eventually 10 watches_broken || die "the hosts did not see their etcd watch break when etcd stopped"
 start_etcd
 bnh 1 sandbox create --network "$OV" "s4-$$" >/dev/null || die "no sandbox after the etcd restart"
 MAC4=$(mac_of 1 "s4-$$" "$OV")

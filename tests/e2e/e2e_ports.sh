@@ -110,7 +110,7 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 5353))
 while True:
     data, peer = s.recvfrom(2048); s.sendto(b'echo:' + data, peer)" >/dev/null 2>&1 &
 PIDS+=($!)
-sleep 0.3
+wait_listening "web-$$" udp 5353
 answer=$(nsenter --net="/run/netns/$OUT" python3 -c "
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
@@ -157,7 +157,7 @@ s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(('0.0.0.0', 18111)); s.listen(); time.sleep(60)" >/dev/null 2>&1 &
 LISTENER=$!
 PIDS+=("$LISTENER")
-sleep 0.3
+wait_listening host tcp 18111
 expect_fail "already allocated" bn network connect --publish 18111:80 "$NET" "api-$$"
 kill "$LISTENER"
 expect_fail "invalid" bn network connect --publish 80:http "$NET" "api-$$"

@@ -10,29 +10,48 @@ bn network connect "keep-$$" "sba-$$"
 bn network connect "keep-$$" "sbb-$$"
 in_sb "sba-$$" ping -c 1 -W 2 10.207.1.3 >/dev/null || die "no traffic before restart"
 
-# Traffic keeps flowing while the agent is down: a ping stream across a stop/kill/start cycle.
-in_ns "sba-$$" ping -i 0.05 -c 120 -W 1 10.207.1.3 > "$WORK/ping.out" 2>&1 &
+# Traffic keeps flowing while the agent is down: a ping stream across a stop/kill/start cycle, with
+# replies seen while the agent is stopped and while it is dead, and none lost.
+in_ns "sba-$$" ping -i 0.02 -c 300 -W 1 10.207.1.3 > "$WORK/ping.out" 2>&1 &
 PING=$!
+wait_ping_replies "$WORK/ping.out" 10 "before the restarts"
 stop_agent
-sleep 1
+wait_ping_replies "$WORK/ping.out" 10 "while the agent was stopped"
 start_agent
 kill_agent
-sleep 1
+wait_ping_replies "$WORK/ping.out" 10 "while the agent was dead"
 start_agent
+kill -0 $PING 2>/dev/null || die "the ping stream ended before the restarts did: $(tail -2 "$WORK/ping.out")"
 wait $PING || true
 grep -q " 0% packet loss" "$WORK/ping.out" || die "traffic was interrupted by agent restarts: $(tail -2 "$WORK/ping.out")"
 
 [ "$(bn network ls -q -f name="keep-$$" | wc -l)" = 1 ] || die "network lost across restart"
 [ "$(bn sandbox ls -q | wc -l)" = 2 ] || die "sandboxes lost across restart"
 
-# Kernel objects deleted behind the agent's back come back on the next start.
+# Kernel objects deleted behind the agent's back come back on the next start. Meanwhile (in_ns: the
+# agent is stopped, so `sandbox exec` cannot run) the gateway, the bridge's own address, is gone on
+# either datapath. Traffic between the sandboxes is cut on the kernel datapath, where the bridge
+# carries it; on the BPF datapath it never touches the bridge (veth to veth, ARP answered in BPF), so
+# it goes on.
 bridge=$(bn network inspect "keep-$$" | sed -n 's/.*"Bridge": "\(.*\)".*/\1/p')
 stop_agent
 ip link del "$bridge"
-in_sb "sba-$$" ping -c 1 -W 1 10.207.1.3 >/dev/null && die "deleting the bridge should have cut traffic"
+if in_ns "sba-$$" ping -c 1 -W 1 10.207.1.1 >/dev/null; then die "the gateway answered with its bridge deleted"; fi
+if [ "$E2E_DATAPATH" = bpf ]; then
+    in_ns "sba-$$" ping -c 2 -W 2 10.207.1.3 >/dev/null || die "BPF forwarding between the sandboxes needed the bridge"
+elif in_ns "sba-$$" ping -c 1 -W 1 10.207.1.3 >/dev/null; then
+    die "the sandboxes still reached each other with their bridge deleted"
+fi
 start_agent
 ip link show "$bridge" >/dev/null || die "bridge not re-created on start"
 in_sb "sba-$$" ping -c 1 -W 2 10.207.1.3 >/dev/null || die "traffic not restored after reconcile"
+ip -4 -o addr show dev "$bridge" | grep >/dev/null " 10.207.1.1/24 " || die "re-created bridge lacks the gateway address"
+# The re-created bridge has a new MAC, and a sandbox that resolved the gateway before (on BPF, even
+# while the bridge was gone: the program answers ARP for the gateway) keeps the old one until its
+# entry expires, some 30 s later: a known product issue this test does not cover. Forget the entry,
+# then the gateway must answer through the repaired bridge port.
+in_sb "sba-$$" ip neigh flush 10.207.1.1 dev eth0
+in_sb "sba-$$" ping -c 1 -W 2 10.207.1.1 >/dev/null || die "gateway not restored after reconcile"
 
 # A stale interface carrying this agent's mark (e.g. from a lost store entry) is removed on start.
 inst=$(agent_instance)

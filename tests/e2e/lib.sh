@@ -264,3 +264,4 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+source "$(dirname "${BASH_SOURCE[0]}")/lib_wait.sh"
