@@ -256,3 +256,4 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+source "$(dirname "${BASH_SOURCE[0]}")/lib_datapath.sh"

@@ -1,0 +1,104 @@
+# Proof of the datapath a test ran on (sourced at the end of lib.sh). ctest runs most scripts once
+# per datapath (BPFNET_E2E_DATAPATH=bpf|kernel): without a check, a .bpf variant whose agent quietly
+# fell back to the kernel would pass the same way as the .kernel one.
+#
+# assert_datapath NETWORK: NETWORK is on the datapath E2E_DATAPATH names.
+# assert_datapath_is NETWORK bpf|kernel: for networks whose datapath the script chose itself.
+# Call them after traffic has flowed on NETWORK, while the agent runs and NETWORK has endpoints.
+#
+# bpf: `network inspect` says "bpf"; every endpoint's host veth carries a bpfnet endpoint program
+# (`bpfnet prog list`), that program and its link exist in the kernel (bpftool by id: the link's
+# ifindex is the veth's), and the endpoints' BPF counters (bpfnet_ep_stats, which only the BPF
+# program writes) counted packets.
+# kernel: `network inspect` says "kernel"; no BPF program hangs off the endpoints' host veths: no
+# tc or XDP program (bpftool net), no BPF link on their ifindex (bpftool link), and bpfnet's own
+# inspection (when a BPF datapath is loaded for other networks) lists none for them.
+assert_datapath() { assert_datapath_is "$1" "$E2E_DATAPATH"; }
+
+assert_datapath_is() {
+    local net=$1 want=$2 out
+    case "$want" in bpf|kernel) ;; *) die "assert_datapath_is: datapath must be bpf or kernel, not '$want'" ;; esac
+    out=$(python3 - "$BPFNET" "$RUN_DIR" "$BPFFS_DIR" "$net" "$want" <<'PY' 2>&1) || die "datapath of $net is not $want: $out"
+import json, subprocess, sys
+
+cli, run_dir, bpffs, net, want = sys.argv[1:6]
+
+
+def run(*cmd, ok=True):
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if ok and p.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr.strip()}")
+    return p
+
+
+def bn(*args, ok=True):
+    return run(cli, "--run-dir", run_dir, "--bpffs-root", bpffs, *args, ok=ok)
+
+
+doc = json.loads(bn("network", "inspect", net).stdout)
+assert isinstance(doc, list) and len(doc) == 1, f"network inspect {net}: {doc}"
+n = doc[0]
+got = n["BpfNet"]["Datapath"]
+if got != want:
+    sys.exit(f"network inspect names datapath {got!r} ({n['BpfNet'].get('DatapathReason', '')})")
+# Host ends of the endpoints' veths: bnv- and the endpoint ID's first 11 characters.
+ifaces = sorted("bnv-" + c["EndpointID"][:11] for c in n["Containers"].values())
+if not ifaces:
+    sys.exit(f"{net} has no endpoints: nothing shows which datapath carried its traffic")
+links = {l["ifname"]: l["ifindex"] for l in json.loads(run("ip", "-j", "link", "show").stdout)}
+missing = [i for i in ifaces if i not in links]
+if missing:
+    sys.exit(f"endpoint interfaces {missing} of {net} do not exist")
+
+# BPF links in the kernel by ifindex (tcx and XDP links carry one). The format is asserted: on bpf
+# each endpoint's link must be found here by id, so an empty or renamed field cannot pass.
+kernel_links = json.loads(run("bpftool", "-j", "link", "show").stdout)
+assert isinstance(kernel_links, list), kernel_links
+link_ifindex = {l["id"]: l.get("ifindex") for l in kernel_links}
+
+if want == "bpf":
+    progs = json.loads(bn("prog", "list", "--format", "json").stdout)
+    for i in ifaces:
+        mine = [p for p in progs if p["interface"] == i and p["role"] == "endpoint"]
+        if len(mine) != 1:
+            sys.exit(f"{i}: expected one bpfnet endpoint program, prog list has {mine}")
+        p = mine[0]
+        if p["network"] != net:
+            sys.exit(f"{i}: prog list puts its program on network {p['network']!r}, not {net}")
+        kp = json.loads(run("bpftool", "-j", "prog", "show", "id", str(p["prog_id"])).stdout)
+        if kp.get("id") != p["prog_id"] or kp.get("type") != "sched_cls":
+            sys.exit(f"{i}: program {p['prog_id']} in the kernel is {kp}")
+        if p["mechanism"] == "tcx" and link_ifindex.get(p["link_id"]) != links[i]:
+            sys.exit(f"{i} (ifindex {links[i]}): tcx link {p['link_id']} not in bpftool link show "
+                     f"with that ifindex (found {link_ifindex.get(p['link_id'], 'no such link')})")
+    rows = json.loads(bn("endpoint", "list", "--network", net, "--format", "json").stdout)
+    rows = [r for r in rows if r["interface"] in ifaces]
+    if sorted(r["interface"] for r in rows) != ifaces or any(r["datapath"] != "bpf" for r in rows):
+        sys.exit(f"endpoint list for {net}: {rows}, expected BPF rows for {ifaces}")
+    moved = sum(r["from_packets"] + r["to_packets"] for r in rows)
+    if moved == 0:
+        sys.exit(f"the BPF counters of {net}'s endpoints {ifaces} counted no packet")
+    print(f"{net}: bpf, {len(ifaces)} endpoint programs attached, {moved} packets counted in BPF")
+else:
+    for i in ifaces:
+        tc = json.loads(run("bpftool", "-j", "net", "show", "dev", i).stdout)
+        # One object with the attach points as keys; anything attached is listed under them.
+        assert isinstance(tc, list) and len(tc) == 1 and {"xdp", "tc"} <= set(tc[0]), tc
+        attached = {k: v for k, v in tc[0].items() if v}
+        if attached:
+            sys.exit(f"{i}: BPF programs attached on the kernel datapath: {attached}")
+        on_if = [l for l, idx in link_ifindex.items() if idx == links[i]]
+        if on_if:
+            sys.exit(f"{i}: BPF links {on_if} on its ifindex {links[i]} on the kernel datapath")
+    # With a BPF datapath loaded for other networks, bpfnet's view must agree.
+    p = bn("prog", "list", "--format", "json", ok=False)
+    if p.returncode == 0:
+        theirs = [q for q in json.loads(p.stdout) if q["interface"] in ifaces]
+        if theirs:
+            sys.exit(f"bpfnet prog list shows programs on kernel endpoints: {theirs}")
+    elif "datapath is not loaded" not in p.stderr:
+        sys.exit(f"bpfnet prog list failed: {p.stderr.strip()}")
+    print(f"{net}: kernel, no BPF program on its {len(ifaces)} endpoints")
+PY
+    log "$out"
+}
