@@ -32,6 +32,7 @@ if [ "$E2E_DATAPATH" = bpf ]; then
     [ "$(ep_stat "$host_if" from_packets)" -gt 0 ] || die "the endpoint program counted nothing from c2"
 fi
 bn network inspect "$A" | grep >/dev/null "\"Datapath\": \"$E2E_DATAPATH\"" || die "$A is not on the $E2E_DATAPATH datapath"
+assert_datapath "$A"
 
 # Networks are isolated from each other.
 c3_ip=$(container_ip "c3-$$")

@@ -22,3 +22,6 @@ case "$s1" in 172.*.0.0/16|192.168.*.0/20) ;; *) die "$s1 is not one of docker's
 bn sandbox create "sb-$$" >/dev/null
 bn network connect "p1-$$" "sb-$$"
 expect_fail "user specified IP address is supported only" bn network connect --ip "${s2%.0/*}.9" "p2-$$" "sb-$$"
+gw=$(bn network inspect "p1-$$" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["IPAM"]["Config"][0]["Gateway"])')
+in_sb "sb-$$" ping -c 1 -W 2 "$gw" >/dev/null || die "sb cannot reach its gateway $gw"
+assert_datapath "p1-$$"

@@ -34,6 +34,8 @@ start_agent
 ip link show "$bridge" >/dev/null || die "bridge not re-created on start"
 in_sb "sba-$$" ping -c 1 -W 2 10.207.1.3 >/dev/null || die "traffic not restored after reconcile"
 
+assert_datapath "keep-$$"
+
 # A stale interface carrying this agent's mark (e.g. from a lost store entry) is removed on start.
 inst=$(agent_instance)
 stop_agent

@@ -15,6 +15,7 @@ in_sb "sbb-$$" ip -o -4 addr show dev eth0 | grep >/dev/null "10.202.0.128/24" |
 bn network connect "$NET" "sbd-$$"
 in_sb "sbd-$$" ip -o -4 addr show dev eth0 | grep >/dev/null "10.202.0.130/24" || die "aux address was not skipped"
 in_sb "sbb-$$" ping -c 1 -W 2 10.202.0.254 >/dev/null || die "cannot reach the static address"
+assert_datapath "$NET"
 
 # Only this agent's links: other tests create and delete links on the host at the same time.
 before=$(owned_links "$AGENT_INSTANCE" | wc -l)
