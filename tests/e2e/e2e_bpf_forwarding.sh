@@ -31,6 +31,8 @@ in_sb "sba-$$" nc -w 2 -N 10.216.0.3 5002 < "$WORK/msg" || die "TCP a -> b faile
 wait $NC || true
 cmp -s "$WORK/msg" "$WORK/got" || die "TCP payload differs"
 assert_datapath_is "$NET" bpf
+# The assertion itself fails when wrong: this BPF network is not on the kernel datapath.
+if (assert_datapath_is "$NET" kernel) 2>/dev/null; then die "assert_datapath_is took a BPF network for kernel"; fi
 to_b_after=$(ep_stat "$IFB" to_packets)
 br_rx_after=$(cat "/sys/class/net/$BR/statistics/rx_packets")
 log "to_packets of b: $to_b_before -> $to_b_after; bridge rx_packets: $br_rx_before -> $br_rx_after"

@@ -9,6 +9,8 @@ bn status | grep "auto-$$" | grep >/dev/null "kernel.*redirect_peer" || die "sta
 for s in a b; do bn sandbox create "sb$s-$$" >/dev/null; bn network connect "auto-$$" "sb$s-$$"; done
 in_sb "sba-$$" ping -c 2 -W 2 10.217.0.3 >/dev/null || die "fallback network does not pass traffic"
 assert_datapath_is "auto-$$" kernel
+# The assertion itself fails when wrong: this kernel network is not on BPF.
+if (assert_datapath_is "auto-$$" bpf) 2>/dev/null; then die "assert_datapath_is took a kernel network for bpf"; fi
 [ -z "$(ls "$BPFFS_DIR/bpfnet/links" 2>/dev/null)" ] || die "BPF links exist on the kernel datapath"
 stop_agent
 
