@@ -7,18 +7,18 @@
 # Call them after traffic has flowed on NETWORK, while the agent runs and NETWORK has endpoints.
 #
 # bpf: `network inspect` says "bpf"; every endpoint's host veth carries a bpfnet endpoint program
-# (`bpfnet prog list`), that program and its link exist in the kernel (bpftool by id: the link's
-# ifindex is the veth's), and the endpoints' BPF counters (bpfnet_ep_stats, which only the BPF
+# (`bpfnet prog list`), that program and its link exist in the kernel (bpftool by program id; the
+# tcx link, asked of bpf(2) by id, is on the veth's ifindex), and the endpoints' BPF counters (bpfnet_ep_stats, which only the BPF
 # program writes) counted packets.
 # kernel: `network inspect` says "kernel"; no BPF program hangs off the endpoints' host veths: no
-# tc or XDP program (bpftool net), no BPF link on their ifindex (bpftool link), and bpfnet's own
+# tc or XDP program (bpftool net), no tcx or XDP link on their ifindex (bpf(2)), and bpfnet's own
 # inspection (when a BPF datapath is loaded for other networks) lists none for them.
 assert_datapath() { assert_datapath_is "$1" "$E2E_DATAPATH"; }
 
 assert_datapath_is() {
     local net=$1 want=$2 out
     case "$want" in bpf|kernel) ;; *) die "assert_datapath_is: datapath must be bpf or kernel, not '$want'" ;; esac
-    out=$(python3 - "$BPFNET" "$RUN_DIR" "$BPFFS_DIR" "$net" "$want" <<'PY' 2>&1) || die "datapath of $net is not $want: $out"
+    out=$(python3 - "$BPFNET" "$RUN_DIR" "$BPFFS_DIR" "$net" "$want" 2>&1 <<'PY'
 import json, subprocess, sys
 
 cli, run_dir, bpffs, net, want = sys.argv[1:6]
@@ -50,11 +50,42 @@ missing = [i for i in ifaces if i not in links]
 if missing:
     sys.exit(f"endpoint interfaces {missing} of {net} do not exist")
 
-# BPF links in the kernel by ifindex (tcx and XDP links carry one). The format is asserted: on bpf
-# each endpoint's link must be found here by id, so an empty or renamed field cannot pass.
-kernel_links = json.loads(run("bpftool", "-j", "link", "show").stdout)
-assert isinstance(kernel_links, list), kernel_links
-link_ifindex = {l["id"]: l.get("ifindex") for l in kernel_links}
+
+
+def kernel_links():
+    """Every BPF link in the kernel: id -> (type, prog id, ifindex for tcx and XDP links), asked of
+    bpf(2) itself (this bpftool shows a tcx link's type as a number and not its interface)."""
+    import ctypes, os, struct
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def bpf(cmd, attr):
+        buf = ctypes.create_string_buffer(attr, 128)
+        r = libc.syscall(321, cmd, buf, 128)  # __NR_bpf on x86_64
+        return (r, buf.raw) if r >= 0 else (-ctypes.get_errno(), buf.raw)
+
+    out, next_id = {}, 0
+    while True:
+        r, attr = bpf(31, struct.pack("III", next_id, 0, 0))  # BPF_LINK_GET_NEXT_ID
+        if r < 0:
+            break
+        next_id = struct.unpack_from("I", attr, 4)[0]
+        fd, _ = bpf(30, struct.pack("III", next_id, 0, 0))  # BPF_LINK_GET_FD_BY_ID
+        if fd < 0:
+            continue  # removed meanwhile (other tests run at the same time)
+        info = ctypes.create_string_buffer(256)
+        r, _ = bpf(15, struct.pack("IIQ", fd, 256, ctypes.addressof(info)))  # BPF_OBJ_GET_INFO_BY_FD
+        os.close(fd)
+        if r < 0:
+            continue
+        ltype, lid, prog = struct.unpack_from("III", info, 0)
+        # The union after type/id/prog_id is 8-aligned; tcx and xdp start with the ifindex.
+        ifindex = struct.unpack_from("I", info, 16)[0] if ltype in (6, 11) else None  # XDP, TCX
+        out[lid] = (ltype, prog, ifindex)
+    return out
+
+
+link_info = kernel_links()
+link_ifindex = {lid: ifx for lid, (_, _, ifx) in link_info.items()}
 
 if want == "bpf":
     progs = json.loads(bn("prog", "list", "--format", "json").stdout)
@@ -68,9 +99,10 @@ if want == "bpf":
         kp = json.loads(run("bpftool", "-j", "prog", "show", "id", str(p["prog_id"])).stdout)
         if kp.get("id") != p["prog_id"] or kp.get("type") != "sched_cls":
             sys.exit(f"{i}: program {p['prog_id']} in the kernel is {kp}")
-        if p["mechanism"] == "tcx" and link_ifindex.get(p["link_id"]) != links[i]:
-            sys.exit(f"{i} (ifindex {links[i]}): tcx link {p['link_id']} not in bpftool link show "
-                     f"with that ifindex (found {link_ifindex.get(p['link_id'], 'no such link')})")
+        if p["mechanism"] == "tcx" and link_info.get(p["link_id"]) != (11, p["prog_id"], links[i]):
+            sys.exit(f"{i} (ifindex {links[i]}): the kernel's link {p['link_id']} is not a tcx link of "
+                     f"program {p['prog_id']} there: (type, prog, ifindex) "
+                     f"{link_info.get(p['link_id'], 'no such link')}")
     rows = json.loads(bn("endpoint", "list", "--network", net, "--format", "json").stdout)
     rows = [r for r in rows if r["interface"] in ifaces]
     if sorted(r["interface"] for r in rows) != ifaces or any(r["datapath"] != "bpf" for r in rows):
@@ -100,5 +132,6 @@ else:
         sys.exit(f"bpfnet prog list failed: {p.stderr.strip()}")
     print(f"{net}: kernel, no BPF program on its {len(ifaces)} endpoints")
 PY
+) || die "datapath of $net is not $want: $out"
     log "$out"
 }
