@@ -3,7 +3,9 @@
 # fell back to the kernel would pass the same way as the .kernel one.
 #
 # assert_datapath NETWORK: NETWORK is on the datapath E2E_DATAPATH names.
-# assert_datapath_is NETWORK bpf|kernel: for networks whose datapath the script chose itself.
+# assert_datapath_is NETWORK bpf|kernel [RUN_DIR BPFFS_DIR NETNS]: for networks whose datapath the
+# script chose itself; the optional three name another agent (its run dir and bpffs) whose host is
+# the named network namespace (/run/netns/NETNS), as for the "hosts" of the cluster tests.
 # Call them after traffic has flowed on NETWORK, while the agent runs and NETWORK has endpoints.
 #
 # bpf: `network inspect` says "bpf"; every endpoint's host veth carries a bpfnet endpoint program
@@ -16,9 +18,10 @@
 assert_datapath() { assert_datapath_is "$1" "$E2E_DATAPATH"; }
 
 assert_datapath_is() {
-    local net=$1 want=$2 out
+    local net=$1 want=$2 run_dir=${3:-$RUN_DIR} bpffs=${4:-$BPFFS_DIR} out wrap=()
+    [ -z "${5:-}" ] || wrap=(nsenter --net="/run/netns/$5")
     case "$want" in bpf|kernel) ;; *) die "assert_datapath_is: datapath must be bpf or kernel, not '$want'" ;; esac
-    out=$(python3 - "$BPFNET" "$RUN_DIR" "$BPFFS_DIR" "$net" "$want" 2>&1 <<'PY'
+    out=$("${wrap[@]}" python3 - "$BPFNET" "$run_dir" "$bpffs" "$net" "$want" 2>&1 <<'PY'
 import json, subprocess, sys
 
 cli, run_dir, bpffs, net, want = sys.argv[1:6]
