@@ -9,11 +9,11 @@
 # Call them after traffic has flowed on NETWORK, while the agent runs and NETWORK has endpoints.
 #
 # bpf: `network inspect` says "bpf"; every endpoint's host veth carries a bpfnet endpoint program
-# (`bpfnet prog list`), that program and its link exist in the kernel (bpftool by program id; the
-# tcx link, asked of bpf(2) by id, is on the veth's ifindex), and the endpoints' BPF counters (bpfnet_ep_stats, which only the BPF
-# program writes) counted packets.
+# (`bpfnet prog list`), that program exists in the kernel (bpftool by id) and, with its link, is
+# on the veth's tcx ingress hook (asked of bpf(2)), and the endpoints' BPF counters
+# (bpfnet_ep_stats, which only the BPF program writes) counted packets.
 # kernel: `network inspect` says "kernel"; no BPF program hangs off the endpoints' host veths: no
-# tc or XDP program (bpftool net), no tcx or XDP link on their ifindex (bpf(2)), and bpfnet's own
+# tc or XDP program (bpftool net), nothing on their tcx hooks (bpf(2)), and bpfnet's own
 # inspection (when a BPF datapath is loaded for other networks) lists none for them.
 assert_datapath() { assert_datapath_is "$1" "$E2E_DATAPATH"; }
 
@@ -48,47 +48,36 @@ if got != want:
 ifaces = sorted("bnv-" + c["EndpointID"][:11] for c in n["Containers"].values())
 if not ifaces:
     sys.exit(f"{net} has no endpoints: nothing shows which datapath carried its traffic")
-links = {l["ifname"]: l["ifindex"] for l in json.loads(run("ip", "-j", "link", "show").stdout)}
+# (A dump that links made or removed by tests running meanwhile interrupted is asked again.)
+for attempt in range(5):
+    p = run("ip", "-j", "link", "show", ok=attempt == 4)
+    if p.returncode == 0 and "Dump was interrupted" not in p.stderr:
+        break
+links = {l["ifname"]: l["ifindex"] for l in json.loads(p.stdout)}
 missing = [i for i in ifaces if i not in links]
 if missing:
     sys.exit(f"endpoint interfaces {missing} of {net} do not exist")
 
 
 
-def kernel_links():
-    """Every BPF link in the kernel: id -> (type, prog id, ifindex for tcx and XDP links), asked of
-    bpf(2) itself (this bpftool shows a tcx link's type as a number and not its interface)."""
-    import ctypes, os, struct
+def tcx_query(ifindex, attach_type):
+    """The (program ids, link ids) on a device's tcx hook, asked of bpf(2) with BPF_PROG_QUERY by
+    ifindex in this network namespace (this bpftool shows a tcx link's type as a number and not its
+    device, and a link's ifindex alone does not say in which namespace the device is)."""
+    import ctypes, struct
     libc = ctypes.CDLL(None, use_errno=True)
-
-    def bpf(cmd, attr):
-        buf = ctypes.create_string_buffer(attr, 128)
-        r = libc.syscall(321, cmd, buf, 128)  # __NR_bpf on x86_64
-        return (r, buf.raw) if r >= 0 else (-ctypes.get_errno(), buf.raw)
-
-    out, next_id = {}, 0
-    while True:
-        r, attr = bpf(31, struct.pack("III", next_id, 0, 0))  # BPF_LINK_GET_NEXT_ID
-        if r < 0:
-            break
-        next_id = struct.unpack_from("I", attr, 4)[0]
-        fd, _ = bpf(30, struct.pack("III", next_id, 0, 0))  # BPF_LINK_GET_FD_BY_ID
-        if fd < 0:
-            continue  # removed meanwhile (other tests run at the same time)
-        info = ctypes.create_string_buffer(256)
-        r, _ = bpf(15, struct.pack("IIQ", fd, 256, ctypes.addressof(info)))  # BPF_OBJ_GET_INFO_BY_FD
-        os.close(fd)
-        if r < 0:
-            continue
-        ltype, lid, prog = struct.unpack_from("III", info, 0)
-        # The union after type/id/prog_id is 8-aligned; tcx and xdp start with the ifindex.
-        ifindex = struct.unpack_from("I", info, 16)[0] if ltype in (6, 11) else None  # XDP, TCX
-        out[lid] = (ltype, prog, ifindex)
-    return out
+    progs, links_ = (ctypes.c_uint32 * 64)(), (ctypes.c_uint32 * 64)()
+    attr = bytearray(128)
+    struct.pack_into("IIIIQI", attr, 0, ifindex, attach_type, 0, 0, ctypes.addressof(progs), 64)
+    struct.pack_into("Q", attr, 40, ctypes.addressof(links_))
+    buf = ctypes.create_string_buffer(bytes(attr), 128)
+    if libc.syscall(321, 16, buf, 128) < 0:  # __NR_bpf on x86_64, BPF_PROG_QUERY
+        sys.exit(f"BPF_PROG_QUERY on ifindex {ifindex}: errno {ctypes.get_errno()}")
+    count = struct.unpack_from("I", buf.raw, 24)[0]
+    return list(progs[:count]), list(links_[:count])
 
 
-link_info = kernel_links()
-link_ifindex = {lid: ifx for lid, (_, _, ifx) in link_info.items()}
+TCX_INGRESS, TCX_EGRESS = 46, 47
 
 if want == "bpf":
     progs = json.loads(bn("prog", "list", "--format", "json").stdout)
@@ -102,10 +91,11 @@ if want == "bpf":
         kp = json.loads(run("bpftool", "-j", "prog", "show", "id", str(p["prog_id"])).stdout)
         if kp.get("id") != p["prog_id"] or kp.get("type") != "sched_cls":
             sys.exit(f"{i}: program {p['prog_id']} in the kernel is {kp}")
-        if p["mechanism"] == "tcx" and link_info.get(p["link_id"]) != (11, p["prog_id"], links[i]):
-            sys.exit(f"{i} (ifindex {links[i]}): the kernel's link {p['link_id']} is not a tcx link of "
-                     f"program {p['prog_id']} there: (type, prog, ifindex) "
-                     f"{link_info.get(p['link_id'], 'no such link')}")
+        if p["mechanism"] == "tcx":
+            on_hook = tcx_query(links[i], TCX_INGRESS)
+            if (p["prog_id"], p["link_id"]) not in zip(*on_hook):
+                sys.exit(f"{i}: the kernel's tcx ingress hook holds (programs, links) {on_hook}, "
+                         f"not program {p['prog_id']} through link {p['link_id']}")
     rows = json.loads(bn("endpoint", "list", "--network", net, "--format", "json").stdout)
     rows = [r for r in rows if r["interface"] in ifaces]
     if sorted(r["interface"] for r in rows) != ifaces or any(r["datapath"] != "bpf" for r in rows):
@@ -122,9 +112,10 @@ else:
         attached = {k: v for k, v in tc[0].items() if v}
         if attached:
             sys.exit(f"{i}: BPF programs attached on the kernel datapath: {attached}")
-        on_if = [l for l, idx in link_ifindex.items() if idx == links[i]]
-        if on_if:
-            sys.exit(f"{i}: BPF links {on_if} on its ifindex {links[i]} on the kernel datapath")
+        for hook in (TCX_INGRESS, TCX_EGRESS):
+            on_hook = tcx_query(links[i], hook)
+            if on_hook[0]:
+                sys.exit(f"{i}: tcx programs and links {on_hook} on the kernel datapath")
     # With a BPF datapath loaded for other networks, bpfnet's view must agree.
     p = bn("prog", "list", "--format", "json", ok=False)
     if p.returncode == 0:
