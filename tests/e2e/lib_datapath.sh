@@ -38,6 +38,25 @@ def bn(*args, ok=True):
     return run(cli, "--run-dir", run_dir, "--bpffs-root", bpffs, *args, ok=ok)
 
 
+def tcx_query(ifindex, attach_type):
+    """The (program ids, link ids) on a device's tcx hook, asked of bpf(2) with BPF_PROG_QUERY by
+    ifindex in this network namespace (this bpftool shows a tcx link's type as a number and not its
+    device, and a link's ifindex alone does not say in which namespace the device is)."""
+    import ctypes, struct
+    libc = ctypes.CDLL(None, use_errno=True)
+    progs, links_ = (ctypes.c_uint32 * 64)(), (ctypes.c_uint32 * 64)()
+    attr = bytearray(128)
+    struct.pack_into("IIIIQI", attr, 0, ifindex, attach_type, 0, 0, ctypes.addressof(progs), 64)
+    struct.pack_into("Q", attr, 40, ctypes.addressof(links_))
+    buf = ctypes.create_string_buffer(bytes(attr), 128)
+    if libc.syscall(321, 16, buf, 128) < 0:  # __NR_bpf on x86_64, BPF_PROG_QUERY
+        sys.exit(f"BPF_PROG_QUERY on ifindex {ifindex}: errno {ctypes.get_errno()}")
+    count = struct.unpack_from("I", buf.raw, 24)[0]
+    return list(progs[:count]), list(links_[:count])
+
+
+TCX_INGRESS, TCX_EGRESS = 46, 47
+
 doc = json.loads(bn("network", "inspect", net).stdout)
 assert isinstance(doc, list) and len(doc) == 1, f"network inspect {net}: {doc}"
 n = doc[0]
@@ -59,26 +78,6 @@ if missing:
     sys.exit(f"endpoint interfaces {missing} of {net} do not exist")
 
 
-
-def tcx_query(ifindex, attach_type):
-    """The (program ids, link ids) on a device's tcx hook, asked of bpf(2) with BPF_PROG_QUERY by
-    ifindex in this network namespace (this bpftool shows a tcx link's type as a number and not its
-    device, and a link's ifindex alone does not say in which namespace the device is)."""
-    import ctypes, struct
-    libc = ctypes.CDLL(None, use_errno=True)
-    progs, links_ = (ctypes.c_uint32 * 64)(), (ctypes.c_uint32 * 64)()
-    attr = bytearray(128)
-    struct.pack_into("IIIIQI", attr, 0, ifindex, attach_type, 0, 0, ctypes.addressof(progs), 64)
-    struct.pack_into("Q", attr, 40, ctypes.addressof(links_))
-    buf = ctypes.create_string_buffer(bytes(attr), 128)
-    if libc.syscall(321, 16, buf, 128) < 0:  # __NR_bpf on x86_64, BPF_PROG_QUERY
-        sys.exit(f"BPF_PROG_QUERY on ifindex {ifindex}: errno {ctypes.get_errno()}")
-    count = struct.unpack_from("I", buf.raw, 24)[0]
-    return list(progs[:count]), list(links_[:count])
-
-
-TCX_INGRESS, TCX_EGRESS = 46, 47
-
 if want == "bpf":
     progs = json.loads(bn("prog", "list", "--format", "json").stdout)
     for i in ifaces:
@@ -96,6 +95,10 @@ if want == "bpf":
             if (p["prog_id"], p["link_id"]) not in zip(*on_hook):
                 sys.exit(f"{i}: the kernel's tcx ingress hook holds (programs, links) {on_hook}, "
                          f"not program {p['prog_id']} through link {p['link_id']}")
+        else:  # a clsact filter (kernels without tcx)
+            tc = json.loads(run("bpftool", "-j", "net", "show", "dev", i).stdout)
+            if p["prog_id"] not in [f.get("id") for f in tc[0]["tc"]]:
+                sys.exit(f"{i}: bpftool net shows no tc filter with program {p['prog_id']}: {tc}")
     rows = json.loads(bn("endpoint", "list", "--network", net, "--format", "json").stdout)
     rows = [r for r in rows if r["interface"] in ifaces]
     if sorted(r["interface"] for r in rows) != ifaces or any(r["datapath"] != "bpf" for r in rows):
