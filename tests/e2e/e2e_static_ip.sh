@@ -19,6 +19,7 @@ assert_datapath "$NET"
 
 # Only this agent's links: other tests create and delete links on the host at the same time.
 before=$(owned_links "$AGENT_INSTANCE" | wc -l)
+[ "$before" -ge 4 ] || die "owned_links lists $before links, not the bridge and three veths"
 expect_fail "already in use" bn network connect --ip 10.202.0.254 "$NET" "sbc-$$"
 expect_fail "is not in subnet" bn network connect --ip 10.99.0.5 "$NET" "sbc-$$"
 expect_fail "invalid IPv4 address" bn network connect --ip 10.202.0.300 "$NET" "sbc-$$"
