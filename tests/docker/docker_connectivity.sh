@@ -32,6 +32,7 @@ if [ "$E2E_DATAPATH" = bpf ]; then
     [ "$(ep_stat "$host_if" from_packets)" -gt 0 ] || die "the endpoint program counted nothing from c2"
 fi
 bn network inspect "$A" | grep >/dev/null "\"Datapath\": \"$E2E_DATAPATH\"" || die "$A is not on the $E2E_DATAPATH datapath"
+assert_datapath "$A"
 
 # Networks are isolated from each other.
 c3_ip=$(container_ip "c3-$$")
@@ -67,7 +68,9 @@ for i in $(seq 2 8); do
     dk exec "p1-$$" ping -c 1 -W 2 "p$i-$$" >/dev/null || die "p1 cannot reach p$i"
 done
 
-# Removing the containers removes their interfaces from the host.
+# Removing the containers removes their interfaces from the host (owned_links lists them until then).
+owned_links "$AGENT_INSTANCE" | grep -x >/dev/null "$(host_if_of_container "c1-$$" "$A")" \
+    || die "owned_links does not list c1's veth: $(owned_links "$AGENT_INSTANCE")"
 dk rm -f "c1-$$" "c2-$$" "c3-$$" "i1-$$" "i2-$$" $(for i in $(seq 1 8); do echo "p$i-$$"; done) >/dev/null
 left=$(owned_links "$AGENT_INSTANCE" | grep bnv- || true)
 [ -z "$left" ] || die "container veths left on the host: $left"

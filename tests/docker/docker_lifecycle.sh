@@ -60,6 +60,7 @@ p1=$(container_ip "p1-$$"); p2=$(container_ip "p2-$$")
 dk network inspect -f '{{.IPAM.Driver}}' "$POOLNET" | grep -x >/dev/null "$PLUGIN" || die "Docker does not show bpfnet as IPAM driver"
 bn network inspect "$POOLNET" | grep >/dev/null '"Driver": "bpfnet"' || die "bpfnet does not record its own IPAM"
 dk exec "p1-$$" ping -c 1 -W 2 "$p2" >/dev/null || die "containers on a bpfnet-IPAM network cannot talk"
+assert_datapath "$POOLNET"
 
 # Published ports (-p) arrive through ProgramExternalConnectivity and are served by bpfnet's NAT,
 # with no docker-proxy: reachable from the host's loopback; one host port, one container.

@@ -57,6 +57,7 @@ on 1 exec "c1-$$" sh -c "mkdir -p /www && echo c1-$$ >/www/whoami && httpd -p 80
 # (busybox-static's wget crashes on glibc's static resolver: plain HTTP through nc instead.)
 on 2 exec "c2-$$" sh -c "printf 'GET /whoami HTTP/1.0\r\n\r\n' | nc -w 3 $ip1 8080" | grep "^c1-$$" >/dev/null \
     || die "TCP from c2 to c1 across hosts failed"
+for h in 1 2; do assert_datapath_is "$OV" "$E2E_DATAPATH" "$WORK/h$h/run" "$WORK/h$h/bpffs" "$(hns "$h")"; done
 if [ "$E2E_DATAPATH" = bpf ]; then
     on_host 1 ip -d link show bpfnet_vx | grep "vxlan external" >/dev/null || die "host 1 has no collect_md VXLAN device"
 else
@@ -81,6 +82,9 @@ on 2 exec "c2-$$" ping -c 1 -W 2 "$ip3" >/dev/null || die "c2 cannot reach c3 af
 on 2 rm -f "c2-$$" "c3-$$" >/dev/null
 on 2 network rm "$OV" >/dev/null
 eventually 10 lacks_network 1 "$OV" || die "host 1 still has $OV after the last Docker network left"
-[ -z "$(etcd_keys /bpfnet/v1/networks/)" ] || die "the overlay is still in the cluster store"
-[ -z "$(etcd_keys /bpfnet/v1/vnis/)" ] || die "the overlay's VNI is still claimed"
+# (Read first, so a failing etcdctl fails the test instead of printing nothing.)
+keys=$(etcd_keys /bpfnet/v1/networks/)
+[ -z "$keys" ] || die "the overlay is still in the cluster store: $keys"
+keys=$(etcd_keys /bpfnet/v1/vnis/)
+[ -z "$keys" ] || die "the overlay's VNI is still claimed: $keys"
 log "ok"

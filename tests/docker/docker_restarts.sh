@@ -87,3 +87,4 @@ for point in docker.join.recorded docker.join.datapath docker.leave.marked; do
 done
 dk_run --name "c4-$$" --network "$N" "$IMAGE" sleep 600
 dk exec "c4-$$" ping -c 1 -W 2 "c1-$$" >/dev/null || die "a container started after the crashes cannot reach c1"
+assert_datapath "$N"

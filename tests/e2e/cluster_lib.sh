@@ -114,6 +114,11 @@ for e in json.load(sys.stdin):
 }
 fdb_of() { tunnels_of "$@"; }
 has_network() { bnh "$1" network ls -q -f name="$2" | grep . >/dev/null; }
-lacks_network() { ! has_network "$@"; }
+# The negative forms read first and fail when the reading fails (an agent that does not answer
+# or a map that cannot be dumped has not shown that something is gone).
+lacks_network() { local ids; ids=$(bnh "$1" network ls -q -f name="$2") || return 1; [ -z "$ids" ]; }
 tunnels_to() { fdb_of "$1" "$2" | grep "^$3 $4\$" >/dev/null; }  # HOST NETWORK MAC VTEP
-no_tunnel_for() { ! fdb_of "$1" "$2" | grep "^$3 " >/dev/null; }  # HOST NETWORK MAC
+no_tunnel_for() {  # HOST NETWORK MAC
+    local t; t=$(fdb_of "$1" "$2") || return 1
+    ! grep "^$3 " >/dev/null <<<"$t"
+}

@@ -3,14 +3,19 @@
 every network's bridge and every endpoint's host veth exist and nothing the agent owns exists
 besides them; the BPF maps hold exactly the store's networks, endpoints and published ports, and
 a pinned link per BPF endpoint; no namespace without its sandbox; no address given twice.
-Usage: consistency.py BPFNET_CLI RUN_DIR BPFFS_DIR NETNS_DIR INSTANCE. Prints what disagrees."""
+Usage: consistency.py BPFNET_CLI RUN_DIR BPFFS_DIR NETNS_DIR INSTANCE DATAPATH, DATAPATH being the
+one the agent was started for (bpf or kernel): on bpf, maps that are not pinned are a disagreement
+(a check of maps that silently skips when they are missing would pass on a datapath that never
+loaded); on kernel, no network may say it is on BPF. Prints what disagrees."""
 
 import json
 import os
 import subprocess
 import sys
 
-cli, run_dir, bpffs, netns_dir, instance = sys.argv[1:6]
+if len(sys.argv) != 7 or sys.argv[6] not in ("bpf", "kernel"):
+    sys.exit(__doc__)
+cli, run_dir, bpffs, netns_dir, instance, datapath = sys.argv[1:7]
 
 
 def bn(*args):
@@ -63,7 +68,12 @@ for f in os.listdir(netns_dir) if os.path.isdir(netns_dir) else []:
     if f not in names:
         problems.append(f"orphan namespace {f}")
 
-if os.path.exists(os.path.join(bpffs, "bpfnet", "bpfnet_net")):
+maps_pinned = os.path.exists(os.path.join(bpffs, "bpfnet", "bpfnet_net"))
+if datapath == "bpf" and not maps_pinned:
+    problems.append(f"the BPF datapath was expected but no maps are pinned under {bpffs}/bpfnet")
+if datapath == "kernel" and bpf_networks:
+    problems.append(f"the kernel datapath was expected but bridges {sorted(bpf_networks)} are on BPF")
+if maps_pinned:
     def dump(name):
         return json.loads(bn("map", "dump", name, "--json"))
     net_keys = {e["key"]["bridge"] for e in dump("bpfnet_net")}

@@ -75,6 +75,8 @@ if ip netns exec "$OUT" ping -c 2 -W 1 "$A" >/dev/null 2>&1; then die "outside p
 expect_drops unpublished "$before"
 [ "$(fetch "$HOST_IP:18921")" = hi ] || die "the published port stopped answering"
 
+assert_datapath_is "$N1" bpf
+
 # Legitimate traffic never stopped; the monitor names a reason for each kind of drop.
 in_ns "a-$$" ping -c 1 -W 2 "$B" >/dev/null || die "a cannot reach b after the attacks"
 for reason in spoofed-mac spoofed-ip cross-network unpublished; do

@@ -30,6 +30,9 @@ wait_listening "sbb-$$" tcp 5002
 in_sb "sba-$$" nc -w 2 -N 10.216.0.3 5002 < "$WORK/msg" || die "TCP a -> b failed"
 wait $NC || true
 cmp -s "$WORK/msg" "$WORK/got" || die "TCP payload differs"
+assert_datapath_is "$NET" bpf
+# The assertion itself fails when wrong: this BPF network is not on the kernel datapath.
+if (assert_datapath_is "$NET" kernel) 2>/dev/null; then die "assert_datapath_is took a BPF network for kernel"; fi
 to_b_after=$(ep_stat "$IFB" to_packets)
 br_rx_after=$(cat "/sys/class/net/$BR/statistics/rx_packets")
 log "to_packets of b: $to_b_before -> $to_b_after; bridge rx_packets: $br_rx_before -> $br_rx_after"
@@ -39,7 +42,10 @@ log "to_packets of b: $to_b_before -> $to_b_after; bridge rx_packets: $br_rx_bef
 sb_mac() { in_sb "$1" ip -o link show eth0 | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2; }
 MAC_A=$(sb_mac "sba-$$")
 [ -n "$MAC_A" ] || die "cannot read a's MAC"
-bridge fdb show br "$BR" | grep -i >/dev/null "$MAC_A" && die "the bridge learned $MAC_A: frames went through it"
+# (The fdb lists a's host veth by its own MAC: the command reads this bridge, in this format.)
+bridge fdb show br "$BR" | grep -i >/dev/null "^$(cat "/sys/class/net/$IFA/address") dev $IFA " ||
+    die "bridge fdb show br $BR does not list $IFA's own address: $(bridge fdb show br "$BR")"
+bridge fdb show br "$BR" | grep -i >/dev/null "^$MAC_A " && die "the bridge learned $MAC_A: frames went through it"
 # ARP for b was answered by BPF with b's MAC.
 in_sb "sba-$$" ip neigh show 10.216.0.3 | grep -i >/dev/null "$(sb_mac "sbb-$$")" \
     || die "a has no ARP entry with b's MAC"
@@ -69,9 +75,19 @@ wait $PING || true
 grep -q " 0% packet loss" "$WORK/ping.out" || die "packets lost across agent restarts: $(tail -2 "$WORK/ping.out")"
 [ -e "$BPFFS_DIR/bpfnet/links/$IFA" ] || die "link pin lost across restarts"
 
-# Disconnecting removes the endpoint's entries and its program.
+# Disconnecting removes the endpoint's entries and its program. The decoded map names the keys
+# (bridge, ip) and the veth they deliver to; a's entry stays as the proof the dump is readable.
+ep_by_ip() {  # the "ip->interface" pairs of $NET's bridge in bpfnet_ep_by_ip
+    bn --bpffs-root "$BPFFS_DIR" map dump bpfnet_ep_by_ip --json | python3 -c '
+import json, sys
+for e in json.load(sys.stdin):
+    if e["key"]["bridge"] == sys.argv[1]:
+        print(e["key"]["ip"] + "->" + e["value"]["interface"])' "$BR" | sort
+}
+entries=$(ep_by_ip)
+[ "$entries" = "$(printf '%s\n' "10.216.0.2->$IFA" "10.216.0.3->$IFB")" ] ||
+    die "bpfnet_ep_by_ip of $BR holds [$entries], expected a's and b's addresses"
 bn network disconnect "$NET" "sbb-$$"
 [ -e "$BPFFS_DIR/bpfnet/links/$IFB" ] && die "link pin of a disconnected endpoint remains"
-bpftool map dump pinned "$BPFFS_DIR/bpfnet/bpfnet_ep_by_ip" | grep >/dev/null "0x0a 0xd8 0x00 0x03" \
-    && die "map entry of the disconnected endpoint remains"
-true
+entries=$(ep_by_ip)
+[ "$entries" = "10.216.0.2->$IFA" ] || die "after b's disconnect bpfnet_ep_by_ip of $BR holds [$entries]"

@@ -77,6 +77,8 @@ KNET=inspk-$$
 bn network create --subnet 10.219.2.0/24 -o bpfnet.datapath=kernel "$KNET" >/dev/null
 bn sandbox create --network "$KNET" "k-$$" >/dev/null
 in_ns "k-$$" ping -c 2 -i 0.2 -W 2 10.219.2.1 >/dev/null || die "k cannot ping its gateway"
+assert_datapath_is "$NET" bpf
+assert_datapath_is "$KNET" kernel  # next to a loaded BPF datapath
 bi endpoint list --format json | python3 -c "
 import json, sys
 k = [e for e in json.load(sys.stdin) if e['network'] == '$KNET']
@@ -211,7 +213,7 @@ PY
 # Text output is decoded too, never raw hex bytes.
 bi map dump bpfnet_net | grep "subnet=10.219.1.0/24" | grep "flags=icc" >/dev/null || die "map dump bpfnet_net: $(bi map dump bpfnet_net)"
 bi ct list --src 10.219.255.2 | grep "10.219.255.1:18780" >/dev/null || die "ct list --src: $(bi ct list)"
-[ -z "$(bi ct list --src 192.0.2.1 --format json | python3 -c 'import json,sys; print(json.load(sys.stdin) or "")')" ] || die "ct list --src filters nothing"
+[ "$(bi ct list --src 192.0.2.1 --format json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 0 ] || die "ct list --src filters nothing"
 expect_fail "invalid --proto" bi ct list --proto foo
 expect_fail "not one of bpfnet's maps" bi map dump nosuchmap
 expect_fail "ring buffer" bi map dump bpfnet_events

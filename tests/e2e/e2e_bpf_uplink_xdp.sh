@@ -63,6 +63,7 @@ expect_outside "XDP"
 # packet only creates the flow there when the endpoint can take XDP frames, which GRO gives it).
 [ "$(nat_packets 9)" -ge $((xdp_before + 5)) ] || die "XDP translated nothing"
 [ "$(nat_packets 2)" -ge 5 ] || die "no replies were reverse-NATed"
+assert_datapath_is "$NET" bpf
 
 # Stopped agent: the pinned XDP and TC links keep serving; a new agent re-adopts them.
 stop_agent

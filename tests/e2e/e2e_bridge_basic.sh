@@ -28,6 +28,7 @@ wait_listening "sbb-$$" tcp 5001
 echo "hello over bpfnet" | in_sb "sba-$$" nc -w 2 -N 10.201.0.3 5001 || die "TCP connect to sbb failed"
 wait $NC_PID || true
 grep -q "hello over bpfnet" "$WORK/received" || die "sbb did not receive the TCP payload"
+assert_datapath "$NET"
 
 # --alias is recorded on the endpoint: sandbox inspect shows it in Networks.NET.Aliases, as docker
 # inspect does, and only on the endpoint that was given one.
@@ -60,6 +61,7 @@ PY
 bn network ls | grep >/dev/null "$NET" || die "network ls does not show $NET"
 [ "$(bn network ls -q -f name="$NET")" = "$(bn network inspect "$NET" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Id"][:12])')" ] \
     || die "ls -q -f name= does not give the network ID"
+bn network ls -q -f driver=bridge | grep >/dev/null "^$(bn network ls -q -f name="$NET")$" || die "driver=bridge does not list $NET"
 [ -z "$(bn network ls -q -f driver=macvlan)" ] || die "driver filter did not filter"
 bn network ls --format json | python3 -c 'import json,sys; [json.loads(l) for l in sys.stdin]' || die "ls --format json is not JSON lines"
 # An ID prefix works wherever a name does.

@@ -41,6 +41,8 @@ in_sb "routed-$$" ping -c 1 -W 2 10.236.0.10 >/dev/null || die "the routed endpo
 in_sb "port-$$" ping -c 1 -W 2 10.236.0.11 >/dev/null || die "the bridge port cannot reach the routed endpoint"
 in_sb "routed-$$" ping -c 1 -W 2 10.236.0.1 >/dev/null || die "the routed endpoint cannot reach its gateway"
 ping -c 1 -W 2 10.236.0.11 >/dev/null || die "the host cannot reach the routed endpoint"
+assert_datapath "$NET"  # the routed endpoint too
+ip route show exact 10.236.0.11/32 | grep >/dev/null "dev $R_IF" || die "no /32 route via $R_IF"
 bn sandbox rm "routed-$$" >/dev/null
 ip route show exact 10.236.0.11/32 | grep >/dev/null . &&
     die "the routed endpoint's route outlived it: $(ip route show exact 10.236.0.11/32)"

@@ -116,12 +116,17 @@ bn network connect "n1-$$" "sbx-$$" || die "connect after rollback failed"
 crash_during endpoint.remove.marked bn network disconnect "n1-$$" "sbx-$$"
 bn network connect "n1-$$" "sbx-$$"
 crash_during sandbox.remove.marked bn sandbox rm "sbx-$$"
-[ -z "$(bn sandbox ls --format json | grep "sbx-$$")" ] || die "interrupted sandbox rm was not finished"
+sandboxes=$(bn sandbox ls --format json)
+grep >/dev/null "\"sbbase-$$\"" <<<"$sandboxes" || die "sandbox ls does not list sbbase: $sandboxes"
+grep >/dev/null "sbx-$$" <<<"$sandboxes" && die "interrupted sandbox rm was not finished"
 crash_during network.remove.marked bn network rm "n1-$$"
-bn network ls | grep >/dev/null "n1-$$" && die "interrupted network rm was not finished"
+nets=$(bn network ls)
+grep >/dev/null " base-$$ " <<<"$nets" || die "network ls does not list base: $nets"
+grep >/dev/null "n1-$$" <<<"$nets" && die "interrupted network rm was not finished"
 bn network create --subnet 10.208.3.0/24 "n2-$$" >/dev/null
 crash_during network.remove.datapath bn network rm "n2-$$"
-bn network ls | grep >/dev/null "n2-$$" && die "interrupted network rm was not finished"
+nets=$(bn network ls)
+grep >/dev/null "n2-$$" <<<"$nets" && die "interrupted network rm was not finished"
 
 # Random kills in the middle of a stream of operations.
 for round in $(seq 1 8); do
@@ -139,3 +144,4 @@ for round in $(seq 1 8); do
     start_agent
     check_consistent "random kill round $round"
 done
+assert_datapath "base-$$"

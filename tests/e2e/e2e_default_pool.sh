@@ -48,3 +48,6 @@ log "re-created p1 got $s3"
 bn sandbox create "sb-$$" >/dev/null
 bn network connect "p1-$$" "sb-$$"
 expect_fail "user specified IP address is supported only" bn network connect --ip "${s2%.0/*}.9" "p2-$$" "sb-$$"
+gw=$(bn network inspect "p1-$$" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["IPAM"]["Config"][0]["Gateway"])')
+in_sb "sb-$$" ping -c 1 -W 2 "$gw" >/dev/null || die "sb cannot reach its gateway $gw"
+assert_datapath "p1-$$"

@@ -18,6 +18,7 @@ ip link show "$BR" >/dev/null || die "no Linux bridge $BR"
 expect_fail "bridge is a pre-defined network and cannot be removed" bn network rm bridge
 for s in a b; do bn sandbox create --network bridge "db$s-$$" >/dev/null; done
 in_sb "dba-$$" ping -c 2 -W 2 10.213.0.3 >/dev/null || die "no traffic on the default bridge"
+assert_datapath_is bridge bpf
 stop_agent
 start_agent
 [ "$(bn network ls -q -f name=bridge -f type=builtin | wc -l)" = 1 ] || die "the restart made a second bridge network"

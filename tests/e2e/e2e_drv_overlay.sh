@@ -67,6 +67,8 @@ fetched() { [ "$(in_h 3 "s3-$$" python3 -c "
 import urllib.request
 print(urllib.request.urlopen('http://${IP[1]}:8080/whoami', timeout=2).read().decode().strip())" 2>/dev/null)" = "s1-$$" ]; }
 eventually 10 fetched || die "TCP from s3 to s1 across hosts failed"
+for h in 1 2; do assert_datapath_is "$OV" bpf "$WORK/h$h/run" "$WORK/h$h/bpffs" "$(hns "$h")"; done
+assert_datapath_is "$OV" kernel "$WORK/h3/run" "$WORK/h3/bpffs" "$(hns 3)"
 
 # A second overlay with its own VNI: its tunnels never carry the first one's endpoints.
 OV2=ov2-$$

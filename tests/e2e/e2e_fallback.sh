@@ -8,6 +8,9 @@ bn network create --subnet 10.217.0.0/24 "auto-$$" >/dev/null
 bn status | grep "auto-$$" | grep >/dev/null "kernel.*redirect_peer" || die "status does not explain the fallback: $(bn status)"
 for s in a b; do bn sandbox create "sb$s-$$" >/dev/null; bn network connect "auto-$$" "sb$s-$$"; done
 in_sb "sba-$$" ping -c 2 -W 2 10.217.0.3 >/dev/null || die "fallback network does not pass traffic"
+assert_datapath_is "auto-$$" kernel
+# The assertion itself fails when wrong: this kernel network is not on BPF.
+if (assert_datapath_is "auto-$$" bpf) 2>/dev/null; then die "assert_datapath_is took a kernel network for bpf"; fi
 [ -z "$(ls "$BPFFS_DIR/bpfnet/links" 2>/dev/null)" ] || die "BPF links exist on the kernel datapath"
 stop_agent
 
@@ -17,6 +20,7 @@ bn network create --subnet 10.217.1.0/24 -o bpfnet.datapath=kernel "kern-$$" >/d
 bn status | grep "kern-$$" | grep >/dev/null "kernel.*requested" || die "status does not show the requested kernel datapath"
 bn status | grep "auto-$$" | grep >/dev/null " bpf " || die "auto network did not move to BPF once the probe passed"
 in_sb "sba-$$" ping -c 2 -W 2 10.217.0.3 >/dev/null || die "traffic broken after moving to BPF"
+assert_datapath_is "auto-$$" bpf
 stop_agent
 
 # Without tcx (kernels before 6.6) the same program goes on a clsact qdisc, and is swapped in place
@@ -26,6 +30,7 @@ bn network inspect "auto-$$" | grep >/dev/null '"Datapath": "bpf"' || die "no BP
 IFA=$(host_if_of "sba-$$" "auto-$$")
 tc filter show dev "$IFA" ingress | grep >/dev/null "bpfnet_from_ep" || die "no clsact filter on $IFA: $(tc filter show dev "$IFA" ingress)"
 in_sb "sba-$$" ping -c 2 -W 2 10.217.0.3 >/dev/null || die "traffic broken on the clsact attachment"
+assert_datapath_is "auto-$$" bpf  # through the clsact filter
 stop_agent
 start_agent --probe-disable tcx
 in_sb "sba-$$" ping -c 2 -W 2 10.217.0.3 >/dev/null || die "traffic broken after restart on clsact"
@@ -55,6 +60,7 @@ for check in bpf bpffs test_run redirect_peer btf; do
             || die "BPF link on a kernel-datapath endpoint ($check)"
     fi
     in_sb "px$i-$$" ping -c 2 -W 2 "10.217.$((10 + i)).3" >/dev/null || die "no traffic with $check failed"
+    if [ "$check" = btf ]; then assert_datapath_is "$net" bpf; else assert_datapath_is "$net" kernel; fi
     for s in x y; do bn sandbox rm "p$s$i-$$" >/dev/null; done
     bn network rm "$net" >/dev/null
     stop_agent

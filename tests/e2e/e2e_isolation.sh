@@ -20,3 +20,4 @@ if in_sb "sba1-$$" ping -c 1 -W 1 10.203.2.2 >/dev/null; then die "neta reached 
 # The outside namespace has no route back to container subnets: only masquerade makes replies work.
 in_sb "sba1-$$" ping -c 1 -W 2 10.203.9.2 >/dev/null || die "neta cannot reach the outside (masquerade)"
 if in_sb "sbc1-$$" ping -c 1 -W 1 10.203.9.2 >/dev/null; then die "netc was masqueraded despite enable_ip_masquerade=false"; fi
+for n in neta netb netc; do assert_datapath "$n-$$"; done

@@ -17,6 +17,8 @@ in_sb "sbapp-$$" ip route show default | grep >/dev/null "via 10.205.1.1 dev eth
 in_sb "sbapp-$$" ping -c 1 -W 2 10.205.1.3 >/dev/null || die "app cannot reach web"
 in_sb "sbapp-$$" ping -c 1 -W 2 10.205.2.3 >/dev/null || die "app cannot reach db"
 if in_sb "sbweb-$$" ping -c 1 -W 1 10.205.2.3 >/dev/null; then die "web reached db across networks"; fi
+assert_datapath "front-$$"
+assert_datapath "back-$$"
 
 bn network disconnect "front-$$" "sbapp-$$"
 in_sb "sbapp-$$" ip link show eth0 >/dev/null 2>&1 && die "eth0 still exists after disconnect"

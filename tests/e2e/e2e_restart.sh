@@ -53,6 +53,8 @@ ip -4 -o addr show dev "$bridge" | grep >/dev/null " 10.207.1.1/24 " || die "re-
 in_sb "sba-$$" ip neigh flush 10.207.1.1 dev eth0
 in_sb "sba-$$" ping -c 1 -W 2 10.207.1.1 >/dev/null || die "gateway not restored after reconcile"
 
+assert_datapath "keep-$$"
+
 # A stale interface carrying this agent's mark (e.g. from a lost store entry) is removed on start.
 inst=$(agent_instance)
 stop_agent

@@ -83,6 +83,7 @@ bn network connect "$NET" "capa-$$"
 bn network connect --publish 18227:80 "$NET" "capb-$$"
 in_sb "capa-$$" ping -c 2 -W 2 10.227.0.3 >/dev/null || die "capa cannot ping capb"
 in_sb "capb-$$" ping -c 2 -W 2 10.227.0.2 >/dev/null || die "capb cannot ping capa"
+assert_datapath_is "$NET" bpf  # the capabilities kept are enough for the BPF datapath
 
 serve_http "capb-$$" 80
 got=$(python3 -c "

@@ -71,7 +71,7 @@ done
 stop_agent
 start_agent
 
-python3 "$(dirname "$0")/consistency.py" "$BPFNET" "$RUN_DIR" "$BPFFS_DIR" "$NETNS_DIR" "$INST" \
+python3 "$(dirname "$0")/consistency.py" "$BPFNET" "$RUN_DIR" "$BPFFS_DIR" "$NETNS_DIR" "$INST" "$E2E_DATAPATH" \
     >"$WORK/consistency.txt" || die "after $KILLS kills the agent's state disagrees: $(cat "$WORK/consistency.txt")"
 for what in "${!DONE[@]}"; do
     set -- $what

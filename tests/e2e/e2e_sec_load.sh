@@ -51,8 +51,9 @@ print(f"{total} requests from {clients} clients in {time.monotonic() - start:.0f
 for u in unexpected[:10]: print("unexpected:", u)
 sys.exit(1 if unexpected or total < clients * 9 else 0)
 PY
-python3 "$(dirname "$0")/consistency.py" "$BPFNET" "$RUN_DIR" "$BPFFS_DIR" "$NETNS_DIR" "$INST" \
+python3 "$(dirname "$0")/consistency.py" "$BPFNET" "$RUN_DIR" "$BPFFS_DIR" "$NETNS_DIR" "$INST" "$E2E_DATAPATH" \
     >"$WORK/consistency.txt" || die "after the load the agent's state disagrees: $(head -20 "$WORK/consistency.txt")"
-[ -z "$(bn sandbox ls -q)" ] || die "sandboxes left after the load: $(bn sandbox ls -q | head)"
+left=$(bn sandbox ls -q)
+[ -z "$left" ] || die "sandboxes left after the load: $(bn sandbox ls -q | head)"
 
 log "ok"

@@ -67,4 +67,5 @@ in_sb "keep-$$" ping -c 1 -W 2 10.228.0.11 >/dev/null || die "the endpoints of t
 fill_map del
 bn network connect --ip 10.228.0.12 "$NET" "over-$$" || die "with room again, the connect still fails"
 in_sb "over-$$" ping -c 1 -W 2 10.228.0.10 >/dev/null || die "the endpoint connected after the map had room does not forward"
+assert_datapath_is "$NET" bpf
 log "ok"

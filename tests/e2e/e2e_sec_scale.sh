@@ -68,6 +68,6 @@ shuf -n 20 --random-source=<(yes) "$WORK/eps" | while read -r s ip; do
     peer=$(shuf -n 1 --random-source=<(yes "$s") "$WORK/eps" | cut -d' ' -f2)
     nsenter --net="$NETNS_DIR/$s" ping -c 1 -W 2 "$peer" >/dev/null || { echo "$s cannot reach $peer" >&2; exit 1; }
 done || die "a pair of endpoints on the big network cannot talk"
-python3 "$(dirname "$0")/consistency.py" "$BPFNET" "$RUN_DIR" "$BPFFS_DIR" "$NETNS_DIR" "$INST" \
+python3 "$(dirname "$0")/consistency.py" "$BPFNET" "$RUN_DIR" "$BPFFS_DIR" "$NETNS_DIR" "$INST" "$E2E_DATAPATH" \
     >"$WORK/consistency.txt" || die "with $ENDPOINTS endpoints the agent's state disagrees: $(head -20 "$WORK/consistency.txt")"
 log "ok"

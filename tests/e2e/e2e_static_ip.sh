@@ -15,9 +15,11 @@ in_sb "sbb-$$" ip -o -4 addr show dev eth0 | grep >/dev/null "10.202.0.128/24" |
 bn network connect "$NET" "sbd-$$"
 in_sb "sbd-$$" ip -o -4 addr show dev eth0 | grep >/dev/null "10.202.0.130/24" || die "aux address was not skipped"
 in_sb "sbb-$$" ping -c 1 -W 2 10.202.0.254 >/dev/null || die "cannot reach the static address"
+assert_datapath "$NET"
 
 # Only this agent's links: other tests create and delete links on the host at the same time.
 before=$(owned_links "$AGENT_INSTANCE" | wc -l)
+[ "$before" -ge 4 ] || die "owned_links lists $before links, not the bridge and three veths"
 expect_fail "already in use" bn network connect --ip 10.202.0.254 "$NET" "sbc-$$"
 expect_fail "is not in subnet" bn network connect --ip 10.202.9.5 "$NET" "sbc-$$"
 expect_fail "invalid IPv4 address" bn network connect --ip 10.202.0.300 "$NET" "sbc-$$"

@@ -262,6 +262,7 @@ cleanup() {
     [ $rc -eq 0 ] && log "PASS"
     exit $rc
 }
+source "$(dirname "${BASH_SOURCE[0]}")/lib_datapath.sh"
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 source "$(dirname "${BASH_SOURCE[0]}")/lib_wait.sh"
