@@ -46,20 +46,28 @@ std::vector<std::string> docker_user_rule(const std::string& instance) {
             "-j",        "ACCEPT"};
 }
 
+// Two runs of iptables when all is in place (the chain's listing, which also shows the rule, and
+// the check of FORWARD's jump): this runs on every policy sync, so its cost is kept to what
+// re-checking needs; the state line is redone only when something had to be made.
 Status DockerUserChain::ensure() {
     const auto rule = docker_user_rule(instance_);
-    auto chain = holds({"-S", kDockerUserChain});
-    if (!chain && chain.error().kind == ErrorKind::NotFound) {
+    auto listing = iptables({"-S", kDockerUserChain});
+    if (!listing && listing.error().kind == ErrorKind::NotFound) {
         state_ = "no iptables binary: no iptables FORWARD chain to pass";
         return {};
     }
-    BPFNET_TRY(chain);
-    const bool made_chain = !*chain;
+    BPFNET_TRY(listing);
+    const bool made_chain = listing->exit_code != 0;
     if (made_chain) BPFNET_TRY(must({"-N", kDockerUserChain}));
+    const bool present =
+        !made_chain && listing->output.find("\"bpfnet " + instance_ + ":") != std::string::npos &&
+        listing->output.find(fmt::format("{:#x}/{:#x}", kForwardAcceptMark, kForwardAcceptMark)) !=
+            std::string::npos;
     BPFNET_ASSIGN_OR_RETURN(bool jump, holds({"-C", "FORWARD", "-j", kDockerUserChain}));
     if (!jump) BPFNET_TRY(must({"-I", "FORWARD", "-j", kDockerUserChain}));
-    BPFNET_ASSIGN_OR_RETURN(bool present, holds(with({"-C", kDockerUserChain}, rule)));
     if (!present) BPFNET_TRY(must(with({"-I", kDockerUserChain}, rule)));
+    if (present && jump && checked_) return {};
+    checked_ = true;
     BPFNET_ASSIGN_OR_RETURN(bool docker, holds({"-S", "DOCKER"}));
     state_ = fmt::format(
         "iptables {} chain {}: accepts packets marked {:#x} by the bpfnet firewall",

@@ -50,6 +50,7 @@ class DockerUserChain {
   private:
     std::string instance_;
     std::string state_ = "not checked yet";
+    bool checked_ = false;  // state_ describes a completed ensure()
 };
 
 }  // namespace bpfnet
