@@ -53,7 +53,7 @@ Status DockerUserChain::ensure() {
     const auto rule = docker_user_rule(instance_);
     auto listing = iptables({"-S", kDockerUserChain});
     if (!listing && listing.error().kind == ErrorKind::NotFound) {
-        state_ = "no iptables binary: no iptables FORWARD chain to pass";
+        set_state("no iptables binary: no iptables FORWARD chain to pass");
         return {};
     }
     BPFNET_TRY(listing);
@@ -69,11 +69,11 @@ Status DockerUserChain::ensure() {
     if (present && jump && checked_) return {};
     checked_ = true;
     BPFNET_ASSIGN_OR_RETURN(bool docker, holds({"-S", "DOCKER"}));
-    state_ = fmt::format(
+    set_state(fmt::format(
         "iptables {} chain {}: accepts packets marked {:#x} by the bpfnet firewall",
         kDockerUserChain,
         made_chain ? "(created by bpfnet, as Docker would)" : (docker ? "(Docker's)" : "(present)"),
-        kForwardAcceptMark);
+        kForwardAcceptMark));
     return {};
 }
 

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -44,11 +45,21 @@ class DockerUserChain {
     // Removes this agent's rule; also the chain and the jump when nothing else uses them and Docker
     // has no chains here (an empty chain is bpfnet's leftover then, not Docker's).
     Status remove();
-    // What ensure() found and did, for `bpfnet status`.
-    const std::string& state() const { return state_; }
+    // What ensure() found and did, for `bpfnet status`. A copy: the status request reads it while
+    // an operation's policy sync may be rewriting it.
+    std::string state() const {
+        std::lock_guard lock(state_mutex_);
+        return state_;
+    }
 
   private:
     std::string instance_;
+    void set_state(std::string text) {
+        std::lock_guard lock(state_mutex_);
+        state_ = std::move(text);
+    }
+
+    mutable std::mutex state_mutex_;
     std::string state_ = "not checked yet";
     bool checked_ = false;  // state_ describes a completed ensure()
 };
