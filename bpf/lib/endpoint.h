@@ -8,7 +8,8 @@
  *    never through the bridge; enable_icc=false drops it instead. An overlay endpoint on another
  *    host goes through the host's VXLAN device (lib/encap.h), and ARP for it is answered here.
  *  - Leaving the subnet: dropped for --internal networks and when the destination is another
- *    bpfnet network; replies of connections to published ports from outside are reverse-NATed
+ *    bpfnet network or another container network on the host (but for the host's own address
+ *    on its bridge); replies of connections to published ports from outside are reverse-NATed
  *    and sent straight out of the uplink (lib/reply_nat.h); otherwise the bridge (gateway, host,
  *    outside) takes it, as does everything else (broadcast/multicast, ARP the program does not
  *    answer, IPv6, other EtherTypes).
@@ -35,6 +36,7 @@
 #include "lib/eth.h"
 #include "lib/ipv4.h"
 #include "lib/reply_nat.h"
+#include "lib/svc_maps.h"
 
 /* Sends the (rewritten) frame back into the sandbox it came from. The program runs at ingress of
  * the host end of the veth, so "the peer of skb->ifindex" is the container's interface (in another
@@ -156,7 +158,14 @@ static __always_inline int bpfnet_ep_ipv4(struct __sk_buff* skb, const struct bp
     if (net->flags & BPFNET_NET_INTERNAL) return BPFNET_DROP(BPFNET_DROP_INTERNAL);
     struct bpfnet_lpm_v4 lpm = {.prefix_len = 32, .addr = daddr};
     const __u32* other = bpf_map_lookup_elem(&bpfnet_subnets, &lpm);
-    if (other && *other != network) return BPFNET_DROP(BPFNET_DROP_CROSS_NETWORK);
+    if (other && *other == BPFNET_SUBNET_OTHER_BRIDGE) {
+        /* Another container network (docker0, virbr0, ...). Its bridge's own address is one of
+         * the host's, which endpoints may reach as they may every host address. */
+        if (!bpf_map_lookup_elem(&bpfnet_local_ip, &daddr))
+            return BPFNET_DROP(BPFNET_DROP_OTHER_BRIDGE);
+    } else if (other && *other != network) {
+        return BPFNET_DROP(BPFNET_DROP_CROSS_NETWORK);
+    }
     /* An answer to a client that reached a published port from outside goes back the way the
      * request came; anything else leaving the network is routed by the host. */
     if (!later_fragment) {

@@ -44,10 +44,16 @@ static __always_inline const struct bpfnet_svc_target* bpfnet_published(__be32 d
     return bpf_map_lookup_elem(&bpfnet_pub_port, &key);
 }
 
-/* An address inside one of the BPF networks' subnets. */
-static __always_inline int bpfnet_is_container_address(__be32 addr) {
+/* An address inside one of the BPF networks' subnets whose gateway mode keeps the outside from
+ * routing to it (nat, the default). Other networks' addresses, and those of networks that allow
+ * direct routing, are left to the host's firewall. */
+static __always_inline int bpfnet_direct_routing_blocked(__be32 addr) {
     struct bpfnet_lpm_v4 key = {.prefix_len = 32, .addr = addr};
-    return bpf_map_lookup_elem(&bpfnet_subnets, &key) != 0;
+    const __u32* network = bpf_map_lookup_elem(&bpfnet_subnets, &key);
+    if (!network || *network == BPFNET_SUBNET_OTHER_BRIDGE) return 0;
+    __u32 id = *network;
+    const struct bpfnet_net_info* net = bpf_map_lookup_elem(&bpfnet_net, &id);
+    return !net || !(net->flags & BPFNET_NET_DIRECT_ROUTING);
 }
 
 /* The frame's Ethernet addresses: replies go back to where the request came from. */
@@ -191,7 +197,7 @@ static __always_inline int bpfnet_uplink_ingress(struct __sk_buff* skb,
     info->protocol = f.proto;
     /* Outside reaches containers through published ports (the host's addresses) only: a packet
      * routed to a container's own address is dropped, like Docker's direct-routing block. */
-    if (f.daddr && bpfnet_is_container_address(f.daddr))
+    if (f.daddr && bpfnet_direct_routing_blocked(f.daddr))
         return BPFNET_DROP(BPFNET_DROP_UNPUBLISHED);
     if (parsed == BPFNET_PARSE_FRAG) {
         bpfnet_nat_count(BPFNET_NAT_PASS_FRAG, skb->len);

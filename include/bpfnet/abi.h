@@ -48,6 +48,14 @@ struct bpfnet_pipeline_stats {
  * every entry when it re-creates a bridge). */
 #define BPFNET_NET_ICC (1u << 0)      /* endpoints of the network may reach each other */
 #define BPFNET_NET_INTERNAL (1u << 1) /* nothing but the network's own subnet is reachable */
+/* Outside may route to the endpoints' own addresses (gateway modes nat-unprotected and routed, or
+ * trusted host interfaces): the uplink program leaves such packets to the host's firewall, which
+ * knows what the mode opens, instead of dropping them. */
+#define BPFNET_NET_DIRECT_ROUTING (1u << 2)
+
+/* bpfnet_subnets value for the subnet of another container network on the host (the addresses of
+ * a bridge that is not bpfnet's): never a network key, since no bridge has ifindex 0. */
+#define BPFNET_SUBNET_OTHER_BRIDGE 0u
 
 /* bpfnet_net: HASH, key __u32 network (bridge ifindex) -> struct bpfnet_net_info */
 struct bpfnet_net_info {
@@ -113,7 +121,9 @@ enum bpfnet_drop_reason {
     BPFNET_DROP_UNKNOWN_VNI = 9,      /* VXLAN traffic for a VNI no overlay network here has */
     BPFNET_DROP_UNPUBLISHED = 10,     /* from an uplink straight to a container's address: only
                                          published ports reach containers from outside */
-    BPFNET_DROP_REASON_MAX = 11,      /* number of slots in bpfnet_drops */
+    BPFNET_DROP_OTHER_BRIDGE = 11,    /* destination is another container network on the host (a
+                                         bridge that is not bpfnet's: docker0, virbr0, ...) */
+    BPFNET_DROP_REASON_MAX = 12,      /* number of slots in bpfnet_drops */
 };
 
 struct bpfnet_drop_stats {

@@ -91,12 +91,88 @@ TEST(BridgeOptions, ParsesAllKnownKeys) {
     EXPECT_EQ(parsed->datapath, DatapathMode::Kernel);
 }
 
-TEST(BridgeOptions, IgnoresUnknownKeys) {
-    auto parsed = parse_bridge_options({{"com.example.whatever", "!!"},
-                                        {"com.docker.network.bridge.inhibit_ipv4", "bogus"},
-                                        {"", ""}});
+TEST(BridgeOptions, IgnoresKeysOfOthers) {
+    auto parsed =
+        parse_bridge_options({{"com.example.whatever", "!!"}, {"parent", "eth0"}, {"", ""}});
     ASSERT_TRUE(parsed);
     EXPECT_EQ(parsed->mtu, 1500);
+}
+
+TEST(BridgeOptions, RefusesUnknownDockerKeysByName) {
+    for (const char* key : {"com.docker.network.bridge.inhibit_ipv4",
+                            "com.docker.network.bridge.bogus", "com.docker.network.foo"}) {
+        auto parsed = parse_bridge_options({{key, "1"}});
+        ASSERT_FALSE(parsed) << key;
+        EXPECT_EQ(parsed.error().kind, ErrorKind::InvalidArgument);
+        EXPECT_NE(parsed.error().message.find(key), std::string::npos) << parsed.error().message;
+    }
+    // Keys the agent sets itself or Docker repeats pass.
+    EXPECT_TRUE(parse_bridge_options({{opt::kDefaultBridge, "true"},
+                                      {opt::kOverlayVxlanIds, "4097"},
+                                      {"com.docker.network.enable_ipv6", "false"}}));
+}
+
+TEST(BridgeOptions, GatewayModes) {
+    EXPECT_EQ(parse_bridge_options({})->gateway_mode, GatewayMode::Nat);
+    const std::pair<const char*, GatewayMode> modes[] = {
+        {"nat", GatewayMode::Nat},
+        {"nat-unprotected", GatewayMode::NatUnprotected},
+        {"routed", GatewayMode::Routed},
+        {"isolated", GatewayMode::Isolated},
+    };
+    for (const auto& [text, mode] : modes) {
+        auto parsed = parse_bridge_options({{opt::kGatewayModeIpv4, text}});
+        ASSERT_TRUE(parsed) << text;
+        EXPECT_EQ(parsed->gateway_mode, mode);
+        EXPECT_STREQ(to_string(mode), text);
+    }
+    for (const char* junk : {"", "NAT", "direct", "nat unprotected"}) {
+        auto parsed = parse_bridge_options({{opt::kGatewayModeIpv4, junk}});
+        ASSERT_FALSE(parsed) << junk;
+        EXPECT_NE(parsed.error().message.find(opt::kGatewayModeIpv4), std::string::npos);
+    }
+}
+
+TEST(BridgeOptions, TrustedHostInterfaces) {
+    auto parsed = parse_bridge_options({{opt::kTrustedHostInterfaces, "eth1:vxlan.1"}});
+    ASSERT_TRUE(parsed);
+    EXPECT_EQ(parsed->trusted_host_interfaces, (std::vector<std::string>{"eth1", "vxlan.1"}));
+    // Empty names between separators are skipped, as Docker does.
+    parsed = parse_bridge_options({{opt::kTrustedHostInterfaces, ":eth1::"}});
+    ASSERT_TRUE(parsed);
+    EXPECT_EQ(parsed->trusted_host_interfaces, (std::vector<std::string>{"eth1"}));
+    for (const char* junk : {"eth 1", "a-name-that-is-far-too-long", "eth\"1", "eth*"}) {
+        auto bad = parse_bridge_options({{opt::kTrustedHostInterfaces, junk}});
+        ASSERT_FALSE(bad) << junk;
+        EXPECT_NE(bad.error().message.find(opt::kTrustedHostInterfaces), std::string::npos);
+    }
+}
+
+TEST(BridgeOptions, ContainerIfacePrefix) {
+    EXPECT_EQ(parse_bridge_options({})->container_iface_prefix, "eth");
+    EXPECT_EQ(parse_bridge_options({{opt::kContainerIfacePrefix, "ctr"}})->container_iface_prefix,
+              "ctr");
+    // Room for an index of up to four digits within the 15-byte name.
+    EXPECT_TRUE(parse_bridge_options({{opt::kContainerIfacePrefix, "elevenchars"}}));
+    for (const char* junk : {"", "twelve-chars", "a b", "a/b"}) {
+        auto bad = parse_bridge_options({{opt::kContainerIfacePrefix, junk}});
+        ASSERT_FALSE(bad) << junk;
+        EXPECT_NE(bad.error().message.find(opt::kContainerIfacePrefix), std::string::npos);
+    }
+}
+
+TEST(EndpointOptions, Ifname) {
+    auto none = parse_endpoint_ifname({{"com.docker.network.portmap", "[]"}});
+    ASSERT_TRUE(none);
+    EXPECT_FALSE(*none);
+    auto named = parse_endpoint_ifname({{opt::kEndpointIfname, "data0"}});
+    ASSERT_TRUE(named);
+    EXPECT_EQ(**named, "data0");
+    for (const char* junk : {"", "a b", "sixteen-chars-xx", "a:b"}) {
+        auto bad = parse_endpoint_ifname({{opt::kEndpointIfname, junk}});
+        ASSERT_FALSE(bad) << junk;
+        EXPECT_NE(bad.error().message.find(opt::kEndpointIfname), std::string::npos);
+    }
 }
 
 TEST(BridgeOptions, MtuBounds) {

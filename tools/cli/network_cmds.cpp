@@ -38,6 +38,7 @@ struct ConnectArgs {
     std::string network, sandbox, ip;
     std::vector<std::string> aliases;
     std::vector<std::string> publish;
+    std::vector<std::string> driver_opts;
     bool force = false;
 };
 
@@ -198,6 +199,11 @@ void run_connect(Context& ctx, const ConnectArgs& a) {
     if (!a.ip.empty()) endpoint_config["IPAMConfig"] = {{"IPv4Address", a.ip}};
     if (!a.aliases.empty()) endpoint_config["Aliases"] = a.aliases;
     if (!a.publish.empty()) endpoint_config["Publish"] = a.publish;
+    if (!a.driver_opts.empty()) {
+        auto opts = key_values(a.driver_opts, "--driver-opt");
+        if (!opts) return report_error(ctx, opts.error().message);
+        endpoint_config["DriverOpts"] = *opts;
+    }
     auto reply = ApiClient(ctx.run_dir)
                      .call("POST", "/networks/" + a.network + "/connect",
                            {{"Container", a.sandbox}, {"EndpointConfig", endpoint_config}});
@@ -269,6 +275,9 @@ void add_network_commands(CLI::App& app, Context& ctx) {
     connect->add_option("--ip", connect_args->ip,
                         "IPv4 address (needs a network created with --subnet)");
     connect->add_option("--alias", connect_args->aliases, "Network-scoped alias (repeatable)");
+    connect->add_option("--driver-opt", connect_args->driver_opts,
+                        "Endpoint driver option key=value, e.g. "
+                        "com.docker.network.endpoint.ifname=NAME (repeatable)");
     connect->add_option("-p,--publish", connect_args->publish,
                         "Publish a port: [ip:][hostPort[-end]:]port[-end][/tcp|udp|sctp] "
                         "(repeatable)");

@@ -54,6 +54,8 @@ void run_status(Context& ctx, const std::string& format) {
     }
     if (const std::string fw = s.value("ForwardFirewall", ""); !fw.empty())
         std::cout << fmt::format("Forwarding:  {}\n", fw);
+    if (const std::string host = s.value("HostInterfaces", ""); !host.empty())
+        std::cout << fmt::format("Interfaces:  {}\n", host);
     // An agent older than the capability report sends neither field.
     if (s.contains("Capabilities")) {
         std::vector<std::string> caps = s["Capabilities"].get<std::vector<std::string>>();
@@ -71,6 +73,12 @@ void run_status(Context& ctx, const std::string& format) {
                    n["Datapath"].get<std::string>(), n["Reason"].get<std::string>()});
     }
     table.print(std::cout);
+    std::cout << "Firewall:\n";
+    for (const auto& n : s["Networks"]) {
+        const std::string firewall = n.value("Firewall", "");
+        if (!firewall.empty())
+            std::cout << fmt::format("  {}: {}\n", n["Name"].get<std::string>(), firewall);
+    }
 }
 
 void run_version(Context& ctx) {

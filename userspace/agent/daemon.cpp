@@ -92,7 +92,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config) {
 
     // The kernel datapath serves networks directly when BPF cannot be used, and is the foundation
     // the BPF datapath builds on (bridge, veths, firewall) when it can.
-    auto kernel = std::make_unique<KernelDatapath>(instance);
+    auto kernel = std::make_unique<KernelDatapath>(instance, config.bpf.uplinks);
     std::unique_ptr<Datapath> bpf;
     std::string bpf_unavailable;
     if (!probe.bpf_usable()) {
@@ -119,7 +119,8 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config) {
     // Overlays run in BPF wherever bridge networks do.
     auto* bpf_for_overlay = dynamic_cast<BpfDatapath*>(bpf.get());
     daemon->service_ = std::make_unique<NetworkService>(
-        sc, instance, std::move(store), std::make_unique<KernelDatapath>(instance), std::move(bpf),
+        sc, instance, std::move(store),
+        std::make_unique<KernelDatapath>(instance, config.bpf.uplinks), std::move(bpf),
         bpf_unavailable, probe, std::move(child_links));
     if (etcd) {
         daemon->cluster_ = std::make_unique<OverlayRegistry>(std::move(etcd), instance, vtep);
@@ -127,6 +128,18 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config) {
             daemon->cluster_.get(),
             std::make_unique<OverlayDatapath>(*daemon->kernel_, bpf_for_overlay, vtep,
                                               config.vxlan_port));
+    }
+    // Started before the reconcile, so no change between its survey and the watch is missed.
+    {
+        NetworkService* service = daemon->service_.get();
+        auto watch = kernel::HostWatch::start([service] { service->on_host_change(); });
+        if (watch)
+            daemon->host_watch_ = std::move(*watch);
+        else
+            spdlog::warn(
+                "not following the host's interfaces ({}): uplinks and other bridges "
+                "are those found at start",
+                watch.error().message);
     }
     BPFNET_TRY(daemon->service_->reconcile());
     BPFNET_TRY(daemon->service_->ensure_predefined_networks());

@@ -16,6 +16,7 @@
 #include "datapath/bpf_datapath.h"
 #include "datapath/kernel_datapath.h"
 #include "datapath/probe.h"
+#include "kernel/host_watch.h"
 
 namespace bpfnet {
 
@@ -65,6 +66,8 @@ class Daemon {
     std::unique_ptr<UnixHttpServer> server_;
     std::unique_ptr<DockerPluginApi> plugin_api_;
     std::unique_ptr<UnixHttpServer> plugin_server_;
+    // Calls the service: declared after it, so it stops first.
+    std::unique_ptr<kernel::HostWatch> host_watch_;
     // Reads the service and latency_: declared last, so it stops first.
     std::unique_ptr<MetricsServer> metrics_server_;
 };

@@ -125,6 +125,7 @@ Result<PortRequest> port_request(const Fields& binding) {
                                     host_ip, parsed.error().message));
         }
         request.host_ip = *parsed;
+        request.host_ip_given = true;
     }
     BPFNET_ASSIGN_OR_RETURN(request.container_port, port_number(binding.integer("Port"), "port"));
     if (request.container_port == 0)
@@ -297,9 +298,11 @@ class Call {
                                                     body_.string("SandboxKey", true));
         if (!joined) return err(joined.error());
         const Network& network = joined->network;
+        auto options = parse_bridge_options(network.options);
+        const std::string prefix = options ? options->container_iface_prefix : "eth";
         // No gateway on an internal network: the container gets no default route through it.
         return ok(json{
-            {"InterfaceName", {{"SrcName", joined->endpoint.ifname}, {"DstPrefix", "eth"}}},
+            {"InterfaceName", {{"SrcName", joined->endpoint.ifname}, {"DstPrefix", prefix}}},
             // An overlay has no gateway on the host either: Docker then gives the container a
             // second interface on docker_gwbridge for the way out, as with its own overlays.
             {"Gateway", network.internal || network.driver == driver::kOverlay

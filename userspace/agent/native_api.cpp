@@ -157,6 +157,16 @@ Result<ConnectRequest> parse_connect(const std::string& network_ref, const json&
                 req.aliases.push_back(alias.get<std::string>());
             }
         }
+        // Docker's EndpointSettings.DriverOpts: {"key": "value"}.
+        if (config.contains("DriverOpts") && !config["DriverOpts"].is_null()) {
+            if (!config["DriverOpts"].is_object())
+                return fail(ErrorKind::InvalidArgument, "field \"DriverOpts\" must be an object");
+            for (const auto& [key, value] : config["DriverOpts"].items()) {
+                if (!value.is_string())
+                    return fail(ErrorKind::InvalidArgument, "driver options must be strings");
+                req.driver_opts[key] = value.get<std::string>();
+            }
+        }
     }
     return req;
 }
@@ -306,6 +316,7 @@ HttpResponse NativeApi::handle(const HttpRequest& request) {
                                 {"Driver", n.driver},
                                 {"Datapath", choice.name},
                                 {"Reason", choice.reason},
+                                {"Firewall", service_.firewall_summary(n)},
                                 {"State", to_string(n.state)}});
         }
         // What the agent may do now (the effective set), so users can check the drop at start.
@@ -323,6 +334,7 @@ HttpResponse NativeApi::handle(const HttpRequest& request) {
                                    {"Networks", networks},
                                    {"PublishedPorts", service_.published_ports_paths()},
                                    {"ForwardFirewall", service_.forward_firewall_state()},
+                                   {"HostInterfaces", service_.host_interfaces_state()},
                                    {"Sandboxes", snap->sandboxes.size()},
                                    {"Endpoints", snap->endpoints.size()},
                                    {"Capabilities", capability_names(caps->effective)},

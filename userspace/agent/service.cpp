@@ -21,10 +21,11 @@ namespace bpfnet {
 
 namespace {
 
-// The sandbox end of an endpoint is eth<N> with the lowest N the sandbox does not use yet.
-std::string next_ifname(const std::vector<Endpoint>& sandbox_endpoints) {
+// The sandbox end of an endpoint is <prefix><N> (eth0, eth1, ... by default) with the lowest N
+// the sandbox does not use yet.
+std::string next_ifname(const std::vector<Endpoint>& sandbox_endpoints, const std::string& prefix) {
     for (int n = 0;; ++n) {
-        auto name = fmt::format("eth{}", n);
+        auto name = fmt::format("{}{}", prefix, n);
         bool used = std::any_of(sandbox_endpoints.begin(), sandbox_endpoints.end(),
                                 [&](const Endpoint& e) { return e.ifname == name; });
         if (!used) return name;
@@ -111,6 +112,42 @@ std::string NetworkService::forward_firewall_state() const {
     return kernel_->forward_firewall_state();
 }
 
+std::string NetworkService::host_interfaces_state() const {
+    return kernel_->host_interfaces_state();
+}
+
+std::string NetworkService::firewall_summary(const Network& network) const {
+    if (network.driver == driver::kOverlay) return "overlay: VXLAN between hosts, not policed here";
+    if (network.driver != driver::kBridge) return "";
+    auto options = options_of(network);
+    if (!options) return options.error().message;
+    const GatewayMode mode = options->gateway_mode;
+    std::vector<std::string> parts{fmt::format("gateway_mode_ipv4 {}", to_string(mode))};
+    if (network.internal) {
+        parts.emplace_back("internal: nothing in or out");
+    } else {
+        const bool masquerade = options->enable_ip_masquerade && mode != GatewayMode::Routed;
+        parts.emplace_back(masquerade ? "outbound masqueraded" : "outbound not translated");
+        switch (mode) {
+            case GatewayMode::NatUnprotected:
+                parts.emplace_back("every container port routable from outside");
+                break;
+            case GatewayMode::Routed:
+                parts.emplace_back("published container ports and ICMP routable, nothing else");
+                break;
+            default:
+                parts.emplace_back(
+                    options->trusted_host_interfaces.empty()
+                        ? std::string("direct routing to containers dropped")
+                        : fmt::format("direct routing to containers dropped but from {}",
+                                      fmt::join(options->trusted_host_interfaces, ", ")));
+        }
+        parts.emplace_back("isolated from other networks and bridges");
+    }
+    if (mode == GatewayMode::Isolated) parts.emplace_back("bridge without an address");
+    return fmt::format("{}", fmt::join(parts, "; "));
+}
+
 Datapath& NetworkService::datapath_for(const Network& network) {
     if (network.driver == driver::kOverlay) return overlay_ ? *overlay_ : *null_;
     if (is_child_link_driver(network.driver) && child_link_) return *child_link_;
@@ -150,9 +187,10 @@ Status NetworkService::sync_policy_locked(const std::vector<Network>& networks) 
         auto network = std::find_if(live.begin(), live.end(),
                                     [&](const Network* n) { return n->id == e.network_id; });
         if (network == live.end()) continue;
+        const bool routed = options[network - live.begin()].gateway_mode == GatewayMode::Routed;
         for (const auto& binding : e.ports) {
-            ports.push_back(
-                PublishedPort{binding, e.ip, (*network)->bridge_name, (*network)->ipam.subnet});
+            ports.push_back(PublishedPort{binding, e.ip, (*network)->bridge_name,
+                                          (*network)->ipam.subnet, routed});
         }
     }
     // The firewall and kernel NAT cover every network; the BPF datapath adds its own layer for
@@ -170,6 +208,24 @@ Status NetworkService::sync_policy_locked(const std::vector<Network>& networks) 
     for (const auto& p : ports)
         if (bpf_bridges.count(p.bridge)) bpf_ports.push_back(p);
     return bpf_->sync_policy(bpf_specs, bpf_ports);
+}
+
+void NetworkService::on_host_change() {
+    std::lock_guard lock(mutex_);
+    bool resync = false;
+    for (Datapath* datapath : {kernel_.get(), bpf_.get()}) {
+        if (!datapath) continue;
+        auto changed = datapath->refresh_host();
+        if (!changed) {
+            spdlog::warn("host interfaces changed: {}", changed.error().message);
+            continue;
+        }
+        resync = resync || *changed;
+    }
+    if (!resync) return;
+    spdlog::info("host interfaces changed: the uplinks moved, syncing the policy");
+    if (auto st = sync_policy_locked(); !st)
+        spdlog::warn("host interfaces changed: {}", st.error().message);
 }
 
 Status NetworkService::sync_policy_locked() {
@@ -195,11 +251,18 @@ Result<std::vector<PortBinding>> NetworkService::allocate_host_ports_locked(
         if (e.id == except_endpoint) continue;
         taken.insert(taken.end(), e.ports.begin(), e.ports.end());
     }
+    BPFNET_ASSIGN_OR_RETURN(BridgeOptions options, options_of(network));
+    // A binding without a host address takes the network's host_binding_ipv4, as with Docker.
+    std::vector<PortRequest> bound = requests;
+    if (options.host_binding_ipv4) {
+        for (auto& r : bound)
+            if (!r.host_ip_given) r.host_ip = *options.host_binding_ipv4;
+    }
     PortRange ephemeral;  // Docker's fallback when the sysctl cannot be read
     if (auto text = kernel::read_sysctl("net.ipv4.ip_local_port_range"); text) {
         if (auto range = parse_port_range(*text); range) ephemeral = *range;
     }
-    return allocate_ports(requests, taken, kernel::host_port_in_use, ephemeral);
+    return allocate_ports(bound, taken, kernel::host_port_in_use, ephemeral);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -233,6 +296,17 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
     const bool child_link = is_child_link_driver(request.driver);
     const bool overlay = request.driver == driver::kOverlay;
     BPFNET_ASSIGN_OR_RETURN(BridgeOptions options, parse_bridge_options(request.options));
+    // Docker's rule: a bridge without an address only makes sense for a network that reaches
+    // nothing beyond itself.
+    if (options.gateway_mode == GatewayMode::Isolated && !request.internal) {
+        return fail(ErrorKind::InvalidArgument,
+                    fmt::format("{}=isolated is only allowed on an internal network (--internal)",
+                                opt::kGatewayModeIpv4));
+    }
+    if (options.gateway_mode != GatewayMode::Nat && (child_link || overlay)) {
+        return fail(ErrorKind::InvalidArgument,
+                    fmt::format("{} applies to bridge networks only", opt::kGatewayModeIpv4));
+    }
     if (options.datapath == DatapathMode::Bpf && !bpf_) {
         return fail(
             ErrorKind::Unsupported,
@@ -546,7 +620,21 @@ Result<Endpoint> NetworkService::connect(const ConnectRequest& request) {
                                 allocate_address(network.ipam, used, request.ip, network.name));
     }
     endpoint.mac = MacAddr::from_ipv4(endpoint.ip);
-    endpoint.ifname = next_ifname(in_sandbox);
+    BPFNET_ASSIGN_OR_RETURN(auto asked_ifname, parse_endpoint_ifname(request.driver_opts));
+    if (asked_ifname) {
+        // The sandbox's own loopback and the other endpoints' names are taken.
+        const bool taken =
+            *asked_ifname == "lo" ||
+            std::any_of(in_sandbox.begin(), in_sandbox.end(),
+                        [&](const Endpoint& e) { return e.ifname == *asked_ifname; });
+        if (taken) {
+            return fail(ErrorKind::Conflict,
+                        fmt::format("{}: sandbox {} already has an interface named {}",
+                                    opt::kEndpointIfname, sandbox.name, *asked_ifname));
+        }
+    }
+    endpoint.ifname =
+        asked_ifname.value_or(next_ifname(in_sandbox, options.container_iface_prefix));
     // macvlan/ipvlan children live only in the sandbox; there is no host end.
     endpoint.host_ifname = is_child_link_driver(network.driver) ? "" : host_veth_name(endpoint.id);
     endpoint.aliases = request.aliases;

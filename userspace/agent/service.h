@@ -64,6 +64,8 @@ struct ConnectRequest {
     std::optional<Ipv4> ip;
     std::vector<std::string> aliases;
     std::vector<PortRequest> publish;  // --publish: host ports forwarded to the endpoint
+    // --driver-opt: the endpoint's driver options (com.docker.network.endpoint.ifname).
+    std::map<std::string, std::string> driver_opts;
 };
 
 // Which datapath serves a network, and why.
@@ -149,6 +151,9 @@ class NetworkService {
     // From the cluster store's watch: mirror overlay networks made on other hosts, drop those
     // removed, and program every network's tunnels to the other hosts' endpoints.
     void on_cluster_change();
+    // Called by the host watch (kernel/host_watch.h) when the host's links, addresses or default
+    // route changed: the datapaths re-survey, and the policy is synced again if the uplinks moved.
+    void on_host_change();
     // After a restart: claim this host's overlay endpoints' addresses and publish them again.
     Status republish_overlay_endpoints();
     Result<std::vector<Sandbox>> list_sandboxes();
@@ -168,6 +173,10 @@ class NetworkService {
     std::map<std::string, std::string> published_ports_paths() const;
     // How the networks' forwarded traffic passes the host's iptables FORWARD chain.
     std::string forward_firewall_state() const;
+    std::string host_interfaces_state() const;
+    // What the firewall does for one network (its gateway mode, masquerade, direct routing), for
+    // `bpfnet status`.
+    std::string firewall_summary(const Network& network) const;
     const ProbeResult& probe() const { return probe_; }
     const ServiceConfig& config() const { return config_; }
     const std::string& instance() const { return instance_; }

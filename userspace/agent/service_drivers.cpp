@@ -18,8 +18,6 @@ namespace bpfnet {
 
 namespace {
 
-constexpr const char* kDefaultBridgeOption = "com.docker.network.bridge.default_bridge";
-
 const Network* network_with_driver(const std::vector<Network>& networks, const char* name) {
     auto it = std::find_if(networks.begin(), networks.end(),
                            [&](const Network& n) { return n.driver == name; });
@@ -31,7 +29,7 @@ const Network* network_with_driver(const std::vector<Network>& networks, const c
 bool NetworkService::is_predefined(const Network& network) {
     if (network.owner != Owner::Bpfnet) return false;
     if (is_builtin_only_driver(network.driver)) return true;
-    auto it = network.options.find(kDefaultBridgeOption);
+    auto it = network.options.find(opt::kDefaultBridge);
     return network.driver == driver::kBridge && it != network.options.end() && it->second == "true";
 }
 
@@ -205,7 +203,7 @@ Status NetworkService::ensure_predefined_networks() {
     CreateNetworkRequest request;
     request.name = "bridge";
     request.driver = driver::kBridge;
-    request.options = {{opt::kBridgeName, config_.default_bridge}, {kDefaultBridgeOption, "true"}};
+    request.options = {{opt::kBridgeName, config_.default_bridge}, {opt::kDefaultBridge, "true"}};
     if (!config_.default_bridge_subnet.empty()) {
         BPFNET_ASSIGN_OR_RETURN(request.ipam.subnet, Cidr::parse(config_.default_bridge_subnet));
     }

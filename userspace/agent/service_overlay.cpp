@@ -17,8 +17,6 @@ namespace bpfnet {
 
 namespace {
 
-constexpr const char* kVxlanIdOption = "com.docker.network.driver.overlay.vxlanid_list";
-
 // The network as the cluster store knows it: under the overlay's cluster-wide ID.
 Network cluster_view(const Network& network) {
     Network view = network;
@@ -36,7 +34,7 @@ const Network* local_network_of_overlay(const std::vector<Network>& networks,
 }
 
 Result<std::optional<uint32_t>> requested_vni(const std::map<std::string, std::string>& options) {
-    auto it = options.find(kVxlanIdOption);
+    auto it = options.find(opt::kOverlayVxlanIds);
     if (it == options.end()) return std::optional<uint32_t>{};
     // Docker's option is a list (one VNI per subnet); bpfnet networks have one subnet.
     const std::string first = it->second.substr(0, it->second.find(','));
@@ -45,7 +43,7 @@ Result<std::optional<uint32_t>> requested_vni(const std::map<std::string, std::s
     if (first.empty() || ec != std::errc{} || ptr != first.data() + first.size())
         return fail(ErrorKind::InvalidArgument,
                     fmt::format("invalid value \"{}\" for option {}: expected a VNI", it->second,
-                                kVxlanIdOption));
+                                opt::kOverlayVxlanIds));
     return std::optional<uint32_t>{vni};
 }
 

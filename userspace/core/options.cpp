@@ -1,5 +1,6 @@
 #include "core/options.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 
@@ -29,7 +30,87 @@ Result<int> parse_mtu(std::string_view text) {
     return mtu;
 }
 
+// The com.docker.network.* keys bpfnet knows for a network: every other one is refused by name.
+constexpr std::array<std::string_view, 12> kKnownDockerNetworkOptions{
+    opt::kBridgeName,
+    opt::kEnableIcc,
+    opt::kEnableIpMasquerade,
+    opt::kHostBindingIpv4,
+    opt::kGatewayModeIpv4,
+    opt::kTrustedHostInterfaces,
+    opt::kContainerIfacePrefix,
+    opt::kMtu,
+    opt::kDefaultBridge,
+    opt::kOverlayVxlanIds,
+    // Docker's own request options, should a client repeat them among the driver options.
+    "com.docker.network.enable_ipv6",
+    "com.docker.network.internal",
+};
+
+constexpr std::string_view kDockerOptionPrefix = "com.docker.network.";
+
+bool is_docker_option(std::string_view key) {
+    return key.substr(0, kDockerOptionPrefix.size()) == kDockerOptionPrefix;
+}
+
+Failure unsupported_option(std::string_view key) {
+    return fail(ErrorKind::InvalidArgument,
+                fmt::format("option {} is not supported by the bpfnet driver", key));
+}
+
+Result<GatewayMode> parse_gateway_mode(std::string_view key, std::string_view text) {
+    if (text == "nat") return GatewayMode::Nat;
+    if (text == "nat-unprotected") return GatewayMode::NatUnprotected;
+    if (text == "routed") return GatewayMode::Routed;
+    if (text == "isolated") return GatewayMode::Isolated;
+    return invalid_option(key, text, "expected nat, nat-unprotected, routed or isolated");
+}
+
+// Docker's form: interface names separated by ':' ("eth1:vxlan.1").
+Result<std::vector<std::string>> parse_interface_list(std::string_view key, std::string_view text) {
+    std::vector<std::string> out;
+    size_t start = 0;
+    while (start <= text.size()) {
+        const size_t end = std::min(text.find(':', start), text.size());
+        const std::string_view name = text.substr(start, end - start);
+        if (!name.empty()) {
+            // The names go into nftables rules, which cannot match '"', '*' or '\' exactly.
+            if (!is_valid_ifname(name) || name.find_first_of("\"*\\") != std::string_view::npos) {
+                return invalid_option(key, text,
+                                      fmt::format("\"{}\" is not an interface name", name));
+            }
+            out.emplace_back(name);
+        }
+        start = end + 1;
+    }
+    return out;
+}
+
+// A prefix leaves room for the index: <prefix><n> must still be a valid interface name.
+Result<std::string> parse_iface_prefix(std::string_view key, std::string_view text) {
+    if (text.empty() || text.size() > kMaxIfnameLen - 4 || !is_valid_ifname(text)) {
+        return invalid_option(key, text,
+                              fmt::format("expected 1 to {} characters valid in an interface name",
+                                          kMaxIfnameLen - 4));
+    }
+    return std::string(text);
+}
+
 }  // namespace
+
+const char* to_string(GatewayMode mode) {
+    switch (mode) {
+        case GatewayMode::Nat:
+            return "nat";
+        case GatewayMode::NatUnprotected:
+            return "nat-unprotected";
+        case GatewayMode::Routed:
+            return "routed";
+        case GatewayMode::Isolated:
+            return "isolated";
+    }
+    return "nat";
+}
 
 const char* to_string(DatapathMode mode) {
     switch (mode) {
@@ -96,6 +177,12 @@ Result<BridgeOptions> parse_bridge_options(const std::map<std::string, std::stri
             auto ip = Ipv4::parse(value);
             if (!ip) return invalid_option(key, value, "expected an IPv4 address");
             out.host_binding_ipv4 = *ip;
+        } else if (key == opt::kGatewayModeIpv4) {
+            BPFNET_ASSIGN_OR_RETURN(out.gateway_mode, parse_gateway_mode(key, value));
+        } else if (key == opt::kTrustedHostInterfaces) {
+            BPFNET_ASSIGN_OR_RETURN(out.trusted_host_interfaces, parse_interface_list(key, value));
+        } else if (key == opt::kContainerIfacePrefix) {
+            BPFNET_ASSIGN_OR_RETURN(out.container_iface_prefix, parse_iface_prefix(key, value));
         } else if (key == opt::kMtu) {
             BPFNET_ASSIGN_OR_RETURN(out.mtu, parse_mtu(value));
         } else if (key == opt::kDatapath) {
@@ -111,8 +198,30 @@ Result<BridgeOptions> parse_bridge_options(const std::map<std::string, std::stri
                 out.endpoint_mode = EndpointMode::Routed;
             else
                 return invalid_option(key, value, "expected auto, bridge or routed");
+        } else if (is_docker_option(key) &&
+                   std::find(kKnownDockerNetworkOptions.begin(), kKnownDockerNetworkOptions.end(),
+                             key) == kKnownDockerNetworkOptions.end()) {
+            return unsupported_option(key);
         }
-        // Other keys belong to other drivers or to docker itself; docker passes them through too.
+        // Other keys belong to other drivers (macvlan's parent, ...) or to the user.
+    }
+    return out;
+}
+
+Result<std::optional<std::string>> parse_endpoint_ifname(
+    const std::map<std::string, std::string>& options) {
+    std::optional<std::string> out;
+    for (const auto& [key, value] : options) {
+        if (key == opt::kEndpointIfname) {
+            if (!is_valid_ifname(value)) {
+                return invalid_option(key, value,
+                                      "expected an interface name of 1 to 15 characters without "
+                                      "'/', ':' or whitespace");
+            }
+            out = value;
+        }
+        // Docker's own endpoint options (port maps, exposed ports, MAC address, ...) are Docker's
+        // business and arrive through the plugin protocol too: they pass.
     }
     return out;
 }

@@ -110,11 +110,13 @@ Result<std::vector<PortRequest>> parse_publish(std::string_view text) {
         }
     }
     Ipv4 host_ip;
+    bool host_ip_given = false;
     std::string_view host_part;
     std::string_view container_part = parts.back();
     if (parts.size() == 3) {
         if (!parts[0].empty()) {
             BPFNET_ASSIGN_OR_RETURN(host_ip, Ipv4::parse(parts[0]));
+            host_ip_given = true;
         }
         host_part = parts[1];
     } else if (parts.size() == 2) {
@@ -136,6 +138,7 @@ Result<std::vector<PortRequest>> parse_publish(std::string_view text) {
         PortRequest r;
         r.proto = proto;
         r.host_ip = host_ip;
+        r.host_ip_given = host_ip_given;
         r.container_port = static_cast<uint16_t>(container.first + i);
         if (host && container.size() > 1) {
             r.host_first = r.host_last = static_cast<uint16_t>(host->first + i);

@@ -39,6 +39,9 @@ struct PortBinding {
 struct PortRequest {
     IpProto proto = IpProto::Tcp;
     Ipv4 host_ip;
+    // The request named a host address (0.0.0.0 included); without one the network's
+    // host_binding_ipv4 applies, as with Docker.
+    bool host_ip_given = false;
     // [host_first, host_last]: the host ports to choose from; 0/0: an ephemeral port.
     uint16_t host_first = 0;
     uint16_t host_last = 0;

@@ -128,16 +128,22 @@ Result<std::unique_ptr<BpfDatapath>> BpfDatapath::open(KernelDatapath& kernel,
     std::unique_ptr<BpfDatapath> datapath(new BpfDatapath(kernel, std::move(state)));
     // Attach to the uplinks now, so a restarted agent swaps its new program into the running
     // links at once rather than at the first change.
-    if (auto st = datapath->sync_uplinks(); !st) spdlog::warn("uplinks: {}", st.error().message);
+    if (auto st = datapath->refresh_host(); !st) spdlog::warn("uplinks: {}", st.error().message);
     return datapath;
 }
 
 Status BpfDatapath::ensure_network(const NetworkSpec& spec) {
     BPFNET_TRY(kernel_.ensure_network(spec));
     const Network& network = spec.network;
+    const GatewayMode mode = spec.options.gateway_mode;
+    const bool direct = mode == GatewayMode::NatUnprotected || mode == GatewayMode::Routed ||
+                        !spec.options.trusted_host_interfaces.empty();
     const uint32_t flags = (spec.options.enable_icc ? BPFNET_NET_ICC : 0) |
-                           (network.internal ? BPFNET_NET_INTERNAL : 0);
-    BPFNET_TRY(put_network_maps(network, network.ipam.gateway, flags));
+                           (network.internal ? BPFNET_NET_INTERNAL : 0) |
+                           (direct ? BPFNET_NET_DIRECT_ROUTING : 0);
+    // isolated: the bridge has no address, so there is no gateway to answer ARP for.
+    BPFNET_TRY(put_network_maps(
+        network, mode == GatewayMode::Isolated ? Ipv4{} : network.ipam.gateway, flags));
     return {};
 }
 
@@ -309,30 +315,58 @@ Status BpfDatapath::remove_endpoint(const Endpoint& endpoint, const Sandbox& san
 // programs what BPF adds for the BPF networks' published ports: the maps the uplink program and the
 // socket NAT share, the uplinks, and the end of flows whose port is gone.
 Status BpfDatapath::sync_policy(const std::vector<NetworkSpec>& /*networks*/,
-                                const std::vector<PublishedPort>& ports) {
+                                const std::vector<PublishedPort>& all_ports) {
+    // A routed network's bindings are not translated: the host's firewall opens their ports.
+    std::vector<PublishedPort> ports;
+    for (const auto& p : all_ports)
+        if (!p.routed) ports.push_back(p);
     BPFNET_TRY(sync_published_maps(state_->published_fd, state_->local_ips_fd, ports));
     BPFNET_TRY(forget_unpublished_flows(ports));
-    return sync_uplinks();
+    BPFNET_ASSIGN_OR_RETURN(auto host, kernel_.host_interfaces());
+    BPFNET_TRY(sync_other_bridges(host));
+    return sync_uplinks(host);
+}
+
+Result<bool> BpfDatapath::refresh_host() {
+    BPFNET_TRY(kernel_.refresh_host());
+    BPFNET_ASSIGN_OR_RETURN(auto host, kernel_.host_interfaces());
+    BPFNET_TRY(sync_local_ips(state_->local_ips_fd));
+    BPFNET_TRY(sync_other_bridges(host));
+    BPFNET_TRY(sync_uplinks(host));
+    return false;
+}
+
+Status BpfDatapath::sync_other_bridges(const kernel::HostInterfaces& host) {
+    std::set<std::pair<uint32_t, uint32_t>> wanted;  // (prefix length, network-order address)
+    for (const auto& [subnet, bridge] : host.foreign_subnets)
+        wanted.insert({subnet.prefix_len, subnet.addr.network_order()});
+    for (const auto& key : map_keys<bpfnet_lpm_v4>(state_->subnets_fd)) {
+        uint32_t value = 0;
+        if (bpf_map_lookup_elem(state_->subnets_fd, &key, &value) == 0 &&
+            value == BPFNET_SUBNET_OTHER_BRIDGE && !wanted.count({key.prefix_len, key.addr})) {
+            bpf_map_delete_elem(state_->subnets_fd, &key);
+        }
+    }
+    const uint32_t other = BPFNET_SUBNET_OTHER_BRIDGE;
+    for (const auto& [prefix_len, addr] : wanted) {
+        bpfnet_lpm_v4 key{.prefix_len = prefix_len, .addr = addr};
+        // NOEXIST: a bpfnet network's own entry for the same prefix (never expected: IPAM keeps
+        // networks off routed subnets) is not overwritten.
+        const int err = bpf_map_update_elem(state_->subnets_fd, &key, &other, BPF_NOEXIST);
+        if (err && err != -EEXIST) return fail(map_error("bpfnet_subnets update", err));
+    }
+    return {};
 }
 
 // Attaches the uplink program to every configured uplink that exists, detaches it from devices no
 // longer configured, and records the outcome per device for `bpfnet status`. A missing or failing
 // uplink is not an error for the caller: its clients reach published ports through the kernel NAT.
-Status BpfDatapath::sync_uplinks() {
+Status BpfDatapath::sync_uplinks(const kernel::HostInterfaces& host) {
     BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
     std::set<std::string> wanted;
     std::map<std::string, std::string> outcome;
-    for (const auto& name : state_->options.uplinks) {
-        if (name != "auto") {
-            wanted.insert(name);
-            continue;
-        }
-        BPFNET_ASSIGN_OR_RETURN(auto device, kernel::default_route_ifname(sock));
-        if (device)
-            wanted.insert(*device);
-        else
-            outcome["auto"] = "no default route";
-    }
+    for (const auto& [name, why] : host.uplinks) wanted.insert(name);
+    if (!host.auto_note.empty()) outcome["auto"] = host.auto_note;
     std::set<std::string> attached;
     for (const auto& name : wanted) {
         BPFNET_ASSIGN_OR_RETURN(auto link, kernel::find_link(sock, name));
@@ -517,6 +551,7 @@ Result<std::vector<std::string>> BpfDatapath::collect_garbage(const std::set<std
         uint32_t network = 0;
         bpfnet_net_info info{};
         if (bpf_map_lookup_elem(state_->subnets_fd, &key, &network) == 0 &&
+            network != BPFNET_SUBNET_OTHER_BRIDGE &&
             bpf_map_lookup_elem(state_->net_fd, &network, &info) != 0) {
             bpf_map_delete_elem(state_->subnets_fd, &key);
         }

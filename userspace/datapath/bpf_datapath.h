@@ -27,8 +27,8 @@ struct BpfDatapathOptions {
     // Conntrack entries for published ports reached from outside (two per flow).
     uint32_t ct_max_entries = 262144;
     // Devices whose ingress gets the uplink program (published ports from outside). "auto" stands
-    // for the device of the default route; no entries: published ports are reached from outside
-    // through the kernel NAT only.
+    // for every device with a global address and a route (kernel/host_interfaces.h); no entries:
+    // published ports are reached from outside through the kernel NAT only.
     std::vector<std::string> uplinks{"auto"};
     // XDP on uplinks, next to the TC program: "auto" where the driver runs XDP natively, except
     // veth (its peer may hand over packets with partial checksums, which XDP cannot see);
@@ -76,11 +76,17 @@ class BpfDatapath : public Datapath {
     const std::string& pin_dir() const;
     bool uses_tcx() const;
     std::string published_ports_path() const override;
+    // The host's interfaces changed (links, addresses, routes): uplinks re-attached as "auto"
+    // now finds them, other bridges' subnets and the host's addresses re-written in the maps.
+    Result<bool> refresh_host() override;
 
   private:
     struct State;
     explicit BpfDatapath(KernelDatapath& kernel, std::unique_ptr<State> state);
-    Status sync_uplinks();
+    Status sync_uplinks(const kernel::HostInterfaces& host);
+    // bpfnet_subnets' entries for other bridges' subnets (BPFNET_SUBNET_OTHER_BRIDGE), exactly
+    // those of `host`.
+    Status sync_other_bridges(const kernel::HostInterfaces& host);
     // What the XDP program does on an uplink (attached or not, and why), for status.
     std::string sync_uplink_xdp(const std::string& ifname, int ifindex, const std::string& kind);
     bool xdp_may_run() const;

@@ -28,6 +28,9 @@ struct PublishedPort {
     Ipv4 endpoint_ip;
     std::string bridge;
     Cidr subnet;
+    // On a gateway_mode_ipv4=routed network: the container port is opened to direct routing,
+    // the host port is not translated.
+    bool routed = false;
 };
 
 class Datapath {
@@ -40,6 +43,10 @@ class Datapath {
     // What the firewall found of the host's iptables FORWARD chain (Docker's DROP policy) and did
     // about it, for `bpfnet status`; empty for datapaths that leave forwarding to another.
     virtual std::string forward_firewall_state() const { return ""; }
+
+    // The host's uplinks and other container networks' bridges as this datapath sees them, for
+    // `bpfnet status`; empty for datapaths that do not look.
+    virtual std::string host_interfaces_state() const { return ""; }
 
     // How this datapath publishes ports, for `bpfnet status`.
     virtual std::string published_ports_path() const {
@@ -63,6 +70,10 @@ class Datapath {
     // applied before.
     virtual Status sync_policy(const std::vector<NetworkSpec>& networks,
                                const std::vector<PublishedPort>& ports) = 0;
+    // The host's interfaces changed (see kernel/host_watch.h). Returns whether the policy must be
+    // synced again (the firewall names the uplinks); what a datapath keeps itself it redoes here.
+    virtual Result<bool> refresh_host() { return false; }
+
     // Removes all policy this datapath installed (used when the agent is told to clean up).
     virtual Status remove_policy() = 0;
 

@@ -36,6 +36,15 @@ Result<bool> holds(std::vector<std::string> args) {
     return r.exit_code == 0;
 }
 
+// "iptables v1.8.9 (nf_tables)" or "(legacy)": which kernel tables Docker's rules and ours live in.
+std::string iptables_backend() {
+    auto version = kernel::run_program({"iptables", "-V"});
+    if (!version || version->exit_code != 0) return "iptables version unknown";
+    std::string text = version->output;
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    return text;
+}
+
 }  // namespace
 
 std::vector<std::string> docker_user_rule(const std::string& instance) {
@@ -53,7 +62,7 @@ Status DockerUserChain::ensure() {
     const auto rule = docker_user_rule(instance_);
     auto listing = iptables({"-S", kDockerUserChain});
     if (!listing && listing.error().kind == ErrorKind::NotFound) {
-        set_state("no iptables binary: no iptables FORWARD chain to pass");
+        set_state("no iptables binary: nftables only, no iptables FORWARD chain to pass");
         return {};
     }
     BPFNET_TRY(listing);
@@ -70,8 +79,8 @@ Status DockerUserChain::ensure() {
     checked_ = true;
     BPFNET_ASSIGN_OR_RETURN(bool docker, holds({"-S", "DOCKER"}));
     set_state(fmt::format(
-        "iptables {} chain {}: accepts packets marked {:#x} by the bpfnet firewall",
-        kDockerUserChain,
+        "{}; Docker's chains {}; {} chain {}: accepts packets marked {:#x} by the bpfnet firewall",
+        iptables_backend(), docker ? "present" : "absent", kDockerUserChain,
         made_chain ? "(created by bpfnet, as Docker would)" : (docker ? "(Docker's)" : "(present)"),
         kForwardAcceptMark));
     return {};

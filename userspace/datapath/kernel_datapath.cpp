@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <functional>
+#include <map>
 #include <set>
 #include <string_view>
 
@@ -48,8 +49,60 @@ uint32_t network_ifgroup(const std::string& network_id) {
     return group != 0 ? group : 1;
 }
 
-KernelDatapath::KernelDatapath(std::string instance)
-    : instance_(std::move(instance)), nft_table_("bpfnet_" + instance_), docker_user_(instance_) {}
+KernelDatapath::KernelDatapath(std::string instance, std::vector<std::string> uplinks)
+    : instance_(std::move(instance)),
+      uplinks_(std::move(uplinks)),
+      nft_table_("bpfnet_" + instance_),
+      docker_user_(instance_) {}
+
+std::string KernelDatapath::forward_firewall_state() const {
+    return docker_user_.state();
+}
+
+Result<kernel::HostInterfaces> KernelDatapath::survey_host() const {
+    BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
+    return kernel::survey_host_interfaces(sock, uplinks_,
+                                          fmt::format("{}{}:", kAliasPrefix, instance_));
+}
+
+std::string KernelDatapath::host_interfaces_state() const {
+    std::lock_guard lock(survey_mutex_);
+    if (!surveyed_) return "not surveyed yet";
+    std::vector<std::string> uplinks;
+    for (const auto& [name, why] : last_survey_.uplinks)
+        uplinks.push_back(fmt::format("{} ({})", name, why));
+    std::map<std::string, std::vector<std::string>> bridges;
+    for (const auto& [subnet, bridge] : last_survey_.foreign_subnets)
+        bridges[bridge].push_back(subnet.str());
+    std::vector<std::string> others;
+    for (const auto& [bridge, subnets] : bridges)
+        others.push_back(fmt::format("{} {}", bridge, fmt::join(subnets, " ")));
+    return fmt::format(
+        "uplinks: {}; other container networks (isolated both ways): {}",
+        uplinks.empty()
+            ? (last_survey_.auto_note.empty() ? std::string("none") : last_survey_.auto_note)
+            : fmt::format("{}", fmt::join(uplinks, ", ")),
+        others.empty() ? std::string("none") : fmt::format("{}", fmt::join(others, ", ")));
+}
+
+Result<bool> KernelDatapath::refresh_host() {
+    BPFNET_ASSIGN_OR_RETURN(auto host, survey_host());
+    std::lock_guard lock(survey_mutex_);
+    const bool uplinks_changed = !surveyed_ || host.uplinks != last_survey_.uplinks;
+    last_survey_ = std::move(host);
+    surveyed_ = true;
+    return uplinks_changed;
+}
+
+Result<kernel::HostInterfaces> KernelDatapath::host_interfaces() {
+    {
+        std::lock_guard lock(survey_mutex_);
+        if (surveyed_) return last_survey_;
+    }
+    BPFNET_TRY(refresh_host());
+    std::lock_guard lock(survey_mutex_);
+    return last_survey_;
+}
 
 std::string KernelDatapath::owner_alias(const std::string& what, const std::string& id) const {
     return fmt::format("{}{}:{}:{}", kAliasPrefix, instance_, what, id.substr(0, 12));
@@ -76,7 +129,9 @@ Status KernelDatapath::ensure_network(const NetworkSpec& spec) {
         BPFNET_TRY(kernel::create_bridge(sock, network.bridge_name, spec.options.mtu,
                                          owner_alias("net", network.id)));
     }
-    BPFNET_TRY(kernel::add_address(sock, network.bridge_name, gateway_cidr(network)));
+    // gateway_mode_ipv4=isolated: the bridge has no address, so not even the host is reachable.
+    if (spec.options.gateway_mode != GatewayMode::Isolated)
+        BPFNET_TRY(kernel::add_address(sock, network.bridge_name, gateway_cidr(network)));
     BPFNET_TRY(kernel::set_link_up(sock, network.bridge_name));
     if (!spec.options.enable_icc) {
         // icc=false is an ip/ip6 forward rule matching bridge-to-same-bridge traffic, which only
@@ -258,9 +313,20 @@ Status KernelDatapath::sync_policy(const std::vector<NetworkSpec>& networks,
     // With no networks there is nothing to enforce: leave no tables behind (an agent that is never
     // started again must not leave rules that could match a later network's subnet).
     if (networks.empty()) return remove_policy();
-    FirewallSpec spec{.table = nft_table_, .networks = {}, .ports = {}};
+    FirewallSpec spec;
+    spec.table = nft_table_;
+    BPFNET_ASSIGN_OR_RETURN(auto host, host_interfaces());
+    spec.uplinks = host.uplink_names();
     std::set<std::string> publishing_bridges;
     for (const auto& p : ports) {
+        // A routed network's binding opens the container port itself; nothing is translated.
+        if (p.routed) {
+            spec.routed_ports.push_back(
+                FirewallOpenPort{.proto = p.binding.proto,
+                                 .endpoint_ip = p.endpoint_ip,
+                                 .endpoint_port = p.binding.container_port});
+            continue;
+        }
         spec.ports.push_back(FirewallPort{.proto = p.binding.proto,
                                           .host_ip = p.binding.host_ip,
                                           .host_port = p.binding.host_port,
@@ -284,6 +350,8 @@ Status KernelDatapath::sync_policy(const std::vector<NetworkSpec>& networks,
             .internal = n.network.internal,
             .group = n.network.driver == driver::kOverlay ? 0 : network_ifgroup(n.network.id),
             .overlay = n.network.driver == driver::kOverlay,
+            .gateway_mode = n.options.gateway_mode,
+            .trusted = n.options.trusted_host_interfaces,
         });
     }
     BPFNET_TRY(nft_.run(render_ruleset(spec)));

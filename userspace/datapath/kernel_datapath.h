@@ -5,11 +5,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "datapath/datapath.h"
 #include "datapath/docker_user_chain.h"
 #include "datapath/nft_ruleset.h"
+#include "kernel/host_interfaces.h"
 #include "kernel/netlink.h"
 
 namespace bpfnet {
@@ -31,10 +34,12 @@ class KernelDatapath : public Datapath {
     // `instance` identifies this agent: it is written into the alias of every link the datapath
     // creates ("bpfnet:<instance>:...") and names its nftables tables, so several agents can share
     // a host and each only ever deletes what it made.
-    explicit KernelDatapath(std::string instance);
+    // `uplinks`: --uplink's values (names, "auto"); see kernel/host_interfaces.h.
+    explicit KernelDatapath(std::string instance, std::vector<std::string> uplinks = {});
 
     const char* name() const override { return "kernel"; }
-    std::string forward_firewall_state() const override { return docker_user_.state(); }
+    std::string forward_firewall_state() const override;
+    std::string host_interfaces_state() const override;
     Status ensure_network(const NetworkSpec& spec) override;
     Status remove_network(const Network& network) override;
     Status ensure_endpoint(const NetworkSpec& spec, const Endpoint& endpoint,
@@ -43,12 +48,17 @@ class KernelDatapath : public Datapath {
     Status sync_policy(const std::vector<NetworkSpec>& networks,
                        const std::vector<PublishedPort>& ports) override;
     Status remove_policy() override;
+    Result<bool> refresh_host() override;
     Result<std::vector<std::string>> collect_garbage(const std::set<std::string>& keep) override;
 
     std::string owner_alias(const std::string& what, const std::string& id) const;
     // Whether a link alias is this agent's ownership marker.
     bool owned_by_us(const std::string& alias) const;
     const std::string& nft_table() const { return nft_table_; }
+    // The host's uplinks and other bridges as the last survey found them (the first call
+    // surveys; refresh_host() surveys again when the host watch reports a change). Policy syncs
+    // use this, so their cost does not grow with the number of links on the host.
+    Result<kernel::HostInterfaces> host_interfaces();
 
   private:
     Status ensure_docker_endpoint(const NetworkSpec& spec, const Endpoint& endpoint);
@@ -56,7 +66,12 @@ class KernelDatapath : public Datapath {
                            const Endpoint& endpoint);
 
     std::string instance_;
+    std::vector<std::string> uplinks_;
     std::string nft_table_;
+    Result<kernel::HostInterfaces> survey_host() const;
+    mutable std::mutex survey_mutex_;  // status reads last_survey_ while a sync writes it
+    kernel::HostInterfaces last_survey_;
+    bool surveyed_ = false;
     NftRunner nft_;
     DockerUserChain docker_user_;
 };

@@ -33,6 +33,7 @@
 #include <mutex>
 #include <set>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 namespace bpfnet {
@@ -89,12 +90,20 @@ void append_rule(std::string& out, const std::string& rule) {
     out += '\n';
 }
 
+// `{ "a", "b" }`: an anonymous set of interface names for one rule.
+std::string ifname_list(const std::vector<std::string>& names) {
+    std::vector<std::string> quoted;
+    for (const auto& n : names) quoted.push_back(quote_ifname(n));
+    return fmt::format("{{ {} }}", fmt::join(quoted, ", "));
+}
+
 // What the drops above let through and bpfnet forwards for its networks gets kForwardAcceptMark,
 // which this agent's DOCKER-USER rule accepts (see docker_user_chain.h): traffic between bpfnet
 // networks (what isolation and icc left), published ports (DNATed) and replies into the networks,
-// and egress to any device but a bridge. Egress into another bridge (docker0, another runtime's,
-// libvirt's) is left unmarked, so Docker's own FORWARD rules decide about Docker's networks: bpfnet
-// opens nothing Docker would not.
+// direct routing where the gateway mode allows it, and egress to any device but another bridge
+// (an uplink that is a bridge excepted). What goes from a bpfnet network into another bridge
+// after the isolation drops (DNATed connections to Docker's published ports) is left unmarked, so
+// Docker's own FORWARD rules decide about Docker's networks: bpfnet opens nothing Docker would not.
 void render_accept_marks(std::string& out, const FirewallSpec& spec, bool with_groups) {
     const std::string mark = fmt::format(" meta mark set meta mark | {:#010x}", kForwardAcceptMark);
     // An overlay's frames between its local ports and its VXLAN port, which br_netfilter shows to
@@ -116,35 +125,124 @@ void render_accept_marks(std::string& out, const FirewallSpec& spec, bool with_g
         append_rule(out, to + " ct status dnat" + mark);
         append_rule(out, to + " ct state established,related" + mark);
     }
-    for (const auto& from : from_ours)
+    for (const auto& from : from_ours) {
         append_rule(out, from + " meta oifkind != \"bridge\"" + mark);
+        append_rule(out, from + " oifname @uplinks" + mark);
+    }
+    // New connections from outside that the gateway mode lets through.
+    for (const auto& n : spec.networks) {
+        if (n.overlay || n.internal) continue;
+        std::vector<std::string> to_network{"oifname " + quote_ifname(n.bridge)};
+        if (n.group) to_network.push_back("oifgroup " + std::to_string(n.group));
+        std::string from;
+        if (n.gateway_mode == GatewayMode::Nat) {
+            if (n.trusted.empty()) continue;
+            from = "iifname " + ifname_list(n.trusted) + " ";
+        }
+        for (const auto& to : to_network) append_rule(out, from + to + mark);
+    }
 }
 
-// The sets of all bridges and all routed-port groups, and the forward chain; identical for the ip
-// and ip6 families. A network is its bridge plus its routed ports (interface group G): every rule
-// about "the bridge" has a twin for the group.
-void render_filter(std::string& out, const FirewallSpec& spec) {
-    out += "\tset bridges {\n\t\ttype ifname\n";
+// The rules every policed network adds beyond isolation and icc: drops of traffic between the
+// network and other container networks on the host (bridges that are neither this agent's nor
+// uplinks: Docker's docker0, libvirt's virbr0, another runtime's), both ways, and of connections
+// routed straight to a container's address where the gateway mode does not allow them.
+// DNATed connections (published ports, this agent's or Docker's) are exempt, as between networks.
+void render_outside_rules(std::string& out, const FirewallNetwork& n, bool ipv4, bool with_groups,
+                          bool with_routed_ports) {
+    const std::string br = quote_ifname(n.bridge);
+    const std::string group = std::to_string(n.group);
+    std::vector<std::string> from_network{"iifname " + br};
+    std::vector<std::string> to_network{"oifname " + br};
+    if (n.group) {
+        from_network.push_back("iifgroup " + group);
+        to_network.push_back("oifgroup " + group);
+    }
+    for (const auto& from : from_network) {
+        append_rule(out, from +
+                             " meta oifkind \"bridge\" oifname != @all_bridges oifname != @uplinks "
+                             "ct status ! dnat counter drop comment " +
+                             comment("isolation from other bridges, outbound", n.bridge));
+    }
+    for (const auto& to : to_network) {
+        append_rule(out, to +
+                             " meta iifkind \"bridge\" iifname != @all_bridges iifname != @uplinks "
+                             "ct status ! dnat counter drop comment " +
+                             comment("isolation from other bridges, inbound", n.bridge));
+    }
+    if (n.gateway_mode == GatewayMode::NatUnprotected) return;
+    // From anything but this agent's networks (their own drops cover them) and the host itself
+    // (which is the output hook, not this one).
+    std::string from_outside = " iifname != @all_bridges";
+    if (with_groups) from_outside += " iifgroup != @groups";
+    if (n.gateway_mode == GatewayMode::Nat && !n.trusted.empty())
+        from_outside += " iifname != " + ifname_list(n.trusted);
+    std::string what = " ct state new ct status ! dnat";
+    if (n.gateway_mode == GatewayMode::Routed) {
+        // Routed: the published container ports and ICMP are open, nothing else.
+        what += ipv4 ? " meta l4proto != icmp" : " meta l4proto != ipv6-icmp";
+        if (ipv4 && with_routed_ports)
+            what += " ip daddr . meta l4proto . th dport != @routed_open";
+    }
+    for (const auto& to : to_network) {
+        append_rule(out, to + from_outside + what + " counter drop comment " +
+                             comment("direct routing", n.bridge));
+    }
+}
+
+void render_ifname_set(std::string& out, const char* name, const std::vector<std::string>& names) {
+    out += std::string("\tset ") + name + " {\n\t\ttype ifname\n";
     std::set<std::string_view> seen;
-    std::set<uint32_t> groups;
     std::string elements;
-    for (const auto& n : spec.networks) {
-        if (n.overlay) continue;
-        if (n.group != 0) groups.insert(n.group);
+    for (const auto& n : names) {
         // Duplicate elements would make nft reject the set declaration.
-        if (!seen.insert(n.bridge).second) continue;
+        if (!seen.insert(n).second) continue;
         if (!elements.empty()) elements += ", ";
-        elements += quote_ifname(n.bridge);
+        elements += quote_ifname(n);
     }
     // An empty `elements = { }` is a syntax error, so an empty set has no elements line.
     if (!elements.empty()) out += "\t\telements = { " + elements + " }\n";
     out += "\t}\n\n";
+}
+
+// The sets (bridges: the networks policed here; all_bridges: every bridge of this agent, overlays
+// included; uplinks; groups: routed endpoint ports) and the forward chain. The same for the ip and
+// ip6 families but for routed_open, the IPv4 container ports routed networks open. A network is
+// its bridge plus its routed ports (interface group G): every rule about "the bridge" has a twin
+// for the group.
+void render_filter(std::string& out, const FirewallSpec& spec, bool ipv4) {
+    std::vector<std::string> policed;
+    std::vector<std::string> all;
+    std::set<uint32_t> groups;
+    for (const auto& n : spec.networks) {
+        all.push_back(n.bridge);
+        if (n.overlay) continue;
+        policed.push_back(n.bridge);
+        if (n.group != 0) groups.insert(n.group);
+    }
+    render_ifname_set(out, "bridges", policed);
+    render_ifname_set(out, "all_bridges", all);
+    render_ifname_set(out, "uplinks", spec.uplinks);
     // Only networks with routed ports need the set (and the rules that name it).
     if (!groups.empty()) {
         out += "\tset groups {\n\t\ttypeof meta iifgroup\n\t\telements = { " +
                fmt::format("{}", fmt::join(groups, ", ")) + " }\n\t}\n\n";
     }
-
+    const bool with_routed_ports = ipv4 && !spec.routed_ports.empty();
+    if (with_routed_ports) {
+        std::string elements;
+        std::set<std::tuple<uint32_t, int, uint16_t>> seen;
+        for (const auto& p : spec.routed_ports) {
+            if (!seen.insert({p.endpoint_ip.value, static_cast<int>(p.proto), p.endpoint_port})
+                     .second)
+                continue;
+            if (!elements.empty()) elements += ", ";
+            elements += fmt::format("{} . {} . {}", p.endpoint_ip.str(), to_string(p.proto),
+                                    p.endpoint_port);
+        }
+        out += "\tset routed_open {\n\t\ttype ipv4_addr . inet_proto . inet_service\n";
+        out += "\t\telements = { " + elements + " }\n\t}\n\n";
+    }
     // Priority filter - 1: run before other filter-priority forward chains on the host (firewalld,
     // a distribution's `inet filter`), which might accept the traffic first. Drops are final across
     // chains anyway; the earlier hook only keeps our counters accurate.
@@ -188,6 +286,7 @@ void render_filter(std::string& out, const FirewallSpec& spec) {
                 append_rule(out, "iifgroup " + group + " oifgroup @groups" + not_own_out + verdict);
             }
         }
+        if (!n.internal) render_outside_rules(out, n, ipv4, !groups.empty(), with_routed_ports);
         if (!n.icc) {
             const std::string verdict = " counter drop comment " + comment("icc=false", n.bridge);
             append_rule(out, "iifname " + br + " oifname " + br + verdict);
@@ -322,7 +421,7 @@ std::string render_ruleset(const FirewallSpec& spec) {
     render_delete(out, spec.table);
 
     out += "table ip " + spec.table + " {\n";
-    render_filter(out, spec);
+    render_filter(out, spec, true);
     if (!spec.ports.empty())
         render_published_ports(out, spec);
     else if (has_routed_ports(spec))
@@ -345,7 +444,8 @@ std::string render_ruleset(const FirewallSpec& spec) {
         }
     }
     for (const auto& n : spec.networks) {
-        if (!n.masquerade || n.internal || n.overlay) continue;
+        if (!n.masquerade || n.internal || n.overlay || n.gateway_mode == GatewayMode::Routed)
+            continue;
         // `oifname !=` keeps traffic between endpoints of the same bridge (which br_netfilter also
         // shows to this hook) and traffic to the gateway unmasqueraded.
         const std::string br = quote_ifname(n.bridge);
@@ -356,7 +456,7 @@ std::string render_ruleset(const FirewallSpec& spec) {
     out += "\t}\n}\n";
 
     out += "table ip6 " + spec.table + " {\n";
-    render_filter(out, spec);
+    render_filter(out, spec, false);
     out += "}\n";
     return out;
 }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/ipv4.h"
+#include "core/options.h"
 #include "core/ports.h"
 #include "core/result.h"
 
@@ -25,6 +26,18 @@ struct FirewallNetwork {
     // it is not in the `bridges` set), only its bridged frames marked to pass the host's FORWARD
     // chain (see docker_user_chain.h).
     bool overlay = false;
+    // What reaches the network from outside (see GatewayMode): nat drops direct routing to
+    // container addresses except from `trusted` interfaces; nat-unprotected lets it through;
+    // routed lets it through to `routed_ports` only and does not masquerade.
+    GatewayMode gateway_mode = GatewayMode::Nat;
+    std::vector<std::string> trusted{};
+};
+
+// A container port opened for direct access on a routed network (its published port).
+struct FirewallOpenPort {
+    IpProto proto = IpProto::Tcp;
+    Ipv4 endpoint_ip;
+    uint16_t endpoint_port = 0;
 };
 
 // A published port: traffic to host_ip:host_port (0.0.0.0: any local address) is DNATed to
@@ -41,6 +54,10 @@ struct FirewallSpec {
     std::string table;  // e.g. "bpfnet_1a2b3c4d": used for the ip and bridge family tables
     std::vector<FirewallNetwork> networks;
     std::vector<FirewallPort> ports;
+    std::vector<FirewallOpenPort> routed_ports{};
+    // The host's uplinks: a bridge among them (a host whose NIC is enslaved to br0) carries the
+    // way out, so it is not "another container network".
+    std::vector<std::string> uplinks{};
 };
 
 // The nft script that replaces both tables with the desired state (pure; unit-tested).

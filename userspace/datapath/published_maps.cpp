@@ -54,6 +54,10 @@ Status sync_published_maps(int published_fd, int local_ips_fd,
         if (int err = bpf_map_update_elem(published_fd, &key, &target, BPF_ANY); err)
             return fail(map_error("bpfnet_pub_port update", err));
     }
+    return sync_local_ips(local_ips_fd);
+}
+
+Status sync_local_ips(int local_ips_fd) {
     BPFNET_ASSIGN_OR_RETURN(auto addresses, host_ipv4_addresses());
     for (uint32_t ip : map_keys<uint32_t>(local_ips_fd))
         if (!addresses.count(ip)) bpf_map_delete_elem(local_ips_fd, &ip);

@@ -17,6 +17,9 @@ namespace bpfnet {
 Status sync_published_maps(int published_fd, int local_ips_fd,
                            const std::vector<PublishedPort>& ports);
 
+// Makes bpfnet_local_ip exactly the host's current IPv4 addresses (also after address changes).
+Status sync_local_ips(int local_ips_fd);
+
 // Every IPv4 address of the host's network namespace, in network byte order.
 Result<std::set<uint32_t>> host_ipv4_addresses();
 

@@ -97,7 +97,8 @@ std::vector<MapLayout> build_layouts() {
                      out["flags"] = flags;
                      return out;
                  }});
-    l.push_back({"bpfnet_subnets", "every network's subnet (longest-prefix match)",
+    l.push_back({"bpfnet_subnets",
+                 "every network's subnet, and other bridges' (longest-prefix match)",
                  sizeof(bpfnet_lpm_v4), sizeof(uint32_t), false,
                  [](const uint8_t* k, const IfnameResolver&) {
                      const auto p = load<bpfnet_lpm_v4>(k);
@@ -105,7 +106,11 @@ std::vector<MapLayout> build_layouts() {
                  },
                  [](const uint8_t* v, const IfnameResolver& n, uint64_t) {
                      json out = json::object();
-                     put_network(out, load<uint32_t>(v), n);
+                     const uint32_t network = load<uint32_t>(v);
+                     if (network == BPFNET_SUBNET_OTHER_BRIDGE)
+                         out["network"] = "another bridge (not bpfnet's)";
+                     else
+                         put_network(out, network, n);
                      return out;
                  }});
     l.push_back({"bpfnet_ep_stats", "per-endpoint packet and byte counters (per CPU, summed)",
@@ -288,6 +293,8 @@ constexpr Named kDropReasons[] = {
     {BPFNET_DROP_UNKNOWN_VNI, "unknown-vni", "VXLAN for a VNI no overlay here has"},
     {BPFNET_DROP_UNPUBLISHED, "unpublished",
      "from outside to a container address, not a published port"},
+    {BPFNET_DROP_OTHER_BRIDGE, "other-bridge",
+     "destination is another container network on the host (not bpfnet's)"},
 };
 constexpr Named kNatCounters[] = {
     {BPFNET_NAT_DNAT_NEW, "dnat-new", ""},
@@ -350,6 +357,7 @@ std::vector<std::string> net_flag_words(uint32_t flags) {
     std::vector<std::string> words;
     if (flags & BPFNET_NET_ICC) words.push_back("icc");
     if (flags & BPFNET_NET_INTERNAL) words.push_back("internal");
+    if (flags & BPFNET_NET_DIRECT_ROUTING) words.push_back("direct-routing");
     return words;
 }
 

@@ -325,7 +325,8 @@ Result<std::vector<InterfaceAddress>> list_all_ipv4_addresses(NlSocket& sock) {
         if (auto ip = to_ipv4(rtnl_addr_get_local(a))) {
             out.push_back(InterfaceAddress{
                 .ifindex = rtnl_addr_get_ifindex(a),
-                .address = Cidr{*ip, static_cast<uint8_t>(rtnl_addr_get_prefixlen(a))}});
+                .address = Cidr{*ip, static_cast<uint8_t>(rtnl_addr_get_prefixlen(a))},
+                .global = rtnl_addr_get_scope(a) == RT_SCOPE_UNIVERSE});
         }
     });
     return out;
@@ -420,6 +421,22 @@ Result<std::optional<std::string>> default_route_ifname(NlSocket& sock) {
                     fmt::format("{}: interface {} vanished", what, best_ifindex));
     }
     return std::optional<std::string>{rtnl_link_get_name(link.get())};
+}
+
+Result<std::vector<int>> ipv4_route_ifindexes(NlSocket& sock) {
+    BPFNET_ASSIGN_OR_RETURN(nl::CachePtr cache, route_cache(sock, "list routes"));
+    std::vector<int> out;
+    for_each<rtnl_route>(cache.get(), [&](rtnl_route* r) {
+        if (rtnl_route_get_table(r) != RT_TABLE_MAIN || rtnl_route_get_type(r) != RTN_UNICAST)
+            return;
+        for (int i = 0; i < rtnl_route_get_nnexthops(r); ++i) {
+            const int ifindex = rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(r, i));
+            if (ifindex > 0) out.push_back(ifindex);
+        }
+    });
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
 }
 
 Result<std::vector<Cidr>> list_ipv4_route_destinations(NlSocket& sock) {

@@ -47,6 +47,8 @@ struct LinkInfo {
     uint32_t group = 0;  // IFLA_GROUP: the interface group, 0 by default
     bool up = false;
     unsigned mtu = 0;
+    unsigned arptype = 0;  // ARPHRD_*: 1 (ARPHRD_ETHER) for devices with Ethernet headers
+    bool loopback = false;
     MacAddr mac;
 };
 
@@ -89,6 +91,7 @@ Result<std::vector<Cidr>> list_addresses(NlSocket& sock, const std::string& ifna
 struct InterfaceAddress {
     int ifindex = 0;
     Cidr address;
+    bool global = false;  // scope global (not host- or link-local)
 };
 // Every IPv4 address of the namespace, in one dump (a host may have thousands of links: asking
 // link by link would dump all addresses once per link).
@@ -100,6 +103,8 @@ Status replace_default_route(NlSocket& sock, const std::string& ifname, Ipv4 gat
 Status delete_default_route(NlSocket& sock);
 // Nullopt when the namespace has no IPv4 default route; else the outgoing interface name.
 Result<std::optional<std::string>> default_route_ifname(NlSocket& sock);
+// Interfaces that IPv4 unicast routes of the main table (default route included) lead out of.
+Result<std::vector<int>> ipv4_route_ifindexes(NlSocket& sock);
 // Destinations of the IPv4 main table (for IPAM overlap checks), default route excluded.
 Result<std::vector<Cidr>> list_ipv4_route_destinations(NlSocket& sock);
 

@@ -143,6 +143,8 @@ LinkInfo to_link_info(rtnl_link* link) {
     info.group = rtnl_link_get_group(link);
     info.up = (rtnl_link_get_flags(link) & IFF_UP) != 0;
     info.mtu = rtnl_link_get_mtu(link);
+    info.arptype = rtnl_link_get_arptype(link);
+    info.loopback = (rtnl_link_get_flags(link) & IFF_LOOPBACK) != 0;
     nl_addr* mac = rtnl_link_get_addr(link);
     if (mac && nl_addr_get_len(mac) == info.mac.bytes.size()) {
         std::memcpy(info.mac.bytes.data(), nl_addr_get_binary_addr(mac), info.mac.bytes.size());
