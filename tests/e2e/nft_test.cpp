@@ -99,25 +99,43 @@ FirewallSpec sample_spec() {
                     .bridge = "bnt-int", .subnet = cidr("10.77.4.0/24"), .internal = true},
                 // Must match only the device literally named "bnt-x*", not every "bnt-x..." device.
                 FirewallNetwork{.bridge = "bnt-x*", .subnet = cidr("10.77.5.0/24")},
+                // Every gateway mode's rules must load too.
+                FirewallNetwork{.bridge = "bnt-trust",
+                                .subnet = cidr("10.77.6.0/24"),
+                                .trusted = {"eth9", "vx.1"}},
+                FirewallNetwork{.bridge = "bnt-unprot",
+                                .subnet = cidr("10.77.7.0/24"),
+                                .gateway_mode = GatewayMode::NatUnprotected},
+                FirewallNetwork{.bridge = "bnt-routed",
+                                .subnet = cidr("10.77.8.0/24"),
+                                .gateway_mode = GatewayMode::Routed},
             },
         // Published ports: the kernel must accept the DNAT maps and chains for every protocol.
-        .ports = {
-            FirewallPort{.proto = IpProto::Tcp,
-                         .host_ip = {},
-                         .host_port = 8080,
-                         .endpoint_ip = *Ipv4::parse("10.77.1.2"),
-                         .endpoint_port = 80},
-            FirewallPort{.proto = IpProto::Udp,
-                         .host_ip = *Ipv4::parse("127.0.0.1"),
-                         .host_port = 5353,
-                         .endpoint_ip = *Ipv4::parse("10.77.1.3"),
-                         .endpoint_port = 53},
-            FirewallPort{.proto = IpProto::Sctp,
-                         .host_ip = {},
-                         .host_port = 3868,
-                         .endpoint_ip = *Ipv4::parse("10.77.2.2"),
-                         .endpoint_port = 3868},
-        }};
+        .ports =
+            {
+                FirewallPort{.proto = IpProto::Tcp,
+                             .host_ip = {},
+                             .host_port = 8080,
+                             .endpoint_ip = *Ipv4::parse("10.77.1.2"),
+                             .endpoint_port = 80},
+                FirewallPort{.proto = IpProto::Udp,
+                             .host_ip = *Ipv4::parse("127.0.0.1"),
+                             .host_port = 5353,
+                             .endpoint_ip = *Ipv4::parse("10.77.1.3"),
+                             .endpoint_port = 53},
+                FirewallPort{.proto = IpProto::Sctp,
+                             .host_ip = {},
+                             .host_port = 3868,
+                             .endpoint_ip = *Ipv4::parse("10.77.2.2"),
+                             .endpoint_port = 3868},
+            },
+        .routed_ports = {FirewallOpenPort{.proto = IpProto::Tcp,
+                                          .endpoint_ip = *Ipv4::parse("10.77.8.2"),
+                                          .endpoint_port = 80},
+                         FirewallOpenPort{.proto = IpProto::Udp,
+                                          .endpoint_ip = *Ipv4::parse("10.77.8.2"),
+                                          .endpoint_port = 53}},
+        .uplinks = {"eth9", "br-up"}};
 }
 
 TEST(NftRuleset, ApplyReplacesIdempotentlyAndTeardownRemovesTables) {
@@ -179,6 +197,29 @@ TEST(NftRuleset, ApplyReplacesIdempotentlyAndTeardownRemovesTables) {
         CHILD_CHECK(!contains(ip, "ip saddr 10.77.3.0/24 oifname"), ip);
         CHILD_CHECK(!contains(ip, "ip saddr 10.77.4.0/24"), ip);  // internal
         CHILD_CHECK(!contains(ip6, "postrouting"), ip6);
+        // Gateway modes: the kernel took each mode's rules as rendered.
+        // (How nft lists the negated ct state set is nft's business: checked around it.)
+        CHILD_CHECK(contains(ip, "oifname \"bnt-def\" iifname != @bridges ct state"), ip);
+        CHILD_CHECK(contains(ip,
+                             "ct status ! dnat counter packets 0 bytes 0 drop comment \"bpfnet "
+                             "direct routing: bnt-def\""),
+                    ip);
+        CHILD_CHECK(contains(ip, "iifname != { \"eth9\", \"vx.1\" }") ||
+                        contains(ip, "iifname != { \"vx.1\", \"eth9\" }"),
+                    ip);
+        CHILD_CHECK(!contains(ip, "direct routing: bnt-unprot"), ip);
+        CHILD_CHECK(contains(ip,
+                             "meta l4proto != icmp ip daddr . meta l4proto . th dport != "
+                             "@routed_open"),
+                    ip);
+        CHILD_CHECK(contains(ip, "10.77.8.2 . tcp . 80"), ip);
+        CHILD_CHECK(!contains(ip, "ip saddr 10.77.8.0/24 oifname"), ip);  // routed: no NAT
+        const std::string uplinks = ip.substr(ip.find("set uplinks"), 120);
+        CHILD_CHECK(contains(uplinks, "\"br-up\"") && contains(uplinks, "\"eth9\""), ip);
+        CHILD_CHECK(contains(ip,
+                             "meta oifkind \"bridge\" oifname != @all_bridges oifname != "
+                             "@uplinks ct status ! dnat counter packets 0 bytes 0 drop"),
+                    ip);
 
         // A smaller desired state replaces the old one entirely.
         FirewallSpec smaller = sample_spec();

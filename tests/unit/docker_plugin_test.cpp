@@ -340,6 +340,33 @@ TEST_F(DockerPluginTest, InternalNetworkGivesNoGateway) {
     EXPECT_EQ(joined.body["Gateway"], "") << joined.raw;
 }
 
+TEST_F(DockerPluginTest, DockerBridgeOptionsReachTheNetwork) {
+    const std::string net = hex_id('a');
+    Reply created =
+        call("NetworkDriver.CreateNetwork",
+             create_network_body(net, "10.61.0.0/24", "10.61.0.1/24",
+                                 {{"com.docker.network.container_iface_prefix", "ctr"},
+                                  {"com.docker.network.bridge.gateway_mode_ipv4", "routed"}}));
+    ASSERT_EQ(created.status, 200) << created.raw;
+    ASSERT_EQ(create_endpoint(net, hex_id('1'), "10.61.0.2/24").status, 200);
+    Reply joined = join(net, hex_id('1'), "/var/run/docker/netns/x");
+    ASSERT_EQ(joined.status, 200) << joined.raw;
+    EXPECT_EQ(joined.body["InterfaceName"]["DstPrefix"], "ctr") << joined.raw;
+
+    // An option of Docker's bridge driver that bpfnet does not implement is refused by name.
+    Reply refused = call("NetworkDriver.CreateNetwork",
+                         create_network_body(hex_id('b'), "10.62.0.0/24", "10.62.0.1/24",
+                                             {{"com.docker.network.bridge.inhibit_ipv4", "true"}}));
+    EXPECT_NE(refused.error().find("com.docker.network.bridge.inhibit_ipv4"), std::string::npos)
+        << refused.raw;
+    // isolated needs --internal, as with Docker.
+    Reply isolated =
+        call("NetworkDriver.CreateNetwork",
+             create_network_body(hex_id('c'), "10.63.0.0/24", "10.63.0.1/24",
+                                 {{"com.docker.network.bridge.gateway_mode_ipv4", "isolated"}}));
+    EXPECT_NE(isolated.error().find("internal"), std::string::npos) << isolated.raw;
+}
+
 TEST_F(DockerPluginTest, JoinFailureRollsBackAndCanBeRetried) {
     const std::string net = hex_id('a');
     ASSERT_NO_FATAL_FAILURE(create_network(net));

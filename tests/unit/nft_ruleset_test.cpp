@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "datapath/docker_user_chain.h"
 #include "datapath/kernel_datapath.h"
@@ -38,31 +39,104 @@ const std::string kAcceptMarks =
     "\t\tiifname @bridges oifname @bridges meta mark set meta mark | 0x00400000\n"
     "\t\toifname @bridges ct status dnat meta mark set meta mark | 0x00400000\n"
     "\t\toifname @bridges ct state established,related meta mark set meta mark | 0x00400000\n"
-    "\t\tiifname @bridges meta oifkind != \"bridge\" meta mark set meta mark | 0x00400000\n";
+    "\t\tiifname @bridges meta oifkind != \"bridge\" meta mark set meta mark | 0x00400000\n"
+    "\t\tiifname @bridges oifname @uplinks meta mark set meta mark | 0x00400000\n";
+const std::string kMark = " meta mark set meta mark | 0x00400000";
 const std::string kNatHook = "\t\ttype nat hook postrouting priority srcnat; policy accept;\n";
 
+std::string rule(const std::string& text) {
+    return "\t\t" + text + "\n";
+}
+
+std::string quoted(const std::string& name) {
+    return "\"" + name + "\"";
+}
+
+// One `type ifname` set. An empty set has no elements line (`elements = { }` does not parse).
+std::string ifname_set(const std::string& name, const std::vector<std::string>& elements) {
+    std::string out = "\tset " + name + " {\n\t\ttype ifname\n";
+    if (!elements.empty()) {
+        std::string list;
+        for (const auto& e : elements) list += (list.empty() ? "" : ", ") + quoted(e);
+        out += "\t\telements = { " + list + " }\n";
+    }
+    return out + "\t}\n\n";
+}
+
+// The sets every filter table starts with: the bridges policed here, every bridge of the agent
+// (overlays included) and the host's uplinks.
+std::string filter_sets(const std::vector<std::string>& bridges,
+                        const std::vector<std::string>& all_bridges,
+                        const std::vector<std::string>& uplinks = {}) {
+    return ifname_set("bridges", bridges) + ifname_set("all_bridges", all_bridges) +
+           ifname_set("uplinks", uplinks);
+}
+
+// Without overlays every bridge of the agent is policed.
+std::string filter_sets(const std::vector<std::string>& bridges) {
+    return filter_sets(bridges, bridges);
+}
+
+std::string forward_chain(const std::string& rules) {
+    return "\tchain forward {\n" + kForwardHook + rules + "\t}\n";
+}
+
+// A whole script from the ip table's content before its postrouting chain, the rules of that
+// chain and the ip6 table's content.
+std::string ruleset(const std::string& ip, const std::string& postrouting, const std::string& ip6) {
+    return kPrologue + "table ip bpfnet_t1 {\n" + ip + "\n\tchain postrouting {\n" + kNatHook +
+           postrouting + "\t}\n}\ntable ip6 bpfnet_t1 {\n" + ip6 + "}\n";
+}
+
+// A network's drop of traffic into the agent's other bridges (without published ports).
+std::string isolation_rule(const std::string& bridge) {
+    return rule("iifname " + quoted(bridge) + " oifname @bridges oifname != " + quoted(bridge) +
+                " counter drop comment \"bpfnet isolation: " + bridge + "\"");
+}
+
+std::string masquerade(const std::string& subnet, const std::string& bridge) {
+    return rule("ip saddr " + subnet + " oifname != " + quoted(bridge) +
+                " counter masquerade comment \"bpfnet masquerade: " + bridge + "\"");
+}
+
+// nat: new connections from outside the agent's networks that were not DNATed.
+const std::string kNatDirectRouting =
+    "iifname != @bridges ct state != { established, related } ct status ! dnat";
+
+// What every policed network that is not internal adds after its isolation rule: drops of
+// traffic to and from other bridges (neither the agent's nor uplinks; DNATed connections exempt),
+// then of connections routed straight to its containers from outside. `direct_routing` is the
+// match of that last drop after the output interface; empty for nat-unprotected, which has none.
+std::string outside_rules(const std::string& bridge,
+                          const std::string& direct_routing = kNatDirectRouting) {
+    const std::string br = quoted(bridge);
+    std::string out =
+        rule("iifname " + br +
+             " meta oifkind \"bridge\" oifname != @all_bridges oifname != @uplinks ct status ! "
+             "dnat counter drop comment \"bpfnet isolation from other bridges, outbound: " +
+             bridge + "\"") +
+        rule("oifname " + br +
+             " meta iifkind \"bridge\" iifname != @all_bridges iifname != @uplinks ct status ! "
+             "dnat counter drop comment \"bpfnet isolation from other bridges, inbound: " +
+             bridge + "\"");
+    if (!direct_routing.empty()) {
+        out += rule("oifname " + br + " " + direct_routing +
+                    " counter drop comment \"bpfnet direct routing: " + bridge + "\"");
+    }
+    return out;
+}
+
 TEST(NftRuleset, NoNetworksStillDeclaresAllTablesAndChains) {
-    const std::string expected = kPrologue +
-                                 "table ip bpfnet_t1 {\n"
-                                 "\tset bridges {\n"
-                                 "\t\ttype ifname\n"
-                                 "\t}\n"
-                                 "\n"
-                                 "\tchain forward {\n" +
-                                 kForwardHook +
+    const std::string expected = kPrologue + "table ip bpfnet_t1 {\n" + filter_sets({}) +
+                                 "\tchain forward {\n" + kForwardHook +
                                  "\t}\n"
                                  "\n"
                                  "\tchain postrouting {\n" +
                                  kNatHook +
                                  "\t}\n"
                                  "}\n"
-                                 "table ip6 bpfnet_t1 {\n"
-                                 "\tset bridges {\n"
-                                 "\t\ttype ifname\n"
-                                 "\t}\n"
-                                 "\n"
-                                 "\tchain forward {\n" +
-                                 kForwardHook +
+                                 "table ip6 bpfnet_t1 {\n" +
+                                 filter_sets({}) + "\tchain forward {\n" + kForwardHook +
                                  "\t}\n"
                                  "}\n";
     EXPECT_EQ(render_ruleset(FirewallSpec{.table = "bpfnet_t1", .networks = {}, .ports = {}}),
@@ -74,15 +148,8 @@ TEST(NftRuleset, DefaultNetworkIsIsolatedAndMasqueraded) {
         "\t\tiifname \"bn-aaa\" oifname @bridges oifname != \"bn-aaa\" counter drop comment "
         "\"bpfnet isolation: bn-aaa\"\n";
     const std::string expected =
-        kPrologue +
-        "table ip bpfnet_t1 {\n"
-        "\tset bridges {\n"
-        "\t\ttype ifname\n"
-        "\t\telements = { \"bn-aaa\" }\n"
-        "\t}\n"
-        "\n"
-        "\tchain forward {\n" +
-        kForwardHook + isolation + kAcceptMarks +
+        kPrologue + "table ip bpfnet_t1 {\n" + filter_sets({"bn-aaa"}) + "\tchain forward {\n" +
+        kForwardHook + isolation + outside_rules("bn-aaa") + kAcceptMarks +
         "\t}\n"
         "\n"
         "\tchain postrouting {\n" +
@@ -91,14 +158,9 @@ TEST(NftRuleset, DefaultNetworkIsIsolatedAndMasqueraded) {
         "comment \"bpfnet masquerade: bn-aaa\"\n"
         "\t}\n"
         "}\n"
-        "table ip6 bpfnet_t1 {\n"
-        "\tset bridges {\n"
-        "\t\ttype ifname\n"
-        "\t\telements = { \"bn-aaa\" }\n"
-        "\t}\n"
-        "\n"
-        "\tchain forward {\n" +
-        kForwardHook + isolation + kAcceptMarks +
+        "table ip6 bpfnet_t1 {\n" +
+        filter_sets({"bn-aaa"}) + "\tchain forward {\n" + kForwardHook + isolation +
+        outside_rules("bn-aaa") + kAcceptMarks +
         "\t}\n"
         "}\n";
     FirewallSpec spec{
@@ -109,18 +171,12 @@ TEST(NftRuleset, DefaultNetworkIsIsolatedAndMasqueraded) {
 TEST(NftRuleset, IccFalseDropsTrafficBetweenPortsOfTheBridge) {
     const std::string filter =
         "\t\tiifname \"bn-aaa\" oifname @bridges oifname != \"bn-aaa\" counter drop comment "
-        "\"bpfnet isolation: bn-aaa\"\n"
+        "\"bpfnet isolation: bn-aaa\"\n" +
+        outside_rules("bn-aaa") +
         "\t\tiifname \"bn-aaa\" oifname \"bn-aaa\" counter drop comment "
         "\"bpfnet icc=false: bn-aaa\"\n";
     const std::string expected =
-        kPrologue +
-        "table ip bpfnet_t1 {\n"
-        "\tset bridges {\n"
-        "\t\ttype ifname\n"
-        "\t\telements = { \"bn-aaa\" }\n"
-        "\t}\n"
-        "\n"
-        "\tchain forward {\n" +
+        kPrologue + "table ip bpfnet_t1 {\n" + filter_sets({"bn-aaa"}) + "\tchain forward {\n" +
         kForwardHook + filter + kAcceptMarks +
         "\t}\n"
         "\n"
@@ -130,14 +186,8 @@ TEST(NftRuleset, IccFalseDropsTrafficBetweenPortsOfTheBridge) {
         "comment \"bpfnet masquerade: bn-aaa\"\n"
         "\t}\n"
         "}\n"
-        "table ip6 bpfnet_t1 {\n"
-        "\tset bridges {\n"
-        "\t\ttype ifname\n"
-        "\t\telements = { \"bn-aaa\" }\n"
-        "\t}\n"
-        "\n"
-        "\tchain forward {\n" +
-        kForwardHook + filter + kAcceptMarks +
+        "table ip6 bpfnet_t1 {\n" +
+        filter_sets({"bn-aaa"}) + "\tchain forward {\n" + kForwardHook + filter + kAcceptMarks +
         "\t}\n"
         "}\n";
     auto net = network("bn-aaa", "10.10.0.0/24");
@@ -150,29 +200,18 @@ TEST(NftRuleset, MasqueradeFalseLeavesNatChainEmpty) {
     const std::string isolation =
         "\t\tiifname \"br0\" oifname @bridges oifname != \"br0\" counter drop comment "
         "\"bpfnet isolation: br0\"\n";
-    const std::string expected = kPrologue +
-                                 "table ip bpfnet_t1 {\n"
-                                 "\tset bridges {\n"
-                                 "\t\ttype ifname\n"
-                                 "\t\telements = { \"br0\" }\n"
-                                 "\t}\n"
-                                 "\n"
-                                 "\tchain forward {\n" +
-                                 kForwardHook + isolation + kAcceptMarks +
+    const std::string expected = kPrologue + "table ip bpfnet_t1 {\n" + filter_sets({"br0"}) +
+                                 "\tchain forward {\n" + kForwardHook + isolation +
+                                 outside_rules("br0") + kAcceptMarks +
                                  "\t}\n"
                                  "\n"
                                  "\tchain postrouting {\n" +
                                  kNatHook +
                                  "\t}\n"
                                  "}\n"
-                                 "table ip6 bpfnet_t1 {\n"
-                                 "\tset bridges {\n"
-                                 "\t\ttype ifname\n"
-                                 "\t\telements = { \"br0\" }\n"
-                                 "\t}\n"
-                                 "\n"
-                                 "\tchain forward {\n" +
-                                 kForwardHook + isolation + kAcceptMarks +
+                                 "table ip6 bpfnet_t1 {\n" +
+                                 filter_sets({"br0"}) + "\tchain forward {\n" + kForwardHook +
+                                 isolation + outside_rules("br0") + kAcceptMarks +
                                  "\t}\n"
                                  "}\n";
     auto net = network("br0", "192.168.5.0/24");
@@ -182,36 +221,25 @@ TEST(NftRuleset, MasqueradeFalseLeavesNatChainEmpty) {
 }
 
 TEST(NftRuleset, InternalNetworkDropsEverythingCrossingTheBridgeAndIsNotMasqueraded) {
-    // The isolation rule is subsumed by the two internal rules and left out; masquerade=true is
-    // ignored because nothing may leave an internal network.
+    // The isolation rule is subsumed by the two internal rules and left out, as are the drops of
+    // traffic to and from other bridges and of direct routing; masquerade=true is ignored because
+    // nothing may leave an internal network.
     const std::string filter =
         "\t\tiifname \"bn-int\" oifname != \"bn-int\" counter drop comment "
         "\"bpfnet internal, outbound: bn-int\"\n"
         "\t\toifname \"bn-int\" iifname != \"bn-int\" counter drop comment "
         "\"bpfnet internal, inbound: bn-int\"\n";
-    const std::string expected = kPrologue +
-                                 "table ip bpfnet_t1 {\n"
-                                 "\tset bridges {\n"
-                                 "\t\ttype ifname\n"
-                                 "\t\telements = { \"bn-int\" }\n"
-                                 "\t}\n"
-                                 "\n"
-                                 "\tchain forward {\n" +
-                                 kForwardHook + filter + kAcceptMarks +
+    const std::string expected = kPrologue + "table ip bpfnet_t1 {\n" + filter_sets({"bn-int"}) +
+                                 "\tchain forward {\n" + kForwardHook + filter + kAcceptMarks +
                                  "\t}\n"
                                  "\n"
                                  "\tchain postrouting {\n" +
                                  kNatHook +
                                  "\t}\n"
                                  "}\n"
-                                 "table ip6 bpfnet_t1 {\n"
-                                 "\tset bridges {\n"
-                                 "\t\ttype ifname\n"
-                                 "\t\telements = { \"bn-int\" }\n"
-                                 "\t}\n"
-                                 "\n"
-                                 "\tchain forward {\n" +
-                                 kForwardHook + filter + kAcceptMarks +
+                                 "table ip6 bpfnet_t1 {\n" +
+                                 filter_sets({"bn-int"}) + "\tchain forward {\n" + kForwardHook +
+                                 filter + kAcceptMarks +
                                  "\t}\n"
                                  "}\n";
     auto net = network("bn-int", "10.20.0.0/24");
@@ -223,19 +251,14 @@ TEST(NftRuleset, InternalNetworkDropsEverythingCrossingTheBridgeAndIsNotMasquera
 TEST(NftRuleset, TwoNetworksAreIsolatedFromEachOther) {
     const std::string filter =
         "\t\tiifname \"bn-one\" oifname @bridges oifname != \"bn-one\" counter drop comment "
-        "\"bpfnet isolation: bn-one\"\n"
+        "\"bpfnet isolation: bn-one\"\n" +
+        outside_rules("bn-one") +
         "\t\tiifname \"bn-two\" oifname @bridges oifname != \"bn-two\" counter drop comment "
-        "\"bpfnet isolation: bn-two\"\n";
+        "\"bpfnet isolation: bn-two\"\n" +
+        outside_rules("bn-two");
     const std::string expected =
-        kPrologue +
-        "table ip bpfnet_t1 {\n"
-        "\tset bridges {\n"
-        "\t\ttype ifname\n"
-        "\t\telements = { \"bn-one\", \"bn-two\" }\n"
-        "\t}\n"
-        "\n"
-        "\tchain forward {\n" +
-        kForwardHook + filter + kAcceptMarks +
+        kPrologue + "table ip bpfnet_t1 {\n" + filter_sets({"bn-one", "bn-two"}) +
+        "\tchain forward {\n" + kForwardHook + filter + kAcceptMarks +
         "\t}\n"
         "\n"
         "\tchain postrouting {\n" +
@@ -246,14 +269,9 @@ TEST(NftRuleset, TwoNetworksAreIsolatedFromEachOther) {
         "comment \"bpfnet masquerade: bn-two\"\n"
         "\t}\n"
         "}\n"
-        "table ip6 bpfnet_t1 {\n"
-        "\tset bridges {\n"
-        "\t\ttype ifname\n"
-        "\t\telements = { \"bn-one\", \"bn-two\" }\n"
-        "\t}\n"
-        "\n"
-        "\tchain forward {\n" +
-        kForwardHook + filter + kAcceptMarks +
+        "table ip6 bpfnet_t1 {\n" +
+        filter_sets({"bn-one", "bn-two"}) + "\tchain forward {\n" + kForwardHook + filter +
+        kAcceptMarks +
         "\t}\n"
         "}\n";
     FirewallSpec spec{
@@ -438,12 +456,16 @@ TEST(NftRuleset, OverlayBridgeIsOnlyMarkedNotPoliced) {
                         "0x00400000\n"),
               std::string::npos)
         << text;
-    EXPECT_NE(text.find("elements = { \"bn-a\" }"), std::string::npos) << text;
-    // Only the mark names it: no isolation, masquerade or set membership.
+    // Not in `bridges` (policed), but in `all_bridges`: it is no "other bridge" to the networks
+    // policed here.
+    const std::string sets = filter_sets({"bn-a"}, {"bn-a", "bo-ov"});
+    EXPECT_NE(text.find(sets), std::string::npos) << text;
+    EXPECT_NE(text.find(sets, text.find("table ip6 bpfnet_t1 {")), std::string::npos) << text;
+    // Only the mark and all_bridges name it: no isolation, masquerade or other rule of its own.
     size_t mentions = 0;
     for (size_t at = text.find("bo-ov"); at != std::string::npos; at = text.find("bo-ov", at + 1))
         ++mentions;
-    EXPECT_EQ(mentions, 4u) << text;  // iifname + oifname, in the ip and ip6 tables
+    EXPECT_EQ(mentions, 6u) << text;  // iifname + oifname + all_bridges, in the ip and ip6 tables
     EXPECT_EQ(text.find("10.8.0.0"), std::string::npos) << text;
 }
 
@@ -458,6 +480,153 @@ TEST(NftRuleset, RoutedPortGroupsAreMarkedLikeTheirBridge) {
                              "iifgroup @groups meta oifkind != \"bridge\" meta mark set"}) {
         EXPECT_NE(text.find(rule), std::string::npos) << rule << "\n" << text;
     }
+}
+
+// nat: direct routing to the containers is dropped except from the trusted interfaces, whose
+// connections are then marked so Docker's FORWARD DROP lets them through too.
+TEST(NftRuleset, NatWithTrustedInterfacesLetsDirectRoutingInFromThemOnly) {
+    const std::string filter =
+        isolation_rule("bn-aaa") +
+        outside_rules("bn-aaa",
+                      "iifname != @bridges iifname != { \"eth1\", \"vx.1\" } ct state != { "
+                      "established, related } ct status ! dnat") +
+        kAcceptMarks + rule("iifname { \"eth1\", \"vx.1\" } oifname \"bn-aaa\"" + kMark);
+    const std::string tables = filter_sets({"bn-aaa"}) + forward_chain(filter);
+    auto net = network("bn-aaa", "172.18.0.0/16");
+    net.trusted = {"eth1", "vx.1"};
+    EXPECT_EQ(render_ruleset(FirewallSpec{.table = "bpfnet_t1", .networks = {net}, .ports = {}}),
+              ruleset(tables, masquerade("172.18.0.0/16", "bn-aaa"), tables));
+}
+
+// nat-unprotected: no direct-routing drop, and whatever reaches the network is marked; still
+// masqueraded.
+TEST(NftRuleset, NatUnprotectedLetsDirectRoutingInAndMarksIt) {
+    const std::string filter = isolation_rule("bn-aaa") + outside_rules("bn-aaa", "") +
+                               kAcceptMarks + rule("oifname \"bn-aaa\"" + kMark);
+    const std::string tables = filter_sets({"bn-aaa"}) + forward_chain(filter);
+    auto net = network("bn-aaa", "172.18.0.0/16");
+    net.gateway_mode = GatewayMode::NatUnprotected;
+    EXPECT_EQ(render_ruleset(FirewallSpec{.table = "bpfnet_t1", .networks = {net}, .ports = {}}),
+              ruleset(tables, masquerade("172.18.0.0/16", "bn-aaa"), tables));
+}
+
+// routed: from outside only ICMP and the published container ports (the IPv4 set routed_open,
+// declared in the ip table only) get in, what gets in is marked, and nothing is masqueraded.
+TEST(NftRuleset, RoutedNetworkOpensOnlyIcmpAndItsPublishedPortsAndIsNotMasqueraded) {
+    const std::string routed_open =
+        "\tset routed_open {\n"
+        "\t\ttype ipv4_addr . inet_proto . inet_service\n"
+        "\t\telements = { 10.30.0.2 . tcp . 80, 10.30.0.3 . udp . 53 }\n"
+        "\t}\n"
+        "\n";
+    const std::string direct =
+        "iifname != @bridges ct state != { established, related } ct status ! dnat";
+    const std::string ip =
+        filter_sets({"bn-r"}) + routed_open +
+        forward_chain(isolation_rule("bn-r") +
+                      outside_rules("bn-r", direct +
+                                                " meta l4proto != icmp ip daddr . meta l4proto . "
+                                                "th dport != @routed_open") +
+                      kAcceptMarks + rule("oifname \"bn-r\"" + kMark));
+    const std::string ip6 =
+        filter_sets({"bn-r"}) +
+        forward_chain(isolation_rule("bn-r") +
+                      outside_rules("bn-r", direct + " meta l4proto != ipv6-icmp") + kAcceptMarks +
+                      rule("oifname \"bn-r\"" + kMark));
+    auto net = network("bn-r", "10.30.0.0/24");
+    net.gateway_mode = GatewayMode::Routed;
+    FirewallSpec spec{.table = "bpfnet_t1",
+                      .networks = {net},
+                      .ports = {},
+                      .routed_ports = {FirewallOpenPort{.proto = IpProto::Tcp,
+                                                        .endpoint_ip = *Ipv4::parse("10.30.0.2"),
+                                                        .endpoint_port = 80},
+                                       FirewallOpenPort{.proto = IpProto::Udp,
+                                                        .endpoint_ip = *Ipv4::parse("10.30.0.3"),
+                                                        .endpoint_port = 53}}};
+    EXPECT_EQ(render_ruleset(spec), ruleset(ip, "", ip6));
+}
+
+// An uplink that is a bridge (the host's NIC enslaved to br0) carries the way out: it is in the
+// uplinks set, which the drops of other bridges spare and egress is marked to.
+TEST(NftRuleset, UplinksAreDeclaredSoAnUplinkBridgeIsNotAnotherNetwork) {
+    const std::string tables =
+        filter_sets({"bn-aaa"}, {"bn-aaa"}, {"br0"}) +
+        forward_chain(isolation_rule("bn-aaa") + outside_rules("bn-aaa") + kAcceptMarks);
+    FirewallSpec spec{.table = "bpfnet_t1",
+                      .networks = {network("bn-aaa", "172.18.0.0/16")},
+                      .ports = {},
+                      .uplinks = {"br0"}};
+    EXPECT_EQ(render_ruleset(spec), ruleset(tables, masquerade("172.18.0.0/16", "bn-aaa"), tables));
+}
+
+// A network's routed ports (interface group 7) belong to it as its bridge does: every new rule
+// about the bridge has a twin for the group, and the groups set is spared like all_bridges.
+TEST(NftRuleset, RoutedPortGroupGetsTwinsOfTheOtherBridgeDirectRoutingAndMarkRules) {
+    const std::string groups =
+        "\tset groups {\n"
+        "\t\ttypeof meta iifgroup\n"
+        "\t\telements = { 7 }\n"
+        "\t}\n"
+        "\n";
+    const std::string filter =
+        "\t\tiifname \"bn-g\" oifname @bridges oifname != \"bn-g\" counter drop comment "
+        "\"bpfnet isolation: bn-g\"\n"
+        "\t\tiifname \"bn-g\" oifgroup @groups oifgroup != 7 counter drop comment "
+        "\"bpfnet isolation: bn-g\"\n"
+        "\t\tiifgroup 7 oifname @bridges oifname != \"bn-g\" counter drop comment "
+        "\"bpfnet isolation: bn-g\"\n"
+        "\t\tiifgroup 7 oifgroup @groups oifgroup != 7 counter drop comment "
+        "\"bpfnet isolation: bn-g\"\n"
+        "\t\tiifname \"bn-g\" meta oifkind \"bridge\" oifname != @all_bridges oifname != @uplinks "
+        "ct status ! dnat counter drop comment \"bpfnet isolation from other bridges, outbound: "
+        "bn-g\"\n"
+        "\t\tiifgroup 7 meta oifkind \"bridge\" oifname != @all_bridges oifname != @uplinks ct "
+        "status ! dnat counter drop comment \"bpfnet isolation from other bridges, outbound: "
+        "bn-g\"\n"
+        "\t\toifname \"bn-g\" meta iifkind \"bridge\" iifname != @all_bridges iifname != @uplinks "
+        "ct status ! dnat counter drop comment \"bpfnet isolation from other bridges, inbound: "
+        "bn-g\"\n"
+        "\t\toifgroup 7 meta iifkind \"bridge\" iifname != @all_bridges iifname != @uplinks ct "
+        "status ! dnat counter drop comment \"bpfnet isolation from other bridges, inbound: "
+        "bn-g\"\n"
+        "\t\toifname \"bn-g\" iifname != @bridges iifgroup != @groups iifname != { \"eth1\" } "
+        "ct state != { established, related } ct status ! dnat counter drop comment \"bpfnet "
+        "direct routing: bn-g\"\n"
+        "\t\toifgroup 7 iifname != @bridges iifgroup != @groups iifname != { \"eth1\" } ct "
+        "state != { established, related } ct status ! dnat counter drop comment \"bpfnet direct "
+        "routing: bn-g\"\n" +
+        rule("iifname @bridges oifname @bridges" + kMark) +
+        rule("iifname @bridges oifgroup @groups" + kMark) +
+        rule("iifgroup @groups oifname @bridges" + kMark) +
+        rule("iifgroup @groups oifgroup @groups" + kMark) +
+        rule("oifname @bridges ct status dnat" + kMark) +
+        rule("oifname @bridges ct state established,related" + kMark) +
+        rule("oifgroup @groups ct status dnat" + kMark) +
+        rule("oifgroup @groups ct state established,related" + kMark) +
+        rule("iifname @bridges meta oifkind != \"bridge\"" + kMark) +
+        rule("iifname @bridges oifname @uplinks" + kMark) +
+        rule("iifgroup @groups meta oifkind != \"bridge\"" + kMark) +
+        rule("iifgroup @groups oifname @uplinks" + kMark) +
+        rule("iifname { \"eth1\" } oifname \"bn-g\"" + kMark) +
+        rule("iifname { \"eth1\" } oifgroup 7" + kMark);
+    const std::string loopback_guard =
+        "\n\tchain loopback_guard {\n"
+        "\t\ttype filter hook prerouting priority raw; policy accept;\n"
+        "\t\tiifname @bridges ip daddr 127.0.0.0/8 counter drop comment \"bpfnet: endpoints may "
+        "not reach the host's loopback\"\n"
+        "\t\tiifgroup @groups ip daddr 127.0.0.0/8 counter drop comment \"bpfnet: endpoints may "
+        "not reach the host's loopback\"\n"
+        "\t}\n";
+    const std::string tables = filter_sets({"bn-g"}) + groups + forward_chain(filter);
+    auto net = network("bn-g", "10.9.0.0/24");
+    net.group = 7;
+    net.trusted = {"eth1"};
+    EXPECT_EQ(render_ruleset(FirewallSpec{.table = "bpfnet_t1", .networks = {net}, .ports = {}}),
+              ruleset(tables + loopback_guard,
+                      rule("ip saddr 10.9.0.0/24 oifname != \"bn-g\" oifgroup != 7 counter "
+                           "masquerade comment \"bpfnet masquerade: bn-g\""),
+                      tables));
 }
 
 }  // namespace

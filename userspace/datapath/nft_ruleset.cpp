@@ -171,13 +171,15 @@ void render_outside_rules(std::string& out, const FirewallNetwork& n, bool ipv4,
                              comment("isolation from other bridges, inbound", n.bridge));
     }
     if (n.gateway_mode == GatewayMode::NatUnprotected) return;
-    // From anything but this agent's networks (their own drops cover them) and the host itself
-    // (which is the output hook, not this one).
-    std::string from_outside = " iifname != @all_bridges";
+    // From anything but this agent's policed networks (their isolation drops cover them; an
+    // overlay's bridge is not exempt) and the host itself (the output hook, not this one).
+    std::string from_outside = " iifname != @bridges";
     if (with_groups) from_outside += " iifgroup != @groups";
     if (n.gateway_mode == GatewayMode::Nat && !n.trusted.empty())
         from_outside += " iifname != " + ifname_list(n.trusted);
-    std::string what = " ct state new ct status ! dnat";
+    // Not only new connections: also what conntrack calls invalid (a stray RST, odd flags), as
+    // Docker lets in only established and related traffic.
+    std::string what = " ct state != { established, related } ct status ! dnat";
     if (n.gateway_mode == GatewayMode::Routed) {
         // Routed: the published container ports and ICMP are open, nothing else.
         what += ipv4 ? " meta l4proto != icmp" : " meta l4proto != ipv6-icmp";
