@@ -62,9 +62,12 @@ E2E_DATAPATH=${BPFNET_E2E_DATAPATH:-bpf}
 AGENT_FLAGS=(--plugin-socket "$RUN_DIR/docker-plugin.sock" --uplink none --default-bridge none)
 [ "$E2E_DATAPATH" = kernel ] && AGENT_FLAGS+=(--probe-disable bpf)
 
+# A command line start_agent puts before bpfnetd, e.g. (nsenter --net=/run/netns/X) for an agent
+# whose "host" is a namespace of the test's own.
+AGENT_WRAP=()
 start_agent() {
     mkdir -p "$NETNS_DIR"
-    "$BPFNETD" --state-dir "$STATE_DIR" --run-dir "$RUN_DIR" --bpffs-root "$BPFFS_DIR" \
+    "${AGENT_WRAP[@]}" "$BPFNETD" --state-dir "$STATE_DIR" --run-dir "$RUN_DIR" --bpffs-root "$BPFFS_DIR" \
         --netns-dir "$NETNS_DIR" --log-level debug "${AGENT_FLAGS[@]}" "$@" >>"$AGENT_LOG" 2>&1 &
     AGENT_PID=$!
     for _ in $(seq 1 100); do
