@@ -412,6 +412,12 @@ TEST(NftRuleset, PublishedPortsBecomeDnatMapsWithHairpinAndLoopbackHandling) {
                        "masquerade comment \"bpfnet hairpin: bn-web\"\n"),
               std::string::npos)
         << out;
+    // From another bridge (which may not masquerade): the answer must come back through the host.
+    EXPECT_NE(out.find("\t\tct status dnat oifname @bridges meta iifkind \"bridge\" iifname != "
+                       "@all_bridges iifname != @uplinks counter masquerade comment \"bpfnet "
+                       "published ports: from other bridges\"\n"),
+              std::string::npos)
+        << out;
     // Published ports are reachable across networks: DNATed flows are exempt from isolation.
     EXPECT_NE(out.find("iifname \"bn-web\" oifname @bridges oifname != \"bn-web\" ct status ! dnat "
                        "counter drop"),

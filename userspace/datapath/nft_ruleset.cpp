@@ -444,6 +444,18 @@ std::string render_ruleset(const FirewallSpec& spec) {
             append_rule(out, "ct status dnat ip saddr " + subnet + " ip daddr " + subnet +
                                  " counter masquerade comment " + comment("hairpin", n.bridge));
         }
+        // From another container network (a bridge that does not masquerade its own traffic):
+        // the answer would go to that network's subnet, which endpoints may not reach (the BPF
+        // endpoint program drops it before the host could reverse the DNAT). With the host's
+        // address as source, the answer comes back through the host, as docker-proxy's would.
+        std::vector<std::string> to_ours{"oifname @bridges"};
+        if (has_routed_ports(spec)) to_ours.emplace_back("oifgroup @groups");
+        for (const auto& to : to_ours) {
+            append_rule(out, "ct status dnat " + to +
+                                 " meta iifkind \"bridge\" iifname != @all_bridges iifname != "
+                                 "@uplinks counter masquerade comment " +
+                                 quote_comment("bpfnet published ports: from other bridges"));
+        }
     }
     for (const auto& n : spec.networks) {
         if (!n.masquerade || n.internal || n.overlay || n.gateway_mode == GatewayMode::Routed)
