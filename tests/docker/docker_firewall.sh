@@ -131,9 +131,12 @@ check_paths() {
     expect_body "dk:d0-$$" "$OUT_IP" cgi-bin/peer "$HOST_IP" "$when (docker0 egress)"
     expect_body "dk:d0-$$" "$DOCKER0_GW:18391" whoami "web-$$" "$when (docker0 to a published port)"
     expect_body host "$D0" whoami "d0-$$" "$when (d0 serves)"
-    # ... but the two networks do not reach each other's containers, either way.
-    if dk exec "d0-$$" ping -c 1 -W 1 "$WEB" >/dev/null 2>&1; then die "$when: d0 on docker0 pinged web"; fi
-    if dk exec "web-$$" ping -c 1 -W 1 "$D0" >/dev/null 2>&1; then die "$when: web pinged d0 on docker0"; fi
+    # ... but the two networks do not reach each other's containers, either way (both at once).
+    local to_web to_d0
+    dk exec "d0-$$" ping -c 1 -W 1 "$WEB" >/dev/null 2>&1 & to_web=$!
+    dk exec "web-$$" ping -c 1 -W 1 "$D0" >/dev/null 2>&1 & to_d0=$!
+    if wait "$to_web"; then die "$when: d0 on docker0 pinged web"; fi
+    if wait "$to_d0"; then die "$when: web pinged d0 on docker0"; fi
     log "$when: egress, published ports, the routed network and docker0's isolation as expected"
 }
 
