@@ -8,7 +8,7 @@
 # a container on Docker's default bridge and a bpfnet container cannot reach each other either way
 # (dropped by bpfnet, counted), while both reach the outside and the Docker container reaches the
 # published port. All of it again after dockerd restarts (--live-restore) and after bpfnetd
-# restarts. Docker's users see bpfnet refuse unknown and invalid options by name, and `bpfnet
+# restarts; the published port answers while either is down, egress works while bpfnetd is. Docker's users see bpfnet refuse unknown and invalid options by name, and `bpfnet
 # status` names the networks' gateway modes.
 source "$(dirname "$0")/lib.sh"
 OUT=bnt-fw-$$
@@ -181,10 +181,13 @@ assert_datapath "$RT"
 
 # dockerd restarts (--live-restore: the containers stay) and rewrites its own chains.
 stop_dockerd
+expect_body "$OUT" "$HOST_IP:18391" whoami "web-$$" "while dockerd is down"
 start_dockerd
 check_paths "after a dockerd restart"
 
-# bpfnetd restarts.
+# bpfnetd restarts; its datapath and firewall stay while it is down.
 stop_agent
+expect_body "$OUT" "$HOST_IP:18391" whoami "web-$$" "while bpfnetd is down"
+expect_body "dk:web-$$" "$OUT_IP" cgi-bin/peer "$HOST_IP" "while bpfnetd is down (egress)"
 start_agent_for_docker
 check_paths "after a bpfnetd restart"
