@@ -60,26 +60,6 @@ body_is() {  # body_is WHERE ADDR[:PORT] PATH EXPECTED (for wait_until)
     local got
     got=$(fetch "$1" "$2" "$3" 1) && [ "$got" = "$4" ]
 }
-nft_counter() {  # packets counted by the agent's forward rules that carry the comment COMMENT
-    nft -j list chain ip "bpfnet_$AGENT_INSTANCE" forward | python3 -c '
-import json, sys
-want, n, found = sys.argv[1], 0, False
-for item in json.load(sys.stdin)["nftables"]:
-    rule = item.get("rule")
-    if not rule or rule.get("comment") != want:
-        continue
-    found = True
-    n += sum(e["counter"]["packets"] for e in rule["expr"] if isinstance(e, dict) and "counter" in e)
-if not found:
-    sys.exit(f"no rule with comment {want!r} in the forward chain")
-print(n)' "$1" || die "cannot read the nftables counter '$1': $(nft list chain ip "bpfnet_$AGENT_INSTANCE" forward 2>&1)"
-}
-bridge_of() {
-    bn network inspect "$1" | python3 -c '
-import json, sys
-n = json.load(sys.stdin)[0]
-print(n["Options"].get("com.docker.network.bridge.name") or "bn-" + n["Id"][:12])'
-}
 GW=com.docker.network.bridge.gateway_mode_ipv4
 
 # Options bpfnet does not know, or values it refuses, reach the docker user by name.

@@ -77,27 +77,6 @@ expect_no_ping() {  # expect_no_ping WHERE ADDR WHY
 expect_ping() {  # expect_ping WHERE ADDR WHAT
     nsenter --net="$(ns_path "$1")" ping -c 1 -W 2 "$2" >/dev/null || die "from $1, no answer to a ping of $2 ($3)"
 }
-# Packets counted by the rules of this agent's nftables forward chain that carry COMMENT.
-nft_counter() {
-    nft -j list chain ip "bpfnet_$AGENT_INSTANCE" forward | python3 -c '
-import json, sys
-want, n, found = sys.argv[1], 0, False
-for item in json.load(sys.stdin)["nftables"]:
-    rule = item.get("rule")
-    if not rule or rule.get("comment") != want:
-        continue
-    found = True
-    n += sum(e["counter"]["packets"] for e in rule["expr"] if isinstance(e, dict) and "counter" in e)
-if not found:
-    sys.exit(f"no rule with comment {want!r} in the forward chain")
-print(n)' "$1" || die "cannot read the nftables counter '$1': $(nft list chain ip "bpfnet_$AGENT_INSTANCE" forward 2>&1)"
-}
-bridge_of() {
-    bn network inspect "$1" | python3 -c '
-import json, sys
-n = json.load(sys.stdin)[0]
-print(n["Options"].get("com.docker.network.bridge.name") or "bn-" + n["Id"][:12])'
-}
 GW=com.docker.network.bridge.gateway_mode_ipv4
 
 # Refused options, by name; nothing is left behind.

@@ -59,15 +59,8 @@ if ip netns exec "oc-$$" ping -c 1 -W 1 10.229.1.2 >/dev/null; then die "another
 if [ "$E2E_DATAPATH" = bpf ]; then
     [ "$(drop_count 11)" -gt "$before" ] || die "the endpoint program did not count an other-bridge drop"
 fi
-inbound=$(in_host nft -j list chain ip "bpfnet_$AGENT_INSTANCE" forward | python3 -c '
-import json, sys
-total = 0
-for item in json.load(sys.stdin)["nftables"]:
-    rule = item.get("rule")
-    if rule and rule.get("comment", "").startswith("bpfnet isolation from other bridges, inbound"):
-        total += sum(e["counter"]["packets"] for e in rule["expr"] if "counter" in e)
-print(total)')
-[ "${inbound:-0}" -gt 0 ] || die "the inbound drop from the other bridge was not counted: $(in_host nft list chain ip "bpfnet_$AGENT_INSTANCE" forward)"
+[ "$(nft_counter "bpfnet isolation from other bridges, inbound: $(bridge_of "n-$$")" "$H")" -gt 0 ] ||
+    die "the inbound drop from the other bridge was not counted"
 assert_datapath_is "n-$$" "$E2E_DATAPATH" "$RUN_DIR" "$BPFFS_DIR" "$H"
 
 # The NIC goes: no longer an uplink.

@@ -113,6 +113,33 @@ net = json.load(sys.stdin)[0]["Networks"][sys.argv[1]]
 print("bnv-" + net["EndpointID"][:11])' "$2"
 }
 
+# nft_counter COMMENT [NETNS]: packets counted by the rules of this agent's nftables forward chain
+# that carry COMMENT (e.g. "bpfnet direct routing: bn-..."), in NETNS (a name under /run/netns) for
+# an agent whose host is a namespace of the test's own.
+nft_counter() {
+    local wrap=()
+    [ -z "${2:-}" ] || wrap=(ip netns exec "$2")
+    "${wrap[@]}" nft -j list chain ip "bpfnet_$AGENT_INSTANCE" forward | python3 -c '
+import json, sys
+want, n, found = sys.argv[1], 0, False
+for item in json.load(sys.stdin)["nftables"]:
+    rule = item.get("rule")
+    if not rule or rule.get("comment") != want:
+        continue
+    found = True
+    n += sum(e["counter"]["packets"] for e in rule["expr"] if isinstance(e, dict) and "counter" in e)
+if not found:
+    sys.exit(f"no rule with comment {want!r} in the forward chain")
+print(n)' "$1" || die "cannot read the nftables counter '$1': $("${wrap[@]}" nft list chain ip "bpfnet_$AGENT_INSTANCE" forward 2>&1)"
+}
+# The Linux bridge of a bpfnet network.
+bridge_of() {
+    bn network inspect "$1" | python3 -c '
+import json, sys
+n = json.load(sys.stdin)[0]
+print(n["Options"].get("com.docker.network.bridge.name") or "bn-" + n["Id"][:12])'
+}
+
 # How a bpfnetd must end: 0 after SIGTERM (a graceful stop), 137 after SIGKILL (a deliberate kill,
 # by kill_agent or by a failpoint). Anything else is a crash of its own: under make test-sanitize an
 # ASan abort is 134 and a leak found at exit makes a clean exit 134 too (abort_on_error=1).
