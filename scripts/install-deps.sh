@@ -9,6 +9,7 @@ build_pkgs=(
   clang llvm                       # BPF objects: clang -target bpf
   libbpf-dev bpftool libelf-dev zlib1g-dev
   libnl-3-dev libnl-route-3-dev    # netlink: links, addresses, routes
+  libnl-nf-3-dev                   # NFLOG: `bpfnet monitor` shows the nftables firewall's drops
   libnftables-dev nftables         # kernel datapath firewall/NAT rules
   nlohmann-json3-dev libboost-dev libsqlite3-dev libcli11-dev libspdlog-dev libfmt-dev
   libcurl4-openssl-dev             # etcd's v3 JSON API (cluster store for overlay networks)

@@ -55,7 +55,25 @@ bn network connect "n-$$" "s-$$"
 in_sb "s-$$" ping -c 1 -W 2 10.229.11.1 >/dev/null || die "the host address on the other bridge is unreachable"
 [ "$E2E_DATAPATH" = bpf ] && before=$(drop_count 11)
 if in_sb "s-$$" ping -c 1 -W 1 10.229.11.2 >/dev/null; then die "a container reached another bridge's container"; fi
+# The inbound drop is the nftables firewall's: `bpfnet monitor` shows it too (NFLOG, in the namespace
+# the agent's firewall is in), with the reason a BPF drop would have. On the kernel datapath there
+# is no BPF datapath to read: the monitor shows the firewall's drops alone.
+nsenter --net="/run/netns/$H" "$BPFNET" --run-dir "$RUN_DIR" --bpffs-root "$BPFFS_DIR" monitor \
+    --type drop --endpoint 10.229.11.2 --count 1 --duration 20 --format json \
+    >"$WORK/nft-drop.json" 2>"$WORK/monitor.err" &
+MON=$!
+CLEANUP_HOOKS+=("kill $MON 2>/dev/null")
+wait_until 10 nflog_bound 2470 "$H" || die "the monitor did not bind the firewall's NFLOG group: $(cat "$WORK/monitor.err")"
 if ip netns exec "oc-$$" ping -c 1 -W 1 10.229.1.2 >/dev/null; then die "another bridge's container reached a bpfnet container"; fi
+wait "$MON" || die "the monitor failed: $(cat "$WORK/monitor.err")"
+python3 - "$WORK/nft-drop.json" <<'PY' || die "the monitor did not show the firewall's drop: $(cat "$WORK/nft-drop.json" "$WORK/monitor.err")"
+import json, sys
+events = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+assert len(events) == 1, events
+e = events[0]
+assert e["endpoint"] == "nftables" and e["reason"] == "other-bridge", e
+assert e["src"] == "10.229.11.2" and e["dst"] == "10.229.1.2" and e["in"] == "ob0", e
+PY
 if [ "$E2E_DATAPATH" = bpf ]; then
     [ "$(drop_count 11)" -gt "$before" ] || die "the endpoint program did not count an other-bridge drop"
 fi

@@ -60,3 +60,11 @@ ringbuf_reader() {
     done
     return 1
 }
+
+# nflog_bound GROUP [NETNS]: a socket (`bpfnet monitor`) has NFLOG group GROUP in NETNS (a name under
+# /run/netns; default: this one).
+nflog_bound() {
+    local wrap=()
+    [ -z "${2:-}" ] || wrap=(ip netns exec "$2")
+    "${wrap[@]}" awk -v g="$1" '$1 == g { found = 1 } END { exit !found }' /proc/net/netfilter/nfnetlink_log
+}

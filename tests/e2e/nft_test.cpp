@@ -135,7 +135,9 @@ FirewallSpec sample_spec() {
                          FirewallOpenPort{.proto = IpProto::Udp,
                                           .endpoint_ip = *Ipv4::parse("10.77.8.2"),
                                           .endpoint_port = 53}},
-        .uplinks = {"eth9", "br-up"}};
+        .uplinks = {"eth9", "br-up"},
+        // The drops `bpfnet monitor` shows go to NFLOG: the kernel must take those rules too.
+        .log_drops = true};
 }
 
 TEST(NftRuleset, ApplyReplacesIdempotentlyAndTeardownRemovesTables) {
@@ -201,7 +203,8 @@ TEST(NftRuleset, ApplyReplacesIdempotentlyAndTeardownRemovesTables) {
         // (How nft lists the negated ct state set is nft's business: checked around it.)
         CHILD_CHECK(contains(ip, "oifname \"bnt-def\" iifname != @bridges ct state"), ip);
         CHILD_CHECK(contains(ip,
-                             "ct status ! dnat counter packets 0 bytes 0 drop comment \"bpfnet "
+                             "ct status ! dnat counter packets 0 bytes 0 log prefix "
+                             "\"bpfnet:unpublished:bnt-def \" group 2470 drop comment \"bpfnet "
                              "direct routing: bnt-def\""),
                     ip);
         CHILD_CHECK(contains(ip, "iifname != { \"eth9\", \"vx.1\" }") ||
@@ -218,7 +221,8 @@ TEST(NftRuleset, ApplyReplacesIdempotentlyAndTeardownRemovesTables) {
         CHILD_CHECK(contains(uplinks, "\"br-up\"") && contains(uplinks, "\"eth9\""), ip);
         CHILD_CHECK(contains(ip,
                              "meta oifkind \"bridge\" oifname != @all_bridges oifname != "
-                             "@uplinks ct status ! dnat counter packets 0 bytes 0 drop"),
+                             "@uplinks ct status ! dnat counter packets 0 bytes 0 log prefix "
+                             "\"bpfnet:other-bridge:bnt-def \" group 2470 drop"),
                     ip);
 
         // A smaller desired state replaces the old one entirely.

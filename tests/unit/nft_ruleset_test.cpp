@@ -635,5 +635,37 @@ TEST(NftRuleset, RoutedPortGroupGetsTwinsOfTheOtherBridgeDirectRoutingAndMarkRul
                       tables));
 }
 
+TEST(NftRuleset, LoggedDropsCarryTheReasonForTheMonitor) {
+    auto net = network("bn-aaa", "172.18.0.0/16");
+    FirewallSpec spec{.table = "bpfnet_t1", .networks = {net}, .ports = {}};
+    spec.log_drops = true;
+    const std::string out = render_ruleset(spec);
+    EXPECT_NE(
+        out.find("ct status ! dnat counter log prefix \"bpfnet:other-bridge:bn-aaa \" group "
+                 "2470 drop comment \"bpfnet isolation from other bridges, outbound: bn-aaa\""),
+        std::string::npos)
+        << out;
+    EXPECT_NE(out.find("counter log prefix \"bpfnet:unpublished:bn-aaa \" group 2470 drop comment "
+                       "\"bpfnet direct routing: bn-aaa\""),
+              std::string::npos)
+        << out;
+    // Without the kernel's NFLOG the same rules only count.
+    spec.log_drops = false;
+    EXPECT_EQ(render_ruleset(spec).find(" log "), std::string::npos);
+}
+
+TEST(NftRuleset, DropLogPrefixRoundTrips) {
+    std::string reason, bridge;
+    ASSERT_TRUE(parse_drop_log_prefix(drop_log_prefix("other-bridge", "bn-1"), reason, bridge));
+    EXPECT_EQ(reason, "other-bridge");
+    EXPECT_EQ(bridge, "bn-1");
+    for (const char* other : {"", "bpfnet:", "bpfnet::bn-1 ", "IN=eth0 ", "kernel: bpfnet:x"})
+        EXPECT_FALSE(parse_drop_log_prefix(other, reason, bridge)) << other;
+    // The probe's transaction declares and deletes its own table.
+    const std::string probe = render_log_probe("bpfnet_t1_logprobe");
+    EXPECT_NE(probe.find("log prefix \"bpfnet:probe \" group 2470 drop"), std::string::npos);
+    EXPECT_NE(probe.find("delete table ip bpfnet_t1_logprobe"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace bpfnet

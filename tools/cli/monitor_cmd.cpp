@@ -1,6 +1,8 @@
 // `bpfnet monitor`: live events from the datapath's ring buffer (bpfnet_events), one line each,
 // like `cilium monitor`: every drop with its reason in words, and while the monitor asks for them
-// (bpfnet_mon_cfg), a trace of every packet an endpoint sends with the verdict.
+// (bpfnet_mon_cfg), a trace of every packet an endpoint sends with the verdict. The nftables
+// firewall's drops (other bridges, direct routing) come from NFLOG (nflog_reader.h) and are shown
+// the same way, with "nftables" where a BPF drop names its endpoint.
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -10,16 +12,22 @@
 #include <csignal>
 #include <cstring>
 #include <ctime>
+#include <functional>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <set>
+
+#include <poll.h>
 
 #include <fmt/format.h>
 
 #include <bpfnet/abi.h>
 
 #include "core/ipv4.h"
+#include "datapath/nft_ruleset.h"
 #include "inspect_common.h"
+#include "nflog_reader.h"
 
 namespace bpfnet::cli {
 
@@ -45,7 +53,13 @@ struct MonitorState {
     uint32_t endpoint_ip = 0;  // network order
     int64_t wall_minus_mono_ns = 0;
     int printed = 0;
+    // Events in the ring buffer from before the monitor started are consumed unseen.
+    bool skipping_backlog = false;
 };
+
+bool done(const MonitorState& st) {
+    return st.args->count && st.printed >= st.args->count;
+}
 
 std::string verdict_name(uint32_t verdict) {
     switch (verdict) {
@@ -132,7 +146,8 @@ std::string flow_text(const json& e) {
 
 int on_event(void* ctx, void* data, size_t size) {
     auto* st = static_cast<MonitorState*>(ctx);
-    if (size < sizeof(bpfnet_event)) return 0;
+    // One poll may hand over more events than --count still wants.
+    if (size < sizeof(bpfnet_event) || st->skipping_backlog || done(*st)) return 0;
     bpfnet_event ev;
     std::memcpy(&ev, data, sizeof(ev));
     const std::string& type = st->args->type;
@@ -158,8 +173,45 @@ int on_event(void* ctx, void* data, size_t size) {
                   << std::endl;
     }
     ++st->printed;
-    if (st->args->count && st->printed >= st->args->count) g_stop = 1;
+    if (done(*st)) g_stop = 1;
     return 0;
+}
+
+void on_nft_drop(const NftDrop& d, MonitorState& st) {
+    if (st.args->type == "trace" || done(st)) return;
+    if (st.endpoint_ifindex && d.indev != st.endpoint_ifindex && d.outdev != st.endpoint_ifindex)
+        return;
+    if (st.endpoint_ip && d.saddr != st.endpoint_ip && d.daddr != st.endpoint_ip) return;
+    json e{{"time", time_text(d.wall_ns)},
+           {"type", "drop"},
+           {"endpoint", "nftables"},
+           {"bridge", d.bridge},
+           {"in", inspect::ifname_of(d.indev)},
+           {"out", inspect::ifname_of(d.outdev)},
+           {"proto", inspect::protocol_name(d.protocol)},
+           {"src", inspect::ipv4_text(d.saddr)},
+           {"sport", d.sport},
+           {"dst", inspect::ipv4_text(d.daddr)},
+           {"dport", d.dport},
+           {"len", d.len},
+           {"verdict", "dropped"},
+           {"reason", d.reason},
+           {"reason_text",
+            d.reason == "other-bridge"  ? "between a bpfnet network and another bridge on the host"
+            : d.reason == "unpublished" ? "routed to a container's address, not a published port"
+                                        : ""}};
+    if (st.args->format == "json") {
+        std::cout << e.dump() << std::endl;
+    } else {
+        std::cout << fmt::format("{} drop  nftables {} -> {} {} {} len {}: {} ({}; {})",
+                                 e["time"].get<std::string>(), e["in"].get<std::string>(),
+                                 e["out"].get<std::string>(), e["proto"].get<std::string>(),
+                                 flow_text(e), d.len, d.reason, e["reason_text"].get<std::string>(),
+                                 d.bridge)
+                  << std::endl;
+    }
+    ++st.printed;
+    if (done(st)) g_stop = 1;
 }
 
 // Asks the programs for traces while the monitor runs; puts the setting back at exit.
@@ -201,23 +253,52 @@ void run_monitor(Context& ctx, const MonitorArgs& a) {
                 ctx, fmt::format("--endpoint {}: no such interface or IPv4 address", a.endpoint));
         }
     }
-    auto dp = open_datapath(ctx);
-    if (!dp) return;
-    st.datapath = &*dp;
-    read_endpoints(st);
-    auto events = dp->open_map("bpfnet_events");
-    if (failed(ctx, events)) return;
+    // The BPF programs' events where the BPF datapath is loaded, the firewall's drops (NFLOG)
+    // wherever bpfnet's nftables firewall runs; one of the two is enough to monitor.
+    std::optional<inspect::PinnedDatapath> dp;
+    auto pinned = inspect::PinnedDatapath::open(ctx.bpffs_root);
+    if (pinned) dp = std::move(*pinned);
+    std::unique_ptr<NflogReader> nflog;
+    std::string nflog_error = "not asked for (--type trace)";
+    if (a.type != "trace") {
+        auto opened = NflogReader::open(kDropLogGroup);
+        if (opened)
+            nflog = std::move(*opened);
+        else
+            nflog_error = opened.error().message;
+    }
+    if (!dp && !nflog)
+        return report_error(ctx, fmt::format("{}; the nftables firewall's drops: {}",
+                                             pinned.error().message, nflog_error));
+    if (!dp) {
+        std::cerr << fmt::format("no BPF datapath ({}): showing the nftables firewall's drops\n",
+                                 pinned.error().message);
+    } else if (!nflog) {
+        std::cerr << fmt::format("not showing the nftables firewall's drops: {}\n", nflog_error);
+    }
     timespec wall{}, mono{};
     clock_gettime(CLOCK_REALTIME, &wall);
     clock_gettime(CLOCK_MONOTONIC, &mono);
     st.wall_minus_mono_ns =
         (wall.tv_sec - mono.tv_sec) * 1000000000ll + (wall.tv_nsec - mono.tv_nsec);
 
-    std::unique_ptr<ring_buffer, void (*)(ring_buffer*)> rb(
-        ring_buffer__new(events->get(), on_event, &st, nullptr), ring_buffer__free);
-    if (!rb)
-        return report_error(ctx, fmt::format("reading bpfnet_events: {}", std::strerror(errno)));
-    TraceRequest trace(*dp, a.type != "drop");
+    std::unique_ptr<ring_buffer, void (*)(ring_buffer*)> rb(nullptr, ring_buffer__free);
+    std::optional<TraceRequest> trace;
+    if (dp) {
+        st.datapath = &*dp;
+        read_endpoints(st);
+        auto events = dp->open_map("bpfnet_events");
+        if (failed(ctx, events)) return;
+        rb.reset(ring_buffer__new(events->get(), on_event, &st, nullptr));
+        if (!rb)
+            return report_error(ctx,
+                                fmt::format("reading bpfnet_events: {}", std::strerror(errno)));
+        // What was in the ring buffer before: the drops of the past are `bpfnet drops`' business.
+        st.skipping_backlog = true;
+        ring_buffer__consume(rb.get());
+        st.skipping_backlog = false;
+        trace.emplace(*dp, a.type != "drop");
+    }
     std::signal(SIGINT, [](int) { g_stop = 1; });
     std::signal(SIGTERM, [](int) { g_stop = 1; });
     if (a.format == "text")
@@ -226,10 +307,18 @@ void run_monitor(Context& ctx, const MonitorArgs& a) {
                                  a.endpoint.empty() ? "" : " of " + a.endpoint);
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::duration<double>(a.duration);
+    pollfd fds[2] = {{rb ? ring_buffer__epoll_fd(rb.get()) : -1, POLLIN, 0},
+                     {nflog ? nflog->fd() : -1, POLLIN, 0}};
+    const std::function<void(const NftDrop&)> nft_drop = [&](const NftDrop& d) {
+        on_nft_drop(d, st);
+    };
     while (!g_stop) {
-        int n = ring_buffer__poll(rb.get(), 200);
+        if (::poll(fds, 2, 200) < 0 && errno != EINTR)
+            return report_error(ctx, fmt::format("polling for events: {}", std::strerror(errno)));
+        int n = rb ? ring_buffer__consume(rb.get()) : 0;
         if (n < 0 && n != -EINTR)
-            return report_error(ctx, fmt::format("polling bpfnet_events: {}", std::strerror(-n)));
+            return report_error(ctx, fmt::format("reading bpfnet_events: {}", std::strerror(-n)));
+        if (nflog && (fds[1].revents & POLLIN)) nflog->read(nft_drop);
         if (a.duration > 0 && std::chrono::steady_clock::now() >= deadline) break;
     }
 }

@@ -56,7 +56,20 @@ KernelDatapath::KernelDatapath(std::string instance, std::vector<std::string> up
       docker_user_(instance_) {}
 
 std::string KernelDatapath::forward_firewall_state() const {
-    return docker_user_.state();
+    std::lock_guard lock(survey_mutex_);
+    return log_state_.empty() ? docker_user_.state() : docker_user_.state() + "; " + log_state_;
+}
+
+bool KernelDatapath::drops_logged() {
+    if (log_drops_) return *log_drops_;
+    auto st = nft_.run(render_log_probe(nft_table_ + "_logprobe"));
+    std::lock_guard lock(survey_mutex_);
+    log_drops_ = st.ok();
+    log_state_ =
+        st ? fmt::format("nftables drops logged to NFLOG group {} (bpfnet monitor)", kDropLogGroup)
+           : "nftables drops counted, not logged (" + st.error().message + ")";
+    if (!st) spdlog::warn("firewall: {}", log_state_);
+    return *log_drops_;
 }
 
 Result<kernel::HostInterfaces> KernelDatapath::survey_host() const {
@@ -315,6 +328,7 @@ Status KernelDatapath::sync_policy(const std::vector<NetworkSpec>& networks,
     if (networks.empty()) return remove_policy();
     FirewallSpec spec;
     spec.table = nft_table_;
+    spec.log_drops = drops_logged();
     BPFNET_ASSIGN_OR_RETURN(auto host, host_interfaces());
     spec.uplinks = host.uplink_names();
     std::set<std::string> publishing_bridges;

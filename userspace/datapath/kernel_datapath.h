@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,10 @@ class KernelDatapath : public Datapath {
     std::vector<std::string> uplinks_;
     std::string nft_table_;
     Result<kernel::HostInterfaces> survey_host() const;
+    // Whether the kernel logs to NFLOG (asked once, at the first policy sync).
+    bool drops_logged();
+    std::optional<bool> log_drops_;
+    std::string log_state_;            // for status; written once, before anything reads it
     mutable std::mutex survey_mutex_;  // status reads last_survey_ while a sync writes it
     kernel::HostInterfaces last_survey_;
     bool surveyed_ = false;

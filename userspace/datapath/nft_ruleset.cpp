@@ -149,7 +149,17 @@ void render_accept_marks(std::string& out, const FirewallSpec& spec, bool with_g
 // routed straight to a container's address where the gateway mode does not allow them.
 // DNATed connections (published ports, this agent's or Docker's) are exempt, as between networks.
 void render_outside_rules(std::string& out, const FirewallNetwork& n, bool ipv4, bool with_groups,
-                          bool with_routed_ports) {
+                          bool with_routed_ports, bool log_drops) {
+    // " counter [log ...] drop comment ...": the log statement hands the packet to NFLOG group
+    // kDropLogGroup, where `bpfnet monitor` shows it with the same reason word a BPF drop has.
+    auto drop = [&](std::string_view reason, std::string_view what) {
+        std::string verdict = " counter";
+        if (log_drops) {
+            verdict += " log prefix " + quote_comment(drop_log_prefix(reason, n.bridge)) +
+                       fmt::format(" group {}", kDropLogGroup);
+        }
+        return verdict + " drop comment " + comment(what, n.bridge);
+    };
     const std::string br = quote_ifname(n.bridge);
     const std::string group = std::to_string(n.group);
     std::vector<std::string> from_network{"iifname " + br};
@@ -161,14 +171,14 @@ void render_outside_rules(std::string& out, const FirewallNetwork& n, bool ipv4,
     for (const auto& from : from_network) {
         append_rule(out, from +
                              " meta oifkind \"bridge\" oifname != @all_bridges oifname != @uplinks "
-                             "ct status ! dnat counter drop comment " +
-                             comment("isolation from other bridges, outbound", n.bridge));
+                             "ct status ! dnat" +
+                             drop("other-bridge", "isolation from other bridges, outbound"));
     }
     for (const auto& to : to_network) {
         append_rule(out, to +
                              " meta iifkind \"bridge\" iifname != @all_bridges iifname != @uplinks "
-                             "ct status ! dnat counter drop comment " +
-                             comment("isolation from other bridges, inbound", n.bridge));
+                             "ct status ! dnat" +
+                             drop("other-bridge", "isolation from other bridges, inbound"));
     }
     if (n.gateway_mode == GatewayMode::NatUnprotected) return;
     // From anything but this agent's policed networks (their isolation drops cover them; an
@@ -187,8 +197,7 @@ void render_outside_rules(std::string& out, const FirewallNetwork& n, bool ipv4,
             what += " ip daddr . meta l4proto . th dport != @routed_open";
     }
     for (const auto& to : to_network) {
-        append_rule(out, to + from_outside + what + " counter drop comment " +
-                             comment("direct routing", n.bridge));
+        append_rule(out, to + from_outside + what + drop("unpublished", "direct routing"));
     }
 }
 
@@ -288,7 +297,8 @@ void render_filter(std::string& out, const FirewallSpec& spec, bool ipv4) {
                 append_rule(out, "iifgroup " + group + " oifgroup @groups" + not_own_out + verdict);
             }
         }
-        if (!n.internal) render_outside_rules(out, n, ipv4, !groups.empty(), with_routed_ports);
+        if (!n.internal)
+            render_outside_rules(out, n, ipv4, !groups.empty(), with_routed_ports, spec.log_drops);
         if (!n.icc) {
             const std::string verdict = " counter drop comment " + comment("icc=false", n.bridge);
             append_rule(out, "iifname " + br + " oifname " + br + verdict);
@@ -417,6 +427,30 @@ std::string summarize_nft_error(std::string_view text) {
 std::mutex nft_mutex;
 
 }  // namespace
+
+std::string drop_log_prefix(std::string_view reason, std::string_view bridge) {
+    return fmt::format("{}{}:{} ", kDropLogPrefix, reason, bridge);
+}
+
+bool parse_drop_log_prefix(std::string_view prefix, std::string& reason, std::string& bridge) {
+    const std::string_view head = kDropLogPrefix;
+    if (prefix.substr(0, head.size()) != head) return false;
+    std::string_view rest = prefix.substr(head.size());
+    while (!rest.empty() && rest.back() == ' ') rest.remove_suffix(1);
+    const size_t colon = rest.find(':');
+    if (colon == std::string_view::npos || colon == 0) return false;
+    reason = std::string(rest.substr(0, colon));
+    bridge = std::string(rest.substr(colon + 1));
+    return true;
+}
+
+std::string render_log_probe(const std::string& table) {
+    // A table of its own, made and deleted in one transaction: nothing of it ever stays.
+    return fmt::format(
+        "add table ip {0}\nadd chain ip {0} probe\nadd rule ip {0} probe counter log prefix "
+        "\"{1}probe \" group {2} drop\ndelete table ip {0}\n",
+        table, kDropLogPrefix, kDropLogGroup);
+}
 
 std::string render_ruleset(const FirewallSpec& spec) {
     std::string out = "# bpfnet firewall: generated, replaced as a whole on every change\n";

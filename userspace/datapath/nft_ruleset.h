@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/ipv4.h"
@@ -58,7 +59,22 @@ struct FirewallSpec {
     // The host's uplinks: a bridge among them (a host whose NIC is enslaved to br0) carries the
     // way out, so it is not "another container network".
     std::vector<std::string> uplinks{};
+    // Log the drops that isolate networks from other bridges and from direct routing to NFLOG
+    // (kDropLogGroup), for `bpfnet monitor`; only where the kernel has nfnetlink_log.
+    bool log_drops = false;
 };
+
+// The NFLOG group the firewall's drops go to, one for every agent on the host, and the prefix of
+// each: "bpfnet:<reason>:<bridge> ", the reason one of bpfnet's drop reason words (other-bridge,
+// unpublished), so `bpfnet monitor` can name it as it names the BPF programs' drops.
+inline constexpr uint16_t kDropLogGroup = 2470;
+inline constexpr const char* kDropLogPrefix = "bpfnet:";
+std::string drop_log_prefix(std::string_view reason, std::string_view bridge);
+// Its inverse: false for a prefix that is not bpfnet's.
+bool parse_drop_log_prefix(std::string_view prefix, std::string& reason, std::string& bridge);
+// A transaction that succeeds only where the kernel can log to NFLOG (nfnetlink_log), leaving
+// nothing behind either way.
+std::string render_log_probe(const std::string& table);
 
 // The nft script that replaces both tables with the desired state (pure; unit-tested).
 std::string render_ruleset(const FirewallSpec& spec);
