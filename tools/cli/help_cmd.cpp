@@ -90,8 +90,14 @@ const std::map<std::string, ManPage>& pages() {
           "protocol and addresses, verdict, and for drops the reason in words. Drops are always "
           "reported; traces (every packet an endpoint sends, with the program's verdict: "
           "redirected, to-stack) are switched on only while a monitor asks for them (--type trace "
-          "or all), since they cost a ring buffer write per packet. The ring buffer has one "
-          "reader position: run one monitor at a time.",
+          "or all), since they cost a ring buffer write per packet. Drops of bpfnet's nftables "
+          "firewall (other-bridge, unpublished) come from NFLOG group 2470 and name \"nftables\" "
+          "as "
+          "endpoint, direction \"forwarded\", and the network's bridge and the input and output "
+          "devices (the extra fields bridge, in, out); where no BPF datapath is loaded, only those "
+          "are shown. Only "
+          "events from the monitor's start on are shown. The ring buffer has one reader position "
+          "and an NFLOG group one socket: run one monitor at a time.",
           "time, type, endpoint, ifindex, direction, proto, src, sport, dst, dport, smac, dmac, "
           "len, verdict, reason, reason_text",
           "bpfnet monitor --type drop\nbpfnet monitor --endpoint 10.1.0.2 --format json"}},

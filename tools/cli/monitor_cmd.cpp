@@ -182,18 +182,23 @@ void on_nft_drop(const NftDrop& d, MonitorState& st) {
     if (st.endpoint_ifindex && d.indev != st.endpoint_ifindex && d.outdev != st.endpoint_ifindex)
         return;
     if (st.endpoint_ip && d.saddr != st.endpoint_ip && d.daddr != st.endpoint_ip) return;
+    // The fields of a BPF drop (no MACs: the firewall sees routed packets), and where it was.
     json e{{"time", time_text(d.wall_ns)},
            {"type", "drop"},
            {"endpoint", "nftables"},
-           {"bridge", d.bridge},
-           {"in", inspect::ifname_of(d.indev)},
-           {"out", inspect::ifname_of(d.outdev)},
+           {"ifindex", d.indev},
+           {"direction", "forwarded"},
            {"proto", inspect::protocol_name(d.protocol)},
            {"src", inspect::ipv4_text(d.saddr)},
            {"sport", d.sport},
            {"dst", inspect::ipv4_text(d.daddr)},
            {"dport", d.dport},
+           {"smac", ""},
+           {"dmac", ""},
            {"len", d.len},
+           {"bridge", d.bridge},
+           {"in", inspect::ifname_of(d.indev)},
+           {"out", inspect::ifname_of(d.outdev)},
            {"verdict", "dropped"},
            {"reason", d.reason},
            {"reason_text",
@@ -284,12 +289,14 @@ void run_monitor(Context& ctx, const MonitorArgs& a) {
 
     std::unique_ptr<ring_buffer, void (*)(ring_buffer*)> rb(nullptr, ring_buffer__free);
     std::optional<TraceRequest> trace;
+    std::optional<Fd> events_fd;  // open for as long as the ring buffer is read
     if (dp) {
         st.datapath = &*dp;
         read_endpoints(st);
         auto events = dp->open_map("bpfnet_events");
         if (failed(ctx, events)) return;
-        rb.reset(ring_buffer__new(events->get(), on_event, &st, nullptr));
+        events_fd.emplace(std::move(*events));
+        rb.reset(ring_buffer__new(events_fd->get(), on_event, &st, nullptr));
         if (!rb)
             return report_error(ctx,
                                 fmt::format("reading bpfnet_events: {}", std::strerror(errno)));

@@ -140,8 +140,6 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config) {
                 "not following the host's interfaces ({}): uplinks and other bridges "
                 "are those found at start",
                 watch.error().message);
-        // The first survey, for status before any policy sync needs one.
-        service->on_host_change();
     }
     BPFNET_TRY(daemon->service_->reconcile());
     BPFNET_TRY(daemon->service_->ensure_predefined_networks());

@@ -1,6 +1,7 @@
 #include "datapath/kernel_datapath.h"
 
 #include <charconv>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <set>
@@ -62,7 +63,11 @@ std::string KernelDatapath::forward_firewall_state() const {
 
 bool KernelDatapath::drops_logged() {
     if (log_drops_) return *log_drops_;
-    auto st = nft_.run(render_log_probe(nft_table_ + "_logprobe"));
+    // Loaded nfnetlink_log shows itself here (in every namespace): then the rules will load and
+    // the probe's transaction, which would otherwise load the module, is not needed.
+    Status st;
+    if (!std::filesystem::exists("/proc/net/netfilter/nfnetlink_log"))
+        st = nft_.run(render_log_probe(nft_table_ + "_logprobe"));
     std::lock_guard lock(survey_mutex_);
     log_drops_ = st.ok();
     log_state_ =
@@ -80,7 +85,12 @@ Result<kernel::HostInterfaces> KernelDatapath::survey_host() const {
 
 std::string KernelDatapath::host_interfaces_state() const {
     std::lock_guard lock(survey_mutex_);
-    if (!surveyed_) return "not surveyed yet";
+    if (!surveyed_) {
+        auto host = survey_host();
+        if (!host) return "survey failed: " + host.error().message;
+        last_survey_ = std::move(*host);
+        surveyed_ = true;
+    }
     std::vector<std::string> uplinks;
     for (const auto& [name, why] : last_survey_.uplinks)
         uplinks.push_back(fmt::format("{} ({})", name, why));
@@ -101,7 +111,8 @@ std::string KernelDatapath::host_interfaces_state() const {
 Result<bool> KernelDatapath::refresh_host() {
     BPFNET_ASSIGN_OR_RETURN(auto host, survey_host());
     std::lock_guard lock(survey_mutex_);
-    const bool uplinks_changed = !surveyed_ || host.uplinks != last_survey_.uplinks;
+    // The first survey changes nothing that was applied: the first policy sync uses it.
+    const bool uplinks_changed = surveyed_ && host.uplinks != last_survey_.uplinks;
     last_survey_ = std::move(host);
     surveyed_ = true;
     return uplinks_changed;

@@ -75,8 +75,9 @@ class KernelDatapath : public Datapath {
     std::optional<bool> log_drops_;
     std::string log_state_;            // for status; written once, before anything reads it
     mutable std::mutex survey_mutex_;  // status reads last_survey_ while a sync writes it
-    kernel::HostInterfaces last_survey_;
-    bool surveyed_ = false;
+    // Mutable: status surveys on demand when nothing has yet (an agent without networks).
+    mutable kernel::HostInterfaces last_survey_;
+    mutable bool surveyed_ = false;
     NftRunner nft_;
     DockerUserChain docker_user_;
 };
