@@ -19,14 +19,15 @@ std::vector<std::string> with(std::vector<std::string> head, const std::vector<s
     return head;
 }
 
+Failure failed(const std::vector<std::string>& args, std::string out) {
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+    return fail(ErrorKind::Internal, fmt::format("iptables {}: {}", fmt::join(args, " "), out));
+}
+
 // Runs a command that must succeed.
 Status must(std::vector<std::string> args) {
     BPFNET_ASSIGN_OR_RETURN(auto r, iptables(args));
-    if (r.exit_code != 0) {
-        std::string out = r.output;
-        while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-        return fail(ErrorKind::Internal, fmt::format("iptables {}: {}", fmt::join(args, " "), out));
-    }
+    if (r.exit_code != 0) return failed(args, r.output);
     return {};
 }
 
@@ -34,6 +35,17 @@ Status must(std::vector<std::string> args) {
 Result<bool> holds(std::vector<std::string> args) {
     BPFNET_ASSIGN_OR_RETURN(auto r, iptables(std::move(args)));
     return r.exit_code == 0;
+}
+
+// Several agents (and Docker) edit these chains: between a check and the change another may have
+// made the same change. `change` failing is fine when `check` then shows the wanted state
+// (`present`: the rule or chain exists), so every edit is idempotent under that race.
+Status settle(std::vector<std::string> change, std::vector<std::string> check, bool present) {
+    BPFNET_ASSIGN_OR_RETURN(auto r, iptables(change));
+    if (r.exit_code == 0) return {};
+    BPFNET_ASSIGN_OR_RETURN(bool holds_now, holds(std::move(check)));
+    if (holds_now == present) return {};
+    return failed(change, r.output);
 }
 
 // "iptables v1.8.9 (nf_tables)" or "(legacy)": which kernel tables Docker's rules and ours live in.
@@ -67,7 +79,7 @@ Status DockerUserChain::ensure() {
     }
     BPFNET_TRY(listing);
     const bool made_chain = listing->exit_code != 0;
-    if (made_chain) BPFNET_TRY(must({"-N", kDockerUserChain}));
+    if (made_chain) BPFNET_TRY(settle({"-N", kDockerUserChain}, {"-S", kDockerUserChain}, true));
     const bool present =
         !made_chain && listing->output.find("\"bpfnet " + instance_ + ":") != std::string::npos &&
         listing->output.find(fmt::format("{:#x}/{:#x}", kForwardAcceptMark, kForwardAcceptMark)) !=
@@ -96,7 +108,8 @@ Status DockerUserChain::remove() {
     for (;;) {
         BPFNET_ASSIGN_OR_RETURN(bool present, holds(with({"-C", kDockerUserChain}, rule)));
         if (!present) break;
-        BPFNET_TRY(must(with({"-D", kDockerUserChain}, rule)));
+        BPFNET_TRY(settle(with({"-D", kDockerUserChain}, rule),
+                          with({"-C", kDockerUserChain}, rule), false));
     }
     BPFNET_ASSIGN_OR_RETURN(bool docker, holds({"-S", "DOCKER"}));
     if (docker) return {};
@@ -105,7 +118,9 @@ Status DockerUserChain::remove() {
     if (listing.output.find("\n-A ") != std::string::npos || listing.output.rfind("-A ", 0) == 0)
         return {};
     BPFNET_ASSIGN_OR_RETURN(bool jump, holds({"-C", "FORWARD", "-j", kDockerUserChain}));
-    if (jump) BPFNET_TRY(must({"-D", "FORWARD", "-j", kDockerUserChain}));
+    if (jump)
+        BPFNET_TRY(settle({"-D", "FORWARD", "-j", kDockerUserChain},
+                          {"-C", "FORWARD", "-j", kDockerUserChain}, false));
     // Another agent may have added its rule meanwhile: -X then fails on a non-empty chain, and the
     // jump must come back for that rule to count.
     BPFNET_ASSIGN_OR_RETURN(auto deleted, iptables({"-X", kDockerUserChain}));
