@@ -244,6 +244,58 @@ TEST(NftRuleset, ApplyReplacesIdempotentlyAndTeardownRemovesTables) {
     });
 }
 
+// Published ports come and go as element edits on the applied ruleset: the kernel takes them,
+// the listing shows exactly the ports of the last edit, and a delete of a port that is not there
+// fails without changing anything (the agent then syncs the whole ruleset).
+TEST(NftRuleset, PortElementEditsChangeOnlyTheirPorts) {
+    BPFNET_REQUIRE_PRIVILEGED();
+    run_in_fresh_netns([] {
+        NftRunner nft;
+        auto st = nft.run(render_ruleset(sample_spec()));
+        CHILD_CHECK(st.ok(), st.error().message);
+        PortElements added{
+            .add = true,
+            .ports = {FirewallPort{.proto = IpProto::Tcp,
+                                   .host_ip = {},
+                                   .host_port = 9090,
+                                   .endpoint_ip = *Ipv4::parse("10.77.1.4"),
+                                   .endpoint_port = 90},
+                      FirewallPort{.proto = IpProto::Udp,
+                                   .host_ip = *Ipv4::parse("127.0.0.2"),
+                                   .host_port = 9091,
+                                   .endpoint_ip = *Ipv4::parse("10.77.1.4"),
+                                   .endpoint_port = 91}},
+            .routed_ports = {FirewallOpenPort{.proto = IpProto::Tcp,
+                                              .endpoint_ip = *Ipv4::parse("10.77.8.3"),
+                                              .endpoint_port = 443}}};
+        st = nft.run(render_port_elements(kTable, added));
+        CHILD_CHECK(st.ok(), st.error().message);
+        std::string ip = capture(std::string("nft list table ip ") + kTable);
+        for (const char* element : {"tcp . 9090 : 10.77.1.4 . 90",
+                                    "127.0.0.2 . udp . 9091 : 10.77.1.4 . 91",
+                                    "10.77.8.3 . tcp . 443", "tcp . 8080 : 10.77.1.2 . 80"})
+            CHILD_CHECK(contains(ip, element), ip);
+
+        PortElements removed = added;
+        removed.add = false;
+        st = nft.run(render_port_elements(kTable, removed));
+        CHILD_CHECK(st.ok(), st.error().message);
+        ip = capture(std::string("nft list table ip ") + kTable);
+        CHILD_CHECK(!contains(ip, "9090") && !contains(ip, "9091") && !contains(ip, "443"), ip);
+        // The ports the ruleset was rendered with are untouched.
+        CHILD_CHECK(contains(ip, "tcp . 8080 : 10.77.1.2 . 80"), ip);
+        CHILD_CHECK(contains(ip, "10.77.8.2 . tcp . 80"), ip);
+
+        // Deleting again: the transaction fails as a whole and leaves the ruleset as it was.
+        st = nft.run(render_port_elements(kTable, removed));
+        CHILD_CHECK(!st.ok(), "deleting absent elements succeeded");
+        CHILD_CHECK(capture(std::string("nft list table ip ") + kTable) == ip, "ruleset changed");
+        st = nft.run(render_teardown(kTable));
+        CHILD_CHECK(st.ok(), st.error().message);
+        return true;
+    });
+}
+
 // Networks with routed endpoint ports (interface groups): the kernel takes the group set and every
 // twin rule, and the network's own group is never "elsewhere".
 TEST(NftRuleset, RoutedPortGroupsAreMatchedLikeTheirBridge) {

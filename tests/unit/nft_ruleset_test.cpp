@@ -427,6 +427,42 @@ TEST(NftRuleset, PublishedPortsBecomeDnatMapsWithHairpinAndLoopbackHandling) {
     EXPECT_EQ(out.find("published_any", out.find("table ip6 bpfnet_t1 {")), std::string::npos);
 }
 
+TEST(NftRuleset, PortElementsAddAndDeleteExactlyTheirMapAndSetEntries) {
+    PortElements change{
+        .add = true,
+        .ports = {FirewallPort{.proto = IpProto::Tcp,
+                               .host_ip = {},
+                               .host_port = 8080,
+                               .endpoint_ip = *Ipv4::parse("10.5.0.2"),
+                               .endpoint_port = 80},
+                  FirewallPort{.proto = IpProto::Tcp,
+                               .host_ip = {},
+                               .host_port = 8081,
+                               .endpoint_ip = *Ipv4::parse("10.5.0.2"),
+                               .endpoint_port = 81},
+                  FirewallPort{.proto = IpProto::Udp,
+                               .host_ip = *Ipv4::parse("127.0.0.1"),
+                               .host_port = 5353,
+                               .endpoint_ip = *Ipv4::parse("10.5.0.3"),
+                               .endpoint_port = 53}},
+        .routed_ports = {FirewallOpenPort{.proto = IpProto::Sctp,
+                                          .endpoint_ip = *Ipv4::parse("10.6.0.2"),
+                                          .endpoint_port = 3868}}};
+    // The elements are written as render_ruleset writes them in the maps' declarations.
+    EXPECT_EQ(render_port_elements("bpfnet_t1", change),
+              "add element ip bpfnet_t1 published_any { tcp . 8080 : 10.5.0.2 . 80, tcp . 8081 : "
+              "10.5.0.2 . 81 }\n"
+              "add element ip bpfnet_t1 published_ip { 127.0.0.1 . udp . 5353 : 10.5.0.3 . 53 }\n"
+              "add element ip bpfnet_t1 routed_open { 10.6.0.2 . sctp . 3868 }\n");
+    // Deleting names keys only; a kind with nothing to change has no line.
+    change.add = false;
+    change.routed_ports.clear();
+    EXPECT_EQ(render_port_elements("bpfnet_t1", change),
+              "delete element ip bpfnet_t1 published_any { tcp . 8080, tcp . 8081 }\n"
+              "delete element ip bpfnet_t1 published_ip { 127.0.0.1 . udp . 5353 }\n");
+    EXPECT_EQ(render_port_elements("bpfnet_t1", PortElements{}), "");
+}
+
 }  // namespace
 }  // namespace bpfnet
 

@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -410,7 +411,7 @@ TEST_F(SqliteStoreTest, MetaGetPut) {
 
     auto version = store_->get_meta("schema_version");
     ASSERT_OK(version);
-    EXPECT_EQ(*version, std::optional<std::string>("2"));
+    EXPECT_EQ(*version, std::optional<std::string>("3"));
 }
 
 TEST_F(SqliteStoreTest, CorruptDocumentIsAnErrorNamingTheRow) {
@@ -504,11 +505,93 @@ TEST_F(SqliteStoreTest, VersionOneDatabaseGainsThePoolsTable) {
     raw_exec("DROP TABLE address_pools");
     raw_exec("UPDATE meta SET value = '1' WHERE key = 'schema_version'");
     open();
-    EXPECT_EQ(*store_->get_meta("schema_version"), std::optional<std::string>("2"));
+    EXPECT_EQ(*store_->get_meta("schema_version"), std::optional<std::string>("3"));
     AddressPool pool;
     pool.id = "bpfnet/10.8.0.0/16";
     pool.subnet = *Cidr::parse("10.8.0.0/16");
     EXPECT_OK(store_->put_pool(pool));
+}
+
+TEST_F(SqliteStoreTest, TargetedReadsFindOnlyTheirRows) {
+    ASSERT_OK(store_->put_sandbox(make_sandbox("aa11", "web")));
+    ASSERT_OK(store_->put_sandbox(make_sandbox("aa22", "db")));
+    ASSERT_OK(store_->put_sandbox(make_sandbox("bb33", "aa")));
+    ASSERT_OK(store_->put_endpoint(make_endpoint("e1", "n1", "aa11")));
+    ASSERT_OK(store_->put_endpoint(make_endpoint("e2", "n1", "aa22")));
+    ASSERT_OK(store_->put_endpoint(make_endpoint("e3", "n2", "aa11")));
+
+    auto ids = [](const auto& objects) {
+        std::vector<std::string> out;
+        for (const auto& o : objects) out.push_back(o.id);
+        return out;
+    };
+    EXPECT_EQ(ids(*store_->endpoints_of_network("n1")), (std::vector<std::string>{"e1", "e2"}));
+    EXPECT_EQ(ids(*store_->endpoints_of_sandbox("aa11")), (std::vector<std::string>{"e1", "e3"}));
+    EXPECT_TRUE(store_->endpoints_of_network("n9")->empty());
+    EXPECT_EQ(store_->endpoint("e2")->value().sandbox_id, "aa22");
+    EXPECT_FALSE(store_->endpoint("e9")->has_value());
+    EXPECT_EQ(store_->sandbox("aa22")->value().name, "db");
+    EXPECT_FALSE(store_->sandbox("aa")->has_value());  // a name is not an id
+
+    // Every sandbox a reference may mean: exact id, exact name, id prefix.
+    EXPECT_EQ(ids(*store_->sandboxes_matching("aa")),
+              (std::vector<std::string>{"aa11", "aa22", "bb33"}));
+    EXPECT_EQ(ids(*store_->sandboxes_matching("web")), (std::vector<std::string>{"aa11"}));
+    EXPECT_EQ(ids(*store_->sandboxes_matching("aa2")), (std::vector<std::string>{"aa22"}));
+    // A reference is data, not a pattern.
+    EXPECT_TRUE(store_->sandboxes_matching("a%")->empty());
+    EXPECT_TRUE(store_->sandboxes_matching("_a11")->empty());
+}
+
+TEST_F(SqliteStoreTest, PublishedPortsFollowTheirEndpoint) {
+    Endpoint e = make_endpoint("e1", "n1", "s1");
+    e.ports = {PortBinding{IpProto::Tcp, Ipv4{}, 8080, 80},
+               PortBinding{IpProto::Udp, *Ipv4::parse("10.1.2.3"), 8081, 53}};
+    ASSERT_OK(store_->put_endpoint(e));
+    Endpoint other = make_endpoint("e2", "n1", "s2");
+    other.ports = {PortBinding{IpProto::Tcp, Ipv4{}, 9000, 90}};
+    ASSERT_OK(store_->put_endpoint(other));
+
+    auto in = [&](uint16_t first, uint16_t last) {
+        std::vector<std::string> out;
+        auto ports = store_->published_ports_in(first, last);
+        EXPECT_TRUE(ports.ok()) << ports.error().message;
+        for (const auto& [id, b] : *ports) out.push_back(id + " " + b.str());
+        std::sort(out.begin(), out.end());
+        return out;
+    };
+    EXPECT_EQ(in(8080, 8081), (std::vector<std::string>{"e1 " + e.ports[0].str(),
+                                                        "e1 " + e.ports[1].str()}));
+    EXPECT_EQ(in(8081, 9000), (std::vector<std::string>{"e1 " + e.ports[1].str(),
+                                                        "e2 " + other.ports[0].str()}));
+    EXPECT_TRUE(in(1, 8079).empty());
+
+    e.ports = {PortBinding{IpProto::Tcp, Ipv4{}, 8085, 80}};  // republished elsewhere
+    ASSERT_OK(store_->put_endpoint(e));
+    EXPECT_EQ(in(8080, 8090), (std::vector<std::string>{"e1 " + e.ports[0].str()}));
+    ASSERT_OK(store_->delete_endpoint("e1"));
+    EXPECT_TRUE(in(8080, 8090).empty());
+    EXPECT_EQ(in(9000, 9000).size(), 1u);
+}
+
+TEST_F(SqliteStoreTest, VersionTwoDatabaseGainsItsEndpointsPortRows) {
+    Endpoint e = make_endpoint("e1", "n1", "s1");
+    e.ports = {PortBinding{IpProto::Sctp, *Ipv4::parse("10.1.2.3"), 7000, 70}};
+    ASSERT_OK(store_->put_endpoint(e));
+    store_.reset();
+    // What a version-2 agent left behind: ports only inside the endpoint documents.
+    raw_exec("DROP TABLE published_ports");
+    raw_exec("DROP INDEX endpoints_by_network");
+    raw_exec("DROP INDEX endpoints_by_sandbox");
+    raw_exec("UPDATE meta SET value = '2' WHERE key = 'schema_version'");
+    open();
+    EXPECT_EQ(*store_->get_meta("schema_version"), std::optional<std::string>("3"));
+    auto ports = store_->published_ports_in(7000, 7000);
+    ASSERT_OK(ports);
+    ASSERT_EQ(ports->size(), 1u);
+    EXPECT_EQ(ports->front().first, "e1");
+    EXPECT_EQ(ports->front().second.str(), e.ports[0].str());
+    EXPECT_EQ(store_->endpoints_of_sandbox("s1")->size(), 1u);
 }
 
 TEST_F(SqliteStoreTest, NewerSchemaVersionIsRefused) {

@@ -65,6 +65,26 @@ Result<NetworkService::Snapshot> NetworkService::load() {
     return snap;
 }
 
+Result<NetworkService::Snapshot> NetworkService::load_scope(const std::string& network_id,
+                                                            const Sandbox& sandbox) {
+    Snapshot snap;
+    BPFNET_ASSIGN_OR_RETURN(snap.networks, store_->networks());
+    BPFNET_ASSIGN_OR_RETURN(snap.endpoints, store_->endpoints_of_network(network_id));
+    BPFNET_ASSIGN_OR_RETURN(auto in_sandbox, store_->endpoints_of_sandbox(sandbox.id));
+    for (auto& e : in_sandbox)
+        if (e.network_id != network_id) snap.endpoints.push_back(std::move(e));
+    snap.sandboxes.push_back(sandbox);
+    auto by_created = [](const auto& a, const auto& b) { return a.created < b.created; };
+    std::sort(snap.networks.begin(), snap.networks.end(), by_created);
+    std::sort(snap.endpoints.begin(), snap.endpoints.end(), by_created);
+    return snap;
+}
+
+Result<Sandbox> NetworkService::resolve_sandbox_locked(const std::string& ref) {
+    BPFNET_ASSIGN_OR_RETURN(auto candidates, store_->sandboxes_matching(ref));
+    return resolve_ref(candidates, ref, "sandbox");
+}
+
 Result<NetworkService::Snapshot> NetworkService::snapshot() {
     std::lock_guard lock(mutex_);
     return load();
@@ -210,6 +230,30 @@ Status NetworkService::sync_policy_locked(const std::vector<Network>& networks) 
     return bpf_->sync_policy(bpf_specs, bpf_ports);
 }
 
+Status NetworkService::change_published_ports_locked(const Network& network,
+                                                     const Endpoint& endpoint, bool publish) {
+    if (endpoint.ports.empty() || network.driver != driver::kBridge) return {};
+    BPFNET_ASSIGN_OR_RETURN(BridgeOptions options, options_of(network));
+    std::vector<PublishedPort> ports;
+    for (const auto& binding : endpoint.ports) {
+        ports.push_back(PublishedPort{binding, endpoint.ip, network.bridge_name,
+                                      network.ipam.subnet,
+                                      options.gateway_mode == GatewayMode::Routed});
+    }
+    // As in sync_policy_locked: the kernel NAT for every network, BPF's on top for its own.
+    std::vector<Datapath*> layers{kernel_.get()};
+    if (bpf_ && datapath_choice(network).name == "bpf") layers.push_back(bpf_.get());
+    for (Datapath* layer : layers) {
+        Status changed = publish ? layer->publish_ports(ports) : layer->unpublish_ports(ports);
+        if (changed) continue;
+        spdlog::info("{} {} ports of {} in the {} datapath: {}; syncing the whole policy",
+                     publish ? "publishing" : "unpublishing", ports.size(),
+                     endpoint.id.substr(0, 12), layer->name(), changed.error().message);
+        return sync_policy_locked();
+    }
+    return {};
+}
+
 void NetworkService::on_host_change() {
     std::lock_guard lock(mutex_);
     bool resync = false;
@@ -245,12 +289,6 @@ Result<std::vector<PortBinding>> NetworkService::allocate_host_ports_locked(
                     fmt::format("network {} is internal: its endpoints cannot publish ports",
                                 network.name));
     }
-    BPFNET_ASSIGN_OR_RETURN(auto endpoints, store_->endpoints());
-    std::vector<PortBinding> taken;
-    for (const auto& e : endpoints) {
-        if (e.id == except_endpoint) continue;
-        taken.insert(taken.end(), e.ports.begin(), e.ports.end());
-    }
     BPFNET_ASSIGN_OR_RETURN(BridgeOptions options, options_of(network));
     // A binding without a host address takes the network's host_binding_ipv4, as with Docker.
     std::vector<PortRequest> bound = requests;
@@ -261,6 +299,18 @@ Result<std::vector<PortBinding>> NetworkService::allocate_host_ports_locked(
     PortRange ephemeral;  // Docker's fallback when the sysctl cannot be read
     if (auto text = kernel::read_sysctl("net.ipv4.ip_local_port_range"); text) {
         if (auto range = parse_port_range(*text); range) ephemeral = *range;
+    }
+    // Only the bindings that can clash: those on the host ports the requests may take.
+    std::vector<PortBinding> taken;
+    std::set<std::pair<uint16_t, uint16_t>> spans;
+    for (const auto& r : bound) {
+        spans.insert(r.host_first == 0 ? std::pair{ephemeral.first, ephemeral.last}
+                                       : std::pair{r.host_first, r.host_last});
+    }
+    for (const auto& [first, last] : spans) {
+        BPFNET_ASSIGN_OR_RETURN(auto published, store_->published_ports_in(first, last));
+        for (auto& [endpoint_id, binding] : published)
+            if (endpoint_id != except_endpoint) taken.push_back(binding);
     }
     return allocate_ports(bound, taken, kernel::host_port_in_use, ephemeral);
 }
@@ -564,11 +614,10 @@ Result<std::vector<std::string>> NetworkService::prune_networks() {
 
 Result<Endpoint> NetworkService::connect(const ConnectRequest& request) {
     std::lock_guard lock(mutex_);
-    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
-    BPFNET_ASSIGN_OR_RETURN(Network network,
-                            resolve_ref(snap.networks, request.network, "network"));
-    BPFNET_ASSIGN_OR_RETURN(Sandbox sandbox,
-                            resolve_ref(snap.sandboxes, request.sandbox, "sandbox"));
+    BPFNET_ASSIGN_OR_RETURN(auto networks, store_->networks());
+    BPFNET_ASSIGN_OR_RETURN(Network network, resolve_ref(networks, request.network, "network"));
+    BPFNET_ASSIGN_OR_RETURN(Sandbox sandbox, resolve_sandbox_locked(request.sandbox));
+    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load_scope(network.id, sandbox));
     if (network.state != Lifecycle::Ready) {
         return fail(ErrorKind::Conflict,
                     fmt::format("network {} is being {}", network.name,
@@ -669,12 +718,15 @@ Result<Endpoint> NetworkService::connect(const ConnectRequest& request) {
     BPFNET_TRY(store_->put_endpoint(endpoint));
     if (overlay) publish_overlay_endpoint_locked(network, endpoint);
     if (!endpoint.ports.empty()) {
-        if (auto st = sync_policy_locked(); !st) {
+        if (auto st = change_published_ports_locked(network, endpoint, true); !st) {
             spdlog::warn("connect {} to {}: publishing ports: {}; rolling back", sandbox.name,
                          network.name, st.error().message);
             if (auto undo = store_->delete_endpoint(endpoint.id); !undo)
                 spdlog::error("rollback: {}", undo.error().message);
             if (auto undo = datapath_for(network).remove_endpoint(endpoint, sandbox); !undo)
+                spdlog::error("rollback: {}", undo.error().message);
+            // Whatever part of the NAT went in goes again.
+            if (auto undo = sync_policy_locked(); !undo)
                 spdlog::error("rollback: {}", undo.error().message);
             return fail(st.error());
         }
@@ -704,30 +756,34 @@ Status NetworkService::teardown_endpoint_locked(Endpoint endpoint, const Snapsho
         withdraw_overlay_endpoint_locked(*network, endpoint);
         release_overlay_address_locked(*network, endpoint);
     }
-    if (!endpoint.ports.empty()) BPFNET_TRY(sync_policy_locked());  // frees the host ports
-    if (endpoint.default_route && sandbox) BPFNET_TRY(ensure_default_route_locked(sandbox->id));
+    if (network)
+        BPFNET_TRY(change_published_ports_locked(*network, endpoint, false));
+    else if (!endpoint.ports.empty())
+        BPFNET_TRY(sync_policy_locked());  // frees the host ports
+    if (endpoint.default_route && sandbox) BPFNET_TRY(ensure_default_route_locked(*sandbox));
     return {};
 }
 
 // After the endpoint carrying the default route leaves, the oldest remaining endpoint on a network
 // that can reach outside takes it over (docker moves the gateway the same way).
-Status NetworkService::ensure_default_route_locked(const std::string& sandbox_id) {
-    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
-    auto in_sandbox = endpoints_where(snap.endpoints, [&](const Endpoint& e) {
-        return e.sandbox_id == sandbox_id && e.state == Lifecycle::Ready;
-    });
+Status NetworkService::ensure_default_route_locked(const Sandbox& sandbox) {
+    BPFNET_ASSIGN_OR_RETURN(auto networks, store_->networks());
+    BPFNET_ASSIGN_OR_RETURN(auto endpoints, store_->endpoints_of_sandbox(sandbox.id));
+    std::sort(endpoints.begin(), endpoints.end(),
+              [](const Endpoint& a, const Endpoint& b) { return a.created < b.created; });
+    auto in_sandbox = endpoints_where(
+        endpoints, [&](const Endpoint& e) { return e.state == Lifecycle::Ready; });
     if (std::any_of(in_sandbox.begin(), in_sandbox.end(),
                     [](const Endpoint& e) { return e.default_route; })) {
         return {};
     }
-    const Sandbox* sandbox = sandbox_by_id(snap.sandboxes, sandbox_id);
     for (auto& e : in_sandbox) {
-        const Network* network = network_by_id(snap.networks, e.network_id);
-        if (!network || network->internal || !sandbox) continue;
+        const Network* network = network_by_id(networks, e.network_id);
+        if (!network || network->internal) continue;
         e.default_route = true;
         BPFNET_TRY(store_->put_endpoint(e));
         BPFNET_ASSIGN_OR_RETURN(BridgeOptions options, options_of(*network));
-        return datapath_for(*network).ensure_endpoint(NetworkSpec{*network, options}, e, *sandbox);
+        return datapath_for(*network).ensure_endpoint(NetworkSpec{*network, options}, e, sandbox);
     }
     return {};
 }
@@ -735,9 +791,10 @@ Status NetworkService::ensure_default_route_locked(const std::string& sandbox_id
 Status NetworkService::disconnect(const std::string& network_ref, const std::string& sandbox_ref,
                                   bool force) {
     std::lock_guard lock(mutex_);
-    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
-    BPFNET_ASSIGN_OR_RETURN(Network network, resolve_ref(snap.networks, network_ref, "network"));
-    BPFNET_ASSIGN_OR_RETURN(Sandbox sandbox, resolve_ref(snap.sandboxes, sandbox_ref, "sandbox"));
+    BPFNET_ASSIGN_OR_RETURN(auto networks, store_->networks());
+    BPFNET_ASSIGN_OR_RETURN(Network network, resolve_ref(networks, network_ref, "network"));
+    BPFNET_ASSIGN_OR_RETURN(Sandbox sandbox, resolve_sandbox_locked(sandbox_ref));
+    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load_scope(network.id, sandbox));
     auto matches = endpoints_where(snap.endpoints, [&](const Endpoint& e) {
         return e.network_id == network.id && e.sandbox_id == sandbox.id;
     });

@@ -183,6 +183,19 @@ class NetworkService {
 
   private:
     Result<Snapshot> load();
+    // What an operation on `sandbox`'s endpoint on one network may look at: every network (a host
+    // has few), the endpoints of that network and of that sandbox, and the sandbox. Reading no
+    // more keeps connect and disconnect as cheap on a host with thousands of endpoints.
+    Result<Snapshot> load_scope(const std::string& network_id, const Sandbox& sandbox);
+    Result<Sandbox> resolve_sandbox_locked(const std::string& ref);
+    // The Docker endpoint `endpoint_id`, which must be on `network_id`.
+    Result<Endpoint> docker_endpoint_locked(const std::string& network_id,
+                                            const std::string& endpoint_id);
+    // Adds (publish) or removes the NAT of one endpoint's published ports in the datapaths that
+    // carry it, leaving every other port alone; where a datapath cannot, the whole policy is
+    // synced instead.
+    Status change_published_ports_locked(const Network& network, const Endpoint& endpoint,
+                                         bool publish);
     Result<BridgeOptions> options_of(const Network& network) const;
     Datapath& datapath_for(const Network& network);
     Status sync_policy_locked(const std::vector<Network>& networks);
@@ -200,7 +213,7 @@ class NetworkService {
     Result<std::vector<Cidr>> subnets_in_use_locked(const Snapshot& snap,
                                                     const std::string& except_pool);
     Status reconcile_docker_endpoint_locked(const Endpoint& endpoint, const Snapshot& snap);
-    Status ensure_default_route_locked(const std::string& sandbox_id);
+    Status ensure_default_route_locked(const Sandbox& sandbox);
     // ---- drivers other than bridge (service_drivers.cpp) ----
     // Checks a macvlan/ipvlan network request and fills in its parent and what bpfnet must make.
     Status plan_child_link_network_locked(const CreateNetworkRequest& request, const Snapshot& snap,

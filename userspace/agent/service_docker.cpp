@@ -75,7 +75,14 @@ Result<std::vector<Cidr>> NetworkService::subnets_in_use_locked(const Snapshot& 
 Result<Endpoint> NetworkService::find_endpoint(const std::string& network_id,
                                                const std::string& endpoint_id) {
     std::lock_guard lock(mutex_);
-    BPFNET_ASSIGN_OR_RETURN(auto endpoints, store_->endpoints());
+    return docker_endpoint_locked(network_id, endpoint_id);
+}
+
+Result<Endpoint> NetworkService::docker_endpoint_locked(const std::string& network_id,
+                                                        const std::string& endpoint_id) {
+    BPFNET_ASSIGN_OR_RETURN(auto found, store_->endpoint(endpoint_id));
+    std::vector<Endpoint> endpoints;
+    if (found) endpoints.push_back(std::move(*found));
     return docker_endpoint_in(endpoints, network_id, endpoint_id);
 }
 
@@ -222,9 +229,8 @@ Status NetworkService::unjoin_docker_endpoint_locked(Endpoint endpoint, const Sn
     endpoint.sandbox_id.clear();
     endpoint.state = Lifecycle::Ready;
     BPFNET_TRY(store_->put_endpoint(endpoint));
-    BPFNET_ASSIGN_OR_RETURN(auto endpoints, store_->endpoints());
-    bool still_used = std::any_of(endpoints.begin(), endpoints.end(),
-                                  [&](const Endpoint& e) { return e.sandbox_id == sandbox_id; });
+    BPFNET_ASSIGN_OR_RETURN(auto endpoints, store_->endpoints_of_sandbox(sandbox_id));
+    const bool still_used = !endpoints.empty();
     if (!still_used && sandbox.owner == Owner::Docker)
         BPFNET_TRY(store_->delete_sandbox(sandbox_id));
     return {};
@@ -246,17 +252,19 @@ Result<Endpoint> NetworkService::publish_docker_ports(const std::string& network
                                                       const std::string& endpoint_id,
                                                       const std::vector<PortRequest>& requests) {
     std::lock_guard lock(mutex_);
-    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
-    BPFNET_ASSIGN_OR_RETURN(Network network, ready_network(snap.networks, network_id));
-    BPFNET_ASSIGN_OR_RETURN(Endpoint endpoint,
-                            docker_endpoint_in(snap.endpoints, network_id, endpoint_id));
-    std::vector<PortBinding> previous = endpoint.ports;
+    BPFNET_ASSIGN_OR_RETURN(auto networks, store_->networks());
+    BPFNET_ASSIGN_OR_RETURN(Network network, ready_network(networks, network_id));
+    BPFNET_ASSIGN_OR_RETURN(Endpoint endpoint, docker_endpoint_locked(network_id, endpoint_id));
+    Endpoint previous = endpoint;
     BPFNET_ASSIGN_OR_RETURN(endpoint.ports,
                             allocate_host_ports_locked(requests, network, endpoint.id));
     BPFNET_TRY(store_->put_endpoint(endpoint));
-    if (auto st = sync_policy_locked(); !st) {
-        endpoint.ports = previous;
-        if (auto undo = store_->put_endpoint(endpoint); !undo)
+    Status st = change_published_ports_locked(network, previous, false);
+    if (st) st = change_published_ports_locked(network, endpoint, true);
+    if (!st) {
+        if (auto undo = store_->put_endpoint(previous); !undo)
+            spdlog::error("rollback: {}", undo.error().message);
+        if (auto undo = sync_policy_locked(); !undo)
             spdlog::error("rollback: {}", undo.error().message);
         return fail(st.error());
     }
@@ -268,17 +276,20 @@ Result<Endpoint> NetworkService::publish_docker_ports(const std::string& network
 Status NetworkService::unpublish_docker_ports(const std::string& network_id,
                                               const std::string& endpoint_id) {
     std::lock_guard lock(mutex_);
-    BPFNET_ASSIGN_OR_RETURN(auto endpoints, store_->endpoints());
-    auto endpoint = docker_endpoint_in(endpoints, network_id, endpoint_id);
+    auto endpoint = docker_endpoint_locked(network_id, endpoint_id);
     if (!endpoint) {
         // Docker revokes on every leave, also for endpoints it never programmed or already removed.
         if (endpoint.error().kind == ErrorKind::NotFound) return {};
         return fail(endpoint.error());
     }
     if (endpoint->ports.empty()) return {};
+    Endpoint published = *endpoint;
     endpoint->ports.clear();
     BPFNET_TRY(store_->put_endpoint(*endpoint));
-    return sync_policy_locked();
+    BPFNET_ASSIGN_OR_RETURN(auto networks, store_->networks());
+    const Network* network = network_by_id(networks, network_id);
+    if (!network) return sync_policy_locked();
+    return change_published_ports_locked(*network, published, false);
 }
 
 Status NetworkService::delete_docker_endpoint(const std::string& network_id,
@@ -289,10 +300,14 @@ Status NetworkService::delete_docker_endpoint(const std::string& network_id,
                             docker_endpoint_in(snap.endpoints, network_id, endpoint_id));
     if (!endpoint.sandbox_id.empty()) BPFNET_TRY(unjoin_docker_endpoint_locked(endpoint, snap));
     BPFNET_TRY(store_->delete_endpoint(endpoint.id));
-    if (const Network* network = network_by_id(snap.networks, network_id);
-        network && network->driver == driver::kOverlay && cluster_)
+    const Network* network = network_by_id(snap.networks, network_id);
+    if (network && network->driver == driver::kOverlay && cluster_)
         release_overlay_address_locked(*network, endpoint);
-    if (!endpoint.ports.empty()) BPFNET_TRY(sync_policy_locked());  // frees its host ports
+    // Frees its host ports.
+    if (network)
+        BPFNET_TRY(change_published_ports_locked(*network, endpoint, false));
+    else if (!endpoint.ports.empty())
+        BPFNET_TRY(sync_policy_locked());
     spdlog::info("docker: deleted endpoint {}", endpoint.id.substr(0, 12));
     return {};
 }

@@ -135,7 +135,7 @@ Status NetworkService::check_connect_rules_locked(const Network& network, const 
         if (options && options->mode == "passthru") {
             for (const auto& e : snap.endpoints) {
                 if (e.network_id != network.id) continue;
-                const Sandbox* holder = sandbox_by_id(snap.sandboxes, e.sandbox_id);
+                BPFNET_ASSIGN_OR_RETURN(auto holder, store_->sandbox(e.sandbox_id));
                 return fail(ErrorKind::Conflict,
                             fmt::format("parent {} is in passthru mode and already carries the "
                                         "endpoint of {}: passthru gives the parent to one "

@@ -53,6 +53,22 @@ using pin_layout::kUplinkFilterHandle;
 using PortId =
     std::tuple<uint32_t, uint16_t, uint8_t>;  // host address, port (network order), proto
 
+PortId port_id(const PortBinding& binding) {
+    return {binding.host_ip.network_order(), htons(binding.host_port),
+            static_cast<uint8_t>(binding.proto)};
+}
+std::pair<uint32_t, uint16_t> port_target(const PublishedPort& p) {
+    return {p.endpoint_ip.network_order(), htons(p.binding.container_port)};
+}
+// A routed network's bindings are not translated: the host's firewall opens their ports.
+std::vector<PublishedPort> translated_ports(const std::vector<PublishedPort>& ports) {
+    std::vector<PublishedPort> out;
+    for (const auto& p : ports)
+        if (!p.routed) out.push_back(p);
+    return out;
+}
+
+
 }  // namespace
 
 BpfDatapath::BpfDatapath(KernelDatapath& kernel, std::unique_ptr<State> state)
@@ -291,6 +307,29 @@ Status BpfDatapath::remove_endpoint(const Endpoint& endpoint, const Sandbox& san
     if (state_->endpoint_hook.tcx)
         BPFNET_TRY(detach_tc_ingress(state_->endpoint_hook, endpoint.host_ifname));
     uint32_t ip = endpoint.ip.network_order();
+    auto same_endpoint = [&](const bpfnet_endpoint& src) {
+        return src.ip == ip && std::memcmp(src.mac, endpoint.mac.bytes.data(), 6) == 0;
+    };
+    // The keys come from the kernel: the host end's ifindex (the veth goes below, after the
+    // maps) names the source entry, which names the network of the destination entry. Only an
+    // endpoint whose veth is already gone (a crash halfway) costs a scan of the maps.
+    BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
+    BPFNET_ASSIGN_OR_RETURN(auto host, kernel::find_link(sock, endpoint.host_ifname));
+    bpfnet_endpoint src{};
+    const uint32_t ifindex = host ? host->ifindex : 0;
+    if (host && bpf_map_lookup_elem(state_->ep_by_if_fd, &ifindex, &src) == 0 &&
+        same_endpoint(src)) {
+        bpfnet_ep_key dest_key{.network = src.network, .ip = ip};
+        bpfnet_ep_dest dest{};
+        if (bpf_map_lookup_elem(state_->ep_by_ip_fd, &dest_key, &dest) == 0 &&
+            std::memcmp(dest.mac, endpoint.mac.bytes.data(), 6) == 0) {
+            bpf_map_delete_elem(state_->ep_by_ip_fd, &dest_key);
+        }
+        bpf_map_delete_elem(state_->ep_by_if_fd, &ifindex);
+        bpf_map_delete_elem(state_->stats_fd, &ifindex);
+        forget_sandbox_hairpin(sandbox, src.network);
+        return kernel_.remove_endpoint(endpoint, sandbox);
+    }
     for (uint32_t key : map_keys<uint32_t>(state_->ep_by_if_fd)) {
         bpfnet_endpoint src{};
         if (bpf_map_lookup_elem(state_->ep_by_if_fd, &key, &src) == 0 && src.ip == ip &&
@@ -316,10 +355,7 @@ Status BpfDatapath::remove_endpoint(const Endpoint& endpoint, const Sandbox& san
 // socket NAT share, the uplinks, and the end of flows whose port is gone.
 Status BpfDatapath::sync_policy(const std::vector<NetworkSpec>& /*networks*/,
                                 const std::vector<PublishedPort>& all_ports) {
-    // A routed network's bindings are not translated: the host's firewall opens their ports.
-    std::vector<PublishedPort> ports;
-    for (const auto& p : all_ports)
-        if (!p.routed) ports.push_back(p);
+    const auto ports = translated_ports(all_ports);
     BPFNET_TRY(sync_published_maps(state_->published_fd, state_->local_ips_fd, ports));
     BPFNET_TRY(forget_unpublished_flows(ports));
     BPFNET_ASSIGN_OR_RETURN(auto host, kernel_.host_interfaces());
@@ -445,23 +481,38 @@ std::string BpfDatapath::sync_uplink_xdp(const std::string& ifname, int ifindex,
     return "; XDP not used: " + why;
 }
 
+Status BpfDatapath::publish_ports(const std::vector<PublishedPort>& all_ports) {
+    const auto ports = translated_ports(all_ports);
+    BPFNET_TRY(put_published_ports(state_->published_fd, ports));
+    for (const auto& p : ports) state_->published[port_id(p.binding)] = port_target(p);
+    return {};
+}
+
+Status BpfDatapath::unpublish_ports(const std::vector<PublishedPort>& all_ports) {
+    const auto ports = translated_ports(all_ports);
+    if (ports.empty()) return {};
+    BPFNET_TRY(delete_published_ports(state_->published_fd, ports));
+    for (const auto& p : ports) state_->published.erase(port_id(p.binding));
+    return forget_flows_outside_published();
+}
+
 // A flow to a port that is no longer published (or now leads elsewhere) must not keep reaching
 // the old endpoint: its entries go when the port does. The scan only runs when a port went away.
 Status BpfDatapath::forget_unpublished_flows(const std::vector<PublishedPort>& ports) {
     std::map<PortId, std::pair<uint32_t, uint16_t>> now;
-    for (const auto& p : ports) {
-        now[{p.binding.host_ip.network_order(), htons(p.binding.host_port),
-             static_cast<uint8_t>(p.binding.proto)}] = {p.endpoint_ip.network_order(),
-                                                        htons(p.binding.container_port)};
-    }
+    for (const auto& p : ports) now[port_id(p.binding)] = port_target(p);
     bool removed = false;
     for (const auto& [id, target] : state_->published) {
         auto it = now.find(id);
         removed = removed || it == now.end() || it->second != target;
     }
-    state_->published = now;
+    state_->published = std::move(now);
     if (!removed) return {};
+    return forget_flows_outside_published();
+}
 
+Status BpfDatapath::forget_flows_outside_published() {
+    const auto& now = state_->published;
     std::set<uint32_t> local;
     if (auto addresses = host_ipv4_addresses(); addresses) local = std::move(*addresses);
     for (const auto& key : map_keys<bpfnet_ct_key>(state_->ct_fd)) {

@@ -76,6 +76,8 @@ class BpfDatapath : public Datapath {
     const std::string& pin_dir() const;
     bool uses_tcx() const;
     std::string published_ports_path() const override;
+    Status publish_ports(const std::vector<PublishedPort>& ports) override;
+    Status unpublish_ports(const std::vector<PublishedPort>& ports) override;
     // The host's interfaces changed (links, addresses, routes): uplinks re-attached as "auto"
     // now finds them, other bridges' subnets and the host's addresses re-written in the maps.
     Result<bool> refresh_host() override;
@@ -95,7 +97,11 @@ class BpfDatapath : public Datapath {
     // bpfnet_subnets; and out of them again.
     Result<uint32_t> put_network_maps(const Network& network, Ipv4 gateway, uint32_t flags);
     void drop_network_maps(const Network& network);
+    // Remembers `ports` as what bpfnet_pub_port holds and ends the flows of ports no longer there.
     Status forget_unpublished_flows(const std::vector<PublishedPort>& ports);
+    // Deletes the conntrack entries of flows to a host port that state_->published no longer
+    // leads to their endpoint (a scan of the conntrack table: it runs only when ports went away).
+    Status forget_flows_outside_published();
 
     KernelDatapath& kernel_;
     std::unique_ptr<State> state_;

@@ -70,6 +70,17 @@ class Datapath {
     // applied before.
     virtual Status sync_policy(const std::vector<NetworkSpec>& networks,
                                const std::vector<PublishedPort>& ports) = 0;
+    // Adds (publish) or removes (unpublish) the NAT of exactly these ports of one ready endpoint,
+    // leaving every other port as it is: what `connect -p` and `disconnect` cost must not grow with
+    // the ports already published. A datapath that cannot change them alone (no policy applied
+    // yet, or the change reshapes what sync_policy made) fails, and the caller syncs the whole
+    // policy instead.
+    virtual Status publish_ports(const std::vector<PublishedPort>& /*ports*/) {
+        return fail(ErrorKind::Unsupported, "this datapath publishes ports only in sync_policy");
+    }
+    virtual Status unpublish_ports(const std::vector<PublishedPort>& /*ports*/) {
+        return fail(ErrorKind::Unsupported, "this datapath publishes ports only in sync_policy");
+    }
     // The host's interfaces changed (see kernel/host_watch.h). Returns whether the policy must be
     // synced again (the firewall names the uplinks); what a datapath keeps itself it redoes here.
     virtual Result<bool> refresh_host() { return false; }

@@ -1,5 +1,6 @@
 #include "datapath/kernel_datapath.h"
 
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <functional>
@@ -332,6 +333,111 @@ Status KernelDatapath::remove_endpoint(const Endpoint& endpoint, const Sandbox& 
     return {};
 }
 
+namespace {
+
+// A routed network's binding opens the container port itself; every other one is translated.
+void split_ports(const std::vector<PublishedPort>& ports, std::vector<FirewallPort>& nat,
+                 std::vector<FirewallOpenPort>& open) {
+    for (const auto& p : ports) {
+        if (p.routed) {
+            open.push_back(FirewallOpenPort{.proto = p.binding.proto,
+                                            .endpoint_ip = p.endpoint_ip,
+                                            .endpoint_port = p.binding.container_port});
+            continue;
+        }
+        nat.push_back(FirewallPort{.proto = p.binding.proto,
+                                   .host_ip = p.binding.host_ip,
+                                   .host_port = p.binding.host_port,
+                                   .endpoint_ip = p.endpoint_ip,
+                                   .endpoint_port = p.binding.container_port});
+    }
+}
+
+bool same_port(const FirewallPort& a, const FirewallPort& b) {
+    return a.proto == b.proto && a.host_ip == b.host_ip && a.host_port == b.host_port;
+}
+bool same_port(const FirewallOpenPort& a, const FirewallOpenPort& b) {
+    return a.proto == b.proto && a.endpoint_ip == b.endpoint_ip &&
+           a.endpoint_port == b.endpoint_port;
+}
+
+// Removes one entry equal to `port` from `from`; whether there was one.
+template <typename Port>
+bool erase_one(std::vector<Port>& from, const Port& port) {
+    auto it = std::find_if(from.begin(), from.end(),
+                           [&](const Port& p) { return same_port(p, port); });
+    if (it == from.end()) return false;
+    from.erase(it);
+    return true;
+}
+
+}  // namespace
+
+// Connections from the host's loopback are DNATed out through the bridge with a 127/8 source
+// (masqueraded on the way): the kernel routes those only with route_localnet on the bridge. The
+// firewall drops 127/8 destinations arriving from bridges, so endpoints gain nothing.
+Status KernelDatapath::allow_loopback_dnat(const std::vector<PublishedPort>& ports) {
+    std::set<std::string> bridges;
+    for (const auto& p : ports)
+        if (!p.routed) bridges.insert(p.bridge);
+    for (const auto& bridge : bridges) {
+        // Slash form: a bridge name may contain dots.
+        BPFNET_TRY(kernel::write_sysctl("net/ipv4/conf/" + bridge + "/route_localnet", "1"));
+    }
+    return {};
+}
+
+Status KernelDatapath::publish_ports(const std::vector<PublishedPort>& ports) {
+    return change_ports(ports, true);
+}
+
+Status KernelDatapath::unpublish_ports(const std::vector<PublishedPort>& ports) {
+    return change_ports(ports, false);
+}
+
+// Element edits when the ruleset keeps its shape (its DNAT maps exist before and after, and so
+// does the routed ports' set); otherwise the whole ruleset again, from what was applied plus the
+// change, so no store or host survey is read either way.
+Status KernelDatapath::change_ports(const std::vector<PublishedPort>& ports, bool add) {
+    if (!applied_) return fail(ErrorKind::Internal, "no firewall applied yet");
+    PortElements change{.add = add};
+    split_ports(ports, change.ports, change.routed_ports);
+    FirewallSpec next = *applied_;
+    if (add) {
+        BPFNET_TRY(allow_loopback_dnat(ports));
+        next.ports.insert(next.ports.end(), change.ports.begin(), change.ports.end());
+        next.routed_ports.insert(next.routed_ports.end(), change.routed_ports.begin(),
+                                 change.routed_ports.end());
+    } else {
+        for (const auto& p : change.ports) {
+            if (!erase_one(next.ports, p))
+                return fail(ErrorKind::Internal,
+                            fmt::format("published port {}/{} is not in the firewall", p.host_port,
+                                        to_string(p.proto)));
+        }
+        // Two bindings may open one container port: its element goes with the last of them.
+        std::vector<FirewallOpenPort> gone;
+        for (const auto& p : change.routed_ports) {
+            if (!erase_one(next.routed_ports, p))
+                return fail(ErrorKind::Internal, "routed port is not in the firewall");
+            const bool still_open = std::any_of(next.routed_ports.begin(), next.routed_ports.end(),
+                                                [&](const auto& q) { return same_port(p, q); });
+            const bool listed = std::any_of(gone.begin(), gone.end(),
+                                            [&](const auto& q) { return same_port(p, q); });
+            if (!still_open && !listed) gone.push_back(p);
+        }
+        change.routed_ports = std::move(gone);
+    }
+    const bool same_shape = next.ports.empty() == applied_->ports.empty() &&
+                            next.routed_ports.empty() == applied_->routed_ports.empty();
+    const std::string script =
+        same_shape ? render_port_elements(nft_table_, change) : render_ruleset(next);
+    // An nft transaction is atomic: when it fails, the tables are still what applied_ says.
+    if (!script.empty()) BPFNET_TRY(nft_.run(script));
+    applied_ = std::move(next);
+    return {};
+}
+
 Status KernelDatapath::sync_policy(const std::vector<NetworkSpec>& networks,
                                    const std::vector<PublishedPort>& ports) {
     // With no networks there is nothing to enforce: leave no tables behind (an agent that is never
@@ -342,30 +448,8 @@ Status KernelDatapath::sync_policy(const std::vector<NetworkSpec>& networks,
     spec.log_drops = drops_logged();
     BPFNET_ASSIGN_OR_RETURN(auto host, host_interfaces());
     spec.uplinks = host.uplink_names();
-    std::set<std::string> publishing_bridges;
-    for (const auto& p : ports) {
-        // A routed network's binding opens the container port itself; nothing is translated.
-        if (p.routed) {
-            spec.routed_ports.push_back(
-                FirewallOpenPort{.proto = p.binding.proto,
-                                 .endpoint_ip = p.endpoint_ip,
-                                 .endpoint_port = p.binding.container_port});
-            continue;
-        }
-        spec.ports.push_back(FirewallPort{.proto = p.binding.proto,
-                                          .host_ip = p.binding.host_ip,
-                                          .host_port = p.binding.host_port,
-                                          .endpoint_ip = p.endpoint_ip,
-                                          .endpoint_port = p.binding.container_port});
-        publishing_bridges.insert(p.bridge);
-    }
-    // Connections from the host's loopback are DNATed out through the bridge with a 127/8 source
-    // (masqueraded on the way): the kernel routes those only with route_localnet on the bridge.
-    // The firewall drops 127/8 destinations arriving from bridges, so endpoints gain nothing.
-    for (const auto& bridge : publishing_bridges) {
-        // Slash form: a bridge name may contain dots.
-        BPFNET_TRY(kernel::write_sysctl("net/ipv4/conf/" + bridge + "/route_localnet", "1"));
-    }
+    split_ports(ports, spec.ports, spec.routed_ports);
+    BPFNET_TRY(allow_loopback_dnat(ports));
     for (const auto& n : networks) {
         spec.networks.push_back(FirewallNetwork{
             .bridge = n.network.bridge_name,
@@ -379,13 +463,16 @@ Status KernelDatapath::sync_policy(const std::vector<NetworkSpec>& networks,
             .trusted = n.options.trusted_host_interfaces,
         });
     }
+    applied_.reset();  // a failed run may have left the tables as they were or gone
     BPFNET_TRY(nft_.run(render_ruleset(spec)));
+    applied_ = std::move(spec);
     // Every time, not once: Docker may have started (and set FORWARD to DROP) since the last sync,
     // or someone flushed the chain.
     return docker_user_.ensure();
 }
 
 Status KernelDatapath::remove_policy() {
+    applied_.reset();
     BPFNET_TRY(docker_user_.remove());
     return nft_.run(render_teardown(nft_table_));
 }

@@ -48,6 +48,8 @@ class KernelDatapath : public Datapath {
     Status remove_endpoint(const Endpoint& endpoint, const Sandbox& sandbox) override;
     Status sync_policy(const std::vector<NetworkSpec>& networks,
                        const std::vector<PublishedPort>& ports) override;
+    Status publish_ports(const std::vector<PublishedPort>& ports) override;
+    Status unpublish_ports(const std::vector<PublishedPort>& ports) override;
     Status remove_policy() override;
     Result<bool> refresh_host() override;
     Result<std::vector<std::string>> collect_garbage(const std::set<std::string>& keep) override;
@@ -63,6 +65,9 @@ class KernelDatapath : public Datapath {
 
   private:
     Status ensure_docker_endpoint(const NetworkSpec& spec, const Endpoint& endpoint);
+    Status change_ports(const std::vector<PublishedPort>& ports, bool add);
+    // route_localnet on the bridges of non-routed published ports (see sync_policy).
+    Status allow_loopback_dnat(const std::vector<PublishedPort>& ports);
     Status attach_host_end(kernel::NlSocket& host, const NetworkSpec& spec,
                            const Endpoint& endpoint);
 
@@ -79,6 +84,9 @@ class KernelDatapath : public Datapath {
     mutable kernel::HostInterfaces last_survey_;
     mutable bool surveyed_ = false;
     NftRunner nft_;
+    // What the tables hold since the last successful sync_policy or port change (none: unknown,
+    // or no tables): port changes are applied as element edits against it.
+    std::optional<FirewallSpec> applied_;
     DockerUserChain docker_user_;
 };
 

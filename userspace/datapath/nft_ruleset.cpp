@@ -104,6 +104,21 @@ std::string ifname_list(const std::vector<std::string>& names) {
 // (an uplink that is a bridge excepted). What goes from a bpfnet network into another bridge
 // after the isolation drops (DNATed connections to Docker's published ports) is left unmarked, so
 // Docker's own FORWARD rules decide about Docker's networks: bpfnet opens nothing Docker would not.
+// A published port's element of map published_any (host address 0) or published_ip, with its
+// DNAT target or (for a delete) its key alone.
+std::string published_element(const FirewallPort& p, bool with_target) {
+    std::string element = std::string(to_string(p.proto)) + " . " + std::to_string(p.host_port);
+    if (p.host_ip.value != 0) element = p.host_ip.str() + " . " + element;
+    if (with_target)
+        element += " : " + p.endpoint_ip.str() + " . " + std::to_string(p.endpoint_port);
+    return element;
+}
+
+// A routed network's open container port: its element of set routed_open.
+std::string routed_open_element(const FirewallOpenPort& p) {
+    return fmt::format("{} . {} . {}", p.endpoint_ip.str(), to_string(p.proto), p.endpoint_port);
+}
+
 void render_accept_marks(std::string& out, const FirewallSpec& spec, bool with_groups) {
     const std::string mark = fmt::format(" meta mark set meta mark | {:#010x}", kForwardAcceptMark);
     // An overlay's frames between its local ports and its VXLAN port, which br_netfilter shows to
@@ -248,8 +263,7 @@ void render_filter(std::string& out, const FirewallSpec& spec, bool ipv4) {
                      .second)
                 continue;
             if (!elements.empty()) elements += ", ";
-            elements += fmt::format("{} . {} . {}", p.endpoint_ip.str(), to_string(p.proto),
-                                    p.endpoint_port);
+            elements += routed_open_element(p);
         }
         out += "\tset routed_open {\n\t\ttype ipv4_addr . inet_proto . inet_service\n";
         out += "\t\telements = { " + elements + " }\n\t}\n\n";
@@ -339,11 +353,9 @@ void render_published_ports(std::string& out, const FirewallSpec& spec) {
     std::string any_elements;
     std::string ip_elements;
     for (const auto& p : spec.ports) {
-        std::string target = " : " + p.endpoint_ip.str() + " . " + std::to_string(p.endpoint_port);
-        std::string key = std::string(to_string(p.proto)) + " . " + std::to_string(p.host_port);
         std::string& elements = p.host_ip.value == 0 ? any_elements : ip_elements;
         if (!elements.empty()) elements += ", ";
-        elements += p.host_ip.value == 0 ? key + target : p.host_ip.str() + " . " + key + target;
+        elements += published_element(p, true);
     }
     out += "\n\tmap published_any {\n";
     out += "\t\ttype inet_proto . inet_service : ipv4_addr . inet_service\n";
@@ -506,6 +518,30 @@ std::string render_ruleset(const FirewallSpec& spec) {
     out += "table ip6 " + spec.table + " {\n";
     render_filter(out, spec, false);
     out += "}\n";
+    return out;
+}
+
+std::string render_port_elements(const std::string& table, const PortElements& change) {
+    const char* verb = change.add ? "add" : "delete";
+    std::string any;
+    std::string ip;
+    for (const auto& p : change.ports) {
+        std::string& elements = p.host_ip.value == 0 ? any : ip;
+        if (!elements.empty()) elements += ", ";
+        elements += published_element(p, change.add);
+    }
+    std::string open;
+    for (const auto& p : change.routed_ports) {
+        if (!open.empty()) open += ", ";
+        open += routed_open_element(p);
+    }
+    std::string out;
+    const std::pair<const char*, const std::string*> sets[] = {
+        {"published_any", &any}, {"published_ip", &ip}, {"routed_open", &open}};
+    for (const auto& [name, elements] : sets) {
+        if (elements->empty()) continue;
+        out += fmt::format("{} element ip {} {} {{ {} }}\n", verb, table, name, *elements);
+    }
     return out;
 }
 

@@ -1,6 +1,8 @@
 // The kernel datapath's firewall: one nftables table pair per agent (names include the agent's
 // instance id so several agents can run side by side), rebuilt atomically from the full desired
-// state on every change. Declarative: there are no incremental rule edits to get out of sync.
+// state when networks or the host change. Published ports, which come and go with every
+// `connect -p`, are map and set elements added and removed on their own (render_port_elements);
+// the rules themselves are never edited one by one.
 #pragma once
 
 #include <string>
@@ -78,6 +80,17 @@ std::string render_log_probe(const std::string& table);
 
 // The nft script that replaces both tables with the desired state (pure; unit-tested).
 std::string render_ruleset(const FirewallSpec& spec);
+// Published ports added to or removed from a ruleset without re-rendering it: the elements of the
+// DNAT maps and of the routed ports' set. Only valid on a ruleset that render_ruleset made with
+// both kinds already present or already absent as after the change (the maps, the set and the
+// rules naming them exist only when they have elements); see KernelDatapath::publish_ports.
+struct PortElements {
+    bool add = true;  // false: delete (by key; each must be present)
+    std::vector<FirewallPort> ports{};
+    std::vector<FirewallOpenPort> routed_ports{};
+};
+std::string render_port_elements(const std::string& table, const PortElements& change);
+
 // The nft script that removes both tables if they exist.
 std::string render_teardown(const std::string& table);
 

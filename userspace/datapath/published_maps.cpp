@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 
+#include <cerrno>
+
 #include <map>
 #include <string>
 #include <tuple>
@@ -22,11 +24,13 @@ Result<std::set<uint32_t>> host_ipv4_addresses() {
     return out;
 }
 
-Status sync_published_maps(int published_fd, int local_ips_fd,
-                           const std::vector<PublishedPort>& ports) {
+// Each port's entry; the networks' bridges are looked up once each.
+static Result<std::vector<std::pair<bpfnet_svc_key, bpfnet_svc_target>>> published_entries(
+    const std::vector<PublishedPort>& ports) {
+    std::vector<std::pair<bpfnet_svc_key, bpfnet_svc_target>> entries;
+    if (ports.empty()) return entries;
     BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
     std::map<std::string, uint32_t> bridge_ifindex;
-    std::vector<std::pair<bpfnet_svc_key, bpfnet_svc_target>> entries;
     for (const auto& p : ports) {
         auto known = bridge_ifindex.find(p.bridge);
         if (known == bridge_ifindex.end()) {
@@ -35,16 +39,44 @@ Status sync_published_maps(int published_fd, int local_ips_fd,
             // the uplink program leaves such packets to the kernel NAT.
             known = bridge_ifindex.emplace(p.bridge, bridge ? bridge->ifindex : 0).first;
         }
-        bpfnet_svc_key key{};
-        key.host_ip = p.binding.host_ip.network_order();
-        key.port = htons(p.binding.host_port);
-        key.proto = static_cast<uint8_t>(p.binding.proto);
-        bpfnet_svc_target target{};
+        entries.emplace_back(published_key(p.binding), bpfnet_svc_target{});
+        bpfnet_svc_target& target = entries.back().second;
         target.ip = p.endpoint_ip.network_order();
         target.network = known->second;
         target.port = htons(p.binding.container_port);
-        entries.emplace_back(key, target);
     }
+    return entries;
+}
+
+bpfnet_svc_key published_key(const PortBinding& binding) {
+    bpfnet_svc_key key{};
+    key.host_ip = binding.host_ip.network_order();
+    key.port = htons(binding.host_port);
+    key.proto = static_cast<uint8_t>(binding.proto);
+    return key;
+}
+
+Status put_published_ports(int published_fd, const std::vector<PublishedPort>& ports) {
+    BPFNET_ASSIGN_OR_RETURN(auto entries, published_entries(ports));
+    for (const auto& [key, target] : entries) {
+        if (int err = bpf_map_update_elem(published_fd, &key, &target, BPF_ANY); err)
+            return fail(map_error("bpfnet_pub_port update", err));
+    }
+    return {};
+}
+
+Status delete_published_ports(int published_fd, const std::vector<PublishedPort>& ports) {
+    for (const auto& p : ports) {
+        const bpfnet_svc_key key = published_key(p.binding);
+        if (int err = bpf_map_delete_elem(published_fd, &key); err && err != -ENOENT)
+            return fail(map_error("bpfnet_pub_port delete", err));
+    }
+    return {};
+}
+
+Status sync_published_maps(int published_fd, int local_ips_fd,
+                           const std::vector<PublishedPort>& ports) {
+    BPFNET_ASSIGN_OR_RETURN(auto entries, published_entries(ports));
     auto id = [](const bpfnet_svc_key& k) { return std::tuple(k.host_ip, k.port, k.proto); };
     std::set<std::tuple<uint32_t, uint16_t, uint8_t>> wanted;
     for (const auto& entry : entries) wanted.insert(id(entry.first));

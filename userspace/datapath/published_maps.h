@@ -7,10 +7,18 @@
 #include <set>
 #include <vector>
 
+#include "bpfnet/abi.h"
 #include "core/result.h"
 #include "datapath/datapath.h"
 
 namespace bpfnet {
+
+// bpfnet_pub_port's key for a binding.
+bpfnet_svc_key published_key(const PortBinding& binding);
+// Puts `ports` into bpfnet_pub_port (connect -p), or deletes them (an absent one is no error),
+// leaving every other entry alone.
+Status put_published_ports(int published_fd, const std::vector<PublishedPort>& ports);
+Status delete_published_ports(int published_fd, const std::vector<PublishedPort>& ports);
 
 // Makes bpfnet_pub_port exactly `ports` (stale entries first, so a wanted entry is never missing)
 // and bpfnet_local_ip exactly the host's current IPv4 addresses.

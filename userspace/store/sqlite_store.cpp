@@ -46,6 +46,23 @@ constexpr Migration kMigrations[] = {
      "  id TEXT PRIMARY KEY, network_id TEXT NOT NULL, sandbox_id TEXT NOT NULL,"
      "  doc TEXT NOT NULL);"},
     {2, "CREATE TABLE IF NOT EXISTS address_pools (id TEXT PRIMARY KEY, doc TEXT NOT NULL);"},
+    // Indexes for the targeted reads, and the published ports as rows (the endpoint's document
+    // stays the truth; put_endpoint rewrites its rows), so that connecting one endpoint reads
+    // neither every endpoint nor every port of the host. Existing endpoints' ports are copied in.
+    {3,
+     "CREATE INDEX IF NOT EXISTS endpoints_by_network ON endpoints (network_id);"
+     "CREATE INDEX IF NOT EXISTS endpoints_by_sandbox ON endpoints (sandbox_id);"
+     "CREATE TABLE IF NOT EXISTS published_ports ("
+     "  endpoint_id TEXT NOT NULL REFERENCES endpoints (id) ON DELETE CASCADE,"
+     "  proto TEXT NOT NULL, host_ip TEXT NOT NULL, host_port INTEGER NOT NULL,"
+     "  container_port INTEGER NOT NULL);"
+     "CREATE INDEX IF NOT EXISTS published_ports_by_port ON published_ports (host_port);"
+     "CREATE INDEX IF NOT EXISTS published_ports_by_endpoint ON published_ports (endpoint_id);"
+     "DELETE FROM published_ports;"
+     "INSERT INTO published_ports (endpoint_id, proto, host_ip, host_port, container_port)"
+     "  SELECT e.id, json_extract(p.value, '$.proto'), json_extract(p.value, '$.host_ip'),"
+     "         json_extract(p.value, '$.host_port'), json_extract(p.value, '$.container_port')"
+     "  FROM endpoints e, json_each(e.doc, '$.ports') p;"},
 };
 
 constexpr int kSchemaVersion = kMigrations[std::size(kMigrations) - 1].version;
@@ -147,6 +164,32 @@ class SqliteStore final : public Store {
                                  "SELECT id, doc FROM address_pools ORDER BY rowid");
     }
 
+    Result<std::vector<Sandbox>> sandboxes_matching(const std::string& ref) override {
+        // The prefix through substr, not LIKE: ids are hex, but a ref is user input.
+        return load<Sandbox>("sandbox",
+                             "SELECT id, doc FROM sandboxes WHERE id = ?1 OR name = ?1 OR "
+                             "substr(id, 1, length(?1)) = ?1 ORDER BY rowid",
+                             {ref});
+    }
+    Result<std::optional<Sandbox>> sandbox(const std::string& id) override {
+        return load_one<Sandbox>("sandbox", "SELECT id, doc FROM sandboxes WHERE id = ?1", id);
+    }
+    Result<std::optional<Endpoint>> endpoint(const std::string& id) override {
+        return load_one<Endpoint>("endpoint", "SELECT id, doc FROM endpoints WHERE id = ?1", id);
+    }
+    Result<std::vector<Endpoint>> endpoints_of_network(const std::string& network_id) override {
+        return load<Endpoint>("endpoint",
+                              "SELECT id, doc FROM endpoints WHERE network_id = ?1 ORDER BY rowid",
+                              {network_id});
+    }
+    Result<std::vector<Endpoint>> endpoints_of_sandbox(const std::string& sandbox_id) override {
+        return load<Endpoint>("endpoint",
+                              "SELECT id, doc FROM endpoints WHERE sandbox_id = ?1 ORDER BY rowid",
+                              {sandbox_id});
+    }
+    Result<std::vector<std::pair<std::string, PortBinding>>> published_ports_in(
+        uint16_t first, uint16_t last) override;
+
     // Upserts use ON CONFLICT(id) DO UPDATE, never INSERT OR REPLACE: REPLACE would also "resolve"
     // a name clash by silently deleting the other object's row.
     Status put_network(const Network& network) override {
@@ -156,14 +199,7 @@ class SqliteStore final : public Store {
             "ON CONFLICT (id) DO UPDATE SET name = excluded.name, doc = excluded.doc",
             {network.id, network.name, doc}, "network", network.name);
     }
-    Status put_endpoint(const Endpoint& endpoint) override {
-        BPFNET_ASSIGN_OR_RETURN(std::string doc, encode("endpoint", endpoint));
-        return write(
-            "INSERT INTO endpoints (id, network_id, sandbox_id, doc) VALUES (?1, ?2, ?3, ?4) "
-            "ON CONFLICT (id) DO UPDATE SET network_id = excluded.network_id, "
-            "sandbox_id = excluded.sandbox_id, doc = excluded.doc",
-            {endpoint.id, endpoint.network_id, endpoint.sandbox_id, doc});
-    }
+    Status put_endpoint(const Endpoint& endpoint) override;
     Status put_sandbox(const Sandbox& sandbox) override {
         BPFNET_ASSIGN_OR_RETURN(std::string doc, encode("sandbox", sandbox));
         Param name = sandbox.name.empty() ? Param{} : Param{sandbox.name};
@@ -218,7 +254,11 @@ class SqliteStore final : public Store {
     Status migrate();
 
     template <typename T>
-    Result<std::vector<T>> load(const char* kind, std::string_view sql);
+    Result<std::vector<T>> load(const char* kind, std::string_view sql,
+                                std::initializer_list<Param> params = {});
+    template <typename T>
+    Result<std::optional<T>> load_one(const char* kind, std::string_view sql,
+                                      const std::string& id);
 
     // Recursive: transaction() holds it while the body calls put_*() on this same object.
     std::recursive_mutex mu_;
@@ -271,9 +311,10 @@ Status SqliteStore::write(std::string_view sql, std::initializer_list<Param> par
 }
 
 template <typename T>
-Result<std::vector<T>> SqliteStore::load(const char* kind, std::string_view sql) {
+Result<std::vector<T>> SqliteStore::load(const char* kind, std::string_view sql,
+                                         std::initializer_list<Param> params) {
     std::lock_guard lock(mu_);
-    BPFNET_ASSIGN_OR_RETURN(StmtPtr stmt, prepare(sql, {}));
+    BPFNET_ASSIGN_OR_RETURN(StmtPtr stmt, prepare(sql, params));
     std::vector<T> objects;
     for (;;) {
         int rc = sqlite3_step(stmt.get());
@@ -284,6 +325,74 @@ Result<std::vector<T>> SqliteStore::load(const char* kind, std::string_view sql)
         objects.push_back(std::move(object));
     }
     return objects;
+}
+
+template <typename T>
+Result<std::optional<T>> SqliteStore::load_one(const char* kind, std::string_view sql,
+                                               const std::string& id) {
+    BPFNET_ASSIGN_OR_RETURN(auto objects, load<T>(kind, sql, {id}));
+    if (objects.empty()) return std::optional<T>{};
+    return std::optional<T>{std::move(objects.front())};
+}
+
+Status SqliteStore::put_endpoint(const Endpoint& endpoint) {
+    BPFNET_ASSIGN_OR_RETURN(std::string doc, encode("endpoint", endpoint));
+    return transaction([&]() -> Status {
+        BPFNET_TRY(write(
+            "INSERT INTO endpoints (id, network_id, sandbox_id, doc) VALUES (?1, ?2, ?3, ?4) "
+            "ON CONFLICT (id) DO UPDATE SET network_id = excluded.network_id, "
+            "sandbox_id = excluded.sandbox_id, doc = excluded.doc",
+            {endpoint.id, endpoint.network_id, endpoint.sandbox_id, doc}));
+        BPFNET_TRY(write("DELETE FROM published_ports WHERE endpoint_id = ?1", {endpoint.id}));
+        if (endpoint.ports.empty()) return {};
+        // One statement for every row: an endpoint may publish thousands of ports.
+        constexpr std::string_view insert =
+            "INSERT INTO published_ports (endpoint_id, proto, host_ip, host_port, container_port) "
+            "VALUES (?1, ?2, ?3, ?4, ?5)";
+        BPFNET_ASSIGN_OR_RETURN(StmtPtr stmt, prepare(insert, {endpoint.id}));
+        for (const PortBinding& p : endpoint.ports) {
+            const std::string host_ip = p.host_ip.str();
+            const char* proto = to_string(p.proto);
+            sqlite3_reset(stmt.get());
+            if (sqlite3_bind_text(stmt.get(), 2, proto, -1, SQLITE_STATIC) != SQLITE_OK ||
+                sqlite3_bind_text(stmt.get(), 3, host_ip.c_str(), -1, SQLITE_TRANSIENT) !=
+                    SQLITE_OK ||
+                sqlite3_bind_int(stmt.get(), 4, p.host_port) != SQLITE_OK ||
+                sqlite3_bind_int(stmt.get(), 5, p.container_port) != SQLITE_OK ||
+                sqlite3_step(stmt.get()) != SQLITE_DONE) {
+                return sqlite_failure("insert published port");
+            }
+        }
+        return {};
+    });
+}
+
+Result<std::vector<std::pair<std::string, PortBinding>>> SqliteStore::published_ports_in(
+    uint16_t first, uint16_t last) {
+    std::lock_guard lock(mu_);
+    BPFNET_ASSIGN_OR_RETURN(StmtPtr stmt,
+                            prepare("SELECT endpoint_id, proto, host_ip, host_port, container_port "
+                                    "FROM published_ports WHERE host_port BETWEEN ?1 AND ?2",
+                                    {}));
+    sqlite3_bind_int(stmt.get(), 1, first);
+    sqlite3_bind_int(stmt.get(), 2, last);
+    std::vector<std::pair<std::string, PortBinding>> out;
+    for (;;) {
+        int rc = sqlite3_step(stmt.get());
+        if (rc == SQLITE_DONE) break;
+        if (rc != SQLITE_ROW) return sqlite_failure("read published ports");
+        std::string endpoint_id(column_text(stmt.get(), 0));
+        auto proto = parse_proto(column_text(stmt.get(), 1));
+        auto host_ip = Ipv4::parse(column_text(stmt.get(), 2));
+        if (!proto || !host_ip) {
+            return fail(ErrorKind::Internal,
+                        fmt::format("stored published port of endpoint {} is corrupt", endpoint_id));
+        }
+        PortBinding binding{*proto, *host_ip, static_cast<uint16_t>(sqlite3_column_int(stmt.get(), 3)),
+                            static_cast<uint16_t>(sqlite3_column_int(stmt.get(), 4))};
+        out.emplace_back(std::move(endpoint_id), binding);
+    }
+    return out;
 }
 
 Result<std::optional<std::string>> SqliteStore::get_meta(const std::string& key) {

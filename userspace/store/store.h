@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/model.h"
@@ -22,6 +23,19 @@ class Store {
     virtual Result<std::vector<Endpoint>> endpoints() = 0;
     virtual Result<std::vector<Sandbox>> sandboxes() = 0;
     virtual Result<std::vector<AddressPool>> pools() = 0;
+
+    // Targeted reads, so that an operation on one endpoint costs the same on a host with thousands
+    // of them (indexed; see the schema's version 3).
+    // Sandboxes `ref` may name: exact id, exact name or id prefix (resolve_ref picks among them).
+    virtual Result<std::vector<Sandbox>> sandboxes_matching(const std::string& ref) = 0;
+    virtual Result<std::optional<Sandbox>> sandbox(const std::string& id) = 0;
+    virtual Result<std::optional<Endpoint>> endpoint(const std::string& id) = 0;
+    virtual Result<std::vector<Endpoint>> endpoints_of_network(const std::string& network_id) = 0;
+    virtual Result<std::vector<Endpoint>> endpoints_of_sandbox(const std::string& sandbox_id) = 0;
+    // The published ports whose host port lies in [first, last] (any protocol and address), with
+    // the id of the endpoint each belongs to.
+    virtual Result<std::vector<std::pair<std::string, PortBinding>>> published_ports_in(
+        uint16_t first, uint16_t last) = 0;
 
     // Upserts by id. A second object with the same name (networks, sandboxes) is a Conflict.
     virtual Status put_network(const Network& network) = 0;
