@@ -501,8 +501,12 @@ TEST_F(SqliteStoreTest, OwnersRoundTripAndDefaultToBpfnet) {
 
 TEST_F(SqliteStoreTest, VersionOneDatabaseGainsThePoolsTable) {
     store_.reset();
-    // What a version-1 agent left behind: no address_pools table.
+    // What a version-1 agent left behind: no address_pools table, nor what version 3 adds.
     raw_exec("DROP TABLE address_pools");
+    raw_exec("DROP TABLE published_ports");
+    raw_exec("DROP INDEX endpoints_by_network");
+    raw_exec("DROP INDEX endpoints_by_sandbox");
+    raw_exec("ALTER TABLE endpoints DROP COLUMN ip");
     raw_exec("UPDATE meta SET value = '1' WHERE key = 'schema_version'");
     open();
     EXPECT_EQ(*store_->get_meta("schema_version"), std::optional<std::string>("3"));
@@ -531,6 +535,10 @@ TEST_F(SqliteStoreTest, TargetedReadsFindOnlyTheirRows) {
     EXPECT_EQ(store_->endpoint("e2")->value().sandbox_id, "aa22");
     EXPECT_FALSE(store_->endpoint("e9")->has_value());
     EXPECT_EQ(store_->sandbox("aa22")->value().name, "db");
+    auto addresses = store_->addresses_in_network("n1");
+    ASSERT_OK(addresses);
+    EXPECT_EQ(addresses->size(), 2u);
+    EXPECT_TRUE(store_->addresses_in_network("n9")->empty());
     EXPECT_FALSE(store_->sandbox("aa")->has_value());  // a name is not an id
 
     // Every sandbox a reference may mean: exact id, exact name, id prefix.
@@ -583,6 +591,7 @@ TEST_F(SqliteStoreTest, VersionTwoDatabaseGainsItsEndpointsPortRows) {
     raw_exec("DROP TABLE published_ports");
     raw_exec("DROP INDEX endpoints_by_network");
     raw_exec("DROP INDEX endpoints_by_sandbox");
+    raw_exec("ALTER TABLE endpoints DROP COLUMN ip");
     raw_exec("UPDATE meta SET value = '2' WHERE key = 'schema_version'");
     open();
     EXPECT_EQ(*store_->get_meta("schema_version"), std::optional<std::string>("3"));
@@ -592,6 +601,9 @@ TEST_F(SqliteStoreTest, VersionTwoDatabaseGainsItsEndpointsPortRows) {
     EXPECT_EQ(ports->front().first, "e1");
     EXPECT_EQ(ports->front().second.str(), e.ports[0].str());
     EXPECT_EQ(store_->endpoints_of_sandbox("s1")->size(), 1u);
+    auto addresses = store_->addresses_in_network("n1");
+    ASSERT_OK(addresses);
+    EXPECT_EQ(*addresses, std::vector<Ipv4>{e.ip});
 }
 
 TEST_F(SqliteStoreTest, NewerSchemaVersionIsRefused) {

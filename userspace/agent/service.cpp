@@ -65,14 +65,10 @@ Result<NetworkService::Snapshot> NetworkService::load() {
     return snap;
 }
 
-Result<NetworkService::Snapshot> NetworkService::load_scope(const std::string& network_id,
-                                                            const Sandbox& sandbox) {
+Result<NetworkService::Snapshot> NetworkService::load_scope(const Sandbox& sandbox) {
     Snapshot snap;
     BPFNET_ASSIGN_OR_RETURN(snap.networks, store_->networks());
-    BPFNET_ASSIGN_OR_RETURN(snap.endpoints, store_->endpoints_of_network(network_id));
-    BPFNET_ASSIGN_OR_RETURN(auto in_sandbox, store_->endpoints_of_sandbox(sandbox.id));
-    for (auto& e : in_sandbox)
-        if (e.network_id != network_id) snap.endpoints.push_back(std::move(e));
+    BPFNET_ASSIGN_OR_RETURN(snap.endpoints, store_->endpoints_of_sandbox(sandbox.id));
     snap.sandboxes.push_back(sandbox);
     auto by_created = [](const auto& a, const auto& b) { return a.created < b.created; };
     std::sort(snap.networks.begin(), snap.networks.end(), by_created);
@@ -617,7 +613,7 @@ Result<Endpoint> NetworkService::connect(const ConnectRequest& request) {
     BPFNET_ASSIGN_OR_RETURN(auto networks, store_->networks());
     BPFNET_ASSIGN_OR_RETURN(Network network, resolve_ref(networks, request.network, "network"));
     BPFNET_ASSIGN_OR_RETURN(Sandbox sandbox, resolve_sandbox_locked(request.sandbox));
-    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load_scope(network.id, sandbox));
+    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load_scope(sandbox));
     if (network.state != Lifecycle::Ready) {
         return fail(ErrorKind::Conflict,
                     fmt::format("network {} is being {}", network.name,
@@ -651,9 +647,8 @@ Result<Endpoint> NetworkService::connect(const ConnectRequest& request) {
             return fail(ErrorKind::InvalidArgument, fmt::format("invalid alias \"{}\"", alias));
         }
     }
-    std::set<Ipv4> used;
-    for (const auto& e : snap.endpoints)
-        if (e.network_id == network.id) used.insert(e.ip);
+    BPFNET_ASSIGN_OR_RETURN(auto addresses, store_->addresses_in_network(network.id));
+    const std::set<Ipv4> used(addresses.begin(), addresses.end());
 
     Endpoint endpoint;
     endpoint.id = generate_id();
@@ -794,7 +789,7 @@ Status NetworkService::disconnect(const std::string& network_ref, const std::str
     BPFNET_ASSIGN_OR_RETURN(auto networks, store_->networks());
     BPFNET_ASSIGN_OR_RETURN(Network network, resolve_ref(networks, network_ref, "network"));
     BPFNET_ASSIGN_OR_RETURN(Sandbox sandbox, resolve_sandbox_locked(sandbox_ref));
-    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load_scope(network.id, sandbox));
+    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load_scope(sandbox));
     auto matches = endpoints_where(snap.endpoints, [&](const Endpoint& e) {
         return e.network_id == network.id && e.sandbox_id == sandbox.id;
     });

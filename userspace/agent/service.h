@@ -183,10 +183,11 @@ class NetworkService {
 
   private:
     Result<Snapshot> load();
-    // What an operation on `sandbox`'s endpoint on one network may look at: every network (a host
-    // has few), the endpoints of that network and of that sandbox, and the sandbox. Reading no
-    // more keeps connect and disconnect as cheap on a host with thousands of endpoints.
-    Result<Snapshot> load_scope(const std::string& network_id, const Sandbox& sandbox);
+    // What an operation on one of `sandbox`'s endpoints may look at: every network (a host has
+    // few), the sandbox's endpoints and the sandbox. Reading no more (the network's other
+    // endpoints are asked for as addresses only) keeps connect and disconnect as cheap on a host
+    // with thousands of endpoints and ports.
+    Result<Snapshot> load_scope(const Sandbox& sandbox);
     Result<Sandbox> resolve_sandbox_locked(const std::string& ref);
     // The Docker endpoint `endpoint_id`, which must be on `network_id`.
     Result<Endpoint> docker_endpoint_locked(const std::string& network_id,

@@ -95,16 +95,15 @@ Result<Endpoint> NetworkService::create_docker_endpoint(const std::string& netwo
         return fail(ErrorKind::InvalidArgument,
                     fmt::format("invalid endpoint ID \"{}\": expected 64 hex digits", endpoint_id));
     }
-    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
-    BPFNET_ASSIGN_OR_RETURN(Network network, ready_network(snap.networks, network_id));
-    std::set<Ipv4> used;
-    for (const auto& e : snap.endpoints) {
-        if (e.id == endpoint_id) {
-            return fail(ErrorKind::Conflict,
-                        fmt::format("endpoint {} already exists", endpoint_id.substr(0, 12)));
-        }
-        if (e.network_id == network.id) used.insert(e.ip);
+    BPFNET_ASSIGN_OR_RETURN(auto networks, store_->networks());
+    BPFNET_ASSIGN_OR_RETURN(Network network, ready_network(networks, network_id));
+    BPFNET_ASSIGN_OR_RETURN(auto existing, store_->endpoint(endpoint_id));
+    if (existing) {
+        return fail(ErrorKind::Conflict,
+                    fmt::format("endpoint {} already exists", endpoint_id.substr(0, 12)));
     }
+    BPFNET_ASSIGN_OR_RETURN(auto addresses, store_->addresses_in_network(network.id));
+    const std::set<Ipv4> used(addresses.begin(), addresses.end());
     if (mac && (mac->is_multicast() || mac->is_zero())) {
         return fail(ErrorKind::InvalidArgument,
                     fmt::format("MAC address {} is not a unicast address", mac->str()));

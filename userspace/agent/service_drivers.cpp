@@ -133,8 +133,8 @@ Status NetworkService::check_connect_rules_locked(const Network& network, const 
         }
         auto options = parse_child_link_options(network.driver, network.options);
         if (options && options->mode == "passthru") {
-            for (const auto& e : snap.endpoints) {
-                if (e.network_id != network.id) continue;
+            BPFNET_ASSIGN_OR_RETURN(auto on_parent, store_->endpoints_of_network(network.id));
+            for (const auto& e : on_parent) {
                 BPFNET_ASSIGN_OR_RETURN(auto holder, store_->sandbox(e.sandbox_id));
                 return fail(ErrorKind::Conflict,
                             fmt::format("parent {} is in passthru mode and already carries the "

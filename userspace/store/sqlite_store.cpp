@@ -46,10 +46,13 @@ constexpr Migration kMigrations[] = {
      "  id TEXT PRIMARY KEY, network_id TEXT NOT NULL, sandbox_id TEXT NOT NULL,"
      "  doc TEXT NOT NULL);"},
     {2, "CREATE TABLE IF NOT EXISTS address_pools (id TEXT PRIMARY KEY, doc TEXT NOT NULL);"},
-    // Indexes for the targeted reads, and the published ports as rows (the endpoint's document
-    // stays the truth; put_endpoint rewrites its rows), so that connecting one endpoint reads
-    // neither every endpoint nor every port of the host. Existing endpoints' ports are copied in.
+    // Indexes for the targeted reads, and the endpoints' addresses and published ports outside
+    // their documents (which stay the truth; put_endpoint rewrites both), so that connecting one
+    // endpoint parses neither every endpoint nor every port of the host. Existing endpoints' are
+    // copied in.
     {3,
+     "ALTER TABLE endpoints ADD COLUMN ip TEXT;"
+     "UPDATE endpoints SET ip = json_extract(doc, '$.ip');"
      "CREATE INDEX IF NOT EXISTS endpoints_by_network ON endpoints (network_id);"
      "CREATE INDEX IF NOT EXISTS endpoints_by_sandbox ON endpoints (sandbox_id);"
      "CREATE TABLE IF NOT EXISTS published_ports ("
@@ -189,6 +192,7 @@ class SqliteStore final : public Store {
     }
     Result<std::vector<std::pair<std::string, PortBinding>>> published_ports_in(
         uint16_t first, uint16_t last) override;
+    Result<std::vector<Ipv4>> addresses_in_network(const std::string& network_id) override;
 
     // Upserts use ON CONFLICT(id) DO UPDATE, never INSERT OR REPLACE: REPLACE would also "resolve"
     // a name clash by silently deleting the other object's row.
@@ -338,11 +342,12 @@ Result<std::optional<T>> SqliteStore::load_one(const char* kind, std::string_vie
 Status SqliteStore::put_endpoint(const Endpoint& endpoint) {
     BPFNET_ASSIGN_OR_RETURN(std::string doc, encode("endpoint", endpoint));
     return transaction([&]() -> Status {
+        const std::string ip = endpoint.ip.str();
         BPFNET_TRY(write(
-            "INSERT INTO endpoints (id, network_id, sandbox_id, doc) VALUES (?1, ?2, ?3, ?4) "
-            "ON CONFLICT (id) DO UPDATE SET network_id = excluded.network_id, "
-            "sandbox_id = excluded.sandbox_id, doc = excluded.doc",
-            {endpoint.id, endpoint.network_id, endpoint.sandbox_id, doc}));
+            "INSERT INTO endpoints (id, network_id, sandbox_id, doc, ip) VALUES (?1, ?2, ?3, ?4, "
+            "?5) ON CONFLICT (id) DO UPDATE SET network_id = excluded.network_id, "
+            "sandbox_id = excluded.sandbox_id, doc = excluded.doc, ip = excluded.ip",
+            {endpoint.id, endpoint.network_id, endpoint.sandbox_id, doc, ip}));
         BPFNET_TRY(write("DELETE FROM published_ports WHERE endpoint_id = ?1", {endpoint.id}));
         if (endpoint.ports.empty()) return {};
         // One statement for every row: an endpoint may publish thousands of ports.
@@ -391,6 +396,26 @@ Result<std::vector<std::pair<std::string, PortBinding>>> SqliteStore::published_
         PortBinding binding{*proto, *host_ip, static_cast<uint16_t>(sqlite3_column_int(stmt.get(), 3)),
                             static_cast<uint16_t>(sqlite3_column_int(stmt.get(), 4))};
         out.emplace_back(std::move(endpoint_id), binding);
+    }
+    return out;
+}
+
+Result<std::vector<Ipv4>> SqliteStore::addresses_in_network(const std::string& network_id) {
+    std::lock_guard lock(mu_);
+    BPFNET_ASSIGN_OR_RETURN(
+        StmtPtr stmt, prepare("SELECT id, ip FROM endpoints WHERE network_id = ?1", {network_id}));
+    std::vector<Ipv4> out;
+    for (;;) {
+        int rc = sqlite3_step(stmt.get());
+        if (rc == SQLITE_DONE) break;
+        if (rc != SQLITE_ROW) return sqlite_failure("read endpoint addresses");
+        auto ip = Ipv4::parse(column_text(stmt.get(), 1));
+        if (!ip) {
+            return fail(ErrorKind::Internal,
+                        fmt::format("stored endpoint {} is corrupt: address \"{}\"",
+                                    column_text(stmt.get(), 0), column_text(stmt.get(), 1)));
+        }
+        out.push_back(*ip);
     }
     return out;
 }

@@ -32,6 +32,8 @@ class Store {
     virtual Result<std::optional<Endpoint>> endpoint(const std::string& id) = 0;
     virtual Result<std::vector<Endpoint>> endpoints_of_network(const std::string& network_id) = 0;
     virtual Result<std::vector<Endpoint>> endpoints_of_sandbox(const std::string& sandbox_id) = 0;
+    // The addresses of the endpoints on a network (what IPAM must not hand out again).
+    virtual Result<std::vector<Ipv4>> addresses_in_network(const std::string& network_id) = 0;
     // The published ports whose host port lies in [first, last] (any protocol and address), with
     // the id of the endpoint each belongs to.
     virtual Result<std::vector<std::pair<std::string, PortBinding>>> published_ports_in(
