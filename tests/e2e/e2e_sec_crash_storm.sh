@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Crash consistency under a storm: 200 times (BPFNET_CRASH_KILLS; 60 in the sanitizer build), an operation (network create/rm, sandbox create with
-# a connection and published ports, connect, disconnect, sandbox rm) is started and the agent is
+# Crash consistency under a storm: 200 times (BPFNET_CRASH_KILLS; 60 in the sanitizer build), an
+# operation (network create/rm, sandbox create with a connection and published ports, connect,
+# disconnect, sandbox rm) is started and the agent is
 # SIGKILLed at a random moment during it, then restarted. Meanwhile two long-lived containers ping
 # each other. At the end the store, the kernel objects and the BPF maps must agree
 # (tests/e2e/consistency.py: no orphan or missing interface, map entry, pinned link or namespace, no
