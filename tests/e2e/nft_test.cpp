@@ -271,9 +271,9 @@ TEST(NftRuleset, PortElementEditsChangeOnlyTheirPorts) {
         st = nft.run(render_port_elements(kTable, added));
         CHILD_CHECK(st.ok(), st.error().message);
         std::string ip = capture(std::string("nft list table ip ") + kTable);
-        for (const char* element : {"tcp . 9090 : 10.77.1.4 . 90",
-                                    "127.0.0.2 . udp . 9091 : 10.77.1.4 . 91",
-                                    "10.77.8.3 . tcp . 443", "tcp . 8080 : 10.77.1.2 . 80"})
+        for (const char* element :
+             {"tcp . 9090 : 10.77.1.4 . 90", "127.0.0.2 . udp . 9091 : 10.77.1.4 . 91",
+              "10.77.8.3 . tcp . 443", "tcp . 8080 : 10.77.1.2 . 80"})
             CHILD_CHECK(contains(ip, element), ip);
 
         PortElements removed = added;

@@ -32,9 +32,11 @@ inline NetworkService& service() {
         std::filesystem::create_directories(config.state_dir);
         auto store = open_sqlite_store(config.state_dir + "/bpfnet.db");
         if (!store) abort();
-        return std::make_unique<NetworkService>(config, "fuzz", std::move(*store),
-                                                std::make_unique<FakeDatapath>(), nullptr,
-                                                "not under test", ProbeResult{});
+        return std::make_unique<NetworkService>(
+            config, "fuzz", std::move(*store),
+            std::make_unique<DatapathGraph>(std::make_unique<FakeDatapath>(), nullptr,
+                                            "not under test", nullptr),
+            ProbeResult{});
     }();
     return *instance;
 }

@@ -83,9 +83,11 @@ class DockerPluginTest : public ::testing::Test {
         ServiceConfig config;
         config.state_dir = dir_.string();
         config.netns_dir = (dir_ / "netns").string();
-        service_ = std::make_unique<NetworkService>(config, "plugin-test", std::move(*store),
-                                                    std::move(datapath), nullptr, "not under test",
-                                                    ProbeResult{});
+        service_ = std::make_unique<NetworkService>(
+            config, "plugin-test", std::move(*store),
+            std::make_unique<DatapathGraph>(std::move(datapath), nullptr, "not under test",
+                                            nullptr),
+            ProbeResult{});
         plugin_ = std::make_unique<DockerPluginApi>(
             *service_, [this](const std::string& id) { created_callbacks_.push_back(id); });
         native_ = std::make_unique<NativeApi>(*service_);

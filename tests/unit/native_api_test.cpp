@@ -127,9 +127,11 @@ class NativeApiTest : public ::testing::Test {
         config.run_dir = (dir_ / "run").string();
         config.bpffs_root = (dir_ / "bpffs").string();
         config.netns_dir = (dir_ / "netns").string();
-        service_ = std::make_unique<NetworkService>(config, kInstance, std::move(*store),
-                                                    std::move(datapath), nullptr, "not under test",
-                                                    ProbeResult{});
+        service_ = std::make_unique<NetworkService>(
+            config, kInstance, std::move(*store),
+            std::make_unique<DatapathGraph>(std::move(datapath), nullptr, "not under test",
+                                            nullptr),
+            ProbeResult{});
         api_ = std::make_unique<NativeApi>(*service_);
     }
 

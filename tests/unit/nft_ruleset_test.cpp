@@ -428,26 +428,25 @@ TEST(NftRuleset, PublishedPortsBecomeDnatMapsWithHairpinAndLoopbackHandling) {
 }
 
 TEST(NftRuleset, PortElementsAddAndDeleteExactlyTheirMapAndSetEntries) {
-    PortElements change{
-        .add = true,
-        .ports = {FirewallPort{.proto = IpProto::Tcp,
-                               .host_ip = {},
-                               .host_port = 8080,
-                               .endpoint_ip = *Ipv4::parse("10.5.0.2"),
-                               .endpoint_port = 80},
-                  FirewallPort{.proto = IpProto::Tcp,
-                               .host_ip = {},
-                               .host_port = 8081,
-                               .endpoint_ip = *Ipv4::parse("10.5.0.2"),
-                               .endpoint_port = 81},
-                  FirewallPort{.proto = IpProto::Udp,
-                               .host_ip = *Ipv4::parse("127.0.0.1"),
-                               .host_port = 5353,
-                               .endpoint_ip = *Ipv4::parse("10.5.0.3"),
-                               .endpoint_port = 53}},
-        .routed_ports = {FirewallOpenPort{.proto = IpProto::Sctp,
-                                          .endpoint_ip = *Ipv4::parse("10.6.0.2"),
-                                          .endpoint_port = 3868}}};
+    PortElements change{.add = true,
+                        .ports = {FirewallPort{.proto = IpProto::Tcp,
+                                               .host_ip = {},
+                                               .host_port = 8080,
+                                               .endpoint_ip = *Ipv4::parse("10.5.0.2"),
+                                               .endpoint_port = 80},
+                                  FirewallPort{.proto = IpProto::Tcp,
+                                               .host_ip = {},
+                                               .host_port = 8081,
+                                               .endpoint_ip = *Ipv4::parse("10.5.0.2"),
+                                               .endpoint_port = 81},
+                                  FirewallPort{.proto = IpProto::Udp,
+                                               .host_ip = *Ipv4::parse("127.0.0.1"),
+                                               .host_port = 5353,
+                                               .endpoint_ip = *Ipv4::parse("10.5.0.3"),
+                                               .endpoint_port = 53}},
+                        .routed_ports = {FirewallOpenPort{.proto = IpProto::Sctp,
+                                                          .endpoint_ip = *Ipv4::parse("10.6.0.2"),
+                                                          .endpoint_port = 3868}}};
     // The elements are written as render_ruleset writes them in the maps' declarations.
     EXPECT_EQ(render_port_elements("bpfnet_t1", change),
               "add element ip bpfnet_t1 published_any { tcp . 8080 : 10.5.0.2 . 80, tcp . 8081 : "

@@ -568,10 +568,10 @@ TEST_F(SqliteStoreTest, PublishedPortsFollowTheirEndpoint) {
         std::sort(out.begin(), out.end());
         return out;
     };
-    EXPECT_EQ(in(8080, 8081), (std::vector<std::string>{"e1 " + e.ports[0].str(),
-                                                        "e1 " + e.ports[1].str()}));
-    EXPECT_EQ(in(8081, 9000), (std::vector<std::string>{"e1 " + e.ports[1].str(),
-                                                        "e2 " + other.ports[0].str()}));
+    EXPECT_EQ(in(8080, 8081),
+              (std::vector<std::string>{"e1 " + e.ports[0].str(), "e1 " + e.ports[1].str()}));
+    EXPECT_EQ(in(8081, 9000),
+              (std::vector<std::string>{"e1 " + e.ports[1].str(), "e2 " + other.ports[0].str()}));
     EXPECT_TRUE(in(1, 8079).empty());
 
     e.ports = {PortBinding{IpProto::Tcp, Ipv4{}, 8085, 80}};  // republished elsewhere

@@ -12,10 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/ids.h"
-#include "datapath/bpf_datapath.h"
-#include "datapath/child_link_datapath.h"
-#include "datapath/kernel_datapath.h"
-#include "datapath/overlay_datapath.h"
+#include "datapath/datapath_graph.h"
 #include "datapath/probe.h"
 #include "store/store.h"
 
@@ -92,42 +89,24 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config) {
 
     // The kernel datapath serves networks directly when BPF cannot be used, and is the foundation
     // the BPF datapath builds on (bridge, veths, firewall) when it can.
-    auto kernel = std::make_unique<KernelDatapath>(instance, config.bpf.uplinks);
-    std::unique_ptr<Datapath> bpf;
-    std::string bpf_unavailable;
-    if (!probe.bpf_usable()) {
-        bpf_unavailable = fmt::format("{}", fmt::join(probe.reasons, "; "));
-    } else if (auto opened =
-                   BpfDatapath::open(*kernel, sc.bpffs_root, probe.tcx_link_api, config.bpf);
-               !opened) {
-        bpf_unavailable = "loading the BPF programs failed: " + opened.error().message;
-    } else {
-        bpf = std::move(opened).value();
-    }
-    if (bpf) {
+    auto datapaths = DatapathGraph::build(
+        instance, sc.bpffs_root, probe.tcx_link_api, config.bpf,
+        probe.bpf_usable() ? std::string{} : fmt::format("{}", fmt::join(probe.reasons, "; ")));
+    if (datapaths->has_bpf()) {
         spdlog::info(
             "datapath: BPF usable (kernel {}), bridge networks default to the BPF datapath",
             probe.kernel_release);
     } else {
         spdlog::warn("datapath: BPF unavailable, every network uses the kernel datapath: {}",
-                     bpf_unavailable);
+                     datapaths->bpf_unavailable());
     }
-    // The service owns its own KernelDatapath handle for kernel-mode networks; the BPF datapath
-    // wraps `kernel`, which the daemon keeps alive for as long as the service.
-    daemon->kernel_ = std::move(kernel);
-    auto child_links = std::make_unique<ChildLinkDatapath>(*daemon->kernel_);
     // Overlays run in BPF wherever bridge networks do.
-    auto* bpf_for_overlay = dynamic_cast<BpfDatapath*>(bpf.get());
-    daemon->service_ = std::make_unique<NetworkService>(
-        sc, instance, std::move(store),
-        std::make_unique<KernelDatapath>(instance, config.bpf.uplinks), std::move(bpf),
-        bpf_unavailable, probe, std::move(child_links));
+    if (etcd) BPFNET_TRY(datapaths->enable_overlay(vtep, config.vxlan_port));
+    daemon->service_ = std::make_unique<NetworkService>(sc, instance, std::move(store),
+                                                        std::move(datapaths), probe);
     if (etcd) {
         daemon->cluster_ = std::make_unique<OverlayRegistry>(std::move(etcd), instance, vtep);
-        daemon->service_->attach_cluster(
-            daemon->cluster_.get(),
-            std::make_unique<OverlayDatapath>(*daemon->kernel_, bpf_for_overlay, vtep,
-                                              config.vxlan_port));
+        daemon->service_->attach_cluster(daemon->cluster_.get());
     }
     // Started before the reconcile, so no change between its survey and the watch is missed.
     {

@@ -56,7 +56,6 @@ class Daemon {
     Status own_socket(const std::string& path) const;
     ApiAccess access_;
     int lock_fd_ = -1;
-    std::unique_ptr<KernelDatapath> kernel_;  // outlives the service's BPF datapath, which wraps it
     std::unique_ptr<NetworkService> service_;
     RequestLatency latency_;  // outlives every server that records into it
     // Its watch thread calls the service: declared after it, so it stops first.

@@ -36,22 +36,14 @@ std::string next_ifname(const std::vector<Endpoint>& sandbox_endpoints, const st
 
 NetworkService::NetworkService(ServiceConfig config, std::string instance,
                                std::unique_ptr<Store> store,
-                               std::unique_ptr<Datapath> kernel_datapath,
-                               std::unique_ptr<Datapath> bpf_datapath, std::string bpf_unavailable,
-                               ProbeResult probe, std::unique_ptr<Datapath> child_link_datapath)
+                               std::unique_ptr<DatapathGraph> datapaths, ProbeResult probe)
     : config_(std::move(config)),
       instance_(std::move(instance)),
       store_(std::move(store)),
-      kernel_(std::move(kernel_datapath)),
-      bpf_(std::move(bpf_datapath)),
-      child_link_(std::move(child_link_datapath)),
-      null_(std::make_unique<NullDatapath>()),
-      bpf_unavailable_(std::move(bpf_unavailable)),
+      datapaths_(std::move(datapaths)),
       probe_(std::move(probe)) {}
 
-NetworkService::~NetworkService() {
-    bpf_.reset();
-}
+NetworkService::~NetworkService() = default;
 
 Result<NetworkService::Snapshot> NetworkService::load() {
     Snapshot snap;
@@ -97,39 +89,40 @@ DatapathChoice NetworkService::datapath_choice(const Network& network) const {
                                             network.driver, network.parent)};
     }
     if (network.driver == driver::kOverlay) {
-        if (!overlay_) return {"none", "no cluster store: start bpfnetd with --store etcd"};
-        if (std::string(overlay_->name()) == "bpf")
+        if (!datapaths_->has_overlay())
+            return {"none", "no cluster store: start bpfnetd with --store etcd"};
+        if (datapaths_->has_bpf())
             return {"bpf",
                     "overlay: VXLAN in BPF (collect_md device, tunnel map from the cluster "
-                    "store)"};
+                    "store)",
+                    DatapathKind::Bpf};
         return {"kernel",
                 "overlay: bridge + VXLAN with tunnel entries from the cluster store "
                 "(BPF unavailable: " +
-                    bpf_unavailable_ + ")"};
+                    datapaths_->bpf_unavailable() + ")"};
     }
     if (network.driver == driver::kHost) return {"host", "the host's own network namespace"};
     if (network.driver == driver::kNull) return {"none", "loopback only"};
     auto options = parse_bridge_options(network.options);
     DatapathMode mode = options ? options->datapath : DatapathMode::Auto;
     if (mode == DatapathMode::Kernel) return {"kernel", "requested with bpfnet.datapath=kernel"};
-    if (!bpf_) return {"kernel", "BPF unavailable: " + bpf_unavailable_};
-    if (mode == DatapathMode::Bpf) return {"bpf", "requested with bpfnet.datapath=bpf"};
-    return {"bpf", "probe passed (bpfnet.datapath=auto)"};
+    if (!datapaths_->has_bpf())
+        return {"kernel", "BPF unavailable: " + datapaths_->bpf_unavailable()};
+    if (mode == DatapathMode::Bpf)
+        return {"bpf", "requested with bpfnet.datapath=bpf", DatapathKind::Bpf};
+    return {"bpf", "probe passed (bpfnet.datapath=auto)", DatapathKind::Bpf};
 }
 
 std::map<std::string, std::string> NetworkService::published_ports_paths() const {
-    std::map<std::string, std::string> paths{{"kernel", kernel_->published_ports_path()}};
-    if (bpf_) paths["bpf"] = bpf_->published_ports_path();
-    return paths;
+    return datapaths_->published_ports_paths();
 }
 
 std::string NetworkService::forward_firewall_state() const {
-    // The kernel datapath applies the firewall for every bridge network, BPF ones included.
-    return kernel_->forward_firewall_state();
+    return datapaths_->forward_firewall_state();
 }
 
 std::string NetworkService::host_interfaces_state() const {
-    return kernel_->host_interfaces_state();
+    return datapaths_->host_interfaces_state();
 }
 
 std::string NetworkService::firewall_summary(const Network& network) const {
@@ -165,11 +158,12 @@ std::string NetworkService::firewall_summary(const Network& network) const {
 }
 
 Datapath& NetworkService::datapath_for(const Network& network) {
-    if (network.driver == driver::kOverlay) return overlay_ ? *overlay_ : *null_;
-    if (is_child_link_driver(network.driver) && child_link_) return *child_link_;
+    if (network.driver == driver::kOverlay) return datapaths_->overlay_or_none();
+    if (is_child_link_driver(network.driver) && datapaths_->has_child_links())
+        return datapaths_->child_links();
     if (is_builtin_only_driver(network.driver) || is_child_link_driver(network.driver))
-        return *null_;  // a child-link network without its datapath can only be removed
-    return datapath_choice(network).name == "bpf" ? *bpf_ : *kernel_;
+        return datapaths_->none();  // a child-link network without its datapath can only go
+    return datapaths_->bridge(datapath_choice(network).kind);
 }
 
 Status NetworkService::sync_policy_locked(const std::vector<Network>& networks) {
@@ -192,8 +186,6 @@ Status NetworkService::sync_policy_locked(const std::vector<Network>& networks) 
     std::vector<NetworkSpec> specs;
     for (size_t i = 0; i < live.size(); ++i) specs.push_back(NetworkSpec{*live[i], options[i]});
     const BridgeOptions overlay_options{};
-    std::vector<NetworkSpec> firewall_specs = specs;
-    for (const Network* n : overlays) firewall_specs.push_back(NetworkSpec{*n, overlay_options});
     // Ports of ready endpoints only: an endpoint being created gets its NAT once it is ready, one
     // being removed loses it before its interface goes.
     BPFNET_ASSIGN_OR_RETURN(auto endpoints, store_->endpoints());
@@ -209,21 +201,11 @@ Status NetworkService::sync_policy_locked(const std::vector<Network>& networks) 
                                           (*network)->ipam.subnet, routed});
         }
     }
-    // The firewall and kernel NAT cover every network; the BPF datapath adds its own layer for
-    // the networks it serves.
-    BPFNET_TRY(kernel_->sync_policy(firewall_specs, ports));
-    if (!bpf_) return {};
-    std::vector<NetworkSpec> bpf_specs;
-    std::set<std::string> bpf_bridges;
-    for (const auto& spec : specs) {
-        if (datapath_choice(spec.network).name != "bpf") continue;
-        bpf_specs.push_back(spec);
-        bpf_bridges.insert(spec.network.bridge_name);
-    }
-    std::vector<PublishedPort> bpf_ports;
-    for (const auto& p : ports)
-        if (bpf_bridges.count(p.bridge)) bpf_ports.push_back(p);
-    return bpf_->sync_policy(bpf_specs, bpf_ports);
+    std::vector<PolicyNetwork> policed;
+    for (const auto& spec : specs) policed.push_back({spec, datapath_choice(spec.network).kind});
+    for (const Network* n : overlays)
+        policed.push_back({NetworkSpec{*n, overlay_options}, DatapathKind::Kernel});
+    return datapaths_->sync_policy(policed, ports);
 }
 
 Status NetworkService::change_published_ports_locked(const Network& network,
@@ -236,33 +218,18 @@ Status NetworkService::change_published_ports_locked(const Network& network,
                                       network.ipam.subnet,
                                       options.gateway_mode == GatewayMode::Routed});
     }
-    // As in sync_policy_locked: the kernel NAT for every network, BPF's on top for its own.
-    std::vector<Datapath*> layers{kernel_.get()};
-    if (bpf_ && datapath_choice(network).name == "bpf") layers.push_back(bpf_.get());
-    for (Datapath* layer : layers) {
-        Status changed = publish ? layer->publish_ports(ports) : layer->unpublish_ports(ports);
-        if (changed) continue;
-        spdlog::info("{} {} ports of {} in the {} datapath: {}; syncing the whole policy",
-                     publish ? "publishing" : "unpublishing", ports.size(),
-                     endpoint.id.substr(0, 12), layer->name(), changed.error().message);
-        return sync_policy_locked();
-    }
-    return {};
+    Status changed = datapaths_->change_ports(datapath_choice(network).kind, ports, publish);
+    if (changed) return {};
+    spdlog::info("{} {} ports of {}: {}; syncing the whole policy",
+                 publish ? "publishing" : "unpublishing", ports.size(), endpoint.id.substr(0, 12),
+                 changed.error().message);
+    return sync_policy_locked();
 }
 
 void NetworkService::on_host_change() {
     std::lock_guard lock(mutex_);
-    bool resync = false;
-    for (Datapath* datapath : {kernel_.get(), bpf_.get()}) {
-        if (!datapath) continue;
-        auto changed = datapath->refresh_host();
-        if (!changed) {
-            spdlog::warn("host interfaces changed: {}", changed.error().message);
-            continue;
-        }
-        resync = resync || *changed;
-    }
-    if (!resync) return;
+    auto resync = datapaths_->refresh_host();
+    if (!resync || !*resync) return;
     spdlog::info("host interfaces changed: the uplinks moved, syncing the policy");
     if (auto st = sync_policy_locked(); !st)
         spdlog::warn("host interfaces changed: {}", st.error().message);
@@ -353,13 +320,13 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
         return fail(ErrorKind::InvalidArgument,
                     fmt::format("{} applies to bridge networks only", opt::kGatewayModeIpv4));
     }
-    if (options.datapath == DatapathMode::Bpf && !bpf_) {
+    if (options.datapath == DatapathMode::Bpf && !datapaths_->has_bpf()) {
         return fail(
             ErrorKind::Unsupported,
             fmt::format(
                 "bpfnet.datapath=bpf: the BPF datapath cannot be used on this host ({}); use "
                 "bpfnet.datapath=auto or kernel",
-                bpf_unavailable_));
+                datapaths_->bpf_unavailable()));
     }
     BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
     // Docker: the cluster's overlay this network joins (a second host's Docker network on the
@@ -766,8 +733,8 @@ Status NetworkService::ensure_default_route_locked(const Sandbox& sandbox) {
     BPFNET_ASSIGN_OR_RETURN(auto endpoints, store_->endpoints_of_sandbox(sandbox.id));
     std::sort(endpoints.begin(), endpoints.end(),
               [](const Endpoint& a, const Endpoint& b) { return a.created < b.created; });
-    auto in_sandbox = endpoints_where(
-        endpoints, [&](const Endpoint& e) { return e.state == Lifecycle::Ready; });
+    auto in_sandbox =
+        endpoints_where(endpoints, [&](const Endpoint& e) { return e.state == Lifecycle::Ready; });
     if (std::any_of(in_sandbox.begin(), in_sandbox.end(),
                     [](const Endpoint& e) { return e.default_route; })) {
         return {};
@@ -1020,13 +987,10 @@ Status NetworkService::reconcile_locked() {
         if (e.sandbox_id.empty()) continue;
         keep.insert(e.host_ifname);
         const Network* network = network_by_id(now.networks, e.network_id);
-        if (network && datapath_choice(*network).name == "bpf") bpf_attached.insert(e.host_ifname);
+        if (network && datapath_choice(*network).kind == DatapathKind::Bpf)
+            bpf_attached.insert(e.host_ifname);
     }
-    BPFNET_ASSIGN_OR_RETURN(auto removed, kernel_->collect_garbage(keep));
-    if (bpf_) {
-        BPFNET_ASSIGN_OR_RETURN(auto detached, bpf_->collect_garbage(bpf_attached));
-        removed.insert(removed.end(), detached.begin(), detached.end());
-    }
+    BPFNET_ASSIGN_OR_RETURN(auto removed, datapaths_->collect_garbage(keep, bpf_attached));
     for (const auto& name : removed) spdlog::info("reconcile: removed stale {}", name);
     spdlog::info("reconcile done: {} networks, {} sandboxes, {} endpoints", now.networks.size(),
                  now.sandboxes.size(), now.endpoints.size());

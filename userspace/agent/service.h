@@ -19,6 +19,7 @@
 #include "core/model.h"
 #include "core/options.h"
 #include "datapath/datapath.h"
+#include "datapath/datapath_graph.h"
 #include "datapath/overlay_datapath.h"
 #include "datapath/probe.h"
 #include "store/store.h"
@@ -68,20 +69,19 @@ struct ConnectRequest {
     std::map<std::string, std::string> driver_opts;
 };
 
-// Which datapath serves a network, and why.
+// Which datapath serves a network, and why. `kind` is the layer of a bridge network (Kernel for
+// the other drivers, whose `name` says what serves them).
 struct DatapathChoice {
     std::string name;
     std::string reason;
+    DatapathKind kind = DatapathKind::Kernel;
 };
 
 class NetworkService {
   public:
-    // `bpf_datapath` may be null (BPF unusable here); `bpf_unavailable` then says why.
-    // `child_link_datapath` serves macvlan/ipvlan networks (null: those drivers are refused).
+    // `datapaths`: the agent's datapath graph, built once (see datapath/datapath_graph.h).
     NetworkService(ServiceConfig config, std::string instance, std::unique_ptr<Store> store,
-                   std::unique_ptr<Datapath> kernel_datapath,
-                   std::unique_ptr<Datapath> bpf_datapath, std::string bpf_unavailable,
-                   ProbeResult probe, std::unique_ptr<Datapath> child_link_datapath = nullptr);
+                   std::unique_ptr<DatapathGraph> datapaths, ProbeResult probe);
     ~NetworkService();
 
     // Brings kernel state in line with the store: finishes or undoes interrupted operations,
@@ -145,9 +145,9 @@ class NetworkService {
     Result<Sandbox> create_sandbox(const std::string& name, SandboxMode mode = SandboxMode::Own);
 
     // ---- overlay networks (service_overlay.cpp) ----
-    // Gives the service the cluster store and the overlay datapath (before reconcile); without
-    // them overlay networks are refused.
-    void attach_cluster(OverlayRegistry* registry, std::unique_ptr<OverlayDatapath> overlay);
+    // Gives the service the cluster store (before reconcile), whose overlay networks the graph's
+    // overlay datapath serves; without it overlay networks are refused.
+    void attach_cluster(OverlayRegistry* registry);
     // From the cluster store's watch: mirror overlay networks made on other hosts, drop those
     // removed, and program every network's tunnels to the other hosts' endpoints.
     void on_cluster_change();
@@ -248,17 +248,11 @@ class NetworkService {
     ServiceConfig config_;
     std::string instance_;
     std::unique_ptr<Store> store_;
-    // Declaration order matters: the BPF datapath wraps the kernel one and must be destroyed first.
-    std::unique_ptr<Datapath> kernel_;
-    std::unique_ptr<Datapath> bpf_;
-    std::unique_ptr<Datapath> child_link_;  // macvlan, ipvlan (may be null)
-    std::unique_ptr<Datapath> null_;        // host, none
-    OverlayRegistry* cluster_ = nullptr;    // the cluster store (null: no overlay networks)
-    std::unique_ptr<OverlayDatapath> overlay_;
+    std::unique_ptr<DatapathGraph> datapaths_;
+    OverlayRegistry* cluster_ = nullptr;  // the cluster store (null: no overlay networks)
     // Overlay networks created here, by the revision of their cluster record: until the cluster
     // view has caught up with it, their absence from the view is not a removal.
     std::map<std::string, int64_t> overlay_created_at_;
-    std::string bpf_unavailable_;
     ProbeResult probe_;
     std::mutex mutex_;  // one operation at a time: allocations and kernel changes never interleave
 };

@@ -222,7 +222,7 @@ Status NetworkService::unjoin_docker_endpoint_locked(Endpoint endpoint, const Sn
     if (network) {
         BPFNET_TRY(datapath_for(*network).remove_endpoint(endpoint, sandbox));
     } else {
-        BPFNET_TRY(kernel_->remove_endpoint(endpoint, sandbox));
+        BPFNET_TRY(datapaths_->bridge(DatapathKind::Kernel).remove_endpoint(endpoint, sandbox));
     }
     std::string sandbox_id = std::move(endpoint.sandbox_id);
     endpoint.sandbox_id.clear();

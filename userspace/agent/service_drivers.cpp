@@ -35,7 +35,7 @@ bool NetworkService::is_predefined(const Network& network) {
 
 Status NetworkService::plan_child_link_network_locked(const CreateNetworkRequest& request,
                                                       const Snapshot& snap, Network& network) {
-    if (!child_link_) {
+    if (!datapaths_->has_child_links()) {
         return fail(ErrorKind::Unsupported,
                     fmt::format("{} networks are not available in this agent", request.driver));
     }

@@ -89,11 +89,9 @@ Result<std::optional<OverlayNetwork>> NetworkService::docker_overlay_to_join_loc
     return found;
 }
 
-void NetworkService::attach_cluster(OverlayRegistry* registry,
-                                    std::unique_ptr<OverlayDatapath> overlay) {
+void NetworkService::attach_cluster(OverlayRegistry* registry) {
     std::lock_guard lock(mutex_);
     cluster_ = registry;
-    overlay_ = std::move(overlay);
 }
 
 Status NetworkService::plan_overlay_network_locked(const CreateNetworkRequest& request,
@@ -130,7 +128,7 @@ void NetworkService::on_cluster_change() {
 }
 
 Status NetworkService::sync_overlay_locked() {
-    if (!cluster_ || !overlay_) return {};
+    if (!cluster_ || !datapaths_->has_overlay()) return {};
     BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
     const auto cluster_networks = cluster_->networks();
     // Networks other hosts made: mirror them here.
@@ -152,7 +150,7 @@ Status NetworkService::sync_overlay_locked() {
         network.options.erase(kOverlayClusterOption);
         network.bridge_name = overlay_bridge_name(network.id);
         BPFNET_ASSIGN_OR_RETURN(BridgeOptions options, parse_bridge_options(network.options));
-        BPFNET_TRY(overlay_->ensure_network(NetworkSpec{network, options}));
+        BPFNET_TRY(datapaths_->overlay()->ensure_network(NetworkSpec{network, options}));
         BPFNET_TRY(store_->put_network(network));
         spdlog::info("cluster: overlay network {} ({}) VNI {} joined", network.name,
                      network.id.substr(0, 12), o.vni);
@@ -180,7 +178,7 @@ Status NetworkService::sync_overlay_locked() {
                 used ? "has endpoints" : "Docker has it");
             continue;
         }
-        BPFNET_TRY(overlay_->remove_network(n));
+        BPFNET_TRY(datapaths_->overlay()->remove_network(n));
         BPFNET_TRY(store_->delete_network(n.id));
         spdlog::info("cluster: overlay network {} removed", n.name);
     }
@@ -193,7 +191,7 @@ Status NetworkService::sync_overlay_locked() {
             if (e.host == cluster_->host_id()) continue;
             remote.push_back({e.ip, e.mac, e.vtep});
         }
-        BPFNET_TRY(overlay_->sync_remote(n, remote));
+        BPFNET_TRY(datapaths_->overlay()->sync_remote(n, remote));
     }
     return {};
 }

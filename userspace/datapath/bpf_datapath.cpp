@@ -68,7 +68,6 @@ std::vector<PublishedPort> translated_ports(const std::vector<PublishedPort>& po
     return out;
 }
 
-
 }  // namespace
 
 BpfDatapath::BpfDatapath(KernelDatapath& kernel, std::unique_ptr<State> state)

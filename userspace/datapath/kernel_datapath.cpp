@@ -364,8 +364,8 @@ bool same_port(const FirewallOpenPort& a, const FirewallOpenPort& b) {
 // Removes one entry equal to `port` from `from`; whether there was one.
 template <typename Port>
 bool erase_one(std::vector<Port>& from, const Port& port) {
-    auto it = std::find_if(from.begin(), from.end(),
-                           [&](const Port& p) { return same_port(p, port); });
+    auto it =
+        std::find_if(from.begin(), from.end(), [&](const Port& p) { return same_port(p, port); });
     if (it == from.end()) return false;
     from.erase(it);
     return true;

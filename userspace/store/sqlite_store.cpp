@@ -390,10 +390,12 @@ Result<std::vector<std::pair<std::string, PortBinding>>> SqliteStore::published_
         auto proto = parse_proto(column_text(stmt.get(), 1));
         auto host_ip = Ipv4::parse(column_text(stmt.get(), 2));
         if (!proto || !host_ip) {
-            return fail(ErrorKind::Internal,
-                        fmt::format("stored published port of endpoint {} is corrupt", endpoint_id));
+            return fail(
+                ErrorKind::Internal,
+                fmt::format("stored published port of endpoint {} is corrupt", endpoint_id));
         }
-        PortBinding binding{*proto, *host_ip, static_cast<uint16_t>(sqlite3_column_int(stmt.get(), 3)),
+        PortBinding binding{*proto, *host_ip,
+                            static_cast<uint16_t>(sqlite3_column_int(stmt.get(), 3)),
                             static_cast<uint16_t>(sqlite3_column_int(stmt.get(), 4))};
         out.emplace_back(std::move(endpoint_id), binding);
     }
