@@ -1,5 +1,6 @@
 // The datapath interface: everything that turns the CNM state into kernel objects for one network
-// driver. The agent picks an implementation per network (kernel bridge today; BPF later) and never
+// driver. The agent picks an implementation per network from its datapath graph
+// (datapath_graph.h: kernel bridge, BPF over it, child links, overlay, host/none) and never
 // touches links, rules or maps itself. Every operation is idempotent ("ensure"/"remove"), because
 // the reconciler replays them after a crash or restart without knowing how far the last attempt
 // got.
