@@ -507,6 +507,8 @@ TEST_F(SqliteStoreTest, VersionOneDatabaseGainsThePoolsTable) {
     raw_exec("DROP INDEX endpoints_by_network");
     raw_exec("DROP INDEX endpoints_by_sandbox");
     raw_exec("ALTER TABLE endpoints DROP COLUMN ip");
+    raw_exec("DROP INDEX sandboxes_by_netns");
+    raw_exec("ALTER TABLE sandboxes DROP COLUMN netns_path");
     raw_exec("UPDATE meta SET value = '1' WHERE key = 'schema_version'");
     open();
     EXPECT_EQ(*store_->get_meta("schema_version"), std::optional<std::string>("3"));
@@ -539,6 +541,10 @@ TEST_F(SqliteStoreTest, TargetedReadsFindOnlyTheirRows) {
     ASSERT_OK(addresses);
     EXPECT_EQ(addresses->size(), 2u);
     EXPECT_TRUE(store_->addresses_in_network("n9")->empty());
+    auto in_netns = store_->sandboxes_in_netns("/run/bpfnet/netns/aa22");
+    ASSERT_OK(in_netns);
+    EXPECT_EQ(ids(*in_netns), (std::vector<std::string>{"aa22"}));
+    EXPECT_TRUE(store_->sandboxes_in_netns("/run/bpfnet/netns/zz")->empty());
     EXPECT_FALSE(store_->sandbox("aa")->has_value());  // a name is not an id
 
     // Every sandbox a reference may mean: exact id, exact name, id prefix.
@@ -586,12 +592,15 @@ TEST_F(SqliteStoreTest, VersionTwoDatabaseGainsItsEndpointsPortRows) {
     Endpoint e = make_endpoint("e1", "n1", "s1");
     e.ports = {PortBinding{IpProto::Sctp, *Ipv4::parse("10.1.2.3"), 7000, 70}};
     ASSERT_OK(store_->put_endpoint(e));
+    ASSERT_OK(store_->put_sandbox(make_sandbox("s1", "one")));
     store_.reset();
     // What a version-2 agent left behind: ports only inside the endpoint documents.
     raw_exec("DROP TABLE published_ports");
     raw_exec("DROP INDEX endpoints_by_network");
     raw_exec("DROP INDEX endpoints_by_sandbox");
     raw_exec("ALTER TABLE endpoints DROP COLUMN ip");
+    raw_exec("DROP INDEX sandboxes_by_netns");
+    raw_exec("ALTER TABLE sandboxes DROP COLUMN netns_path");
     raw_exec("UPDATE meta SET value = '2' WHERE key = 'schema_version'");
     open();
     EXPECT_EQ(*store_->get_meta("schema_version"), std::optional<std::string>("3"));
@@ -604,6 +613,7 @@ TEST_F(SqliteStoreTest, VersionTwoDatabaseGainsItsEndpointsPortRows) {
     auto addresses = store_->addresses_in_network("n1");
     ASSERT_OK(addresses);
     EXPECT_EQ(*addresses, std::vector<Ipv4>{e.ip});
+    EXPECT_EQ(store_->sandboxes_in_netns("/run/bpfnet/netns/s1")->size(), 1u);
 }
 
 TEST_F(SqliteStoreTest, NewerSchemaVersionIsRefused) {

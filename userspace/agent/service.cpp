@@ -791,8 +791,8 @@ Result<Sandbox> NetworkService::create_sandbox(const std::string& name, SandboxM
             fmt::format("invalid sandbox name \"{}\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
                         name));
     }
-    BPFNET_ASSIGN_OR_RETURN(auto sandboxes, store_->sandboxes());
-    for (const auto& s : sandboxes) {
+    BPFNET_ASSIGN_OR_RETURN(auto same_name, store_->sandboxes_matching(name));
+    for (const auto& s : same_name) {
         if (s.name == name)
             return fail(ErrorKind::Conflict, fmt::format("sandbox {} already exists", name));
     }
@@ -842,14 +842,13 @@ Result<std::vector<Sandbox>> NetworkService::list_sandboxes() {
 
 Result<Sandbox> NetworkService::find_sandbox(const std::string& ref) {
     std::lock_guard lock(mutex_);
-    BPFNET_ASSIGN_OR_RETURN(auto sandboxes, store_->sandboxes());
-    return resolve_ref(sandboxes, ref, "sandbox");
+    return resolve_sandbox_locked(ref);
 }
 
 Status NetworkService::remove_sandbox(const std::string& ref) {
     std::lock_guard lock(mutex_);
-    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
-    BPFNET_ASSIGN_OR_RETURN(Sandbox sandbox, resolve_ref(snap.sandboxes, ref, "sandbox"));
+    BPFNET_ASSIGN_OR_RETURN(Sandbox sandbox, resolve_sandbox_locked(ref));
+    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load_scope(sandbox));
     if (sandbox.owner == Owner::Docker) {
         return fail(ErrorKind::Conflict,
                     fmt::format("sandbox {} is a Docker container's namespace: remove the "

@@ -189,6 +189,9 @@ class NetworkService {
     // with thousands of endpoints and ports.
     Result<Snapshot> load_scope(const Sandbox& sandbox);
     Result<Sandbox> resolve_sandbox_locked(const std::string& ref);
+    // What an operation on one Docker endpoint may look at: every network, the endpoint (if it
+    // exists) and the sandbox it joined.
+    Result<Snapshot> load_docker_scope(const std::string& endpoint_id);
     // The Docker endpoint `endpoint_id`, which must be on `network_id`.
     Result<Endpoint> docker_endpoint_locked(const std::string& network_id,
                                             const std::string& endpoint_id);

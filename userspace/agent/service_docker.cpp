@@ -78,6 +78,20 @@ Result<Endpoint> NetworkService::find_endpoint(const std::string& network_id,
     return docker_endpoint_locked(network_id, endpoint_id);
 }
 
+Result<NetworkService::Snapshot> NetworkService::load_docker_scope(
+    const std::string& endpoint_id) {
+    Snapshot snap;
+    BPFNET_ASSIGN_OR_RETURN(snap.networks, store_->networks());
+    BPFNET_ASSIGN_OR_RETURN(auto endpoint, store_->endpoint(endpoint_id));
+    if (!endpoint) return snap;
+    if (!endpoint->sandbox_id.empty()) {
+        BPFNET_ASSIGN_OR_RETURN(auto sandbox, store_->sandbox(endpoint->sandbox_id));
+        if (sandbox) snap.sandboxes.push_back(std::move(*sandbox));
+    }
+    snap.endpoints.push_back(std::move(*endpoint));
+    return snap;
+}
+
 Result<Endpoint> NetworkService::docker_endpoint_locked(const std::string& network_id,
                                                         const std::string& endpoint_id) {
     BPFNET_ASSIGN_OR_RETURN(auto found, store_->endpoint(endpoint_id));
@@ -140,7 +154,7 @@ Result<JoinResult> NetworkService::join_docker_endpoint(const std::string& netwo
                                                         const std::string& endpoint_id,
                                                         const std::string& sandbox_key) {
     std::lock_guard lock(mutex_);
-    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
+    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load_docker_scope(endpoint_id));
     BPFNET_ASSIGN_OR_RETURN(Network network, ready_network(snap.networks, network_id));
     BPFNET_ASSIGN_OR_RETURN(Endpoint endpoint,
                             docker_endpoint_in(snap.endpoints, network_id, endpoint_id));
@@ -163,8 +177,9 @@ Result<JoinResult> NetworkService::join_docker_endpoint(const std::string& netwo
 
     // One sandbox record per Docker namespace, shared by the container's endpoints.
     std::optional<Sandbox> sandbox;
-    for (const auto& s : snap.sandboxes)
-        if (s.owner == Owner::Docker && s.netns_path == sandbox_key) sandbox = s;
+    BPFNET_ASSIGN_OR_RETURN(auto in_netns, store_->sandboxes_in_netns(sandbox_key));
+    for (const auto& s : in_netns)
+        if (s.owner == Owner::Docker) sandbox = s;
     bool new_sandbox = !sandbox;
     if (new_sandbox) {
         sandbox.emplace();
@@ -238,7 +253,7 @@ Status NetworkService::unjoin_docker_endpoint_locked(Endpoint endpoint, const Sn
 Status NetworkService::leave_docker_endpoint(const std::string& network_id,
                                              const std::string& endpoint_id) {
     std::lock_guard lock(mutex_);
-    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
+    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load_docker_scope(endpoint_id));
     BPFNET_ASSIGN_OR_RETURN(Endpoint endpoint,
                             docker_endpoint_in(snap.endpoints, network_id, endpoint_id));
     if (endpoint.sandbox_id.empty()) return {};  // never joined, or a repeated Leave
@@ -294,7 +309,7 @@ Status NetworkService::unpublish_docker_ports(const std::string& network_id,
 Status NetworkService::delete_docker_endpoint(const std::string& network_id,
                                               const std::string& endpoint_id) {
     std::lock_guard lock(mutex_);
-    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
+    BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load_docker_scope(endpoint_id));
     BPFNET_ASSIGN_OR_RETURN(Endpoint endpoint,
                             docker_endpoint_in(snap.endpoints, network_id, endpoint_id));
     if (!endpoint.sandbox_id.empty()) BPFNET_TRY(unjoin_docker_endpoint_locked(endpoint, snap));

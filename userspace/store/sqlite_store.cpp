@@ -46,13 +46,16 @@ constexpr Migration kMigrations[] = {
      "  id TEXT PRIMARY KEY, network_id TEXT NOT NULL, sandbox_id TEXT NOT NULL,"
      "  doc TEXT NOT NULL);"},
     {2, "CREATE TABLE IF NOT EXISTS address_pools (id TEXT PRIMARY KEY, doc TEXT NOT NULL);"},
-    // Indexes for the targeted reads, and the endpoints' addresses and published ports outside
-    // their documents (which stay the truth; put_endpoint rewrites both), so that connecting one
+    // Indexes for the targeted reads, and the endpoints' addresses, the sandboxes' namespaces and
+    // the published ports outside their documents (which stay the truth; put_endpoint rewrites both), so that connecting one
     // endpoint parses neither every endpoint nor every port of the host. Existing endpoints' are
     // copied in.
     {3,
      "ALTER TABLE endpoints ADD COLUMN ip TEXT;"
      "UPDATE endpoints SET ip = json_extract(doc, '$.ip');"
+     "ALTER TABLE sandboxes ADD COLUMN netns_path TEXT;"
+     "UPDATE sandboxes SET netns_path = json_extract(doc, '$.netns_path');"
+     "CREATE INDEX IF NOT EXISTS sandboxes_by_netns ON sandboxes (netns_path);"
      "CREATE INDEX IF NOT EXISTS endpoints_by_network ON endpoints (network_id);"
      "CREATE INDEX IF NOT EXISTS endpoints_by_sandbox ON endpoints (sandbox_id);"
      "CREATE TABLE IF NOT EXISTS published_ports ("
@@ -177,6 +180,11 @@ class SqliteStore final : public Store {
     Result<std::optional<Sandbox>> sandbox(const std::string& id) override {
         return load_one<Sandbox>("sandbox", "SELECT id, doc FROM sandboxes WHERE id = ?1", id);
     }
+    Result<std::vector<Sandbox>> sandboxes_in_netns(const std::string& netns_path) override {
+        return load<Sandbox>(
+            "sandbox", "SELECT id, doc FROM sandboxes WHERE netns_path = ?1 ORDER BY rowid",
+            {netns_path});
+    }
     Result<std::optional<Endpoint>> endpoint(const std::string& id) override {
         return load_one<Endpoint>("endpoint", "SELECT id, doc FROM endpoints WHERE id = ?1", id);
     }
@@ -208,9 +216,10 @@ class SqliteStore final : public Store {
         BPFNET_ASSIGN_OR_RETURN(std::string doc, encode("sandbox", sandbox));
         Param name = sandbox.name.empty() ? Param{} : Param{sandbox.name};
         return write(
-            "INSERT INTO sandboxes (id, name, doc) VALUES (?1, ?2, ?3) "
-            "ON CONFLICT (id) DO UPDATE SET name = excluded.name, doc = excluded.doc",
-            {sandbox.id, name, doc}, "sandbox", sandbox.name);
+            "INSERT INTO sandboxes (id, name, doc, netns_path) VALUES (?1, ?2, ?3, ?4) "
+            "ON CONFLICT (id) DO UPDATE SET name = excluded.name, doc = excluded.doc, "
+            "netns_path = excluded.netns_path",
+            {sandbox.id, name, doc, sandbox.netns_path}, "sandbox", sandbox.name);
     }
 
     Status put_pool(const AddressPool& pool) override {

@@ -29,6 +29,8 @@ class Store {
     // Sandboxes `ref` may name: exact id, exact name or id prefix (resolve_ref picks among them).
     virtual Result<std::vector<Sandbox>> sandboxes_matching(const std::string& ref) = 0;
     virtual Result<std::optional<Sandbox>> sandbox(const std::string& id) = 0;
+    // The sandboxes recorded for a network namespace path (Docker's sandbox key).
+    virtual Result<std::vector<Sandbox>> sandboxes_in_netns(const std::string& netns_path) = 0;
     virtual Result<std::optional<Endpoint>> endpoint(const std::string& id) = 0;
     virtual Result<std::vector<Endpoint>> endpoints_of_network(const std::string& network_id) = 0;
     virtual Result<std::vector<Endpoint>> endpoints_of_sandbox(const std::string& sandbox_id) = 0;
