@@ -128,10 +128,13 @@ class PrivateAgent:
         return [line for line in sh("ip", "-o", "-d", "link", "show", capture=True, check=False).stdout.splitlines()
                 if tag in line]
 
-    def _wait_veths_gone(self, timeout=60):
-        """Polls until the kernel has destroyed the veths of the unmounted namespaces."""
+    def _veth_names(self):
+        return [line.split(": ")[1].split("@")[0] for line in self._owned_links() if " veth " in line]
+
+    def _wait_gone(self, names, timeout=60):
+        """Polls until the kernel has destroyed these links (the veths of unmounted namespaces)."""
         deadline = time.monotonic() + timeout
-        while any(" veth " in line for line in self._owned_links()) and time.monotonic() < deadline:
+        while any(os.path.exists(f"/sys/class/net/{n}") for n in names) and time.monotonic() < deadline:
             time.sleep(0.05)
 
     def log_tail(self, chars=1500):
@@ -145,8 +148,9 @@ class PrivateAgent:
             if self.proc and self.proc.poll() is None and discard:
                 self.proc.send_signal(signal.SIGTERM)
                 self.proc.wait(timeout=30)
+                veths = self._veth_names()
                 unmount_agent_dirs(self.work)
-                self._wait_veths_gone()
+                self._wait_gone(veths)
             elif self.proc and self.proc.poll() is None:
                 api = Api(self.run_dir)  # a fresh connection: the measuring one may be mid-request
                 for what in ("sandboxes", "networks"):
