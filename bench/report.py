@@ -45,7 +45,9 @@ def draw(plot, path):
             lines += ["set xtics (" + ", ".join(f"{_quote(f'{x:,}')} {i}" for x, i in place.items()) + ")",
                       f"set xrange [-0.3:{len(xs) - 0.7}]"]
         elif any(len(p) == 4 for points in plot["series"].values() for p in points):
-            lines.append("set offsets graph 0.03, graph 0.03, 0, 0")  # room for the edge points' bars
+            # Room for the edge points' bars, tics at the points only (no negative tic in the room).
+            lines += ["set offsets graph 0.03, graph 0.03, 0, 0",
+                      "set xtics (" + ", ".join(f"{_quote(f'{x:,}')} {x}" for x in xs) + ")"]
         plots = []
         for i, (label, points) in enumerate(plot["series"].items()):
             # [x, y] points, or [x, y, low, high]: the interval drawn as an error bar at each point.
