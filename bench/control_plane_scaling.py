@@ -39,7 +39,7 @@ QUICK_ENDPOINT_POINTS = [0, 100]
 SANDBOXES = 100          # the endpoints' sandboxes; networks = largest point / SANDBOXES
 QUICK_SANDBOXES = 25
 REPS = 20                # operations timed per point per round
-QUICK_REPS = 5
+QUICK_REPS = 3
 CLI_REPS = 3             # `bpfnet network connect -p` processes per point per round
 QUICK_CLI_REPS = 1
 TARGET = 1.25            # issue 18: the largest point <= 1.25x the empty host
