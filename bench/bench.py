@@ -8,7 +8,8 @@ run, reported side by side.
                  --userland-proxy=false OUTPUT DNAT, bpfnet (TCP and UDP, + CPU cost)
   overlay        two hosts: kernel-vxlan (VXLAN + bridge) vs bpfnet's BPF overlay (+ CPU cost)
   scaling        conn/s vs published ports (1..10k); packet rate vs endpoints (2..1,000)
-  control_plane  creating endpoints, publishing ports, one network connect: API vs ip/iptables
+  control_plane  creating endpoints, publishing ports, one network connect: API vs ip/iptables;
+                 one connect -p / connect vs ports published (0..10k) / endpoints on the host (0..4k)
   prog_cost      ns/packet of each BPF program (BPF_PROG_TEST_RUN), verifier instruction counts
 
 Packet rates come from udp_send/udp_recv (built by bench/run, BNB_TOOLS_DIR), pinned to CPU0/CPU1.

@@ -10,15 +10,22 @@ quick and seconds, and a Section is a dict:
   targets   [{"what", "target", "bound", "op", "measured", "ci95", "runs", "verdict", "spread"}]:
             the issues' targets, ratios of medians vs the stock path (stats.ratio_target)
   data      anything worth keeping in results.json (raw samples, medians)
-  plots     [{"file", "title", "ylabel", "xlabel", "kind": "bars"|"lines", "logx", "series"}]:
+  plots     [{"file", "title", "ylabel", "xlabel", "kind": "bars"|"lines", "logx", "categorical_x", "series"}]:
             bars: series = {label: [value, low, high]}; lines: series = {label: [[x, y], ...]}
+            or {label: [[x, y, low, high], ...]} (error bars: an interval at every point);
+            "categorical_x": the points' x values evenly spaced and labelled (when one is 0)
 """
 
+import http.client
 import json
 import os
 import re
+import shlex
+import signal
+import socket
 import statistics
 import subprocess
+import tempfile
 import time
 
 import stats
@@ -40,6 +47,146 @@ def unmount_agent_dirs(work):
         for f in (os.listdir(d) if os.path.isdir(d) else []):
             sh("umount", "-l", os.path.join(d, f), check=False)
         sh("umount", "-l", d, check=False)
+
+
+class UnixHttp(http.client.HTTPConnection):
+    def __init__(self, path, timeout=120):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+class Api:
+    """bpfnet's native API over its unix socket, one keep-alive connection (as a client library
+    would use it)."""
+
+    def __init__(self, run_dir, timeout=120):
+        self.conn = UnixHttp(os.path.join(run_dir, "bpfnetd.sock"), timeout)
+
+    def call(self, method, path, body=None):
+        self.conn.request(method, "/v1" + path, body=json.dumps(body) if body is not None else None,
+                          headers={"Content-Type": "application/json"})
+        resp = self.conn.getresponse()
+        data = resp.read()
+        if resp.status >= 300:
+            raise RuntimeError(f"{method} {path}: {resp.status} {data[:200]!r}")
+        return json.loads(data) if data else None
+
+
+class PrivateAgent:
+    """A bpfnetd of the benchmark's own: state, run, bpffs and netns directories in a temporary
+    directory, no Docker plugin socket, no uplink program, no default bridge. stop() removes every
+    sandbox and network through the API (a stopped agent leaves its networks up), stops the agent,
+    then removes whatever its instance still left on the host (links by their alias, nftables
+    tables, its DOCKER-USER rule), unmounts and deletes the directories: safe to call after any
+    failure. stop(discard=True) skips the API: the agent stops with everything up, its sandboxes'
+    namespaces are unmounted (the kernel destroys them and their veths in one batch, where the
+    agent removes one veth at a time, ~50 ms each) and the rest goes as after a crash: for
+    populations of endpoints whose removal nobody measures."""
+
+    def __init__(self, bin_dir, prefix):
+        self.bin_dir = bin_dir
+        self.work = tempfile.mkdtemp(prefix=prefix)
+        self.run_dir = os.path.join(self.work, "run")
+        self.proc = None
+        self.api = None
+        self.instance = None
+        self.had_docker_user = True  # until start() looks
+
+    def start(self, timeout=20):
+        # The agent makes DOCKER-USER and FORWARD's jump to it when missing (docker_user_chain.h);
+        # stop() removes them after a crashed agent only if they were not there before.
+        self.had_docker_user = sh("iptables", "-w", "-S", "DOCKER-USER", check=False).returncode == 0
+        log_file = open(os.path.join(self.work, "agent.log"), "w")
+        self.proc = subprocess.Popen(
+            [os.path.join(self.bin_dir, "bpfnetd"), "--state-dir", f"{self.work}/state", "--run-dir",
+             self.run_dir, "--bpffs-root", f"{self.work}/bpffs", "--netns-dir", f"{self.work}/netns",
+             "--plugin-socket", "", "--uplink", "none", "--default-bridge", "none"],
+            stdout=log_file, stderr=log_file)
+        log_file.close()
+        deadline = time.monotonic() + timeout
+        while True:  # poll until the API answers
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"bpfnetd exited at start: {self.log_tail()}")
+            if os.path.exists(os.path.join(self.run_dir, "bpfnetd.sock")):
+                try:
+                    self.api = Api(self.run_dir)
+                    self.instance = self.api.call("GET", "/version")["Instance"]
+                    return self.api
+                except (OSError, http.client.HTTPException, RuntimeError):
+                    self.api = None
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"bpfnetd did not answer within {timeout} s: {self.log_tail()}")
+            time.sleep(0.05)
+
+    def _owned_links(self):
+        tag = f"alias bpfnet:{self.instance}:"
+        return [line for line in sh("ip", "-o", "-d", "link", "show", capture=True, check=False).stdout.splitlines()
+                if tag in line]
+
+    def _veth_names(self):
+        return [line.split(": ")[1].split("@")[0] for line in self._owned_links() if " veth " in line]
+
+    def _wait_gone(self, names, timeout=60):
+        """Polls until the kernel has destroyed these links (the veths of unmounted namespaces)."""
+        deadline = time.monotonic() + timeout
+        while any(os.path.exists(f"/sys/class/net/{n}") for n in names) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def log_tail(self, chars=1500):
+        try:
+            return open(os.path.join(self.work, "agent.log")).read()[-chars:]
+        except OSError:
+            return ""
+
+    def stop(self, discard=False):
+        try:
+            if self.proc and self.proc.poll() is None and discard:
+                self.proc.send_signal(signal.SIGTERM)
+                self.proc.wait(timeout=30)
+                veths = self._veth_names()
+                unmount_agent_dirs(self.work)
+                self._wait_gone(veths)
+            elif self.proc and self.proc.poll() is None:
+                api = Api(self.run_dir)  # a fresh connection: the measuring one may be mid-request
+                for what in ("sandboxes", "networks"):
+                    try:
+                        names = [x["Name"] for x in api.call("GET", f"/{what}")]
+                    except Exception:  # noqa: BLE001 - removal below is best effort
+                        api, names = Api(self.run_dir), []
+                    for name in names:
+                        try:
+                            api.call("DELETE", f"/{what}/{name}")
+                        except Exception:  # noqa: BLE001 - builtin networks (host, none) stay
+                            api = Api(self.run_dir)
+        finally:
+            if self.proc and self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            if self.instance:  # what the agent could not remove
+                for line in self._owned_links():
+                    sh("ip", "link", "del", line.split(": ")[1].split("@")[0], check=False)
+                for family in ("ip", "ip6", "bridge", "inet"):
+                    sh("nft", "delete", "table", family, f"bpfnet_{self.instance}", check=False)
+                # Its accept rule in iptables' DOCKER-USER (docker_user_chain.h), by its comment.
+                rules = sh("iptables", "-w", "-S", "DOCKER-USER", capture=True, check=False).stdout
+                for rule in rules.splitlines():
+                    if rule.startswith("-A ") and f'--comment "bpfnet {self.instance}:' in rule:
+                        sh("iptables", "-w", "-D", *shlex.split(rule)[1:], check=False)
+                left = sh("iptables", "-w", "-S", "DOCKER-USER", capture=True, check=False)
+                if not self.had_docker_user and left.returncode == 0 and left.stdout.strip() == "-N DOCKER-USER":
+                    sh("iptables", "-w", "-D", "FORWARD", "-j", "DOCKER-USER", check=False)
+                    sh("iptables", "-w", "-X", "DOCKER-USER", check=False)
+            unmount_agent_dirs(self.work)
+            sh("rm", "-rf", self.work, check=False)
 
 
 def log(msg):

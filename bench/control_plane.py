@@ -4,50 +4,24 @@
              steps amount to, one process each, as a shell script would run them;
   ports      publishing N ports on one endpoint: one bpfnet connect with N ports vs Docker's two
              iptables calls per port (DNAT in the nat table, ACCEPT in the filter table);
-  connect    p50/p99 of one `network connect` (and its disconnect) through the API.
+  connect    p50/p99 of one `network connect` (and its disconnect) through the API;
+  scaling    (control_plane_scaling.py, issue 18) one `connect -p` / `disconnect` vs ports already
+             published (0 .. 10,000, beside iptables' per-port calls) and one `connect` /
+             `disconnect` vs endpoints on the host (0 .. 4,000), with the 1.25x targets.
 Everything it creates lives in namespaces and chains of its own and is removed on exit."""
 
-import http.client
-import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import tempfile
 import time
 
-from benchlib import PID, log, sh, unmount_agent_dirs
+import control_plane_scaling
+from benchlib import PID, Api, log, sh, unmount_agent_dirs
 
 NAME = "control_plane"
-TITLE = "Control plane: creating endpoints, publishing ports, one network connect"
-
-
-class UnixHttp(http.client.HTTPConnection):
-    def __init__(self, path):
-        super().__init__("localhost", timeout=120)
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.path)
-
-
-class Api:
-    """bpfnet's native API over its unix socket, one keep-alive connection (as a client library
-    would use it)."""
-
-    def __init__(self, run_dir):
-        self.conn = UnixHttp(os.path.join(run_dir, "bpfnetd.sock"))
-
-    def call(self, method, path, body=None):
-        self.conn.request(method, "/v1" + path, body=json.dumps(body) if body is not None else None,
-                          headers={"Content-Type": "application/json"})
-        resp = self.conn.getresponse()
-        data = resp.read()
-        if resp.status >= 300:
-            raise RuntimeError(f"{method} {path}: {resp.status} {data[:200]!r}")
-        return json.loads(data) if data else None
+TITLE = "Control plane: creating endpoints, publishing ports, one network connect and how it scales"
 
 
 def timed(fn):
@@ -168,12 +142,17 @@ def run(opts):
             "", f"One `network connect` through the API ({len(connect_ms)} times): p50 {p50:.1f} ms, "
             f"p99 {p99:.1f} ms.", ""]
     targets = []  # no issue set targets for these: the table gives the ratios
+    # Issue 18's curves, with an agent of their own (after this one has stopped).
+    curve_text, curve_plots, curve_targets, curve_data = control_plane_scaling.run(opts)
+    text += curve_text
+    targets += curve_targets
     plots = [{"file": "control-plane.png", "title": "Control-plane operations (seconds, lower is better)",
               "ylabel": "seconds", "kind": "bars",
               "series": {label: [med[k], min(samples[k]), max(samples[k])] for label, k in (
                   (f"{n_endpoints} endpoints: bpfnet", "endpoints_bpfnet_s"),
                   (f"{n_endpoints} endpoints: ip", "endpoints_ip_s"),
                   (f"{n_ports} ports: bpfnet", "ports_bpfnet_s"),
-                  (f"{n_ports} ports: iptables", "ports_iptables_s"))}}]
+                  (f"{n_ports} ports: iptables", "ports_iptables_s"))}}] + curve_plots
     return {"title": TITLE, "text": text, "plots": plots, "targets": targets,
-            "data": {"samples": samples, "medians": med, "connect_ms": {"p50": p50, "p99": p99, "samples": connect_ms}}}
+            "data": {"samples": samples, "medians": med, "connect_ms": {"p50": p50, "p99": p99, "samples": connect_ms},
+                     "scaling": curve_data}}

@@ -1,6 +1,7 @@
 """Writes one run's results: report.md (every section's tables, a summary of the issues' targets
 with their 95% intervals and pass/miss/inconclusive, plots inline), results.json (everything measured) and PNG plots drawn by gnuplot
-(bars with [min, max] whiskers for comparisons, lines for scaling curves)."""
+(bars with [min, max] whiskers for comparisons, lines for scaling curves, with an interval's error
+bars where the points carry one)."""
 
 import datetime
 import json
@@ -36,10 +37,25 @@ def draw(plot, path):
         lines += [f"set xlabel {_quote(plot.get('xlabel', ''))}", "set yrange [0:*]", "set key below"]
         if plot.get("logx"):
             lines.append("set logscale x")
+        # "categorical_x": the x values evenly spaced, labelled with their values (a few points
+        # that a log axis cannot show because one is 0).
+        xs = sorted({p[0] for points in plot["series"].values() for p in points})
+        place = {x: i for i, x in enumerate(xs)} if plot.get("categorical_x") else {x: x for x in xs}
+        if plot.get("categorical_x"):
+            lines += ["set xtics (" + ", ".join(f"{_quote(f'{x:,}')} {i}" for x, i in place.items()) + ")",
+                      f"set xrange [-0.3:{len(xs) - 0.7}]"]
+        elif any(len(p) == 4 for points in plot["series"].values() for p in points):
+            # Room for the edge points' bars, tics at the points only (no negative tic in the room).
+            lines += ["set offsets graph 0.03, graph 0.03, 0, 0",
+                      "set xtics (" + ", ".join(f"{_quote(f'{x:,}')} {x}" for x in xs) + ")"]
         plots = []
         for i, (label, points) in enumerate(plot["series"].items()):
-            lines += [f"$s{i} << EOD", *(f"{x} {y}" for x, y in points), "EOD"]
-            plots.append(f"$s{i} using 1:2 with linespoints lw 2 pt 7 title {_quote(label)}")
+            # [x, y] points, or [x, y, low, high]: the interval drawn as an error bar at each point.
+            lines += [f"$s{i} << EOD", *(" ".join(str(v) for v in (place[p[0]], *p[1:])) for p in points), "EOD"]
+            if points and all(len(p) == 4 for p in points):
+                plots.append(f"$s{i} using 1:2:3:4 with yerrorlines lw 2 pt 7 title {_quote(label)}")
+            else:
+                plots.append(f"$s{i} using 1:2 with linespoints lw 2 pt 7 title {_quote(label)}")
         lines.append("plot " + ", ".join(plots))
     proc = subprocess.run(["gnuplot"], input="\n".join(lines) + "\n", text=True,
                           capture_output=True, timeout=60)

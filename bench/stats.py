@@ -59,6 +59,22 @@ def ratio_ci(num, den, confidence=0.95, iterations=ITERATIONS, seed=1):
     return point, percentile(ratios, alpha), percentile(ratios, 1 - alpha)
 
 
+def median_ci(values, confidence=0.95, iterations=ITERATIONS, seed=1):
+    """(median, low, high): the percentile-bootstrap interval of one variant's median over many
+    repetitions of a short operation (resampling the repetitions). The repetitions of one round
+    share that round's machine state, so this interval covers the operation-to-operation noise,
+    not the drift between rounds: the targets (ratio_target over the rounds' medians) do that."""
+    if not values:
+        raise ValueError("no samples")
+    point = statistics.median(values)
+    if len(values) == 1:
+        return point, point, point
+    rng = random.Random(seed)
+    meds = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(iterations))
+    alpha = (1 - confidence) / 2
+    return point, percentile(meds, alpha), percentile(meds, 1 - alpha)
+
+
 def verdict(low, high, bound, op, runs):
     """"pass", "miss" or "inconclusive" for the target `ratio op bound` given its interval."""
     if op not in (">=", "<="):

@@ -40,6 +40,31 @@ class RatioCi(unittest.TestCase):
         self.assertEqual(stats.ratio_ci(a, b), stats.ratio_ci(a, b))
 
 
+class MedianCi(unittest.TestCase):
+    def test_interval_holds_the_median(self):
+        values = [10.0, 11.0, 9.5, 30.0, 10.2, 10.1, 9.9, 10.4, 12.0, 10.0]
+        point, low, high = stats.median_ci(values)
+        self.assertAlmostEqual(point, 10.15)
+        self.assertLessEqual(low, point)
+        self.assertGreaterEqual(high, point)
+        self.assertLess(high, 30.0)  # one outlier does not drag the median's interval
+
+    def test_one_value_and_constant_values(self):
+        self.assertEqual(stats.median_ci([4.0]), (4.0, 4.0, 4.0))
+        self.assertEqual(stats.median_ci([4.0] * 6), (4.0, 4.0, 4.0))
+
+    def test_more_repetitions_narrow_it(self):
+        few = [1.0, 2.0, 3.0, 4.0, 5.0]
+        many = few * 20
+        f, m = stats.median_ci(few), stats.median_ci(many)
+        self.assertLess(m[2] - m[1], f[2] - f[1])
+
+    def test_reproducible_and_empty(self):
+        self.assertEqual(stats.median_ci([1.0, 3.0, 2.0]), stats.median_ci([1.0, 3.0, 2.0]))
+        with self.assertRaises(ValueError):
+            stats.median_ci([])
+
+
 class Verdict(unittest.TestCase):
     def test_at_least(self):
         self.assertEqual(stats.verdict(1.6, 1.8, 1.5, ">=", 5), "pass")

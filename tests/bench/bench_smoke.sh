@@ -37,7 +37,8 @@ for name in expected:
 plots = {p for s in results["sections"].values() for p in s["plots"]}
 for want in ("scaling-ports.png", "scaling-endpoints.png", "same_host-tcp_gbps.png", "overlay-udp_pps.png",
              "same_host-udp_cpu_s_per_mpkt.png", "ports-udp_pps.png", "ports-udp_cpu_s_per_mpkt.png",
-             "prog-cost.png", "prog-cost-single.png", "control-plane.png"):
+             "prog-cost.png", "prog-cost-single.png", "control-plane.png", "control-plane-ports.png",
+             "control-plane-endpoints.png"):
     assert want in plots, (want, sorted(plots))
 # Targets: every one a ratio with a bootstrap interval and a verdict; one run decides nothing.
 targets = {(n, t["what"]): t for n, s in results["sections"].items() for t in s["targets"]}
@@ -63,6 +64,14 @@ for name, variants in (("same_host", ("direct", "bridge-bare", "bridge-docker", 
         assert {"cpu0", "cpu1"} <= set(detail["per_cpu"]), (name, v, detail)
         assert detail["received"]["packets"] > 0 and detail["sent"]["packets"] >= detail["received"]["packets"]
 assert "#### Where the CPU went during the UDP runs" in report
+# The control-plane curves (issue 18): every point of both curves timed, the iptables curve beside.
+curves = results["sections"]["control_plane"]["data"]["scaling"]
+for curve, ops in (("ports", ("connect", "disconnect", "cli_connect", "iptables_add", "iptables_remove")),
+                   ("endpoints", ("connect", "disconnect"))):
+    summary = curves[curve]["summary"]
+    for op in ops:
+        assert len(summary[op]) >= 2 and all(p["p50"] > 0 for p in summary[op].values()), (curve, op, summary[op])
+assert sum(1 for t in results["sections"]["control_plane"]["targets"] if "/ at 0" in t["what"]) == 4
 # The bridge baselines as run, read back from their namespaces.
 base = results["sections"]["same_host"]["data"]["baselines"]
 assert base["bridge-docker"]["bridge-nf-call-iptables"] == "1", base
