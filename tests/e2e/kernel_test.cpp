@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "common/privileged.h"
+#include "kernel/neighbours.h"
 #include "kernel/netlink.h"
 #include "kernel/netns.h"
 #include "kernel/routed_port.h"
@@ -297,6 +298,38 @@ TEST_F(KernelTest, DeleteLinkIsIdempotent) {
     ASSERT_OK(found);
     EXPECT_FALSE(found->has_value());
     EXPECT_OK(delete_link(host(), br));
+}
+
+// An endpoint's permanent neighbour entry on its bridge goes with one request naming the bridge;
+// the other entries stay, and deleting what is not there is success.
+TEST_F(KernelTest, NeighbourOnABridgeIsDeletedByDeviceAndAddress) {
+    std::string br = new_link('b');
+    ASSERT_OK(create_bridge(host(), br, 1500, ""));
+    auto bridge = find_link(host(), br);
+    ASSERT_OK(bridge);
+    ASSERT_TRUE(bridge->has_value());
+    const int ifindex = (*bridge)->ifindex;
+    const MacAddr mac_a = MacAddr::from_ipv4(addr(2).addr);
+    const MacAddr mac_b = MacAddr::from_ipv4(addr(3).addr);
+    ASSERT_OK(replace_permanent_neighbour(host(), ifindex, addr(2).addr, mac_a));
+    ASSERT_OK(replace_permanent_neighbour(host(), ifindex, addr(3).addr, mac_b));
+    auto listing = [&] {
+        std::string out;
+        FILE* pipe = popen(("ip -4 neigh show dev " + br).c_str(), "r");
+        char buf[512];
+        while (pipe && fgets(buf, sizeof buf, pipe)) out += buf;
+        if (pipe) pclose(pipe);
+        return out;
+    };
+    ASSERT_NE(listing().find(addr(2).addr.str() + " "), std::string::npos) << listing();
+
+    ASSERT_OK(delete_neighbour(host(), ifindex, addr(2).addr));
+    EXPECT_EQ(listing().find(addr(2).addr.str() + " "), std::string::npos) << listing();
+    EXPECT_NE(listing().find(addr(3).addr.str() + " "), std::string::npos) << listing();
+    EXPECT_OK(delete_neighbour(host(), ifindex, addr(2).addr));  // already gone
+    // The search over the whole table finds the other one by address and MAC.
+    ASSERT_OK(delete_permanent_neighbours(host(), addr(3).addr, mac_b));
+    EXPECT_EQ(listing().find(addr(3).addr.str() + " "), std::string::npos) << listing();
 }
 
 TEST_F(KernelTest, FindMissingLinkIsNullopt) {

@@ -316,9 +316,14 @@ Status KernelDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& 
 
 Status KernelDatapath::remove_endpoint(const Endpoint& endpoint, const Sandbox& sandbox) {
     BPFNET_ASSIGN_OR_RETURN(auto host, kernel::NlSocket::open());
+    BPFNET_ASSIGN_OR_RETURN(auto host_end, kernel::find_link(host, endpoint.host_ifname));
     BPFNET_TRY(kernel::delete_link(host, endpoint.host_ifname));
-    // The bridge's entry for a bridge port outlives the veth (a routed port's died with it).
-    BPFNET_TRY(kernel::delete_permanent_neighbours(host, endpoint.ip, endpoint.mac));
+    // The bridge's entry for a bridge port outlives the veth (a routed port's died with it). The
+    // veth names its bridge; only when it was already gone is the whole table searched.
+    if (!host_end)
+        BPFNET_TRY(kernel::delete_permanent_neighbours(host, endpoint.ip, endpoint.mac));
+    else if (host_end->master_ifindex > 0)
+        BPFNET_TRY(kernel::delete_neighbour(host, host_end->master_ifindex, endpoint.ip));
     // Docker owns its sandboxes; the container end died with the host end (or, if Docker never
     // took it, is still on the host under its hand-over name).
     if (endpoint.owner == Owner::Docker) return kernel::delete_link(host, endpoint.ifname);

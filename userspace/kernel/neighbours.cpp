@@ -31,6 +31,20 @@ Status replace_permanent_neighbour(NlSocket& sock, int ifindex, Ipv4 ip, const M
     return {};
 }
 
+Status delete_neighbour(NlSocket& sock, int ifindex, Ipv4 ip) {
+    const std::string what = fmt::format("delete neighbour {} on ifindex {}", ip.str(), ifindex);
+    nl::NeighPtr neigh(rtnl_neigh_alloc());
+    nl::NlAddrPtr dst = make_ipv4_addr(ip, 32);
+    if (!neigh || !dst) return out_of_memory(what);
+    rtnl_neigh_set_ifindex(neigh.get(), ifindex);
+    if (int err = rtnl_neigh_set_dst(neigh.get(), dst.get()); err < 0) return nl_failure(err, what);
+    int err = nl_call([&] { return rtnl_neigh_delete(sock.get(), neigh.get(), 0); });
+    // Absent (never made, or gone with its device): that is what was wanted.
+    if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NODEV && !is_missing_link(err))
+        return nl_failure(err, what);
+    return {};
+}
+
 Status delete_permanent_neighbours(NlSocket& sock, Ipv4 ip, const MacAddr& mac) {
     const std::string what = fmt::format("delete neighbour {} lladdr {}", ip.str(), mac.str());
     nl_cache* raw = nullptr;

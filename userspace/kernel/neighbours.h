@@ -12,8 +12,12 @@ namespace bpfnet::kernel {
 
 // `ip neigh replace IP lladdr MAC dev IFINDEX nud permanent`.
 Status replace_permanent_neighbour(NlSocket& sock, int ifindex, Ipv4 ip, const MacAddr& mac);
+// Deletes the entry for IP on one device (none is success): one request, whatever the size of
+// the neighbour table.
+Status delete_neighbour(NlSocket& sock, int ifindex, Ipv4 ip);
 // Deletes the permanent entries for IP with that MAC, on whatever device (an entry on a bridge
-// outlives the endpoint's veth). None is success.
+// outlives the endpoint's veth). None is success. Dumps the whole neighbour table: for when the
+// device is not known.
 Status delete_permanent_neighbours(NlSocket& sock, Ipv4 ip, const MacAddr& mac);
 
 }  // namespace bpfnet::kernel
