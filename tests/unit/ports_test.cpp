@@ -137,7 +137,7 @@ TEST(Ports, BindingJsonRoundTripAndDockerStyleText) {
     PortBinding b{IpProto::Udp, ip("127.0.0.1"), 5353, 53};
     EXPECT_EQ(b.str(), "127.0.0.1:5353->53/udp");
     nlohmann::json j = b;
-    EXPECT_EQ(j.get<PortBinding>(), b);
+    EXPECT_EQ(*port_binding_from_json(*JsonObject::root(j)), b);
     EXPECT_EQ(proto_from_number(132).value(), IpProto::Sctp);
     EXPECT_FALSE(proto_from_number(1).ok());
 }

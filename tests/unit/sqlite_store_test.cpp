@@ -442,6 +442,13 @@ TEST_F(SqliteStoreTest, CorruptDocumentIsAnErrorNamingTheRow) {
     ASSERT_FALSE(endpoints.ok());
     EXPECT_EQ(endpoints.error().kind, ErrorKind::Internal);
     EXPECT_NE(endpoints.error().message.find("e1"), std::string::npos);
+    // ... and the field to repair, or where the text stops being JSON.
+    EXPECT_NE(endpoints.error().message.find("field \"ip\""), std::string::npos)
+        << endpoints.error().message;
+    EXPECT_NE(networks.error().message.find("parse error"), std::string::npos)
+        << networks.error().message;
+    EXPECT_NE(sandboxes.error().message.find("must be a JSON object"), std::string::npos)
+        << sandboxes.error().message;
 
     // The operator's way out: delete (or rewrite) the named row.
     ASSERT_OK(store_->delete_network("bad"));

@@ -1,13 +1,16 @@
 #include "cluster/overlay_registry.h"
 
 #include <chrono>
+#include <limits>
 #include <set>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
 #include "core/ipam.h"
+#include "core/json_fields.h"
 
 namespace bpfnet {
 
@@ -37,6 +40,31 @@ std::string attachment_key(const std::string& network_id, const std::string& hos
 }
 std::string host_key(const std::string& host) {
     return fmt::format("{}hosts/{}", kRoot, host);
+}
+
+// Records other agents wrote. One that does not decode is skipped with a warning by the caller: a
+// bad record must not stop the watch.
+Result<OverlayNetwork> decode_network_record(std::string_view text) {
+    BPFNET_ASSIGN_OR_RETURN(json document, parse_json(text));
+    BPFNET_ASSIGN_OR_RETURN(JsonObject record, JsonObject::root(document));
+    BPFNET_ASSIGN_OR_RETURN(JsonObject network, record.object("network", Presence::Required));
+    OverlayNetwork n;
+    BPFNET_ASSIGN_OR_RETURN(n.network, network_from_json(network));
+    BPFNET_ASSIGN_OR_RETURN(int64_t vni, record.integer("vni", Presence::Required, 0,
+                                                        std::numeric_limits<uint32_t>::max()));
+    n.vni = static_cast<uint32_t>(vni);
+    return n;
+}
+
+Result<OverlayEndpoint> decode_endpoint_record(std::string_view text) {
+    BPFNET_ASSIGN_OR_RETURN(json document, parse_json(text));
+    BPFNET_ASSIGN_OR_RETURN(JsonObject record, JsonObject::root(document));
+    OverlayEndpoint e;
+    BPFNET_ASSIGN_OR_RETURN(e.host, record.string("host", Presence::Required));
+    BPFNET_ASSIGN_OR_RETURN(e.ip, parsed_field(record, "ip", Ipv4::parse));
+    BPFNET_ASSIGN_OR_RETURN(e.mac, parsed_field(record, "mac", MacAddr::parse));
+    BPFNET_ASSIGN_OR_RETURN(e.vtep, parsed_field(record, "vtep", Ipv4::parse));
+    return e;
 }
 
 // The path components after the root: {"endpoints", "<net>", "<ep>"}.
@@ -175,15 +203,13 @@ void OverlayRegistry::apply(const EtcdKeyValue& kv, bool deleted) {
             networks_.erase(parts[1]);
             return;
         }
-        try {
-            const json j = json::parse(kv.value);
-            OverlayNetwork n;
-            n.network = j.at("network").get<Network>();
-            n.vni = j.at("vni").get<uint32_t>();
-            networks_[parts[1]] = std::move(n);
-        } catch (const std::exception& e) {
-            spdlog::warn("cluster: ignoring unreadable network record {}: {}", kv.key, e.what());
+        auto network = decode_network_record(kv.value);
+        if (!network) {
+            spdlog::warn("cluster: ignoring unreadable network record {}: {}", kv.key,
+                         network.error().message);
+            return;
         }
+        networks_[parts[1]] = std::move(*network);
     } else if (parts[0] == "attachments" && parts.size() == 3) {
         if (deleted) {
             attachments_[parts[1]].erase(parts[2]);
@@ -195,23 +221,15 @@ void OverlayRegistry::apply(const EtcdKeyValue& kv, bool deleted) {
             endpoints_[parts[1]].erase(parts[2]);
             return;
         }
-        try {
-            const json j = json::parse(kv.value);
-            OverlayEndpoint e;
-            e.network_id = parts[1];
-            e.endpoint_id = parts[2];
-            e.host = j.at("host").get<std::string>();
-            auto ip = Ipv4::parse(j.at("ip").get<std::string>());
-            auto mac = MacAddr::parse(j.at("mac").get<std::string>());
-            auto vtep = Ipv4::parse(j.at("vtep").get<std::string>());
-            if (!ip || !mac || !vtep) throw std::invalid_argument("bad address");
-            e.ip = *ip;
-            e.mac = *mac;
-            e.vtep = *vtep;
-            endpoints_[parts[1]][parts[2]] = e;
-        } catch (const std::exception& e) {
-            spdlog::warn("cluster: ignoring unreadable endpoint record {}: {}", kv.key, e.what());
+        auto endpoint = decode_endpoint_record(kv.value);
+        if (!endpoint) {
+            spdlog::warn("cluster: ignoring unreadable endpoint record {}: {}", kv.key,
+                         endpoint.error().message);
+            return;
         }
+        endpoint->network_id = parts[1];
+        endpoint->endpoint_id = parts[2];
+        endpoints_[parts[1]][parts[2]] = *endpoint;
     }
 }
 

@@ -2,7 +2,7 @@
 
 #include <chrono>
 #include <ctime>
-#include <stdexcept>
+#include <limits>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -67,32 +67,48 @@ bool is_builtin_only_driver(const std::string& name) {
 
 namespace {
 
-// Objects written before owners existed have no "owner" field: they are bpfnet's.
-Owner owner_of(const nlohmann::json& j) {
-    auto parsed = parse_owner(j.value("owner", "bpfnet"));
-    if (!parsed) throw std::invalid_argument(parsed.error().message);
-    return *parsed;
+Result<Cidr> cidr_field(const JsonObject& j, std::string_view key) {
+    return parsed_field(j, key, [](std::string_view text) { return Cidr::parse(text); });
 }
 
-// JSON helpers that turn a parse failure into an exception nlohmann reports as a decode error.
+Result<Ipv4> ipv4_field(const JsonObject& j, std::string_view key) {
+    return parsed_field(j, key, Ipv4::parse);
+}
+
+// Objects written before owners existed have no "owner" field: they are bpfnet's.
+Result<Owner> owner_field(const JsonObject& j) {
+    if (!j.has("owner")) return Owner::Bpfnet;
+    return parsed_field(j, "owner", parse_owner);
+}
+
+Result<IpamConfig> ipam_config_from_json(const JsonObject& j) {
+    IpamConfig v;
+    if (j.has("driver")) {
+        BPFNET_ASSIGN_OR_RETURN(v.driver, j.string("driver"));
+    }
+    BPFNET_ASSIGN_OR_RETURN(v.subnet, cidr_field(j, "subnet"));
+    BPFNET_ASSIGN_OR_RETURN(v.gateway, ipv4_field(j, "gateway"));
+    if (j.has("ip_range")) {
+        BPFNET_ASSIGN_OR_RETURN(v.ip_range, cidr_field(j, "ip_range"));
+    }
+    BPFNET_ASSIGN_OR_RETURN(auto aux, j.string_map("aux_addresses"));
+    for (const auto& [name, text] : aux) {
+        auto ip = Ipv4::parse(text);
+        if (!ip) {
+            return j.invalid("aux_addresses",
+                             fmt::format("value of \"{}\": {}", name, ip.error().message));
+        }
+        v.aux_addresses[name] = *ip;
+    }
+    BPFNET_ASSIGN_OR_RETURN(v.user_subnet, j.boolean("user_subnet"));
+    return v;
+}
+
+// For the decoders of a whole document: its root must be an object.
 template <typename T>
-T parse_or_throw(const nlohmann::json& j, const char* key) {
-    auto text = j.at(key).get<std::string>();
-    Result<T> parsed = [&] {
-        if constexpr (std::is_same_v<T, Cidr>)
-            return Cidr::parse(text);
-        else if constexpr (std::is_same_v<T, Ipv4>)
-            return Ipv4::parse(text);
-        else if constexpr (std::is_same_v<T, MacAddr>)
-            return MacAddr::parse(text);
-        else if constexpr (std::is_same_v<T, SandboxMode>)
-            return parse_sandbox_mode(text);
-        else
-            return parse_lifecycle(text);
-    }();
-    if (!parsed)
-        throw std::invalid_argument(fmt::format("field {}: {}", key, parsed.error().message));
-    return *parsed;
+Result<T> decode_document(const nlohmann::json& document, Result<T> (*decode)(const JsonObject&)) {
+    BPFNET_ASSIGN_OR_RETURN(JsonObject root, JsonObject::root(document));
+    return decode(root);
 }
 
 }  // namespace
@@ -106,23 +122,6 @@ void to_json(nlohmann::json& j, const IpamConfig& v) {
          {"aux_addresses", aux},
          {"user_subnet", v.user_subnet}};
     if (v.ip_range) j["ip_range"] = v.ip_range->str();
-}
-
-void from_json(const nlohmann::json& j, IpamConfig& v) {
-    v.driver = j.value("driver", "default");
-    v.subnet = parse_or_throw<Cidr>(j, "subnet");
-    v.gateway = parse_or_throw<Ipv4>(j, "gateway");
-    v.ip_range.reset();
-    if (j.contains("ip_range")) v.ip_range = parse_or_throw<Cidr>(j, "ip_range");
-    v.aux_addresses.clear();
-    // Bound to a named value: a temporary in the range expression would die before the loop runs.
-    const nlohmann::json aux = j.value("aux_addresses", nlohmann::json::object());
-    for (const auto& [name, ip] : aux.items()) {
-        auto parsed = Ipv4::parse(ip.get<std::string>());
-        if (!parsed) throw std::invalid_argument(parsed.error().message);
-        v.aux_addresses[name] = *parsed;
-    }
-    v.user_subnet = j.value("user_subnet", false);
 }
 
 void to_json(nlohmann::json& j, const Network& v) {
@@ -140,19 +139,28 @@ void to_json(nlohmann::json& j, const Network& v) {
          {"owner", to_string(v.owner)}};
 }
 
-void from_json(const nlohmann::json& j, Network& v) {
-    v.id = j.at("id").get<std::string>();
-    v.name = j.at("name").get<std::string>();
-    v.driver = j.value("driver", "bridge");
-    v.options = j.value("options", std::map<std::string, std::string>{});
-    v.labels = j.value("labels", std::map<std::string, std::string>{});
-    v.ipam = j.at("ipam").get<IpamConfig>();
-    v.internal = j.value("internal", false);
-    v.created = j.value("created", "");
-    v.state = parse_or_throw<Lifecycle>(j, "state");
-    v.bridge_name = j.value("bridge_name", "");
-    v.parent = j.value("parent", "");
-    v.owner = owner_of(j);
+Result<Network> network_from_json(const JsonObject& j) {
+    Network v;
+    BPFNET_ASSIGN_OR_RETURN(v.id, j.string("id", Presence::Required));
+    BPFNET_ASSIGN_OR_RETURN(v.name, j.string("name", Presence::Required));
+    if (j.has("driver")) {
+        BPFNET_ASSIGN_OR_RETURN(v.driver, j.string("driver"));
+    }
+    BPFNET_ASSIGN_OR_RETURN(v.options, j.string_map("options"));
+    BPFNET_ASSIGN_OR_RETURN(v.labels, j.string_map("labels"));
+    BPFNET_ASSIGN_OR_RETURN(JsonObject ipam, j.object("ipam", Presence::Required));
+    BPFNET_ASSIGN_OR_RETURN(v.ipam, ipam_config_from_json(ipam));
+    BPFNET_ASSIGN_OR_RETURN(v.internal, j.boolean("internal"));
+    BPFNET_ASSIGN_OR_RETURN(v.created, j.string("created"));
+    BPFNET_ASSIGN_OR_RETURN(v.state, parsed_field(j, "state", parse_lifecycle));
+    BPFNET_ASSIGN_OR_RETURN(v.bridge_name, j.string("bridge_name"));
+    BPFNET_ASSIGN_OR_RETURN(v.parent, j.string("parent"));
+    BPFNET_ASSIGN_OR_RETURN(v.owner, owner_field(j));
+    return v;
+}
+
+Result<Network> network_from_json(const nlohmann::json& document) {
+    return decode_document<Network>(document, network_from_json);
 }
 
 void to_json(nlohmann::json& j, const Endpoint& v) {
@@ -163,20 +171,31 @@ void to_json(nlohmann::json& j, const Endpoint& v) {
          {"ports", v.ports}};
 }
 
-void from_json(const nlohmann::json& j, Endpoint& v) {
-    v.id = j.at("id").get<std::string>();
-    v.network_id = j.at("network_id").get<std::string>();
-    v.sandbox_id = j.at("sandbox_id").get<std::string>();
-    v.ifname = j.at("ifname").get<std::string>();
-    v.host_ifname = j.at("host_ifname").get<std::string>();
-    v.mac = parse_or_throw<MacAddr>(j, "mac");
-    v.ip = parse_or_throw<Ipv4>(j, "ip");
-    v.aliases = j.value("aliases", std::vector<std::string>{});
-    v.default_route = j.value("default_route", false);
-    v.created = j.value("created", "");
-    v.state = parse_or_throw<Lifecycle>(j, "state");
-    v.owner = owner_of(j);
-    v.ports = j.value("ports", std::vector<PortBinding>{});
+Result<Endpoint> endpoint_from_json(const JsonObject& j) {
+    Endpoint v;
+    BPFNET_ASSIGN_OR_RETURN(v.id, j.string("id", Presence::Required));
+    BPFNET_ASSIGN_OR_RETURN(v.network_id, j.string("network_id", Presence::Required));
+    BPFNET_ASSIGN_OR_RETURN(v.sandbox_id, j.string("sandbox_id", Presence::Required));
+    BPFNET_ASSIGN_OR_RETURN(v.ifname, j.string("ifname", Presence::Required));
+    BPFNET_ASSIGN_OR_RETURN(v.host_ifname, j.string("host_ifname", Presence::Required));
+    BPFNET_ASSIGN_OR_RETURN(v.mac, parsed_field(j, "mac", MacAddr::parse));
+    BPFNET_ASSIGN_OR_RETURN(v.ip, ipv4_field(j, "ip"));
+    BPFNET_ASSIGN_OR_RETURN(v.aliases, j.string_array("aliases"));
+    BPFNET_ASSIGN_OR_RETURN(v.default_route, j.boolean("default_route"));
+    BPFNET_ASSIGN_OR_RETURN(v.created, j.string("created"));
+    BPFNET_ASSIGN_OR_RETURN(v.state, parsed_field(j, "state", parse_lifecycle));
+    BPFNET_ASSIGN_OR_RETURN(v.owner, owner_field(j));
+    BPFNET_ASSIGN_OR_RETURN(JsonArray ports, j.array("ports"));
+    for (size_t i = 0; i < ports.size(); ++i) {
+        BPFNET_ASSIGN_OR_RETURN(JsonObject port, ports.object(i));
+        BPFNET_ASSIGN_OR_RETURN(PortBinding binding, port_binding_from_json(port));
+        v.ports.push_back(binding);
+    }
+    return v;
+}
+
+Result<Endpoint> endpoint_from_json(const nlohmann::json& document) {
+    return decode_document<Endpoint>(document, endpoint_from_json);
 }
 
 void to_json(nlohmann::json& j, const Sandbox& v) {
@@ -189,14 +208,23 @@ void to_json(nlohmann::json& j, const Sandbox& v) {
          {"owner", to_string(v.owner)}};
 }
 
-void from_json(const nlohmann::json& j, Sandbox& v) {
-    v.id = j.at("id").get<std::string>();
-    v.name = j.at("name").get<std::string>();
-    v.netns_path = j.at("netns_path").get<std::string>();
-    if (j.contains("mode")) v.mode = parse_or_throw<SandboxMode>(j, "mode");
-    v.created = j.value("created", "");
-    v.state = parse_or_throw<Lifecycle>(j, "state");
-    v.owner = owner_of(j);
+Result<Sandbox> sandbox_from_json(const JsonObject& j) {
+    Sandbox v;
+    BPFNET_ASSIGN_OR_RETURN(v.id, j.string("id", Presence::Required));
+    BPFNET_ASSIGN_OR_RETURN(v.name, j.string("name", Presence::Required));
+    BPFNET_ASSIGN_OR_RETURN(v.netns_path, j.string("netns_path", Presence::Required));
+    // Sandboxes written before host/none modes existed have their own namespace.
+    if (j.has("mode")) {
+        BPFNET_ASSIGN_OR_RETURN(v.mode, parsed_field(j, "mode", parse_sandbox_mode));
+    }
+    BPFNET_ASSIGN_OR_RETURN(v.created, j.string("created"));
+    BPFNET_ASSIGN_OR_RETURN(v.state, parsed_field(j, "state", parse_lifecycle));
+    BPFNET_ASSIGN_OR_RETURN(v.owner, owner_field(j));
+    return v;
+}
+
+Result<Sandbox> sandbox_from_json(const nlohmann::json& document) {
+    return decode_document<Sandbox>(document, sandbox_from_json);
 }
 
 void to_json(nlohmann::json& j, const AddressPool& v) {
@@ -210,19 +238,31 @@ void to_json(nlohmann::json& j, const AddressPool& v) {
     if (v.ip_range) j["ip_range"] = v.ip_range->str();
 }
 
-void from_json(const nlohmann::json& j, AddressPool& v) {
-    v.id = j.at("id").get<std::string>();
-    v.subnet = parse_or_throw<Cidr>(j, "subnet");
-    v.ip_range.reset();
-    if (j.contains("ip_range")) v.ip_range = parse_or_throw<Cidr>(j, "ip_range");
-    v.allocated.clear();
-    for (const auto& text : j.value("allocated", std::vector<std::string>{})) {
+Result<AddressPool> address_pool_from_json(const JsonObject& j) {
+    AddressPool v;
+    BPFNET_ASSIGN_OR_RETURN(v.id, j.string("id", Presence::Required));
+    BPFNET_ASSIGN_OR_RETURN(v.subnet, cidr_field(j, "subnet"));
+    if (j.has("ip_range")) {
+        BPFNET_ASSIGN_OR_RETURN(v.ip_range, cidr_field(j, "ip_range"));
+    }
+    BPFNET_ASSIGN_OR_RETURN(auto allocated, j.string_array("allocated"));
+    for (const auto& text : allocated) {
         auto ip = Ipv4::parse(text);
-        if (!ip) throw std::invalid_argument(ip.error().message);
+        if (!ip) return j.invalid("allocated", ip.error().message);
         v.allocated.insert(*ip);
     }
-    v.references = j.value("references", 1);
-    v.created = j.value("created", "");
+    if (j.has("references")) {
+        BPFNET_ASSIGN_OR_RETURN(int64_t references, j.integer("references", Presence::Required,
+                                                              std::numeric_limits<int>::min(),
+                                                              std::numeric_limits<int>::max()));
+        v.references = static_cast<int>(references);
+    }
+    BPFNET_ASSIGN_OR_RETURN(v.created, j.string("created"));
+    return v;
+}
+
+Result<AddressPool> address_pool_from_json(const nlohmann::json& document) {
+    return decode_document<AddressPool>(document, address_pool_from_json);
 }
 
 std::string now_rfc3339() {

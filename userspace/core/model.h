@@ -12,6 +12,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "core/ipv4.h"
+#include "core/json_fields.h"
 #include "core/ports.h"
 
 namespace bpfnet {
@@ -122,16 +123,21 @@ struct AddressPool {
     std::string created;
 };
 
+// Documents as the stores keep them. The decoders take a parsed document, or one object inside
+// another document (whose path then prefixes the fields named in errors).
 void to_json(nlohmann::json& j, const IpamConfig& v);
-void from_json(const nlohmann::json& j, IpamConfig& v);
 void to_json(nlohmann::json& j, const Network& v);
-void from_json(const nlohmann::json& j, Network& v);
 void to_json(nlohmann::json& j, const Endpoint& v);
-void from_json(const nlohmann::json& j, Endpoint& v);
 void to_json(nlohmann::json& j, const Sandbox& v);
-void from_json(const nlohmann::json& j, Sandbox& v);
 void to_json(nlohmann::json& j, const AddressPool& v);
-void from_json(const nlohmann::json& j, AddressPool& v);
+Result<Network> network_from_json(const nlohmann::json& document);
+Result<Network> network_from_json(const JsonObject& object);
+Result<Endpoint> endpoint_from_json(const nlohmann::json& document);
+Result<Endpoint> endpoint_from_json(const JsonObject& object);
+Result<Sandbox> sandbox_from_json(const nlohmann::json& document);
+Result<Sandbox> sandbox_from_json(const JsonObject& object);
+Result<AddressPool> address_pool_from_json(const nlohmann::json& document);
+Result<AddressPool> address_pool_from_json(const JsonObject& object);
 
 // Current time as RFC 3339 with nanoseconds, like docker's "Created".
 std::string now_rfc3339();

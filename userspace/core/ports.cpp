@@ -1,7 +1,6 @@
 #include "core/ports.h"
 
 #include <charconv>
-#include <stdexcept>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -68,7 +67,7 @@ Result<IpProto> parse_proto(std::string_view text) {
                 fmt::format("invalid protocol \"{}\": expected tcp, udp or sctp", text));
 }
 
-Result<IpProto> proto_from_number(int number) {
+Result<IpProto> proto_from_number(int64_t number) {
     switch (number) {
         case 6:
             return IpProto::Tcp;
@@ -214,15 +213,17 @@ void to_json(nlohmann::json& j, const PortBinding& v) {
          {"container_port", v.container_port}};
 }
 
-void from_json(const nlohmann::json& j, PortBinding& v) {
-    auto proto = parse_proto(j.at("proto").get<std::string>());
-    if (!proto) throw std::invalid_argument(proto.error().message);
-    auto ip = Ipv4::parse(j.at("host_ip").get<std::string>());
-    if (!ip) throw std::invalid_argument(ip.error().message);
-    v.proto = *proto;
-    v.host_ip = *ip;
-    v.host_port = j.at("host_port").get<uint16_t>();
-    v.container_port = j.at("container_port").get<uint16_t>();
+Result<PortBinding> port_binding_from_json(const JsonObject& j) {
+    PortBinding v;
+    BPFNET_ASSIGN_OR_RETURN(v.proto, parsed_field(j, "proto", parse_proto));
+    BPFNET_ASSIGN_OR_RETURN(v.host_ip, parsed_field(j, "host_ip", Ipv4::parse));
+    BPFNET_ASSIGN_OR_RETURN(int64_t host_port,
+                            j.integer("host_port", Presence::Required, 0, 65535));
+    BPFNET_ASSIGN_OR_RETURN(int64_t container_port,
+                            j.integer("container_port", Presence::Required, 0, 65535));
+    v.host_port = static_cast<uint16_t>(host_port);
+    v.container_port = static_cast<uint16_t>(container_port);
+    return v;
 }
 
 }  // namespace bpfnet

@@ -14,6 +14,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "core/ipv4.h"
+#include "core/json_fields.h"
 #include "core/result.h"
 
 namespace bpfnet {
@@ -22,7 +23,7 @@ namespace bpfnet {
 enum class IpProto : uint8_t { Tcp = 6, Udp = 17, Sctp = 132 };
 const char* to_string(IpProto proto);
 Result<IpProto> parse_proto(std::string_view text);  // "tcp", "udp", "sctp"
-Result<IpProto> proto_from_number(int number);       // 6, 17, 132
+Result<IpProto> proto_from_number(int64_t number);   // 6, 17, 132
 
 // One host port forwarded to one endpoint port.
 struct PortBinding {
@@ -72,6 +73,6 @@ Result<std::vector<PortBinding>> allocate_ports(const std::vector<PortRequest>& 
                                                 const PortInUse& in_use, PortRange ephemeral);
 
 void to_json(nlohmann::json& j, const PortBinding& v);
-void from_json(const nlohmann::json& j, PortBinding& v);
+Result<PortBinding> port_binding_from_json(const JsonObject& j);
 
 }  // namespace bpfnet

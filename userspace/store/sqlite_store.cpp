@@ -15,12 +15,14 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "core/json_fields.h"
 #include "store/store.h"
 
 namespace bpfnet {
@@ -132,22 +134,39 @@ Result<std::string> encode(const char* kind, const T& object) {
     }
 }
 
+// The model's decoder for each kind of row.
+template <typename T>
+Result<T> from_document(const nlohmann::json& document) {
+    if constexpr (std::is_same_v<T, Network>) {
+        return network_from_json(document);
+    } else if constexpr (std::is_same_v<T, Endpoint>) {
+        return endpoint_from_json(document);
+    } else if constexpr (std::is_same_v<T, Sandbox>) {
+        return sandbox_from_json(document);
+    } else {
+        static_assert(std::is_same_v<T, AddressPool>, "no decoder for this row type");
+        return address_pool_from_json(document);
+    }
+}
+
 // A row that does not decode is reported, never thrown: one bad row must not take the agent down,
 // and naming the id tells an operator what to repair.
 template <typename T>
 Result<T> decode(const char* kind, const std::string& id, std::string_view doc) {
-    try {
-        T object = nlohmann::json::parse(doc).get<T>();
-        if (object.id != id) {
-            return fail(ErrorKind::Internal,
-                        fmt::format("stored {} {} is corrupt: its document has id \"{}\"", kind, id,
-                                    object.id));
-        }
-        return object;
-    } catch (const std::exception& e) {
+    auto object = [&]() -> Result<T> {
+        BPFNET_ASSIGN_OR_RETURN(nlohmann::json document, parse_json(doc));
+        return from_document<T>(document);
+    }();
+    if (!object) {
         return fail(ErrorKind::Internal,
-                    fmt::format("stored {} {} is corrupt: {}", kind, id, e.what()));
+                    fmt::format("stored {} {} is corrupt: {}", kind, id, object.error().message));
     }
+    if (object->id != id) {
+        return fail(ErrorKind::Internal,
+                    fmt::format("stored {} {} is corrupt: its document has id \"{}\"", kind, id,
+                                object->id));
+    }
+    return object;
 }
 
 class SqliteStore final : public Store {
