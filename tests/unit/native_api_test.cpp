@@ -503,6 +503,51 @@ TEST_F(NativeApiTest, UnsupportedDriversAndDatapathAreNotImplemented) {
     EXPECT_TRUE(dp_->calls.empty());
 }
 
+// The whole message, for fields inside other fields: the path says which value to fix.
+TEST_F(NativeApiTest, NestedFieldErrorsNameTheFieldByItsPath) {
+    struct Case {
+        std::string target, body, message;
+    };
+    const std::vector<Case> cases = {
+        {"/v1/networks/create", R"({"Name": "x", "IPAM": {"Config": [{"Subnet": 10}]}})",
+         "field \"IPAM.Config[0].Subnet\" must be a string"},
+        {"/v1/networks/create", R"({"Name": "x", "IPAM": {"Config": [5]}})",
+         "field \"IPAM.Config[0]\" must be an object"},
+        {"/v1/networks/create", R"({"Name": "x", "IPAM": {"Config": {}}})",
+         "field \"IPAM.Config\" must be an array"},
+        {"/v1/networks/create",
+         R"({"Name": "x", "IPAM": {"Config": [{"AuxiliaryAddresses": {"r": false}}]}})",
+         "field \"IPAM.Config[0].AuxiliaryAddresses\": value of \"r\" must be a string"},
+        {"/v1/networks/create", R"({"Name": "x", "Options": {"a": 1}})",
+         "field \"Options\": value of \"a\" must be a string"},
+        {"/v1/networks/net/connect",
+         R"({"Container": "box", "EndpointConfig": {"Aliases": ["web", 1]}})",
+         "field \"EndpointConfig.Aliases[1]\" must be a string"},
+        {"/v1/networks/net/connect",
+         R"({"Container": "box", "EndpointConfig": {"IPAMConfig": {"IPv4Address": 1}}})",
+         "field \"EndpointConfig.IPAMConfig.IPv4Address\" must be a string"},
+        {"/v1/networks/net/connect",
+         R"({"Container": "box", "EndpointConfig": {"DriverOpts": {"k": 1}}})",
+         "field \"EndpointConfig.DriverOpts\": value of \"k\" must be a string"},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.body);
+        Reply reply = call("POST", c.target, c.body);
+        EXPECT_EQ(reply.status, 400) << describe(reply);
+        EXPECT_EQ(reply.message(), c.message);
+    }
+    // Settings of the wrong shape that have always been ignored still are.
+    ASSERT_FALSE(create_ok(create_body("net", "10.93.0.0/24")).empty());
+    for (const char* body :
+         {R"({"Container": "ghost-box", "EndpointConfig": 5})",
+          R"({"Container": "ghost-box", "EndpointConfig": {"IPAMConfig": []}})"}) {
+        expect_error(call("POST", "/v1/networks/net/connect", body), 404, "ghost-box");
+    }
+    expect_error(call("POST", "/v1/networks/net/disconnect",
+                      R"({"Container": "ghost-box", "Force": "yes"})"),
+                 404, "ghost-box");
+}
+
 TEST_F(NativeApiTest, InvalidOptionValuesAreBadRequest) {
     struct Case {
         std::string key, value;

@@ -6,6 +6,7 @@
 #include <bpfnet/version.h>
 
 #include "agent/capabilities.h"
+#include "core/json_fields.h"
 
 namespace bpfnet {
 
@@ -40,134 +41,78 @@ std::vector<std::string> split_path(const std::string& target) {
     return parts;
 }
 
-// Reads an optional string field, rejecting other JSON types with a message naming the field.
-Result<std::string> string_field(const json& body, const char* key) {
-    if (!body.contains(key) || body[key].is_null()) return std::string{};
-    if (!body[key].is_string()) {
-        return fail(ErrorKind::InvalidArgument, fmt::format("field \"{}\" must be a string", key));
-    }
-    return body[key].get<std::string>();
-}
-
-Result<std::map<std::string, std::string>> string_map_field(const json& body, const char* key) {
-    std::map<std::string, std::string> out;
-    if (!body.contains(key) || body[key].is_null()) return out;
-    if (!body[key].is_object())
-        return fail(ErrorKind::InvalidArgument, fmt::format("field \"{}\" must be an object", key));
-    for (const auto& [k, v] : body[key].items()) {
-        if (!v.is_string()) {
-            return fail(ErrorKind::InvalidArgument,
-                        fmt::format("field \"{}\": value of \"{}\" must be a string", key, k));
-        }
-        out[k] = v.get<std::string>();
-    }
-    return out;
-}
-
-Result<CreateNetworkRequest> parse_create_network(const json& body) {
+Result<CreateNetworkRequest> parse_create_network(const JsonObject& body) {
     CreateNetworkRequest req;
-    BPFNET_ASSIGN_OR_RETURN(req.name, string_field(body, "Name"));
-    BPFNET_ASSIGN_OR_RETURN(std::string driver, string_field(body, "Driver"));
+    BPFNET_ASSIGN_OR_RETURN(req.name, body.string("Name"));
+    BPFNET_ASSIGN_OR_RETURN(std::string driver, body.string("Driver"));
     if (!driver.empty()) req.driver = driver;
-    if (body.contains("Internal") && !body["Internal"].is_null()) {
-        if (!body["Internal"].is_boolean())
-            return fail(ErrorKind::InvalidArgument, "field \"Internal\" must be a boolean");
-        req.internal = body["Internal"].get<bool>();
+    BPFNET_ASSIGN_OR_RETURN(req.internal, body.boolean("Internal"));
+    BPFNET_ASSIGN_OR_RETURN(req.options, body.string_map("Options"));
+    BPFNET_ASSIGN_OR_RETURN(req.labels, body.string_map("Labels"));
+    BPFNET_ASSIGN_OR_RETURN(JsonObject ipam, body.object("IPAM"));
+    BPFNET_ASSIGN_OR_RETURN(std::string ipam_driver, ipam.string("Driver"));
+    if (!ipam_driver.empty() && ipam_driver != "default") {
+        return fail(
+            ErrorKind::Unsupported,
+            fmt::format("IPAM driver \"{}\" is not supported (available: default)", ipam_driver));
     }
-    BPFNET_ASSIGN_OR_RETURN(req.options, string_map_field(body, "Options"));
-    BPFNET_ASSIGN_OR_RETURN(req.labels, string_map_field(body, "Labels"));
-    if (body.contains("IPAM") && !body["IPAM"].is_null()) {
-        const json& ipam = body["IPAM"];
-        if (!ipam.is_object())
-            return fail(ErrorKind::InvalidArgument, "field \"IPAM\" must be an object");
-        BPFNET_ASSIGN_OR_RETURN(std::string ipam_driver, string_field(ipam, "Driver"));
-        if (!ipam_driver.empty() && ipam_driver != "default") {
-            return fail(ErrorKind::Unsupported,
-                        fmt::format("IPAM driver \"{}\" is not supported (available: default)",
-                                    ipam_driver));
+    BPFNET_ASSIGN_OR_RETURN(JsonArray configs, ipam.array("Config"));
+    if (configs.size() > 1) {
+        return fail(ErrorKind::Unsupported,
+                    "only one IPv4 IPAM configuration per network is supported");
+    }
+    for (size_t i = 0; i < configs.size(); ++i) {
+        BPFNET_ASSIGN_OR_RETURN(JsonObject config, configs.object(i));
+        BPFNET_ASSIGN_OR_RETURN(std::string subnet, config.string("Subnet"));
+        BPFNET_ASSIGN_OR_RETURN(std::string gateway, config.string("Gateway"));
+        BPFNET_ASSIGN_OR_RETURN(std::string range, config.string("IPRange"));
+        BPFNET_ASSIGN_OR_RETURN(auto aux, config.string_map("AuxiliaryAddresses"));
+        if (subnet.empty() && (!gateway.empty() || !range.empty() || !aux.empty())) {
+            return fail(ErrorKind::InvalidArgument,
+                        "--gateway, --ip-range and --aux-address need --subnet");
         }
-        if (ipam.contains("Config") && !ipam["Config"].is_null()) {
-            if (!ipam["Config"].is_array())
-                return fail(ErrorKind::InvalidArgument, "field \"IPAM.Config\" must be a list");
-            if (ipam["Config"].size() > 1) {
-                return fail(ErrorKind::Unsupported,
-                            "only one IPv4 IPAM configuration per network is supported");
-            }
-            for (const auto& config : ipam["Config"]) {
-                if (!config.is_object())
-                    return fail(ErrorKind::InvalidArgument, "IPAM.Config entries must be objects");
-                BPFNET_ASSIGN_OR_RETURN(std::string subnet, string_field(config, "Subnet"));
-                BPFNET_ASSIGN_OR_RETURN(std::string gateway, string_field(config, "Gateway"));
-                BPFNET_ASSIGN_OR_RETURN(std::string range, string_field(config, "IPRange"));
-                BPFNET_ASSIGN_OR_RETURN(auto aux, string_map_field(config, "AuxiliaryAddresses"));
-                if (subnet.empty() && (!gateway.empty() || !range.empty() || !aux.empty())) {
-                    return fail(ErrorKind::InvalidArgument,
-                                "--gateway, --ip-range and --aux-address need --subnet");
-                }
-                if (!subnet.empty()) {
-                    BPFNET_ASSIGN_OR_RETURN(req.ipam.subnet, Cidr::parse(subnet));
-                }
-                if (!gateway.empty()) {
-                    BPFNET_ASSIGN_OR_RETURN(req.ipam.gateway, Ipv4::parse(gateway));
-                }
-                if (!range.empty()) {
-                    BPFNET_ASSIGN_OR_RETURN(req.ipam.ip_range, Cidr::parse(range));
-                }
-                for (const auto& [name, ip] : aux) {
-                    BPFNET_ASSIGN_OR_RETURN(req.ipam.aux_addresses[name], Ipv4::parse(ip));
-                }
-            }
+        if (!subnet.empty()) {
+            BPFNET_ASSIGN_OR_RETURN(req.ipam.subnet, Cidr::parse(subnet));
+        }
+        if (!gateway.empty()) {
+            BPFNET_ASSIGN_OR_RETURN(req.ipam.gateway, Ipv4::parse(gateway));
+        }
+        if (!range.empty()) {
+            BPFNET_ASSIGN_OR_RETURN(req.ipam.ip_range, Cidr::parse(range));
+        }
+        for (const auto& [name, ip] : aux) {
+            BPFNET_ASSIGN_OR_RETURN(req.ipam.aux_addresses[name], Ipv4::parse(ip));
         }
     }
     return req;
 }
 
-Result<ConnectRequest> parse_connect(const std::string& network_ref, const json& body) {
+Result<ConnectRequest> parse_connect(const std::string& network_ref, const JsonObject& body) {
     ConnectRequest req;
     req.network = network_ref;
-    BPFNET_ASSIGN_OR_RETURN(req.sandbox, string_field(body, "Container"));
+    BPFNET_ASSIGN_OR_RETURN(req.sandbox, body.string("Container"));
     if (req.sandbox.empty())
         return fail(ErrorKind::InvalidArgument, "field \"Container\" (the sandbox) is required");
-    if (body.contains("EndpointConfig") && body["EndpointConfig"].is_object()) {
-        const json& config = body["EndpointConfig"];
-        if (config.contains("IPAMConfig") && config["IPAMConfig"].is_object()) {
-            BPFNET_ASSIGN_OR_RETURN(std::string ip,
-                                    string_field(config["IPAMConfig"], "IPv4Address"));
-            if (!ip.empty()) {
-                BPFNET_ASSIGN_OR_RETURN(req.ip, Ipv4::parse(ip));
-            }
-        }
-        // bpfnet's own field: published ports in docker's -p syntax ("8080:80/tcp").
-        if (config.contains("Publish") && !config["Publish"].is_null()) {
-            if (!config["Publish"].is_array())
-                return fail(ErrorKind::InvalidArgument, "field \"Publish\" must be a list");
-            for (const auto& spec : config["Publish"]) {
-                if (!spec.is_string())
-                    return fail(ErrorKind::InvalidArgument, "published ports must be strings");
-                BPFNET_ASSIGN_OR_RETURN(auto requests, parse_publish(spec.get<std::string>()));
-                req.publish.insert(req.publish.end(), requests.begin(), requests.end());
-            }
-        }
-        if (config.contains("Aliases") && !config["Aliases"].is_null()) {
-            if (!config["Aliases"].is_array())
-                return fail(ErrorKind::InvalidArgument, "field \"Aliases\" must be a list");
-            for (const auto& alias : config["Aliases"]) {
-                if (!alias.is_string())
-                    return fail(ErrorKind::InvalidArgument, "aliases must be strings");
-                req.aliases.push_back(alias.get<std::string>());
-            }
-        }
-        // Docker's EndpointSettings.DriverOpts: {"key": "value"}.
-        if (config.contains("DriverOpts") && !config["DriverOpts"].is_null()) {
-            if (!config["DriverOpts"].is_object())
-                return fail(ErrorKind::InvalidArgument, "field \"DriverOpts\" must be an object");
-            for (const auto& [key, value] : config["DriverOpts"].items()) {
-                if (!value.is_string())
-                    return fail(ErrorKind::InvalidArgument, "driver options must be strings");
-                req.driver_opts[key] = value.get<std::string>();
-            }
+    // An EndpointConfig or IPAMConfig that is not an object has always been ignored rather than
+    // refused; a client that sends one still connects (without those settings).
+    auto config = body.object("EndpointConfig");
+    if (!config) return req;
+    if (auto ipam = config->object("IPAMConfig"); ipam) {
+        BPFNET_ASSIGN_OR_RETURN(std::string ip, ipam->string("IPv4Address"));
+        if (!ip.empty()) {
+            BPFNET_ASSIGN_OR_RETURN(req.ip, Ipv4::parse(ip));
         }
     }
+    // bpfnet's own field: published ports in docker's -p syntax ("8080:80/tcp").
+    BPFNET_ASSIGN_OR_RETURN(JsonArray publish, config->array("Publish"));
+    for (size_t i = 0; i < publish.size(); ++i) {
+        BPFNET_ASSIGN_OR_RETURN(std::string spec, publish.string(i));
+        BPFNET_ASSIGN_OR_RETURN(auto requests, parse_publish(spec));
+        req.publish.insert(req.publish.end(), requests.begin(), requests.end());
+    }
+    BPFNET_ASSIGN_OR_RETURN(req.aliases, config->string_array("Aliases"));
+    // Docker's EndpointSettings.DriverOpts: {"key": "value"}.
+    BPFNET_ASSIGN_OR_RETURN(req.driver_opts, config->string_map("DriverOpts"));
     return req;
 }
 
@@ -283,12 +228,16 @@ HttpResponse NativeApi::handle(const HttpRequest& request) {
             Error{ErrorKind::NotFound, fmt::format("no such API path {}", request.target)});
     }
     parts.erase(parts.begin());
-    json body = json::object();
+    // Requests are decoded from nlohmann::json (answers are ordered_json, for docker's order).
+    nlohmann::json document = nlohmann::json::object();
     if (!request.body.empty()) {
-        body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-        if (body.is_discarded()) return bad_request("request body is not valid JSON");
-        if (!body.is_object()) return bad_request("request body must be a JSON object");
+        auto parsed = parse_json(request.body);
+        if (!parsed) return bad_request("request body is not valid JSON");
+        document = std::move(*parsed);
     }
+    auto root = JsonObject::root(document, "request body");
+    if (!root) return error_response(root.error());
+    const JsonObject& body = *root;
     const std::string& m = request.method;
     auto is = [&](const char* method, std::initializer_list<const char*> shape) {
         if (m != method || parts.size() != shape.size()) return false;
@@ -330,7 +279,7 @@ HttpResponse NativeApi::handle(const HttpRequest& request) {
                                    {"RunDir", cfg.run_dir},
                                    {"BpffsRoot", cfg.bpffs_root},
                                    {"NetnsDir", cfg.netns_dir},
-                                   {"Probe", json::parse(to_json(service_.probe()).dump())},
+                                   {"Probe", json(to_json(service_.probe()))},
                                    {"Networks", networks},
                                    {"PublishedPorts", service_.published_ports_paths()},
                                    {"ForwardFirewall", service_.forward_firewall_state()},
@@ -382,12 +331,12 @@ HttpResponse NativeApi::handle(const HttpRequest& request) {
                                    {"Interface", endpoint->ifname}});
     }
     if (is("POST", {"networks", "*", "disconnect"})) {
-        auto sandbox = string_field(body, "Container");
+        auto sandbox = body.string("Container");
         if (!sandbox) return error_response(sandbox.error());
         if (sandbox->empty()) return bad_request("field \"Container\" (the sandbox) is required");
-        bool force =
-            body.contains("Force") && body["Force"].is_boolean() && body["Force"].get<bool>();
-        auto st = service_.disconnect(parts[1], *sandbox, force);
+        // A Force that is not a boolean has always meant "not forced" rather than a bad request.
+        auto force = body.boolean("Force");
+        auto st = service_.disconnect(parts[1], *sandbox, force.ok() && *force);
         if (!st) return error_response(st.error());
         return json_response(200, json::object());
     }
@@ -399,11 +348,11 @@ HttpResponse NativeApi::handle(const HttpRequest& request) {
         return json_response(200, out);
     }
     if (is("POST", {"sandboxes", "create"})) {
-        auto name = string_field(body, "Name");
+        auto name = body.string("Name");
         if (!name) return error_response(name.error());
         // "NetworkMode": "host" or "none" (docker run --network's special values); absent: a
         // namespace of its own.
-        auto mode_text = string_field(body, "NetworkMode");
+        auto mode_text = body.string("NetworkMode");
         if (!mode_text) return error_response(mode_text.error());
         SandboxMode mode = SandboxMode::Own;
         if (*mode_text == "host") {
