@@ -191,6 +191,21 @@ TEST_F(DockerPluginTest, UndecodableBodiesAre400) {
                        json{{"NetworkID", hex_id('a')}, {"IPv4Data", "10.0.0.0/8"}});
     EXPECT_EQ(typed.status, 400);
     EXPECT_NE(typed.error().find("IPv4Data"), std::string::npos) << typed.raw;
+    // Fields inside other fields are named by their path.
+    json no_pool = create_network_body(hex_id('a'), "10.0.0.0/8", "");
+    no_pool["IPv4Data"][0].erase("Pool");
+    Reply missing = call("NetworkDriver.CreateNetwork", no_pool);
+    EXPECT_EQ(missing.status, 400);
+    EXPECT_EQ(missing.error(),
+              "NetworkDriver.CreateNetwork: malformed request: missing field \"IPv4Data[0].Pool\"");
+    json ports = {{"NetworkID", hex_id('a')},
+                  {"EndpointID", hex_id('1')},
+                  {"Options", {{"com.docker.network.portmap", {{{"Proto", 6}, {"Port", "80"}}}}}}};
+    Reply port = call("NetworkDriver.ProgramExternalConnectivity", ports);
+    EXPECT_EQ(port.status, 400);
+    EXPECT_EQ(port.error(),
+              "NetworkDriver.ProgramExternalConnectivity: malformed request: field "
+              "\"Options.com.docker.network.portmap[0].Port\" must be an integer");
 }
 
 TEST_F(DockerPluginTest, DockerNetworkIsABpfnetNetwork) {

@@ -2,13 +2,14 @@
 
 #include <map>
 #include <optional>
-#include <stdexcept>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
 #include "core/ids.h"
+#include "core/json_fields.h"
 #include "core/options.h"
 #include "core/ports.h"
 
@@ -18,66 +19,17 @@ namespace {
 
 using nlohmann::json;
 
-// A request body that does not have the shape the protocol defines: answered with 400.
-struct MalformedRequest : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
+constexpr Presence kRequired = Presence::Required;
 
-// Typed access to the request's fields; a wrong type is a MalformedRequest naming the field.
-class Fields {
-  public:
-    explicit Fields(const json& object) : object_(object) {}
-
-    std::string string(const char* key, bool required = false) const {
-        if (!object_.contains(key) || object_[key].is_null()) {
-            if (required) throw MalformedRequest(fmt::format("missing field \"{}\"", key));
-            return {};
-        }
-        if (!object_[key].is_string())
-            throw MalformedRequest(fmt::format("field \"{}\" must be a string", key));
-        return object_[key].get<std::string>();
+// Docker sends booleans; a string "true" from another client is accepted too.
+Result<bool> flag(const JsonObject& object, std::string_view key) {
+    auto value = object.boolean(key);
+    if (value) return value;
+    if (auto text = object.string(key); text) {
+        if (auto parsed = parse_bool(key, *text); parsed) return *parsed;
     }
-    bool boolean(const char* key) const {
-        if (!object_.contains(key) || object_[key].is_null()) return false;
-        if (object_[key].is_boolean()) return object_[key].get<bool>();
-        // Docker sends booleans; a string "true" from another client is accepted too.
-        if (object_[key].is_string()) {
-            auto parsed = parse_bool(key, object_[key].get<std::string>());
-            if (parsed) return *parsed;
-        }
-        throw MalformedRequest(fmt::format("field \"{}\" must be a boolean", key));
-    }
-    Fields object(const char* key) const {
-        if (!object_.contains(key) || object_[key].is_null()) return Fields(empty_object());
-        if (!object_[key].is_object())
-            throw MalformedRequest(fmt::format("field \"{}\" must be an object", key));
-        return Fields(object_[key]);
-    }
-    const json& array(const char* key) const {
-        if (!object_.contains(key) || object_[key].is_null()) return empty_array();
-        if (!object_[key].is_array())
-            throw MalformedRequest(fmt::format("field \"{}\" must be an array", key));
-        return object_[key];
-    }
-    int integer(const char* key) const {
-        if (!object_.contains(key) || object_[key].is_null()) return 0;
-        if (!object_[key].is_number_integer())
-            throw MalformedRequest(fmt::format("field \"{}\" must be an integer", key));
-        return object_[key].get<int>();
-    }
-    const json& raw() const { return object_; }
-
-  private:
-    static const json& empty_object() {
-        static const json empty = json::object();
-        return empty;
-    }
-    static const json& empty_array() {
-        static const json empty = json::array();
-        return empty;
-    }
-    const json& object_;
-};
+    return value;  // the error naming the field and the type Docker sends
+}
 
 HttpResponse reply(int status, const json& body) {
     return HttpResponse{status, kPluginContentType, body.dump()};
@@ -97,43 +49,61 @@ Result<Ipv4> address_of(const std::string& text) {
 }
 
 // Docker's generic options are strings from `-o k=v`; other JSON values are kept as their text.
-std::map<std::string, std::string> string_options(const Fields& generic) {
+std::map<std::string, std::string> string_options(const JsonObject& generic) {
     std::map<std::string, std::string> out;
     for (const auto& [key, value] : generic.raw().items())
         out[key] = value.is_string() ? value.get<std::string>() : value.dump();
     return out;
 }
 
-Result<uint16_t> port_number(int value, const char* what) {
+Result<uint16_t> port_number(int64_t value, const char* what) {
     if (value < 0 || value > 65535)
         return fail(ErrorKind::InvalidArgument, fmt::format("{} {} is not a port", what, value));
     return static_cast<uint16_t>(value);
 }
 
 // One of Docker's types.PortBinding: {"Proto":6,"IP":"","Port":80,"HostIP":"","HostPort":8080,
-// "HostPortEnd":8080}. HostPort 0 asks for an ephemeral port; HostPort..HostPortEnd is a range to
-// pick one from.
-Result<PortRequest> port_request(const Fields& binding) {
+// "HostPortEnd":8080}, as its JSON has it.
+struct DockerPortBinding {
+    int64_t proto = 0;
+    std::string host_ip;
+    int64_t port = 0;
+    int64_t host_port = 0;
+    int64_t host_port_end = 0;
+};
+
+// Fails on a binding of the wrong shape (the request is malformed).
+Result<DockerPortBinding> decode_port_binding(const JsonObject& binding) {
+    DockerPortBinding b;
+    BPFNET_ASSIGN_OR_RETURN(b.proto, binding.integer("Proto"));
+    BPFNET_ASSIGN_OR_RETURN(b.host_ip, binding.string("HostIP"));
+    BPFNET_ASSIGN_OR_RETURN(b.port, binding.integer("Port"));
+    BPFNET_ASSIGN_OR_RETURN(b.host_port, binding.integer("HostPort"));
+    BPFNET_ASSIGN_OR_RETURN(b.host_port_end, binding.integer("HostPortEnd"));
+    return b;
+}
+
+// Fails on a binding bpfnet cannot publish. HostPort 0 asks for an ephemeral port;
+// HostPort..HostPortEnd is a range to pick one from.
+Result<PortRequest> port_request(const DockerPortBinding& binding) {
     PortRequest request;
-    BPFNET_ASSIGN_OR_RETURN(request.proto, proto_from_number(binding.integer("Proto")));
-    if (auto host_ip = binding.string("HostIP"); !host_ip.empty()) {
-        auto parsed = Ipv4::parse(host_ip);
+    BPFNET_ASSIGN_OR_RETURN(request.proto, proto_from_number(binding.proto));
+    if (!binding.host_ip.empty()) {
+        auto parsed = Ipv4::parse(binding.host_ip);
         if (!parsed) {
             return fail(ErrorKind::InvalidArgument,
                         fmt::format("host IP \"{}\": bpfnet publishes ports on IPv4 addresses "
                                     "only ({})",
-                                    host_ip, parsed.error().message));
+                                    binding.host_ip, parsed.error().message));
         }
         request.host_ip = *parsed;
         request.host_ip_given = true;
     }
-    BPFNET_ASSIGN_OR_RETURN(request.container_port, port_number(binding.integer("Port"), "port"));
+    BPFNET_ASSIGN_OR_RETURN(request.container_port, port_number(binding.port, "port"));
     if (request.container_port == 0)
         return fail(ErrorKind::InvalidArgument, "a published container port cannot be 0");
-    BPFNET_ASSIGN_OR_RETURN(request.host_first,
-                            port_number(binding.integer("HostPort"), "host port"));
-    BPFNET_ASSIGN_OR_RETURN(request.host_last,
-                            port_number(binding.integer("HostPortEnd"), "host port"));
+    BPFNET_ASSIGN_OR_RETURN(request.host_first, port_number(binding.host_port, "host port"));
+    BPFNET_ASSIGN_OR_RETURN(request.host_last, port_number(binding.host_port_end, "host port"));
     if (request.host_last < request.host_first) request.host_last = request.host_first;
     if (request.host_first == 0) request.host_last = 0;
     return request;
@@ -158,41 +128,48 @@ Status require_network_id(const std::string& id) {
                 fmt::format("invalid network ID \"{}\": expected 64 hex digits", id));
 }
 
+// One call of the protocol. Each handler returns the answer (a failure Docker shows the user is an
+// answer too), or fails when the body does not have the shape the protocol defines, which
+// handle() answers with 400.
 class Call {
   public:
     // A failed call is answered 200 with the message under "Err" for NetworkDriver calls but
     // "Error" for IpamDriver calls: that is what each of Docker's remote clients decodes.
     Call(NetworkService& service, const std::function<void(const std::string&)>& created,
-         const Fields& body, const char* error_key)
-        : service_(service), on_created_(created), body_(body), error_key_(error_key) {}
+         const JsonObject& body, const std::string& method, const char* error_key)
+        : service_(service),
+          on_created_(created),
+          body_(body),
+          method_(method),
+          error_key_(error_key) {}
 
     // ---- NetworkDriver -------------------------------------------------------------------
-    HttpResponse create_network() {
-        std::string id = body_.string("NetworkID", true);
+    Result<HttpResponse> create_network() {
+        BPFNET_ASSIGN_OR_RETURN(std::string id, body_.string("NetworkID", kRequired));
         if (auto st = require_network_id(id); !st) return err(st.error());
-        Fields options = body_.object("Options");
-        if (options.boolean("com.docker.network.enable_ipv6")) {
+        BPFNET_ASSIGN_OR_RETURN(JsonObject options, body_.object("Options"));
+        BPFNET_ASSIGN_OR_RETURN(bool ipv6, flag(options, "com.docker.network.enable_ipv6"));
+        if (ipv6) {
             return err("bpfnet does not support IPv6 yet: create the network without --ipv6");
         }
-        if (!body_.array("IPv6Data").empty()) {
-            return err("bpfnet does not support IPv6 yet: remove the IPv6 --subnet");
-        }
-        const json& v4 = body_.array("IPv4Data");
+        BPFNET_ASSIGN_OR_RETURN(JsonArray v6, body_.array("IPv6Data"));
+        if (!v6.empty()) return err("bpfnet does not support IPv6 yet: remove the IPv6 --subnet");
+        BPFNET_ASSIGN_OR_RETURN(JsonArray v4, body_.array("IPv4Data"));
         if (v4.size() != 1) {
             return err(fmt::format(
                 "a bpfnet network has exactly one IPv4 subnet, Docker asked for {} (give "
                 "--subnet once)",
                 v4.size()));
         }
-        if (!v4[0].is_object()) throw MalformedRequest("IPv4Data entries must be objects");
-        Fields data(v4[0]);
+        BPFNET_ASSIGN_OR_RETURN(JsonObject data, v4.object(0));
 
         CreateNetworkRequest request;
         request.id = id;
         request.owner = Owner::Docker;
         request.name = placeholder_network_name(id);
-        request.internal = options.boolean("com.docker.network.internal");
-        request.options = string_options(options.object("com.docker.network.generic"));
+        BPFNET_ASSIGN_OR_RETURN(request.internal, flag(options, "com.docker.network.internal"));
+        BPFNET_ASSIGN_OR_RETURN(JsonObject generic, options.object("com.docker.network.generic"));
+        request.options = string_options(generic);
         if (auto d = request.options.find(opt::kDriver); d != request.options.end()) {
             // Docker's own macvlan/ipvlan drivers serve those; bpfnet adds bridge and overlay.
             if (d->second != driver::kBridge && d->second != driver::kOverlay)
@@ -202,21 +179,24 @@ class Call {
                     d->second, opt::kDriver));
             request.driver = d->second;
         }
-        auto pool = Cidr::parse(data.string("Pool", true));
+        BPFNET_ASSIGN_OR_RETURN(std::string pool_text, data.string("Pool", kRequired));
+        auto pool = Cidr::parse(pool_text);
         if (!pool) return err(pool.error());
         request.ipam.subnet = *pool;
-        if (auto gateway = data.string("Gateway"); !gateway.empty()) {
+        BPFNET_ASSIGN_OR_RETURN(std::string gateway, data.string("Gateway"));
+        if (!gateway.empty()) {
             auto parsed = address_of(gateway);
             if (!parsed) return err(parsed.error());
             request.ipam.gateway = *parsed;
         }
-        for (const auto& [name, value] : data.object("AuxAddresses").raw().items()) {
-            if (!value.is_string()) throw MalformedRequest("AuxAddresses values must be strings");
-            auto parsed = address_of(value.get<std::string>());
+        BPFNET_ASSIGN_OR_RETURN(auto aux, data.string_map("AuxAddresses"));
+        for (const auto& [name, value] : aux) {
+            auto parsed = address_of(value);
             if (!parsed) return err(parsed.error());
             request.ipam.aux_addresses[name] = *parsed;
         }
-        if (data.string("AddressSpace") == kLocalAddressSpace) {
+        BPFNET_ASSIGN_OR_RETURN(std::string address_space, data.string("AddressSpace"));
+        if (address_space == kLocalAddressSpace) {
             // The subnet came from bpfnet's own IPAM: the network may sit on that pool.
             auto pools = service_.find_pool_id(pool->masked());
             if (!pools) return err(pools.error());
@@ -228,28 +208,29 @@ class Call {
         return ok();
     }
 
-    HttpResponse delete_network() {
-        std::string id = body_.string("NetworkID", true);
+    Result<HttpResponse> delete_network() {
+        BPFNET_ASSIGN_OR_RETURN(std::string id, body_.string("NetworkID", kRequired));
         if (auto st = service_.remove_docker_network(id); !st) return err(st.error());
         return ok();
     }
 
-    HttpResponse create_endpoint() {
-        std::string network_id = body_.string("NetworkID", true);
-        std::string endpoint_id = body_.string("EndpointID", true);
-        Fields iface = body_.object("Interface");
-        if (!iface.string("AddressIPv6").empty()) {
+    Result<HttpResponse> create_endpoint() {
+        BPFNET_ASSIGN_OR_RETURN(std::string network_id, body_.string("NetworkID", kRequired));
+        BPFNET_ASSIGN_OR_RETURN(std::string endpoint_id, body_.string("EndpointID", kRequired));
+        BPFNET_ASSIGN_OR_RETURN(JsonObject iface, body_.object("Interface"));
+        BPFNET_ASSIGN_OR_RETURN(std::string address_v6, iface.string("AddressIPv6"));
+        if (!address_v6.empty()) {
             return err("bpfnet does not support IPv6 yet: the container got an IPv6 address");
         }
         std::optional<Ipv4> ip;
-        std::string address = iface.string("Address");
+        BPFNET_ASSIGN_OR_RETURN(std::string address, iface.string("Address"));
         if (!address.empty()) {
             auto parsed = address_of(address);
             if (!parsed) return err(parsed.error());
             ip = *parsed;
         }
         std::optional<MacAddr> mac;
-        std::string mac_text = iface.string("MacAddress");
+        BPFNET_ASSIGN_OR_RETURN(std::string mac_text, iface.string("MacAddress"));
         if (!mac_text.empty()) {
             auto parsed = MacAddr::parse(mac_text);
             if (!parsed) return err(parsed.error());
@@ -268,9 +249,10 @@ class Call {
         return ok(json{{"Interface", reply_iface}});
     }
 
-    HttpResponse endpoint_oper_info() {
-        auto endpoint = service_.find_endpoint(body_.string("NetworkID", true),
-                                               body_.string("EndpointID", true));
+    Result<HttpResponse> endpoint_oper_info() {
+        BPFNET_ASSIGN_OR_RETURN(std::string network_id, body_.string("NetworkID", kRequired));
+        BPFNET_ASSIGN_OR_RETURN(std::string endpoint_id, body_.string("EndpointID", kRequired));
+        auto endpoint = service_.find_endpoint(network_id, endpoint_id);
         if (!endpoint) return err(endpoint.error());
         auto network = service_.find_network(endpoint->network_id);
         if (!network) return err(network.error());
@@ -283,19 +265,19 @@ class Call {
                          {"com.docker.network.portmap", docker_port_bindings(*endpoint)}}}});
     }
 
-    HttpResponse delete_endpoint() {
-        if (auto st = service_.delete_docker_endpoint(body_.string("NetworkID", true),
-                                                      body_.string("EndpointID", true));
-            !st) {
+    Result<HttpResponse> delete_endpoint() {
+        BPFNET_ASSIGN_OR_RETURN(std::string network_id, body_.string("NetworkID", kRequired));
+        BPFNET_ASSIGN_OR_RETURN(std::string endpoint_id, body_.string("EndpointID", kRequired));
+        if (auto st = service_.delete_docker_endpoint(network_id, endpoint_id); !st)
             return err(st.error());
-        }
         return ok();
     }
 
-    HttpResponse join() {
-        auto joined = service_.join_docker_endpoint(body_.string("NetworkID", true),
-                                                    body_.string("EndpointID", true),
-                                                    body_.string("SandboxKey", true));
+    Result<HttpResponse> join() {
+        BPFNET_ASSIGN_OR_RETURN(std::string network_id, body_.string("NetworkID", kRequired));
+        BPFNET_ASSIGN_OR_RETURN(std::string endpoint_id, body_.string("EndpointID", kRequired));
+        BPFNET_ASSIGN_OR_RETURN(std::string sandbox_key, body_.string("SandboxKey", kRequired));
+        auto joined = service_.join_docker_endpoint(network_id, endpoint_id, sandbox_key);
         if (!joined) return err(joined.error());
         const Network& network = joined->network;
         auto options = parse_bridge_options(network.options);
@@ -314,22 +296,24 @@ class Call {
         });
     }
 
-    HttpResponse leave() {
-        if (auto st = service_.leave_docker_endpoint(body_.string("NetworkID", true),
-                                                     body_.string("EndpointID", true));
-            !st) {
+    Result<HttpResponse> leave() {
+        BPFNET_ASSIGN_OR_RETURN(std::string network_id, body_.string("NetworkID", kRequired));
+        BPFNET_ASSIGN_OR_RETURN(std::string endpoint_id, body_.string("EndpointID", kRequired));
+        if (auto st = service_.leave_docker_endpoint(network_id, endpoint_id); !st)
             return err(st.error());
-        }
         return ok();
     }
 
-    HttpResponse program_external_connectivity() {
-        std::string network_id = body_.string("NetworkID", true);
-        std::string endpoint_id = body_.string("EndpointID", true);
+    Result<HttpResponse> program_external_connectivity() {
+        BPFNET_ASSIGN_OR_RETURN(std::string network_id, body_.string("NetworkID", kRequired));
+        BPFNET_ASSIGN_OR_RETURN(std::string endpoint_id, body_.string("EndpointID", kRequired));
+        BPFNET_ASSIGN_OR_RETURN(JsonObject options, body_.object("Options"));
+        BPFNET_ASSIGN_OR_RETURN(JsonArray bindings, options.array("com.docker.network.portmap"));
         std::vector<PortRequest> requests;
-        for (const auto& binding : body_.object("Options").array("com.docker.network.portmap")) {
-            if (!binding.is_object()) throw MalformedRequest("port bindings must be objects");
-            auto request = port_request(Fields(binding));
+        for (size_t i = 0; i < bindings.size(); ++i) {
+            BPFNET_ASSIGN_OR_RETURN(JsonObject object, bindings.object(i));
+            BPFNET_ASSIGN_OR_RETURN(DockerPortBinding binding, decode_port_binding(object));
+            auto request = port_request(binding);
             if (!request) return err(request.error());
             requests.push_back(*request);
         }
@@ -338,27 +322,29 @@ class Call {
         return ok();
     }
 
-    HttpResponse revoke_external_connectivity() {
-        if (auto st = service_.unpublish_docker_ports(body_.string("NetworkID", true),
-                                                      body_.string("EndpointID", true));
-            !st) {
+    Result<HttpResponse> revoke_external_connectivity() {
+        BPFNET_ASSIGN_OR_RETURN(std::string network_id, body_.string("NetworkID", kRequired));
+        BPFNET_ASSIGN_OR_RETURN(std::string endpoint_id, body_.string("EndpointID", kRequired));
+        if (auto st = service_.unpublish_docker_ports(network_id, endpoint_id); !st)
             return err(st.error());
-        }
         return ok();
     }
 
     // ---- IpamDriver -----------------------------------------------------------------------
-    HttpResponse request_pool() {
-        if (body_.boolean("V6")) return err("bpfnet IPAM does not support IPv6 pools yet");
+    Result<HttpResponse> request_pool() {
+        BPFNET_ASSIGN_OR_RETURN(bool v6, flag(body_, "V6"));
+        if (v6) return err("bpfnet IPAM does not support IPv6 pools yet");
         std::optional<Cidr> subnet;
         std::optional<Cidr> range;
-        if (auto text = body_.string("Pool"); !text.empty()) {
-            auto parsed = Cidr::parse(text);
+        BPFNET_ASSIGN_OR_RETURN(std::string pool_text, body_.string("Pool"));
+        if (!pool_text.empty()) {
+            auto parsed = Cidr::parse(pool_text);
             if (!parsed) return err(parsed.error());
             subnet = *parsed;
         }
-        if (auto text = body_.string("SubPool"); !text.empty()) {
-            auto parsed = Cidr::parse(text);
+        BPFNET_ASSIGN_OR_RETURN(std::string range_text, body_.string("SubPool"));
+        if (!range_text.empty()) {
+            auto parsed = Cidr::parse(range_text);
             if (!parsed) return err(parsed.error());
             range = *parsed;
         }
@@ -368,43 +354,48 @@ class Call {
             json{{"PoolID", pool->id}, {"Pool", pool->subnet.str()}, {"Data", json::object()}});
     }
 
-    HttpResponse release_pool() {
-        if (auto st = service_.release_pool(body_.string("PoolID", true)); !st)
-            return err(st.error());
+    Result<HttpResponse> release_pool() {
+        BPFNET_ASSIGN_OR_RETURN(std::string pool_id, body_.string("PoolID", kRequired));
+        if (auto st = service_.release_pool(pool_id); !st) return err(st.error());
         return ok();
     }
 
-    HttpResponse request_address() {
+    Result<HttpResponse> request_address() {
         std::optional<Ipv4> wanted;
-        if (auto text = body_.string("Address"); !text.empty()) {
-            auto parsed = address_of(text);
+        BPFNET_ASSIGN_OR_RETURN(std::string address, body_.string("Address"));
+        if (!address.empty()) {
+            auto parsed = address_of(address);
             if (!parsed) return err(parsed.error());
             wanted = *parsed;
         }
-        auto allocated = service_.request_address(body_.string("PoolID", true), wanted);
+        BPFNET_ASSIGN_OR_RETURN(std::string pool_id, body_.string("PoolID", kRequired));
+        auto allocated = service_.request_address(pool_id, wanted);
         if (!allocated) return err(allocated.error());
         const auto& [pool, ip] = *allocated;
         return ok(
             json{{"Address", Cidr{ip, pool.subnet.prefix_len}.str()}, {"Data", json::object()}});
     }
 
-    HttpResponse release_address() {
-        auto ip = address_of(body_.string("Address", true));
+    Result<HttpResponse> release_address() {
+        BPFNET_ASSIGN_OR_RETURN(std::string address, body_.string("Address", kRequired));
+        auto ip = address_of(address);
         if (!ip) return err(ip.error());
-        if (auto st = service_.release_address(body_.string("PoolID", true), *ip); !st)
-            return err(st.error());
+        BPFNET_ASSIGN_OR_RETURN(std::string pool_id, body_.string("PoolID", kRequired));
+        if (auto st = service_.release_address(pool_id, *ip); !st) return err(st.error());
         return ok();
     }
 
   private:
     HttpResponse err(const std::string& message) const {
+        spdlog::warn("plugin: {} failed: {}", method_, message);
         return reply(200, json{{error_key_, message}});
     }
     HttpResponse err(const Error& error) const { return err(error.message); }
 
     NetworkService& service_;
     const std::function<void(const std::string&)>& on_created_;
-    const Fields& body_;
+    const JsonObject& body_;
+    const std::string& method_;
     const char* error_key_;
 };
 
@@ -421,7 +412,7 @@ HttpResponse DockerPluginApi::handle(const HttpRequest& request) {
         return refuse(405, fmt::format("{} must be called with POST", method));
     }
 
-    using Handler = HttpResponse (Call::*)();
+    using Handler = Result<HttpResponse> (Call::*)();
     static const std::map<std::string, Handler> handlers = {
         {"NetworkDriver.CreateNetwork", &Call::create_network},
         {"NetworkDriver.DeleteNetwork", &Call::delete_network},
@@ -454,28 +445,27 @@ HttpResponse DockerPluginApi::handle(const HttpRequest& request) {
     if (handler == handlers.end() && constant == constant_replies.end()) {
         return refuse(404, fmt::format("bpfnet does not implement {}", method));
     }
-    json body = json::object();
+    const auto not_an_object = [&] {
+        return refuse(400, fmt::format("{}: the request body is not a JSON object", method));
+    };
+    json document = json::object();  // what a blank body stands for
     if (request.body.find_first_not_of(" \t\r\n") != std::string::npos) {
-        body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-        if (body.is_discarded() || !body.is_object()) {
-            return refuse(400, fmt::format("{}: the request body is not a JSON object", method));
-        }
+        auto parsed = parse_json(request.body);
+        if (!parsed) return not_an_object();
+        document = std::move(*parsed);
     }
+    auto body = JsonObject::root(document);
+    if (!body) return not_an_object();
     spdlog::debug("plugin: {} {}", method, request.body);
     if (constant != constant_replies.end()) return ok(constant->second);
-    try {
-        Fields fields(body);
-        const char* error_key = method.rfind("IpamDriver.", 0) == 0 ? "Error" : "Err";
-        Call call(service_, on_network_created_, fields, error_key);
-        HttpResponse response = (call.*(handler->second))();
-        if (auto reply = json::parse(response.body, nullptr, false);
-            reply.is_object() && reply.contains(error_key)) {
-            spdlog::warn("plugin: {} failed: {}", method, reply[error_key].get<std::string>());
-        }
-        return response;
-    } catch (const MalformedRequest& e) {
-        return refuse(400, fmt::format("{}: malformed request: {}", method, e.what()));
+    const char* error_key = method.rfind("IpamDriver.", 0) == 0 ? "Error" : "Err";
+    Call call(service_, on_network_created_, *body, method, error_key);
+    auto response = (call.*(handler->second))();
+    if (!response) {
+        return refuse(400,
+                      fmt::format("{}: malformed request: {}", method, response.error().message));
     }
+    return std::move(*response);
 }
 
 }  // namespace bpfnet
