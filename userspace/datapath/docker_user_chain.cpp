@@ -1,6 +1,7 @@
 #include "datapath/docker_user_chain.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "kernel/subprocess.h"
 
@@ -71,6 +72,22 @@ std::vector<std::string> docker_user_rule(const std::string& instance) {
 // the check of FORWARD's jump): this runs on every policy sync, so its cost is kept to what
 // re-checking needs; the state line is redone only when something had to be made.
 Status DockerUserChain::ensure() {
+    // Another agent removing its own rule deletes the chain when it looks empty, which it does
+    // between our -N and our rule: an edit then fails on a chain that is gone, and everything is
+    // done again from the listing. A handful of rounds covers any number of agents starting and
+    // stopping together; a failure that is not that race is returned at once.
+    constexpr int kRounds = 5;
+    for (int round = 1;; ++round) {
+        Status st = ensure_once();
+        if (st || round == kRounds) return st;
+        auto chain = holds({"-S", kDockerUserChain});
+        if (!chain || *chain) return st;
+        spdlog::debug("{} went away while being set up ({}); again", kDockerUserChain,
+                      st.error().message);
+    }
+}
+
+Status DockerUserChain::ensure_once() {
     const auto rule = docker_user_rule(instance_);
     auto listing = iptables({"-S", kDockerUserChain});
     if (!listing && listing.error().kind == ErrorKind::NotFound) {

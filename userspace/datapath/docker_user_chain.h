@@ -53,6 +53,8 @@ class DockerUserChain {
     }
 
   private:
+    // One pass of ensure(): what it needs, made from a fresh listing.
+    Status ensure_once();
     std::string instance_;
     void set_state(std::string text) {
         std::lock_guard lock(state_mutex_);
