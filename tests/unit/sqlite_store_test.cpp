@@ -121,6 +121,16 @@ class SqliteStoreTest : public ::testing::Test {
         ASSERT_EQ(rc, SQLITE_OK) << message;
     }
 
+    // Takes away what schema version 3 added, as an older agent's database lacks it.
+    void undo_schema_3() {
+        raw_exec("DROP TABLE published_ports");
+        raw_exec("DROP INDEX endpoints_by_network");
+        raw_exec("DROP INDEX endpoints_by_sandbox");
+        raw_exec("ALTER TABLE endpoints DROP COLUMN ip");
+        raw_exec("DROP INDEX sandboxes_by_netns");
+        raw_exec("ALTER TABLE sandboxes DROP COLUMN netns_path");
+    }
+
     size_t network_count() {
         auto networks = store_->networks();
         EXPECT_TRUE(networks.ok()) << networks.error().message;
@@ -510,12 +520,7 @@ TEST_F(SqliteStoreTest, VersionOneDatabaseGainsThePoolsTable) {
     store_.reset();
     // What a version-1 agent left behind: no address_pools table, nor what version 3 adds.
     raw_exec("DROP TABLE address_pools");
-    raw_exec("DROP TABLE published_ports");
-    raw_exec("DROP INDEX endpoints_by_network");
-    raw_exec("DROP INDEX endpoints_by_sandbox");
-    raw_exec("ALTER TABLE endpoints DROP COLUMN ip");
-    raw_exec("DROP INDEX sandboxes_by_netns");
-    raw_exec("ALTER TABLE sandboxes DROP COLUMN netns_path");
+    undo_schema_3();
     raw_exec("UPDATE meta SET value = '1' WHERE key = 'schema_version'");
     open();
     EXPECT_EQ(*store_->get_meta("schema_version"), std::optional<std::string>("3"));
@@ -602,12 +607,7 @@ TEST_F(SqliteStoreTest, VersionTwoDatabaseGainsItsEndpointsPortRows) {
     ASSERT_OK(store_->put_sandbox(make_sandbox("s1", "one")));
     store_.reset();
     // What a version-2 agent left behind: ports only inside the endpoint documents.
-    raw_exec("DROP TABLE published_ports");
-    raw_exec("DROP INDEX endpoints_by_network");
-    raw_exec("DROP INDEX endpoints_by_sandbox");
-    raw_exec("ALTER TABLE endpoints DROP COLUMN ip");
-    raw_exec("DROP INDEX sandboxes_by_netns");
-    raw_exec("ALTER TABLE sandboxes DROP COLUMN netns_path");
+    undo_schema_3();
     raw_exec("UPDATE meta SET value = '2' WHERE key = 'schema_version'");
     open();
     EXPECT_EQ(*store_->get_meta("schema_version"), std::optional<std::string>("3"));
