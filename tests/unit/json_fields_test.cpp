@@ -44,6 +44,15 @@ TEST(ParseJson, ParsesOrReportsWhereTheTextBroke) {
     EXPECT_NE(error_of(parse_json("{\"a\": }")).find("column 7"), std::string::npos);
 }
 
+TEST(ParseJson, ANumberTooLargeForADoubleIsTheSendersError) {
+    // nlohmann reports this as out_of_range, not parse_error; found by fuzz_docker_plugin.
+    for (const char* text : {"1e999", "{\"MTU\": -4e5272}", "[44444444444444444444e527266690]"}) {
+        SCOPED_TRACE(text);
+        const std::string message = error_of(parse_json(text));
+        EXPECT_NE(message.find("number overflow"), std::string::npos) << message;
+    }
+}
+
 TEST(JsonObjectRoot, MustBeAnObject) {
     EXPECT_TRUE(JsonObject::root(json::object()).ok());
     for (const json& value : {json::array(), json(nullptr), json("x"), json(5), json(true)}) {

@@ -24,20 +24,19 @@ std::string native_socket_path(const std::string& run_dir) {
 
 namespace {
 
-Result<int> lock_state_dir(const std::string& state_dir) {
+Result<Fd> lock_state_dir(const std::string& state_dir) {
     std::error_code ec;
     std::filesystem::create_directories(state_dir, ec);
     if (ec)
         return fail(ErrorKind::Internal,
                     fmt::format("cannot create state dir {}: {}", state_dir, ec.message()));
     auto path = (std::filesystem::path(state_dir) / "lock").string();
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
+    Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (fd.get() < 0)
         return fail(ErrorKind::Internal, fmt::format("open {}: {}", path, std::strerror(errno)));
     // The kernel drops the lock when the process dies however it dies, so a SIGKILLed agent never
     // blocks its successor.
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        ::close(fd);
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
         return fail(ErrorKind::Conflict,
                     fmt::format("another bpfnetd is already running with state dir {}", state_dir));
     }
@@ -76,7 +75,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config) {
     BPFNET_ASSIGN_OR_RETURN(ApiAccess access, ApiAccess::for_group(config.socket_group));
     std::unique_ptr<Daemon> daemon(new Daemon());
     daemon->access_ = access;
-    BPFNET_ASSIGN_OR_RETURN(daemon->lock_fd_, lock_state_dir(sc.state_dir));
+    BPFNET_ASSIGN_OR_RETURN(daemon->state_lock_, lock_state_dir(sc.state_dir));
 
     auto db_path = (std::filesystem::path(sc.state_dir) / "bpfnet.db").string();
     BPFNET_ASSIGN_OR_RETURN(auto store, open_sqlite_store(db_path));
@@ -206,7 +205,6 @@ Daemon::~Daemon() {
     metrics_server_.reset();
     if (plugin_server_) plugin_server_->stop();
     if (server_) server_->stop();
-    if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
 }  // namespace bpfnet

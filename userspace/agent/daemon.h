@@ -13,6 +13,7 @@
 #include "agent/native_api.h"
 #include "agent/service.h"
 #include "cluster/overlay_registry.h"
+#include "core/fd.h"
 #include "datapath/bpf_datapath.h"
 #include "datapath/kernel_datapath.h"
 #include "datapath/probe.h"
@@ -55,7 +56,7 @@ class Daemon {
     // The socket file at `path` owned by root:<socket group>.
     Status own_socket(const std::string& path) const;
     ApiAccess access_;
-    int lock_fd_ = -1;
+    Fd state_lock_{-1};  // flock on <state dir>/lock, held for the agent's life
     std::unique_ptr<NetworkService> service_;
     RequestLatency latency_;  // outlives every server that records into it
     // Its watch thread calls the service: declared after it, so it stops first.

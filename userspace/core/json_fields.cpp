@@ -28,7 +28,9 @@ const json& empty_array() {
 Result<json> parse_json(std::string_view text) {
     try {
         return json::parse(text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
+        // parse_error for bad syntax, out_of_range for a number literal that overflows a
+        // double (e.g. 1e999): both are the sender's mistake, never the agent's.
         return fail(ErrorKind::InvalidArgument, e.what());
     }
 }

@@ -127,20 +127,6 @@ Result<NetnsFd> NetnsFd::open(const std::string& path) {
     return NetnsFd(fd);
 }
 
-NetnsFd::NetnsFd(NetnsFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-
-NetnsFd& NetnsFd::operator=(NetnsFd&& other) noexcept {
-    if (this != &other) {
-        if (fd_ >= 0) close(fd_);
-        fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-}
-
-NetnsFd::~NetnsFd() {
-    if (fd_ >= 0) close(fd_);
-}
-
 // -------------------------------------------------------------------------------------------------
 // Named namespaces
 // -------------------------------------------------------------------------------------------------
@@ -156,8 +142,8 @@ Result<std::string> claim_netns_file(const std::string& name, const std::string&
     }
     BPFNET_TRY(prepare_netns_dir(dir));
     std::string path = dir + "/" + name;
-    int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
-    if (fd < 0) {
+    Fd claimed(::open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0));
+    if (claimed.get() < 0) {
         int err = errno;
         if (err == EEXIST) {
             return fail(ErrorKind::Conflict,
@@ -165,7 +151,6 @@ Result<std::string> claim_netns_file(const std::string& name, const std::string&
         }
         return sys_failure(fmt::format("create network namespace file {}", path), err);
     }
-    close(fd);
     return path;
 }
 
@@ -214,10 +199,9 @@ bool netns_exists(const std::string& path) {
     struct statfs fs {};
     if (statfs(path.c_str(), &fs) != 0 || fs.f_type != NSFS_MAGIC) return false;
     // Reject other namespace types bind-mounted at the same place.
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    int type = ioctl(fd, NS_GET_NSTYPE);
-    close(fd);
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) return false;
+    int type = ioctl(fd.get(), NS_GET_NSTYPE);
     return type == CLONE_NEWNET;
 }
 

@@ -5,6 +5,7 @@
 #include <functional>
 #include <string>
 
+#include "core/fd.h"
 #include "core/result.h"
 
 namespace bpfnet::kernel {
@@ -15,16 +16,11 @@ inline constexpr const char* kDefaultNetnsDir = "/run/netns";
 class NetnsFd {
   public:
     static Result<NetnsFd> open(const std::string& path);
-    NetnsFd(NetnsFd&& other) noexcept;
-    NetnsFd& operator=(NetnsFd&& other) noexcept;
-    NetnsFd(const NetnsFd&) = delete;
-    NetnsFd& operator=(const NetnsFd&) = delete;
-    ~NetnsFd();
-    int get() const { return fd_; }
+    int get() const { return fd_.get(); }
 
   private:
     explicit NetnsFd(int fd) : fd_(fd) {}
-    int fd_ = -1;
+    Fd fd_;
 };
 
 // Creates <dir>/<name> as a persistent network namespace (bind mount, compatible with `ip netns`),

@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "core/fd.h"
+
 namespace bpfnet::kernel {
 
 namespace {
@@ -47,8 +49,8 @@ Result<std::string> sysctl_path(const std::string& key) {
 }
 
 Status write_knob(const std::string& path, const std::string& key, const std::string& value) {
-    int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) {
+    Fd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (fd.get() < 0) {
         int err = errno;
         return fail(kind_for(err), fmt::format("write sysctl {}: {}", key, errno_text(err)));
     }
@@ -56,10 +58,9 @@ Status write_knob(const std::string& path, const std::string& key, const std::st
     // something else than asked.
     ssize_t n;
     do {
-        n = write(fd, value.data(), value.size());
+        n = write(fd.get(), value.data(), value.size());
     } while (n < 0 && errno == EINTR);
     int err = errno;
-    close(fd);
     if (n < 0) {
         return fail(kind_for(err),
                     fmt::format("write sysctl {} = \"{}\": {}", key, value, errno_text(err)));
@@ -75,25 +76,23 @@ Status write_knob(const std::string& path, const std::string& key, const std::st
 
 Result<std::string> read_sysctl(const std::string& key) {
     BPFNET_ASSIGN_OR_RETURN(std::string path, sysctl_path(key));
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) {
         int err = errno;
         return fail(kind_for(err), fmt::format("read sysctl {}: {}", key, errno_text(err)));
     }
     std::string value;
     char buf[512];
     while (true) {
-        ssize_t n = read(fd, buf, sizeof(buf));
+        ssize_t n = read(fd.get(), buf, sizeof(buf));
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
             int err = errno;
-            close(fd);
             return fail(kind_for(err), fmt::format("read sysctl {}: {}", key, errno_text(err)));
         }
         if (n == 0) break;
         value.append(buf, static_cast<size_t>(n));
     }
-    close(fd);
     // The kernel terminates values with a newline; inner whitespace (the tab in
     // ip_local_port_range) is part of the value.
     while (!value.empty() && (value.back() == '\n' || value.back() == ' ')) value.pop_back();
