@@ -9,7 +9,7 @@
 
 #include "lib/map_defs.h"
 
-/* Networks, by bridge ifindex: subnet, gateway, ICC/internal flags. */
+/* Networks, by datapath ID: subnet, gateway, ICC/internal flags. */
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, BPFNET_MAX_NETWORKS);

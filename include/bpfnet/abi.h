@@ -44,8 +44,10 @@ struct bpfnet_pipeline_stats {
 #define BPFNET_MAX_NETWORKS 1024
 #define BPFNET_EVENTS_RINGBUF_BYTES (256 * 1024)
 
-/* A network is keyed by the ifindex of its Linux bridge (unique on the host, and the agent rewrites
- * every entry when it re-creates a bridge). */
+/* A network is keyed by its datapath ID: a number the agent gives it once, when it is recorded, and
+ * keeps in its store (Network::datapath_id). It never changes for the network's life, so a bridge
+ * re-created at reconcile changes one bpfnet_net value (its bridge_ifindex) and no key anywhere.
+ * 0 is never a network's ID. */
 #define BPFNET_NET_ICC (1u << 0)      /* endpoints of the network may reach each other */
 #define BPFNET_NET_INTERNAL (1u << 1) /* nothing but the network's own subnet is reachable */
 /* Outside may route to the endpoints' own addresses (gateway modes nat-unprotected and routed, or
@@ -54,16 +56,17 @@ struct bpfnet_pipeline_stats {
 #define BPFNET_NET_DIRECT_ROUTING (1u << 2)
 
 /* bpfnet_subnets value for the subnet of another container network on the host (the addresses of
- * a bridge that is not bpfnet's): never a network key, since no bridge has ifindex 0. */
+ * a bridge that is not bpfnet's): never a network key, since no network has ID 0. */
 #define BPFNET_SUBNET_OTHER_BRIDGE 0u
 
-/* bpfnet_net: HASH, key __u32 network (bridge ifindex) -> struct bpfnet_net_info */
+/* bpfnet_net: HASH, key __u32 network (datapath ID) -> struct bpfnet_net_info */
 struct bpfnet_net_info {
-    __be32 subnet;       /* network address, network byte order */
-    __be32 gateway;      /* gateway (bridge) address, network byte order */
-    __u32 flags;         /* BPFNET_NET_* */
-    __u32 prefix_len;    /* of subnet, 0..32 */
-    __u8 gateway_mac[6]; /* the bridge's MAC: what ARP for the gateway is answered with */
+    __be32 subnet;        /* network address, network byte order */
+    __be32 gateway;       /* gateway (bridge) address, network byte order */
+    __u32 flags;          /* BPFNET_NET_* */
+    __u32 prefix_len;     /* of subnet, 0..32 */
+    __u32 bridge_ifindex; /* the network's Linux bridge; for inspection, no program reads it */
+    __u8 gateway_mac[6];  /* the bridge's MAC: what ARP for the gateway is answered with */
     __u8 pad[2];
 };
 
@@ -71,7 +74,7 @@ struct bpfnet_net_info {
  * traffic source: the addresses it may send from (anti-spoofing) and its network. */
 struct bpfnet_endpoint {
     __be32 ip;     /* network byte order */
-    __u32 network; /* bridge ifindex of its network */
+    __u32 network; /* its network's datapath ID */
     __u8 mac[6];
     __u8 pad[2];
 };
@@ -79,7 +82,7 @@ struct bpfnet_endpoint {
 /* bpfnet_ep_by_ip: HASH, key struct bpfnet_ep_key -> struct bpfnet_ep_dest: where to deliver
  * traffic for an address of a network. */
 struct bpfnet_ep_key {
-    __u32 network; /* bridge ifindex */
+    __u32 network; /* datapath ID */
     __be32 ip;     /* network byte order */
 };
 struct bpfnet_ep_dest {
@@ -174,8 +177,7 @@ struct bpfnet_tunnel_dest {
     __u8 pad[2];
 };
 
-/* bpfnet_vni: HASH, __u32 VNI -> __u32 network (bridge ifindex): what decapsulated traffic is for.
- */
+/* bpfnet_vni: HASH, __u32 VNI -> __u32 network (datapath ID): what decapsulated traffic is for. */
 /* bpfnet_vx_cfg: ARRAY[1] of struct bpfnet_vx_cfg. */
 struct bpfnet_vx_cfg {
     __u32 vxlan_ifindex; /* the collect_md VXLAN device; 0: no overlay on this host */
@@ -198,7 +200,7 @@ struct bpfnet_svc_key {
 };
 struct bpfnet_svc_target {
     __u32 ip;      /* the endpoint's address */
-    __u32 network; /* its network (bridge ifindex): where the uplink program finds its veth */
+    __u32 network; /* its network (datapath ID): where the uplink program finds its veth */
     __u16 port;
     __u16 pad;
 };
@@ -226,7 +228,7 @@ struct bpfnet_sock_cfg {
  * isolation drops, so those go through the kernel NAT as from any client. */
 struct bpfnet_sk_netns_key {
     __u64 netns_cookie;
-    __u32 network; /* bridge ifindex */
+    __u32 network; /* datapath ID */
     __u32 pad;
 };
 
@@ -285,7 +287,7 @@ struct bpfnet_ct_entry {
     __be16 nat_port; /* IN: the container port; REPLY: the published host port */
     __u16 flags;     /* BPFNET_CT_F_* */
     __u32 ifindex;   /* IN: the endpoint's host veth (bpf_redirect_peer); REPLY: the uplink */
-    __u32 network;   /* IN: the endpoint's network (bridge ifindex); REPLY: the same */
+    __u32 network;   /* IN: the endpoint's network (datapath ID); REPLY: the same */
     __u8 smac[6];    /* source MAC of the rewritten frame: the gateway's / the uplink's */
     __u8 dmac[6];    /* destination MAC: the endpoint's / the next hop the request came from */
     __u8 pad[4];
@@ -322,7 +324,7 @@ static_assert(BPFNET_TC_REDIRECT == TC_ACT_REDIRECT);
 
 static_assert(sizeof(struct bpfnet_pipeline_stats) == 16);
 static_assert(offsetof(struct bpfnet_pipeline_stats, bytes) == 8);
-static_assert(sizeof(struct bpfnet_net_info) == 24);
+static_assert(sizeof(struct bpfnet_net_info) == 28);
 static_assert(sizeof(struct bpfnet_endpoint) == 16);
 static_assert(sizeof(struct bpfnet_ep_key) == 8);
 static_assert(sizeof(struct bpfnet_ep_dest) == 12);

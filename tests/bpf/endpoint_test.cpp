@@ -49,7 +49,7 @@ constexpr uint32_t kLoIfindex = 1;  // what BPF_PROG_TEST_RUN gives the skb (see
 
 // The fixture: two networks, three endpoints. A sends every test packet; B shares its network,
 // C is on the second network.
-constexpr uint32_t kNet1 = 1001;  // "bridge ifindex" keys; no device needed
+constexpr uint32_t kNet1 = 1001;  // networks' datapath IDs
 constexpr uint32_t kNet2 = 1002;
 
 struct TestEndpoint {

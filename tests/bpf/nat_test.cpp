@@ -45,7 +45,7 @@ using testing::PacketBuilder;
 using testing::RunOutput;
 
 constexpr uint32_t kLo = 1;
-constexpr uint32_t kNet = 1201;  // the endpoint's network ("bridge ifindex" key; no device needed)
+constexpr uint32_t kNet = 1201;  // the endpoint's network (datapath ID)
 constexpr uint8_t kTcp = 6, kUdp = 17, kSctp = 132;
 
 const char* const kHost = "192.0.2.1";        // the host's address on the uplink

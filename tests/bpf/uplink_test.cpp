@@ -64,7 +64,7 @@ using testing::RunOutput;
 constexpr uint64_t kNsPerSec = 1000000000ull;
 
 constexpr uint32_t kLo = 1;        // the skb's device in test runs (see the top)
-constexpr uint32_t kNet = 1216;    // the endpoint network's key ("bridge ifindex"; no device)
+constexpr uint32_t kNet = 1216;    // the endpoint network's datapath ID
 constexpr uint32_t kNoNet = 1299;  // a network bpfnet_net does not know
 // The endpoints' host veths, as redirect targets only: test runs report a redirect, never make it,
 // so no such devices exist.

@@ -34,6 +34,27 @@ grep -q " 0% packet loss" "$WORK/ping.out" || die "traffic was interrupted by ag
 # carries it; on the BPF datapath it never touches the bridge (veth to veth, ARP answered in BPF), so
 # it goes on.
 bridge=$(bn network inspect "keep-$$" | sed -n 's/.*"Bridge": "\(.*\)".*/\1/p')
+net_id=$(bn network inspect "keep-$$" | sed -n 's/.*"DatapathID": \([0-9]*\).*/\1/p')
+[ -n "$net_id" ] && [ "$net_id" != 0 ] || die "network inspect shows no datapath ID"
+# The BPF maps key the network by its datapath ID: "network ip->veth" for each destination entry,
+# and the bridge bpfnet_net names for it.
+ep_keys() {
+    bn --bpffs-root "$BPFFS_DIR" map dump bpfnet_ep_by_ip --json | python3 -c '
+import json, sys
+for e in json.load(sys.stdin):
+    print(e["key"]["network"], e["key"]["ip"] + "->" + e["value"]["interface"])' | sort
+}
+net_bridge_ifindex() {
+    bn --bpffs-root "$BPFFS_DIR" map dump bpfnet_net --json | python3 -c '
+import json, sys
+print(" ".join(str(e["value"]["bridge_ifindex"]) for e in json.load(sys.stdin)
+               if e["key"]["network"] == int(sys.argv[1])))' "$net_id"
+}
+if [ "$E2E_DATAPATH" = bpf ]; then
+    keys_before=$(ep_keys)
+    [ "$(echo "$keys_before" | cut -d' ' -f1 | sort -u)" = "$net_id" ] ||
+        die "bpfnet_ep_by_ip keys are not network $net_id: $keys_before"
+fi
 stop_agent
 ip link del "$bridge"
 if in_ns "sba-$$" ping -c 1 -W 1 10.207.1.1 >/dev/null; then die "the gateway answered with its bridge deleted"; fi
@@ -44,6 +65,12 @@ elif in_ns "sba-$$" ping -c 1 -W 1 10.207.1.3 >/dev/null; then
 fi
 start_agent
 ip link show "$bridge" >/dev/null || die "bridge not re-created on start"
+if [ "$E2E_DATAPATH" = bpf ]; then
+    # A new bridge (new ifindex) changes one value; every endpoint key stays as it was.
+    [ "$(ep_keys)" = "$keys_before" ] || die "endpoint keys changed with the bridge: [$(ep_keys)] was [$keys_before]"
+    [ "$(net_bridge_ifindex)" = "$(cat "/sys/class/net/$bridge/ifindex")" ] ||
+        die "bpfnet_net of network $net_id names bridge ifindex $(net_bridge_ifindex), the bridge has $(cat "/sys/class/net/$bridge/ifindex")"
+fi
 in_sb "sba-$$" ping -c 1 -W 2 10.207.1.3 >/dev/null || die "traffic not restored after reconcile"
 ip -4 -o addr show dev "$bridge" | grep >/dev/null " 10.207.1.1/24 " || die "re-created bridge lacks the gateway address"
 # The re-created bridge has a new MAC, and a sandbox that resolved the gateway before (on BPF, even

@@ -13,9 +13,12 @@
 namespace bpfnet::inspect {
 namespace {
 
-std::string fake_ifname(uint32_t ifindex) {
-    return ifindex == 7 ? "bnv-abc" : ifindex == 3 ? "bn-net" : "";
-}
+// Interface 7 is an endpoint's veth, 3 a bridge; network (datapath ID) 42 has that bridge.
+const Names fake_names{
+    [](uint32_t ifindex) -> std::string {
+        return ifindex == 7 ? "bnv-abc" : ifindex == 3 ? "bn-net" : "";
+    },
+    [](uint32_t network) -> std::string { return network == 42 ? "bn-net" : ""; }};
 
 uint32_t be_ip(const char* text) {
     in_addr a{};
@@ -63,15 +66,15 @@ TEST(InspectDecode, ConntrackEntriesInWords) {
     value.nat_port = htons(80);
     value.flags = BPFNET_CT_F_SYN | BPFNET_CT_F_REPLIED;
     value.ifindex = 7;
-    value.network = 3;
+    value.network = 42;
     const uint8_t mac[6] = {0x02, 0x42, 0x0a, 0x01, 0x00, 0x02};
     std::memcpy(value.dmac, mac, 6);
 
     const MapLayout* l = map_layout("bpfnet_ct");
     EXPECT_EQ(
-        l->key(bytes(key), fake_ifname).dump(),
+        l->key(bytes(key), fake_names).dump(),
         R"({"src":"192.0.2.10","sport":40000,"dst":"198.51.100.1","dport":8080,"proto":"tcp","dir":"in"})");
-    const json v = l->value(bytes(value), fake_ifname, 5'000'000'000ull);
+    const json v = l->value(bytes(value), fake_names, 5'000'000'000ull);
     EXPECT_EQ(v["expires_in_s"], 30);
     EXPECT_EQ(v["nat_ip"], "10.1.0.2");
     EXPECT_EQ(v["nat_port"], 80);
@@ -80,7 +83,7 @@ TEST(InspectDecode, ConntrackEntriesInWords) {
     EXPECT_EQ(v["bridge"], "bn-net");
     EXPECT_EQ(v["dmac"], "02:42:0a:01:00:02");
     // An entry past its expiry says 0, never a negative or wrapped number.
-    EXPECT_EQ(l->value(bytes(value), fake_ifname, 99'000'000'000ull)["expires_in_s"], 0);
+    EXPECT_EQ(l->value(bytes(value), fake_names, 99'000'000'000ull)["expires_in_s"], 0);
 }
 
 TEST(InspectDecode, NetworksEndpointsAndPublishedPorts) {
@@ -89,21 +92,30 @@ TEST(InspectDecode, NetworksEndpointsAndPublishedPorts) {
     net.gateway = be_ip("10.1.0.1");
     net.prefix_len = 24;
     net.flags = BPFNET_NET_ICC | BPFNET_NET_INTERNAL;
+    net.bridge_ifindex = 3;
     EXPECT_EQ(
-        fields_text(map_layout("bpfnet_net")->value(bytes(net), fake_ifname, 0)),
-        "subnet=10.1.0.0/24 gateway=10.1.0.1 gateway_mac=00:00:00:00:00:00 flags=icc,internal");
+        fields_text(map_layout("bpfnet_net")->value(bytes(net), fake_names, 0)),
+        "subnet=10.1.0.0/24 gateway=10.1.0.1 gateway_mac=00:00:00:00:00:00 flags=icc,internal "
+        "bridge_ifindex=3 bridge=bn-net");
+    uint32_t network = 42;
+    EXPECT_EQ(fields_text(map_layout("bpfnet_net")->key(bytes(network), fake_names)),
+              "network=42 bridge=bn-net");
 
-    bpfnet_ep_key ep{3, be_ip("10.1.0.5")};
-    EXPECT_EQ(fields_text(map_layout("bpfnet_ep_by_ip")->key(bytes(ep), fake_ifname)),
-              "network=3 bridge=bn-net ip=10.1.0.5");
+    // Keys name networks by datapath ID, whatever ifindex their bridge has.
+    bpfnet_ep_key ep{42, be_ip("10.1.0.5")};
+    EXPECT_EQ(fields_text(map_layout("bpfnet_ep_by_ip")->key(bytes(ep), fake_names)),
+              "network=42 bridge=bn-net ip=10.1.0.5");
+    bpfnet_ep_key gone{3, be_ip("10.1.0.5")};
+    EXPECT_EQ(fields_text(map_layout("bpfnet_ep_by_ip")->key(bytes(gone), fake_names)),
+              "network=3 bridge=- ip=10.1.0.5");
     bpfnet_ep_dest dest{};
     dest.ifindex = 9;  // gone: no name
     dest.flags = BPFNET_EP_F_XDP_TARGET;
-    EXPECT_EQ(fields_text(map_layout("bpfnet_ep_by_ip")->value(bytes(dest), fake_ifname, 0)),
+    EXPECT_EQ(fields_text(map_layout("bpfnet_ep_by_ip")->value(bytes(dest), fake_names, 0)),
               "ifindex=9 interface=- mac=00:00:00:00:00:00 flags=xdp-target");
 
     bpfnet_svc_key svc{0, htons(8080), 17, 0};
-    EXPECT_EQ(fields_text(map_layout("bpfnet_pub_port")->key(bytes(svc), fake_ifname)),
+    EXPECT_EQ(fields_text(map_layout("bpfnet_pub_port")->key(bytes(svc), fake_names)),
               "host_ip=0.0.0.0 host_port=8080 proto=udp");
 }
 
@@ -129,7 +141,7 @@ TEST(InspectDecode, PerCpuCountersAreSummed) {
     // Two CPUs, struct bpfnet_drop_stats {packets, bytes} each (16 bytes, already 8-aligned).
     const uint64_t slots[4] = {3, 300, 4, 400};
     auto sum = sum_per_cpu({reinterpret_cast<const uint8_t*>(slots), sizeof(slots)}, 16, 2);
-    const json v = map_layout("bpfnet_drops")->value(sum.data(), fake_ifname, 0);
+    const json v = map_layout("bpfnet_drops")->value(sum.data(), fake_names, 0);
     EXPECT_EQ(v["packets"], 7);
     EXPECT_EQ(v["bytes"], 700);
     // A value whose size is not a multiple of 8 occupies a rounded-up slot per CPU.

@@ -299,6 +299,31 @@ TEST_F(NativeApiTest, CreateReturnsIdAndListShowsDockerInspectShape) {
               (std::vector<std::string>{"ensure_network " + id, "sync_policy [frontend]"}));
 }
 
+TEST_F(NativeApiTest, EachNetworkGetsADatapathIdOfItsOwnNeverReused) {
+    const std::string a = create_ok({{"Name", "a"}});
+    const std::string b = create_ok({{"Name", "b"}});
+    ASSERT_TRUE(dp_->has_network(a) && dp_->has_network(b));
+    const uint32_t id_a = dp_->networks.at(a).network.datapath_id;
+    const uint32_t id_b = dp_->networks.at(b).network.datapath_id;
+    EXPECT_NE(id_a, 0u);
+    EXPECT_NE(id_b, 0u);
+    EXPECT_NE(id_a, id_b);
+    for (const auto& n : list()) {
+        const uint32_t shown = n["BpfNet"]["DatapathID"].get<uint32_t>();
+        EXPECT_EQ(shown, n["Name"] == "a" ? id_a : id_b) << n.dump();
+    }
+    // Kept across restarts, and a removed network's ID is not given to the next one.
+    ASSERT_NO_FATAL_FAILURE(restart());
+    ASSERT_OK(service_->reconcile());
+    ASSERT_EQ(call("DELETE", "/v1/networks/b").status, 204);
+    const std::string c = create_ok({{"Name", "c"}});
+    ASSERT_TRUE(dp_->has_network(c));
+    const uint32_t id_c = dp_->networks.at(c).network.datapath_id;
+    EXPECT_NE(id_c, id_a);
+    EXPECT_NE(id_c, id_b);
+    EXPECT_EQ(dp_->networks.at(a).network.datapath_id, id_a);  // as reconcile ensured it
+}
+
 TEST_F(NativeApiTest, GetFindsNetworkByNameIdAndIdPrefix) {
     std::string id = create_ok(create_body("backend", "10.78.0.0/24"));
     ASSERT_FALSE(id.empty());

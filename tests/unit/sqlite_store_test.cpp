@@ -121,8 +121,14 @@ class SqliteStoreTest : public ::testing::Test {
         ASSERT_EQ(rc, SQLITE_OK) << message;
     }
 
-    // Takes away what schema version 3 added, as an older agent's database lacks it.
+    // Takes away what schema version 4 added, as an older agent's database lacks it.
+    void undo_schema_4() {
+        raw_exec("DELETE FROM meta WHERE key = 'next_datapath_id'");
+        raw_exec("UPDATE networks SET doc = json_remove(doc, '$.datapath_id')");
+    }
+    // Takes away what schema versions 3 and later added.
     void undo_schema_3() {
+        undo_schema_4();
         raw_exec("DROP TABLE published_ports");
         raw_exec("DROP INDEX endpoints_by_network");
         raw_exec("DROP INDEX endpoints_by_sandbox");
@@ -421,7 +427,7 @@ TEST_F(SqliteStoreTest, MetaGetPut) {
 
     auto version = store_->get_meta("schema_version");
     ASSERT_OK(version);
-    EXPECT_EQ(*version, std::optional<std::string>("3"));
+    EXPECT_EQ(*version, std::optional<std::string>("4"));
 }
 
 TEST_F(SqliteStoreTest, CorruptDocumentIsAnErrorNamingTheRow) {
@@ -523,7 +529,7 @@ TEST_F(SqliteStoreTest, VersionOneDatabaseGainsThePoolsTable) {
     undo_schema_3();
     raw_exec("UPDATE meta SET value = '1' WHERE key = 'schema_version'");
     open();
-    EXPECT_EQ(*store_->get_meta("schema_version"), std::optional<std::string>("3"));
+    EXPECT_EQ(*store_->get_meta("schema_version"), std::optional<std::string>("4"));
     AddressPool pool;
     pool.id = "bpfnet/10.8.0.0/16";
     pool.subnet = *Cidr::parse("10.8.0.0/16");
@@ -600,6 +606,58 @@ TEST_F(SqliteStoreTest, PublishedPortsFollowTheirEndpoint) {
     EXPECT_EQ(in(9000, 9000).size(), 1u);
 }
 
+TEST_F(SqliteStoreTest, DatapathIdsAreGivenOnceEachAcrossRestarts) {
+    EXPECT_EQ(*store_->allocate_datapath_id(), 1u);
+    EXPECT_EQ(*store_->allocate_datapath_id(), 2u);
+    open();
+    EXPECT_EQ(*store_->allocate_datapath_id(), 3u);
+    Network n = make_network("n1", "one");
+    n.datapath_id = 3;
+    ASSERT_OK(store_->put_network(n));
+    ASSERT_OK(store_->delete_network("n1"));
+    // A deleted network's ID is not given again.
+    EXPECT_EQ(*store_->allocate_datapath_id(), 4u);
+    auto networks = store_->networks();
+    ASSERT_OK(networks);
+    EXPECT_TRUE(networks->empty());
+}
+
+TEST_F(SqliteStoreTest, DatapathIdRoundTripsAndACorruptCounterIsAnError) {
+    Network n = make_network("n1", "one");
+    n.datapath_id = 4000000000u;
+    ASSERT_OK(store_->put_network(n));
+    auto back = store_->networks();
+    ASSERT_OK(back);
+    ASSERT_EQ(back->size(), 1u);
+    EXPECT_EQ(back->front().datapath_id, 4000000000u);
+    ASSERT_OK(store_->put_meta("next_datapath_id", "x1"));
+    auto bad = store_->allocate_datapath_id();
+    ASSERT_FALSE(bad.ok());
+    EXPECT_NE(bad.error().message.find("corrupt next_datapath_id"), std::string::npos);
+    ASSERT_OK(store_->put_meta("next_datapath_id", "4294967296"));
+    EXPECT_EQ(store_->allocate_datapath_id().error().kind, ErrorKind::Exhausted);
+}
+
+TEST_F(SqliteStoreTest, VersionThreeDatabaseGivesItsNetworksDatapathIds) {
+    ASSERT_OK(store_->put_network(make_network("n1", "one")));
+    ASSERT_OK(store_->put_network(make_network("n2", "two")));
+    store_.reset();
+    // What a version-3 agent left behind: networks keyed in BPF by their bridge's ifindex.
+    undo_schema_4();
+    raw_exec("UPDATE meta SET value = '3' WHERE key = 'schema_version'");
+    open();
+    EXPECT_EQ(*store_->get_meta("schema_version"), std::optional<std::string>("4"));
+    auto networks = store_->networks();
+    ASSERT_OK(networks);
+    ASSERT_EQ(networks->size(), 2u);
+    const uint32_t first = (*networks)[0].datapath_id, second = (*networks)[1].datapath_id;
+    EXPECT_NE(first, 0u);
+    EXPECT_NE(second, 0u);
+    EXPECT_NE(first, second);
+    const uint32_t next = *store_->allocate_datapath_id();
+    EXPECT_GT(next, std::max(first, second));
+}
+
 TEST_F(SqliteStoreTest, VersionTwoDatabaseGainsItsEndpointsPortRows) {
     Endpoint e = make_endpoint("e1", "n1", "s1");
     e.ports = {PortBinding{IpProto::Sctp, *Ipv4::parse("10.1.2.3"), 7000, 70}};
@@ -610,7 +668,7 @@ TEST_F(SqliteStoreTest, VersionTwoDatabaseGainsItsEndpointsPortRows) {
     undo_schema_3();
     raw_exec("UPDATE meta SET value = '2' WHERE key = 'schema_version'");
     open();
-    EXPECT_EQ(*store_->get_meta("schema_version"), std::optional<std::string>("3"));
+    EXPECT_EQ(*store_->get_meta("schema_version"), std::optional<std::string>("4"));
     auto ports = store_->published_ports_in(7000, 7000);
     ASSERT_OK(ports);
     ASSERT_EQ(ports->size(), 1u);

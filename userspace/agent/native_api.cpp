@@ -215,6 +215,7 @@ json NativeApi::inspect_network(const NetworkService& service, const Network& ne
          {{"Datapath", choice.name},
           {"DatapathReason", choice.reason},
           {"Bridge", network.bridge_name},
+          {"DatapathID", network.datapath_id},  // its key in the BPF maps (bpfnet map dump)
           {"Parent", network.parent},
           {"Predefined", NetworkService::is_predefined(network)},
           {"State", to_string(network.state)}}},

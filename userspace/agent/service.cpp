@@ -198,7 +198,8 @@ Status NetworkService::sync_policy_locked(const std::vector<Network>& networks) 
         const bool routed = options[network - live.begin()].gateway_mode == GatewayMode::Routed;
         for (const auto& binding : e.ports) {
             ports.push_back(PublishedPort{binding, e.ip, (*network)->bridge_name,
-                                          (*network)->ipam.subnet, routed});
+                                          (*network)->ipam.subnet, routed,
+                                          (*network)->datapath_id});
         }
     }
     std::vector<PolicyNetwork> policed;
@@ -214,9 +215,9 @@ Status NetworkService::change_published_ports_locked(const Network& network,
     BPFNET_ASSIGN_OR_RETURN(BridgeOptions options, options_of(network));
     std::vector<PublishedPort> ports;
     for (const auto& binding : endpoint.ports) {
-        ports.push_back(PublishedPort{binding, endpoint.ip, network.bridge_name,
-                                      network.ipam.subnet,
-                                      options.gateway_mode == GatewayMode::Routed});
+        ports.push_back(
+            PublishedPort{binding, endpoint.ip, network.bridge_name, network.ipam.subnet,
+                          options.gateway_mode == GatewayMode::Routed, network.datapath_id});
     }
     Status changed = datapaths_->change_ports(datapath_choice(network).kind, ports, publish);
     if (changed) return {};
@@ -411,6 +412,7 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
 
     // A crash between these two leaves neither: the next change in the cluster mirrors the
     // overlay again.
+    BPFNET_ASSIGN_OR_RETURN(network.datapath_id, store_->allocate_datapath_id());
     if (mirror) BPFNET_TRY(store_->delete_network(mirror->id));
     BPFNET_TRY(store_->put_network(network));
     failpoint("network.create.recorded");
@@ -976,20 +978,21 @@ Status NetworkService::reconcile_locked() {
     }
 
     // 5. Anything this agent marked as its own that the store no longer names is stale.
-    std::set<std::string> keep;
-    std::set<std::string> bpf_attached;
+    DatapathGraph::LiveObjects live_objects;
     for (const auto& n : now.networks) {
-        keep.insert(n.bridge_name);
-        if (n.driver == driver::kOverlay) keep.insert(overlay_vxlan_name(overlay_cluster_id(n)));
+        live_objects.links.insert(n.bridge_name);
+        live_objects.networks.insert(n.datapath_id);
+        if (n.driver == driver::kOverlay)
+            live_objects.links.insert(overlay_vxlan_name(overlay_cluster_id(n)));
     }
     for (const auto& e : now.endpoints) {
         if (e.sandbox_id.empty()) continue;
-        keep.insert(e.host_ifname);
+        live_objects.links.insert(e.host_ifname);
         const Network* network = network_by_id(now.networks, e.network_id);
         if (network && datapath_choice(*network).kind == DatapathKind::Bpf)
-            bpf_attached.insert(e.host_ifname);
+            live_objects.bpf_attached.insert(e.host_ifname);
     }
-    BPFNET_ASSIGN_OR_RETURN(auto removed, datapaths_->collect_garbage(keep, bpf_attached));
+    BPFNET_ASSIGN_OR_RETURN(auto removed, datapaths_->collect_garbage(live_objects));
     for (const auto& name : removed) spdlog::info("reconcile: removed stale {}", name);
     spdlog::info("reconcile done: {} networks, {} sandboxes, {} endpoints", now.networks.size(),
                  now.sandboxes.size(), now.endpoints.size());

@@ -188,6 +188,7 @@ Status NetworkService::ensure_predefined_networks() {
             network.driver = driver_name;
             network.created = now_rfc3339();
             network.state = Lifecycle::Ready;
+            BPFNET_ASSIGN_OR_RETURN(network.datapath_id, store_->allocate_datapath_id());
             BPFNET_TRY(store_->put_network(network));
             spdlog::info("created the predefined {} network ({})", name, network.id.substr(0, 12));
         }

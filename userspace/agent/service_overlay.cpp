@@ -149,6 +149,8 @@ Status NetworkService::sync_overlay_locked() {
         // A Docker network's definition names no overlay: it is the overlay.
         network.options.erase(kOverlayClusterOption);
         network.bridge_name = overlay_bridge_name(network.id);
+        // The record carries the creating host's ID, which means nothing here.
+        BPFNET_ASSIGN_OR_RETURN(network.datapath_id, store_->allocate_datapath_id());
         BPFNET_ASSIGN_OR_RETURN(BridgeOptions options, parse_bridge_options(network.options));
         BPFNET_TRY(datapaths_->overlay()->ensure_network(NetworkSpec{network, options}));
         BPFNET_TRY(store_->put_network(network));

@@ -281,7 +281,9 @@ Status OverlayRegistry::release_subnet(const Cidr& subnet, const std::string& ne
 }
 
 Result<int64_t> OverlayRegistry::put_network(const OverlayNetwork& network) {
-    json record = {{"network", network.network}, {"vni", network.vni}};
+    Network shared = network.network;
+    shared.datapath_id = 0;  // each host keys the network in its maps by an ID of its own
+    json record = {{"network", shared}, {"vni", network.vni}};
     return etcd_->put(network_key(network.network.id), record.dump());
 }
 

@@ -136,7 +136,8 @@ void to_json(nlohmann::json& j, const Network& v) {
          {"state", to_string(v.state)},
          {"bridge_name", v.bridge_name},
          {"parent", v.parent},
-         {"owner", to_string(v.owner)}};
+         {"owner", to_string(v.owner)},
+         {"datapath_id", v.datapath_id}};
 }
 
 Result<Network> network_from_json(const JsonObject& j) {
@@ -156,6 +157,9 @@ Result<Network> network_from_json(const JsonObject& j) {
     BPFNET_ASSIGN_OR_RETURN(v.bridge_name, j.string("bridge_name"));
     BPFNET_ASSIGN_OR_RETURN(v.parent, j.string("parent"));
     BPFNET_ASSIGN_OR_RETURN(v.owner, owner_field(j));
+    BPFNET_ASSIGN_OR_RETURN(int64_t datapath_id, j.integer("datapath_id", Presence::Optional, 0,
+                                                           std::numeric_limits<uint32_t>::max()));
+    v.datapath_id = static_cast<uint32_t>(datapath_id);
     return v;
 }
 

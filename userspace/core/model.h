@@ -59,6 +59,11 @@ struct Network {
     // macvlan/ipvlan: the device the endpoints' interfaces hang off.
     std::string parent;
     Owner owner = Owner::Bpfnet;
+    // The network's key in the BPF maps (include/bpfnet/abi.h): given once by this host's store
+    // (Store::allocate_datapath_id) before the network is first recorded, never changed, never
+    // reused. Local to the host: a network mirrored from the cluster gets its own here. 0: none
+    // yet (a network only ever seen in a cluster record).
+    uint32_t datapath_id = 0;
 };
 
 // Docker's driver names.

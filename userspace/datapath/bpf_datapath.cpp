@@ -162,28 +162,34 @@ Status BpfDatapath::ensure_network(const NetworkSpec& spec) {
     return {};
 }
 
+namespace {
+
+// A network that reaches the BPF maps without a datapath ID would share key 0 with "another
+// bridge" in bpfnet_subnets: refused, never written.
+Result<uint32_t> network_key(const Network& network) {
+    if (network.datapath_id == 0)
+        return fail(ErrorKind::Internal,
+                    fmt::format("network {} has no datapath ID", network.id.substr(0, 12)));
+    return network.datapath_id;
+}
+
+}  // namespace
+
 Result<uint32_t> BpfDatapath::put_network_maps(const Network& network, Ipv4 gateway,
                                                uint32_t flags) {
+    BPFNET_ASSIGN_OR_RETURN(const uint32_t key, network_key(network));
     BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
     BPFNET_ASSIGN_OR_RETURN(auto bridge, kernel::find_link(sock, network.bridge_name));
     if (!bridge)
         return fail(ErrorKind::Internal, fmt::format("bridge {} vanished", network.bridge_name));
-    uint32_t key = bridge->ifindex;
+    // A bridge re-created under a new ifindex changes this value only: every key stays.
     bpfnet_net_info info{};
     info.subnet = network.ipam.subnet.network().network_order();
     info.gateway = gateway.network_order();
     info.prefix_len = network.ipam.subnet.prefix_len;
     info.flags = flags;
+    info.bridge_ifindex = static_cast<uint32_t>(bridge->ifindex);
     copy_mac(info.gateway_mac, bridge->mac);
-    // A bridge re-created under a new ifindex leaves its old entry behind: drop entries for this
-    // subnet under any other key first.
-    for (uint32_t other : map_keys<uint32_t>(state_->net_fd)) {
-        bpfnet_net_info old{};
-        if (other != key && bpf_map_lookup_elem(state_->net_fd, &other, &old) == 0 &&
-            old.subnet == info.subnet && old.prefix_len == info.prefix_len) {
-            bpf_map_delete_elem(state_->net_fd, &other);
-        }
-    }
     if (int err = bpf_map_update_elem(state_->net_fd, &key, &info, BPF_ANY); err) {
         return fail(map_error("bpfnet_net update", err));
     }
@@ -195,16 +201,14 @@ Result<uint32_t> BpfDatapath::put_network_maps(const Network& network, Ipv4 gate
 }
 
 void BpfDatapath::drop_network_maps(const Network& network) {
-    uint32_t subnet = network.ipam.subnet.network().network_order();
-    for (uint32_t key : map_keys<uint32_t>(state_->net_fd)) {
-        bpfnet_net_info info{};
-        if (bpf_map_lookup_elem(state_->net_fd, &key, &info) == 0 && info.subnet == subnet &&
-            info.prefix_len == network.ipam.subnet.prefix_len) {
-            bpf_map_delete_elem(state_->net_fd, &key);
-        }
-    }
-    bpfnet_lpm_v4 prefix{.prefix_len = network.ipam.subnet.prefix_len, .addr = subnet};
-    bpf_map_delete_elem(state_->subnets_fd, &prefix);
+    const uint32_t key = network.datapath_id;
+    bpf_map_delete_elem(state_->net_fd, &key);
+    bpfnet_lpm_v4 prefix{.prefix_len = network.ipam.subnet.prefix_len,
+                         .addr = network.ipam.subnet.network().network_order()};
+    uint32_t owner = 0;
+    // Only its own: a subnet entry of another network (never expected) or another bridge stays.
+    if (bpf_map_lookup_elem(state_->subnets_fd, &prefix, &owner) == 0 && owner == key)
+        bpf_map_delete_elem(state_->subnets_fd, &prefix);
 }
 
 Status BpfDatapath::remove_network(const Network& network) {
@@ -228,21 +232,20 @@ Error endpoint_map_error(const char* what, int err) {
 
 Status BpfDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& endpoint,
                                     const Sandbox& sandbox) {
+    BPFNET_ASSIGN_OR_RETURN(const uint32_t network, network_key(spec.network));
     BPFNET_TRY(kernel_.ensure_endpoint(spec, endpoint, sandbox));
     BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
     BPFNET_ASSIGN_OR_RETURN(auto host, kernel::find_link(sock, endpoint.host_ifname));
-    BPFNET_ASSIGN_OR_RETURN(auto bridge, kernel::find_link(sock, spec.network.bridge_name));
-    if (!host || !bridge) {
+    if (!host) {
         return fail(ErrorKind::Internal,
-                    fmt::format("{} or {} vanished while connecting", endpoint.host_ifname,
-                                spec.network.bridge_name));
+                    fmt::format("{} vanished while connecting", endpoint.host_ifname));
     }
     uint32_t ifindex = host->ifindex;
     bpfnet_endpoint src{};
     src.ip = endpoint.ip.network_order();
-    src.network = bridge->ifindex;
+    src.network = network;
     copy_mac(src.mac, endpoint.mac);
-    bpfnet_ep_key dest_key{.network = static_cast<__u32>(bridge->ifindex), .ip = src.ip};
+    bpfnet_ep_key dest_key{.network = network, .ip = src.ip};
     bpfnet_ep_dest dest{};
     dest.ifindex = ifindex;
     copy_mac(dest.mac, endpoint.mac);
@@ -583,30 +586,50 @@ Result<std::vector<std::string>> BpfDatapath::collect_garbage(const std::set<std
             bpf_map_delete_elem(state_->stats_fd, &key);
         }
     }
+    // A destination is only as good as the source entry of its veth: the same network and address
+    // (anything else is left from an endpoint whose veth number was reused).
     for (const auto& key : map_keys<bpfnet_ep_key>(state_->ep_by_ip_fd)) {
         bpfnet_ep_dest dest{};
-        if (bpf_map_lookup_elem(state_->ep_by_ip_fd, &key, &dest) == 0 &&
-            !ifindex_exists(dest.ifindex)) {
-            bpf_map_delete_elem(state_->ep_by_ip_fd, &key);
+        bpfnet_endpoint src{};
+        if (bpf_map_lookup_elem(state_->ep_by_ip_fd, &key, &dest) != 0) continue;
+        const bool backed = bpf_map_lookup_elem(state_->ep_by_if_fd, &dest.ifindex, &src) == 0 &&
+                            src.network == key.network && src.ip == key.ip;
+        if (!backed) bpf_map_delete_elem(state_->ep_by_ip_fd, &key);
+    }
+    return removed;
+}
+
+void BpfDatapath::forget_networks_except(const std::set<uint32_t>& live) {
+    for (uint32_t key : map_keys<uint32_t>(state_->net_fd))
+        if (!live.count(key)) bpf_map_delete_elem(state_->net_fd, &key);
+    for (uint32_t key : map_keys<uint32_t>(state_->ep_by_if_fd)) {
+        bpfnet_endpoint src{};
+        if (bpf_map_lookup_elem(state_->ep_by_if_fd, &key, &src) == 0 && !live.count(src.network)) {
+            bpf_map_delete_elem(state_->ep_by_if_fd, &key);
+            bpf_map_delete_elem(state_->stats_fd, &key);
         }
     }
-    for (uint32_t key : map_keys<uint32_t>(state_->net_fd)) {
-        if (!ifindex_exists(key)) bpf_map_delete_elem(state_->net_fd, &key);
+    for (const auto& key : map_keys<bpfnet_ep_key>(state_->ep_by_ip_fd))
+        if (!live.count(key.network)) bpf_map_delete_elem(state_->ep_by_ip_fd, &key);
+    if (state_->tunnel_fd >= 0) {
+        for (const auto& key : map_keys<bpfnet_ep_key>(state_->tunnel_fd))
+            if (!live.count(key.network)) bpf_map_delete_elem(state_->tunnel_fd, &key);
     }
-    if (state_->socket_nat) {
-        auto networks = map_keys<uint32_t>(state_->net_fd);
-        state_->socket_nat->forget_networks_except({networks.begin(), networks.end()});
+    if (state_->vni_fd >= 0) {
+        for (uint32_t vni : map_keys<uint32_t>(state_->vni_fd)) {
+            uint32_t network = 0;
+            if (bpf_map_lookup_elem(state_->vni_fd, &vni, &network) == 0 && !live.count(network))
+                bpf_map_delete_elem(state_->vni_fd, &vni);
+        }
     }
+    if (state_->socket_nat) state_->socket_nat->forget_networks_except(live);
     for (const auto& key : map_keys<bpfnet_lpm_v4>(state_->subnets_fd)) {
         uint32_t network = 0;
-        bpfnet_net_info info{};
         if (bpf_map_lookup_elem(state_->subnets_fd, &key, &network) == 0 &&
-            network != BPFNET_SUBNET_OTHER_BRIDGE &&
-            bpf_map_lookup_elem(state_->net_fd, &network, &info) != 0) {
+            network != BPFNET_SUBNET_OTHER_BRIDGE && !live.count(network)) {
             bpf_map_delete_elem(state_->subnets_fd, &key);
         }
     }
-    return removed;
 }
 
 }  // namespace bpfnet

@@ -56,6 +56,9 @@ class BpfDatapath : public Datapath {
                        const std::vector<PublishedPort>& ports) override;
     Status remove_policy() override;
     Result<std::vector<std::string>> collect_garbage(const std::set<std::string>& keep) override;
+    // Drops every map entry of a network whose datapath ID is not in `live` (deleted while the
+    // agent was down, or keyed the old way by a bridge ifindex before an upgrade).
+    void forget_networks_except(const std::set<uint32_t>& live);
 
     // ---- overlay networks in BPF (encap in the endpoint program, decap in bpf/overlay.bpf.c) ----
     // The host's collect_md VXLAN device `bpfnet_vx` with the overlay program on its ingress.
@@ -93,8 +96,8 @@ class BpfDatapath : public Datapath {
     std::string sync_uplink_xdp(const std::string& ifname, int ifindex, const std::string& kind);
     bool xdp_may_run() const;
     void forget_sandbox_hairpin(const Sandbox& sandbox, uint32_t network);
-    // The network in bpfnet_net (keyed by its bridge's ifindex, which it returns) and
-    // bpfnet_subnets; and out of them again.
+    // The network in bpfnet_net (keyed by its datapath ID, which it returns) and bpfnet_subnets;
+    // and out of them again.
     Result<uint32_t> put_network_maps(const Network& network, Ipv4 gateway, uint32_t flags);
     void drop_network_maps(const Network& network);
     // Remembers `ports` as what bpfnet_pub_port holds and ends the flows of ports no longer there.

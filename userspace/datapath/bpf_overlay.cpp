@@ -82,15 +82,10 @@ Status BpfDatapath::remove_overlay_network(const Network& network, uint32_t vni)
 
 Status BpfDatapath::sync_tunnels(const Network& network, uint32_t vni,
                                  const std::vector<Tunnel>& remote) {
-    if (state_->tunnel_fd < 0) return {};
-    uint32_t* network_key = nullptr;
-    uint32_t bridge_ifindex = 0;
-    if (bpf_map_lookup_elem(state_->vni_fd, &vni, &bridge_ifindex) == 0)
-        network_key = &bridge_ifindex;
+    if (state_->tunnel_fd < 0 || network.datapath_id == 0) return {};
     std::set<uint32_t> wanted;
     for (const auto& r : remote) {
-        if (!network_key) break;
-        bpfnet_ep_key key{.network = *network_key, .ip = r.ip.network_order()};
+        bpfnet_ep_key key{.network = network.datapath_id, .ip = r.ip.network_order()};
         bpfnet_tunnel_dest dest{};
         dest.vtep = r.vtep.network_order();
         dest.vni = vni;
@@ -99,13 +94,14 @@ Status BpfDatapath::sync_tunnels(const Network& network, uint32_t vni,
             return fail(map_error("bpfnet_tunnel update", err));
         wanted.insert(key.ip);
     }
-    // Entries of this network (by VNI) that are no longer wanted.
+    // Entries of this network (or of its VNI under another key) that are no longer wanted.
     for (const auto& key : map_keys<bpfnet_ep_key>(state_->tunnel_fd)) {
         bpfnet_tunnel_dest dest{};
-        if (bpf_map_lookup_elem(state_->tunnel_fd, &key, &dest) != 0 || dest.vni != vni) continue;
-        if (!wanted.count(key.ip)) bpf_map_delete_elem(state_->tunnel_fd, &key);
+        if (bpf_map_lookup_elem(state_->tunnel_fd, &key, &dest) != 0) continue;
+        const bool ours = key.network == network.datapath_id;
+        if ((ours && !wanted.count(key.ip)) || (!ours && dest.vni == vni))
+            bpf_map_delete_elem(state_->tunnel_fd, &key);
     }
-    (void)network;
     return {};
 }
 

@@ -32,6 +32,7 @@ struct PublishedPort {
     // On a gateway_mode_ipv4=routed network: the container port is opened to direct routing,
     // the host port is not translated.
     bool routed = false;
+    uint32_t network = 0;  // the network's datapath ID: its key in the BPF maps
 };
 
 class Datapath {

@@ -125,12 +125,12 @@ Result<bool> DatapathGraph::refresh_host() {
     return resync;
 }
 
-Result<std::vector<std::string>> DatapathGraph::collect_garbage(
-    const std::set<std::string>& keep, const std::set<std::string>& bpf_attached) {
-    BPFNET_ASSIGN_OR_RETURN(auto removed, kernel_->collect_garbage(keep));
-    if (bpf_) {
-        BPFNET_ASSIGN_OR_RETURN(auto detached, bpf_->collect_garbage(bpf_attached));
+Result<std::vector<std::string>> DatapathGraph::collect_garbage(const LiveObjects& live) {
+    BPFNET_ASSIGN_OR_RETURN(auto removed, kernel_->collect_garbage(live.links));
+    if (bpf_typed_) {
+        BPFNET_ASSIGN_OR_RETURN(auto detached, bpf_typed_->collect_garbage(live.bpf_attached));
         removed.insert(removed.end(), detached.begin(), detached.end());
+        bpf_typed_->forget_networks_except(live.networks);
     }
     return removed;
 }

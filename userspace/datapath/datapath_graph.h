@@ -80,10 +80,15 @@ class DatapathGraph {
     Status change_ports(DatapathKind kind, const std::vector<PublishedPort>& ports, bool publish);
     // The host's interfaces changed: every layer re-surveys; whether the policy must be synced.
     Result<bool> refresh_host();
-    // Host links this agent owns but `keep` does not name, deleted; BPF attachments of host veths
-    // not in `bpf_attached` detached. Returns what went, for the log.
-    Result<std::vector<std::string>> collect_garbage(const std::set<std::string>& keep,
-                                                     const std::set<std::string>& bpf_attached);
+    // What the store says exists, for collect_garbage.
+    struct LiveObjects {
+        std::set<std::string> links;         // host links this agent made (bridges, veths, ...)
+        std::set<std::string> bpf_attached;  // host veths of endpoints on BPF networks
+        std::set<uint32_t> networks;         // datapath IDs
+    };
+    // Host links this agent owns that are not live, deleted; BPF attachments of other host veths
+    // detached; BPF map entries of other networks dropped. Returns what went, for the log.
+    Result<std::vector<std::string>> collect_garbage(const LiveObjects& live);
 
     // For `bpfnet status`.
     std::map<std::string, std::string> published_ports_paths() const;

@@ -24,25 +24,15 @@ Result<std::set<uint32_t>> host_ipv4_addresses() {
     return out;
 }
 
-// Each port's entry; the networks' bridges are looked up once each.
-static Result<std::vector<std::pair<bpfnet_svc_key, bpfnet_svc_target>>> published_entries(
+// Each port's entry. The network is its datapath ID, known without asking the kernel.
+static std::vector<std::pair<bpfnet_svc_key, bpfnet_svc_target>> published_entries(
     const std::vector<PublishedPort>& ports) {
     std::vector<std::pair<bpfnet_svc_key, bpfnet_svc_target>> entries;
-    if (ports.empty()) return entries;
-    BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
-    std::map<std::string, uint32_t> bridge_ifindex;
     for (const auto& p : ports) {
-        auto known = bridge_ifindex.find(p.bridge);
-        if (known == bridge_ifindex.end()) {
-            BPFNET_ASSIGN_OR_RETURN(auto bridge, kernel::find_link(sock, p.bridge));
-            // A network whose bridge is missing is being repaired: its entry points nowhere and
-            // the uplink program leaves such packets to the kernel NAT.
-            known = bridge_ifindex.emplace(p.bridge, bridge ? bridge->ifindex : 0).first;
-        }
         entries.emplace_back(published_key(p.binding), bpfnet_svc_target{});
         bpfnet_svc_target& target = entries.back().second;
         target.ip = p.endpoint_ip.network_order();
-        target.network = known->second;
+        target.network = p.network;
         target.port = htons(p.binding.container_port);
     }
     return entries;
@@ -57,7 +47,7 @@ bpfnet_svc_key published_key(const PortBinding& binding) {
 }
 
 Status put_published_ports(int published_fd, const std::vector<PublishedPort>& ports) {
-    BPFNET_ASSIGN_OR_RETURN(auto entries, published_entries(ports));
+    const auto entries = published_entries(ports);
     for (const auto& [key, target] : entries) {
         if (int err = bpf_map_update_elem(published_fd, &key, &target, BPF_ANY); err)
             return fail(map_error("bpfnet_pub_port update", err));
@@ -76,7 +66,7 @@ Status delete_published_ports(int published_fd, const std::vector<PublishedPort>
 
 Status sync_published_maps(int published_fd, int local_ips_fd,
                            const std::vector<PublishedPort>& ports) {
-    BPFNET_ASSIGN_OR_RETURN(auto entries, published_entries(ports));
+    const auto entries = published_entries(ports);
     auto id = [](const bpfnet_svc_key& k) { return std::tuple(k.host_ip, k.port, k.proto); };
     std::set<std::tuple<uint32_t, uint16_t, uint8_t>> wanted;
     for (const auto& entry : entries) wanted.insert(id(entry.first));

@@ -28,7 +28,7 @@ class SocketNat {
     const std::string& cgroup_root() const;
 
     // Sockets of the sandbox with this network namespace cookie may be rewritten towards endpoints
-    // of `network` (bridge ifindex): hairpin without NAT for a sandbox on the endpoint's network.
+    // of `network` (datapath ID): hairpin without NAT for a sandbox on the endpoint's network.
     Status allow_sandbox(uint64_t netns_cookie, uint32_t network);
     void forget_sandbox(uint64_t netns_cookie, uint32_t network);
     // Drops the entries of networks that no longer exist.

@@ -25,12 +25,14 @@ uint16_t port_of(uint16_t network_order) {
 
 // An interface reference: its index and, where it still exists here, its name.
 void put_interface(json& out, const char* index_field, const char* name_field, uint32_t ifindex,
-                   const IfnameResolver& ifname) {
+                   const Names& names) {
     out[index_field] = ifindex;
-    out[name_field] = ifindex ? ifname(ifindex) : "";
+    out[name_field] = ifindex && names.ifname ? names.ifname(ifindex) : "";
 }
-void put_network(json& out, uint32_t network, const IfnameResolver& ifname) {
-    put_interface(out, "network", "bridge", network, ifname);
+// A network reference: its datapath ID and, where the host still has it, its bridge's name.
+void put_network(json& out, uint32_t network, const Names& names) {
+    out["network"] = network;
+    out["bridge"] = network && names.network_bridge ? names.network_bridge(network) : "";
 }
 
 json counters(const uint8_t* value, std::initializer_list<const char*> names) {
@@ -47,39 +49,40 @@ json u32_key(const char* field, const uint8_t* key) {
     return json{{field, load<uint32_t>(key)}};
 }
 
-json ep_key(const uint8_t* key, const IfnameResolver& ifname) {
+json ep_key(const uint8_t* key, const Names& names) {
     const auto k = load<bpfnet_ep_key>(key);
     json out = json::object();
-    put_network(out, k.network, ifname);
+    put_network(out, k.network, names);
     out["ip"] = ipv4_text(k.ip);
     return out;
 }
 
 std::vector<MapLayout> build_layouts() {
     std::vector<MapLayout> l;
-    l.push_back({"bpfnet_net", "networks: subnet, gateway, policy flags (key: bridge ifindex)",
+    l.push_back({"bpfnet_net", "networks: subnet, gateway, bridge, policy flags (key: datapath ID)",
                  sizeof(uint32_t), sizeof(bpfnet_net_info), false,
-                 [](const uint8_t* k, const IfnameResolver& n) {
+                 [](const uint8_t* k, const Names& n) {
                      json out = json::object();
                      put_network(out, load<uint32_t>(k), n);
                      return out;
                  },
-                 [](const uint8_t* v, const IfnameResolver&, uint64_t) {
+                 [](const uint8_t* v, const Names& n, uint64_t) {
                      const auto i = load<bpfnet_net_info>(v);
-                     return json{
-                         {"subnet", fmt::format("{}/{}", ipv4_text(i.subnet), i.prefix_len)},
-                         {"gateway", ipv4_text(i.gateway)},
-                         {"gateway_mac", mac_text(i.gateway_mac)},
-                         {"flags", net_flag_words(i.flags)}};
+                     json out{{"subnet", fmt::format("{}/{}", ipv4_text(i.subnet), i.prefix_len)},
+                              {"gateway", ipv4_text(i.gateway)},
+                              {"gateway_mac", mac_text(i.gateway_mac)},
+                              {"flags", net_flag_words(i.flags)}};
+                     put_interface(out, "bridge_ifindex", "bridge", i.bridge_ifindex, n);
+                     return out;
                  }});
     l.push_back({"bpfnet_ep_by_if", "endpoints by their host-side veth: address, MAC, network",
                  sizeof(uint32_t), sizeof(bpfnet_endpoint), false,
-                 [](const uint8_t* k, const IfnameResolver& n) {
+                 [](const uint8_t* k, const Names& n) {
                      json out = json::object();
                      put_interface(out, "ifindex", "interface", load<uint32_t>(k), n);
                      return out;
                  },
-                 [](const uint8_t* v, const IfnameResolver& n, uint64_t) {
+                 [](const uint8_t* v, const Names& n, uint64_t) {
                      const auto e = load<bpfnet_endpoint>(v);
                      json out{{"ip", ipv4_text(e.ip)}, {"mac", mac_text(e.mac)}};
                      put_network(out, e.network, n);
@@ -87,7 +90,7 @@ std::vector<MapLayout> build_layouts() {
                  }});
     l.push_back({"bpfnet_ep_by_ip", "endpoints by network and address: where to deliver",
                  sizeof(bpfnet_ep_key), sizeof(bpfnet_ep_dest), false, ep_key,
-                 [](const uint8_t* v, const IfnameResolver& n, uint64_t) {
+                 [](const uint8_t* v, const Names& n, uint64_t) {
                      const auto d = load<bpfnet_ep_dest>(v);
                      json out = json::object();
                      put_interface(out, "ifindex", "interface", d.ifindex, n);
@@ -100,11 +103,11 @@ std::vector<MapLayout> build_layouts() {
     l.push_back({"bpfnet_subnets",
                  "every network's subnet, and other bridges' (longest-prefix match)",
                  sizeof(bpfnet_lpm_v4), sizeof(uint32_t), false,
-                 [](const uint8_t* k, const IfnameResolver&) {
+                 [](const uint8_t* k, const Names&) {
                      const auto p = load<bpfnet_lpm_v4>(k);
                      return json{{"subnet", fmt::format("{}/{}", ipv4_text(p.addr), p.prefix_len)}};
                  },
-                 [](const uint8_t* v, const IfnameResolver& n, uint64_t) {
+                 [](const uint8_t* v, const Names& n, uint64_t) {
                      json out = json::object();
                      const uint32_t network = load<uint32_t>(v);
                      if (network == BPFNET_SUBNET_OTHER_BRIDGE)
@@ -115,43 +118,42 @@ std::vector<MapLayout> build_layouts() {
                  }});
     l.push_back({"bpfnet_ep_stats", "per-endpoint packet and byte counters (per CPU, summed)",
                  sizeof(uint32_t), sizeof(bpfnet_ep_stats), true,
-                 [](const uint8_t* k, const IfnameResolver& n) {
+                 [](const uint8_t* k, const Names& n) {
                      json out = json::object();
                      put_interface(out, "ifindex", "interface", load<uint32_t>(k), n);
                      return out;
                  },
-                 [](const uint8_t* v, const IfnameResolver&, uint64_t) {
+                 [](const uint8_t* v, const Names&, uint64_t) {
                      return counters(v, {"from_packets", "from_bytes", "to_packets", "to_bytes"});
                  }});
     l.push_back({"bpfnet_drops", "drops by reason (per CPU, summed)", sizeof(uint32_t),
                  sizeof(bpfnet_drop_stats), true,
-                 [](const uint8_t* k, const IfnameResolver&) {
+                 [](const uint8_t* k, const Names&) {
                      return json{{"reason", drop_reason_name(load<uint32_t>(k))}};
                  },
-                 [](const uint8_t* v, const IfnameResolver&, uint64_t) {
+                 [](const uint8_t* v, const Names&, uint64_t) {
                      return counters(v, {"packets", "bytes"});
                  }});
     l.push_back({"bpfnet_events", "ring buffer of drop and trace events (read by bpfnet monitor)",
                  0, 0, false, nullptr, nullptr});
     l.push_back(
         {"bpfnet_tunnel", "overlay endpoints on other hosts: VTEP, VNI, MAC", sizeof(bpfnet_ep_key),
-         sizeof(bpfnet_tunnel_dest), false, ep_key,
-         [](const uint8_t* v, const IfnameResolver&, uint64_t) {
+         sizeof(bpfnet_tunnel_dest), false, ep_key, [](const uint8_t* v, const Names&, uint64_t) {
              const auto t = load<bpfnet_tunnel_dest>(v);
              return json{{"vtep", ipv4_text(t.vtep)}, {"vni", t.vni}, {"mac", mac_text(t.mac)}};
          }});
     l.push_back({"bpfnet_vni", "overlay VNIs and the network each belongs to", sizeof(uint32_t),
                  sizeof(uint32_t), false,
-                 [](const uint8_t* k, const IfnameResolver&) { return u32_key("vni", k); },
-                 [](const uint8_t* v, const IfnameResolver& n, uint64_t) {
+                 [](const uint8_t* k, const Names&) { return u32_key("vni", k); },
+                 [](const uint8_t* v, const Names& n, uint64_t) {
                      json out = json::object();
                      put_network(out, load<uint32_t>(v), n);
                      return out;
                  }});
     l.push_back({"bpfnet_vx_cfg", "the host's collect_md VXLAN device", sizeof(uint32_t),
                  sizeof(bpfnet_vx_cfg), false,
-                 [](const uint8_t* k, const IfnameResolver&) { return u32_key("index", k); },
-                 [](const uint8_t* v, const IfnameResolver& n, uint64_t) {
+                 [](const uint8_t* k, const Names&) { return u32_key("index", k); },
+                 [](const uint8_t* v, const Names& n, uint64_t) {
                      json out = json::object();
                      put_interface(out, "vxlan_ifindex", "vxlan",
                                    load<bpfnet_vx_cfg>(v).vxlan_ifindex, n);
@@ -159,13 +161,13 @@ std::vector<MapLayout> build_layouts() {
                  }});
     l.push_back({"bpfnet_pub_port", "published ports: host address:port -> endpoint",
                  sizeof(bpfnet_svc_key), sizeof(bpfnet_svc_target), false,
-                 [](const uint8_t* k, const IfnameResolver&) {
+                 [](const uint8_t* k, const Names&) {
                      const auto s = load<bpfnet_svc_key>(k);
                      return json{{"host_ip", s.host_ip ? ipv4_text(s.host_ip) : "0.0.0.0"},
                                  {"host_port", port_of(s.port)},
                                  {"proto", protocol_name(s.proto)}};
                  },
-                 [](const uint8_t* v, const IfnameResolver& n, uint64_t) {
+                 [](const uint8_t* v, const Names& n, uint64_t) {
                      const auto t = load<bpfnet_svc_target>(v);
                      json out{{"ip", ipv4_text(t.ip)}, {"port", port_of(t.port)}};
                      put_network(out, t.network, n);
@@ -173,15 +175,15 @@ std::vector<MapLayout> build_layouts() {
                  }});
     l.push_back({"bpfnet_local_ip", "the host's own addresses (published ports answer on them)",
                  sizeof(uint32_t), sizeof(uint8_t), false,
-                 [](const uint8_t* k, const IfnameResolver&) {
+                 [](const uint8_t* k, const Names&) {
                      return json{{"ip", ipv4_text(load<uint32_t>(k))}};
                  },
-                 [](const uint8_t*, const IfnameResolver&, uint64_t) {
+                 [](const uint8_t*, const Names&, uint64_t) {
                      return json{{"local", true}};
                  }});
     l.push_back({"bpfnet_ct", "conntrack of published-port flows (two entries per flow)",
                  sizeof(bpfnet_ct_key), sizeof(bpfnet_ct_entry), false,
-                 [](const uint8_t* k, const IfnameResolver&) {
+                 [](const uint8_t* k, const Names&) {
                      const auto c = load<bpfnet_ct_key>(k);
                      return json{{"src", ipv4_text(c.saddr)},
                                  {"sport", port_of(c.sport)},
@@ -190,7 +192,7 @@ std::vector<MapLayout> build_layouts() {
                                  {"proto", protocol_name(c.proto)},
                                  {"dir", c.dir == BPFNET_CT_DIR_REPLY ? "reply" : "in"}};
                  },
-                 [](const uint8_t* v, const IfnameResolver& n, uint64_t now_ns) {
+                 [](const uint8_t* v, const Names& n, uint64_t now_ns) {
                      const auto e = load<bpfnet_ct_entry>(v);
                      const int64_t left = static_cast<int64_t>(e.expires_ns - now_ns);
                      json out{{"expires_in_s", left > 0 ? left / 1000000000 : 0},
@@ -207,18 +209,18 @@ std::vector<MapLayout> build_layouts() {
                  }});
     l.push_back({"bpfnet_nat_cnt", "published-port NAT counters (per CPU, summed)",
                  sizeof(uint32_t), sizeof(bpfnet_nat_stats), true,
-                 [](const uint8_t* k, const IfnameResolver&) {
+                 [](const uint8_t* k, const Names&) {
                      return json{{"counter", nat_counter_name(load<uint32_t>(k))}};
                  },
-                 [](const uint8_t* v, const IfnameResolver&, uint64_t) {
+                 [](const uint8_t* v, const Names&, uint64_t) {
                      return counters(v, {"packets", "bytes"});
                  }});
     l.push_back({"bpfnet_sk_orig", "sockets the host's socket NAT rewrote: asked-for and real peer",
                  sizeof(uint64_t), sizeof(bpfnet_sock_orig), false,
-                 [](const uint8_t* k, const IfnameResolver&) {
+                 [](const uint8_t* k, const Names&) {
                      return json{{"cookie", load<uint64_t>(k)}};
                  },
-                 [](const uint8_t* v, const IfnameResolver&, uint64_t) {
+                 [](const uint8_t* v, const Names&, uint64_t) {
                      const auto o = load<bpfnet_sock_orig>(v);
                      return json{{"ip", ipv4_text(o.ip)},
                                  {"port", port_of(o.port)},
@@ -227,37 +229,36 @@ std::vector<MapLayout> build_layouts() {
                  }});
     l.push_back({"bpfnet_sk_cfg", "socket NAT configuration", sizeof(uint32_t),
                  sizeof(bpfnet_sock_cfg), false,
-                 [](const uint8_t* k, const IfnameResolver&) { return u32_key("index", k); },
-                 [](const uint8_t* v, const IfnameResolver&, uint64_t) {
+                 [](const uint8_t* k, const Names&) { return u32_key("index", k); },
+                 [](const uint8_t* v, const Names&, uint64_t) {
                      return json{{"host_netns_cookie", load<bpfnet_sock_cfg>(v).host_netns_cookie}};
                  }});
     l.push_back({"bpfnet_sk_netns", "sandboxes whose sockets the socket NAT may rewrite",
                  sizeof(bpfnet_sk_netns_key), sizeof(uint8_t), false,
-                 [](const uint8_t* k, const IfnameResolver& n) {
+                 [](const uint8_t* k, const Names& n) {
                      const auto s = load<bpfnet_sk_netns_key>(k);
                      json out{{"netns_cookie", s.netns_cookie}};
                      put_network(out, s.network, n);
                      return out;
                  },
-                 [](const uint8_t*, const IfnameResolver&, uint64_t) {
+                 [](const uint8_t*, const Names&, uint64_t) {
                      return json{{"allowed", true}};
                  }});
-    l.push_back({"bpfnet_sk_stats", "socket NAT rewrites (per CPU, summed)", sizeof(uint32_t),
-                 sizeof(bpfnet_sock_stats), true,
-                 [](const uint8_t* k, const IfnameResolver&) { return u32_key("index", k); },
-                 [](const uint8_t* v, const IfnameResolver&, uint64_t) {
-                     return counters(v, {"rewrites"});
-                 }});
+    l.push_back(
+        {"bpfnet_sk_stats", "socket NAT rewrites (per CPU, summed)", sizeof(uint32_t),
+         sizeof(bpfnet_sock_stats), true,
+         [](const uint8_t* k, const Names&) { return u32_key("index", k); },
+         [](const uint8_t* v, const Names&, uint64_t) { return counters(v, {"rewrites"}); }});
     l.push_back({"bpfnet_pl_stats", "the probe program's counters", sizeof(uint32_t),
                  sizeof(bpfnet_pipeline_stats), false,
-                 [](const uint8_t* k, const IfnameResolver&) { return u32_key("index", k); },
-                 [](const uint8_t* v, const IfnameResolver&, uint64_t) {
+                 [](const uint8_t* k, const Names&) { return u32_key("index", k); },
+                 [](const uint8_t* v, const Names&, uint64_t) {
                      return counters(v, {"packets", "bytes"});
                  }});
     l.push_back({"bpfnet_mon_cfg", "what bpfnet monitor asked the programs to report",
                  sizeof(uint32_t), sizeof(bpfnet_monitor_cfg), false,
-                 [](const uint8_t* k, const IfnameResolver&) { return u32_key("index", k); },
-                 [](const uint8_t* v, const IfnameResolver&, uint64_t) {
+                 [](const uint8_t* k, const Names&) { return u32_key("index", k); },
+                 [](const uint8_t* v, const Names&, uint64_t) {
                      return json{{"trace", load<bpfnet_monitor_cfg>(v).trace != 0}};
                  }});
     return l;

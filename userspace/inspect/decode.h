@@ -19,6 +19,12 @@ using json = nlohmann::ordered_json;
 
 // ifindex -> interface name ("" when unknown, e.g. the interface is gone).
 using IfnameResolver = std::function<std::string(uint32_t)>;
+// What the numbers in map entries name on this host. Either may be empty (nothing resolved).
+struct Names {
+    IfnameResolver ifname;
+    // A network's datapath ID -> its bridge's name ("" when unknown).
+    std::function<std::string(uint32_t)> network_bridge;
+};
 
 // The words for the datapath's enums and flags.
 std::string drop_reason_name(uint32_t reason);   // "spoofed-mac", ...; "reason-N" if unknown
@@ -39,9 +45,9 @@ struct MapLayout {
     uint32_t key_size = 0;
     uint32_t value_size = 0;
     bool per_cpu_sum = false;
-    std::function<json(const uint8_t* key, const IfnameResolver&)> key;
+    std::function<json(const uint8_t* key, const Names&)> key;
     // `now_ns`: CLOCK_MONOTONIC now, for expiry times.
-    std::function<json(const uint8_t* value, const IfnameResolver&, uint64_t now_ns)> value;
+    std::function<json(const uint8_t* value, const Names&, uint64_t now_ns)> value;
 };
 
 // The layout for a map pinned under this name; nullptr for a name bpfnet does not define.

@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "bpfnet/abi.h"
 #include "datapath/link_info.h"
 #include "datapath/pin_layout.h"
 
@@ -214,6 +215,16 @@ Result<json> PinnedDatapath::dump(const std::string& name, const IfnameResolver&
     const size_t slot = per_cpu ? (info.value_size + 7) / 8 * 8 : info.value_size;
     std::vector<uint8_t> key(info.key_size), next(info.key_size), value(slot * cpus);
     const uint64_t now = monotonic_now_ns();
+    // Networks are keyed by datapath ID; bpfnet_net says which bridge each one has.
+    auto networks = open_map("bpfnet_net");
+    const Names names{ifname, [&](uint32_t network) -> std::string {
+                          bpfnet_net_info net{};
+                          if (!networks ||
+                              bpf_map_lookup_elem(networks->get(), &network, &net) != 0 ||
+                              net.bridge_ifindex == 0)
+                              return "";
+                          return ifname(net.bridge_ifindex);
+                      }};
     json out = json::array();
     const void* prev = nullptr;
     while (bpf_map_get_next_key(fd.get(), prev, next.data()) == 0) {
@@ -222,8 +233,8 @@ Result<json> PinnedDatapath::dump(const std::string& name, const IfnameResolver&
         if (bpf_map_lookup_elem(fd.get(), key.data(), value.data()) != 0) continue;  // just went
         std::vector<uint8_t> one =
             per_cpu ? sum_per_cpu(value, info.value_size, static_cast<unsigned>(cpus)) : value;
-        out.push_back(json{{"key", layout->key(key.data(), ifname)},
-                           {"value", layout->value(one.data(), ifname, now)}});
+        out.push_back(json{{"key", layout->key(key.data(), names)},
+                           {"value", layout->value(one.data(), names, now)}});
     }
     return out;
 }

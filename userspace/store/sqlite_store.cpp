@@ -9,6 +9,7 @@
 #include <functional>
 #include <initializer_list>
 #include <iterator>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -49,9 +50,9 @@ constexpr Migration kMigrations[] = {
      "  doc TEXT NOT NULL);"},
     {2, "CREATE TABLE IF NOT EXISTS address_pools (id TEXT PRIMARY KEY, doc TEXT NOT NULL);"},
     // Indexes for the targeted reads, and the endpoints' addresses, the sandboxes' namespaces and
-    // the published ports outside their documents (which stay the truth; put_endpoint rewrites both), so that connecting one
-    // endpoint parses neither every endpoint nor every port of the host. Existing endpoints' are
-    // copied in.
+    // the published ports outside their documents (which stay the truth; put_endpoint rewrites
+    // both), so that connecting one endpoint parses neither every endpoint nor every port of the
+    // host. Existing endpoints' are copied in.
     {3,
      "ALTER TABLE endpoints ADD COLUMN ip TEXT;"
      "UPDATE endpoints SET ip = json_extract(doc, '$.ip');"
@@ -71,7 +72,17 @@ constexpr Migration kMigrations[] = {
      "  SELECT e.id, json_extract(p.value, '$.proto'), json_extract(p.value, '$.host_ip'),"
      "         json_extract(p.value, '$.host_port'), json_extract(p.value, '$.container_port')"
      "  FROM endpoints e, json_each(e.doc, '$.ports') p;"},
+    // Networks keyed in BPF by a datapath ID instead of their bridge's ifindex: existing networks
+    // get their rowid (unique, and what the next network's counter starts above).
+    {4,
+     "UPDATE networks SET doc = json_set(doc, '$.datapath_id', rowid)"
+     "  WHERE IFNULL(json_extract(doc, '$.datapath_id'), 0) = 0;"
+     "INSERT INTO meta (key, value)"
+     "  SELECT 'next_datapath_id', CAST(IFNULL(MAX(rowid), 0) + 1 AS TEXT) FROM networks WHERE 1"
+     "  ON CONFLICT (key) DO NOTHING;"},
 };
+
+constexpr const char* kNextDatapathId = "next_datapath_id";
 
 constexpr int kSchemaVersion = kMigrations[std::size(kMigrations) - 1].version;
 
@@ -200,9 +211,9 @@ class SqliteStore final : public Store {
         return load_one<Sandbox>("sandbox", "SELECT id, doc FROM sandboxes WHERE id = ?1", id);
     }
     Result<std::vector<Sandbox>> sandboxes_in_netns(const std::string& netns_path) override {
-        return load<Sandbox>(
-            "sandbox", "SELECT id, doc FROM sandboxes WHERE netns_path = ?1 ORDER BY rowid",
-            {netns_path});
+        return load<Sandbox>("sandbox",
+                             "SELECT id, doc FROM sandboxes WHERE netns_path = ?1 ORDER BY rowid",
+                             {netns_path});
     }
     Result<std::optional<Endpoint>> endpoint(const std::string& id) override {
         return load_one<Endpoint>("endpoint", "SELECT id, doc FROM endpoints WHERE id = ?1", id);
@@ -271,6 +282,7 @@ class SqliteStore final : public Store {
     }
 
     Status transaction(const std::function<Status()>& body) override;
+    Result<uint32_t> allocate_datapath_id() override;
 
   private:
     Failure sqlite_failure(std::string_view what) const {
@@ -457,6 +469,24 @@ Result<std::optional<std::string>> SqliteStore::get_meta(const std::string& key)
     if (rc == SQLITE_DONE) return std::optional<std::string>{};
     if (rc != SQLITE_ROW) return sqlite_failure(fmt::format("read meta \"{}\"", key));
     return std::optional<std::string>{std::string(column_text(stmt.get(), 0))};
+}
+
+Result<uint32_t> SqliteStore::allocate_datapath_id() {
+    uint32_t id = 0;
+    BPFNET_TRY(transaction([&]() -> Status {
+        BPFNET_ASSIGN_OR_RETURN(std::optional<std::string> next, get_meta(kNextDatapathId));
+        uint64_t value = 0;
+        const std::string text = next.value_or("");
+        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+        if (!next || ec != std::errc{} || end != text.data() + text.size() || value == 0)
+            return fail(ErrorKind::Internal,
+                        fmt::format("corrupt {} \"{}\"", kNextDatapathId, text));
+        if (value > std::numeric_limits<uint32_t>::max())
+            return fail(ErrorKind::Exhausted, "every network datapath ID has been given out");
+        id = static_cast<uint32_t>(value);
+        return put_meta(kNextDatapathId, std::to_string(value + 1));
+    }));
+    return id;
 }
 
 // The outermost call is BEGIN IMMEDIATE ... COMMIT: taking the write lock up front means another

@@ -52,6 +52,11 @@ class Store {
     virtual Status delete_sandbox(const std::string& id) = 0;
     virtual Status delete_pool(const std::string& id) = 0;
 
+    // A new network's datapath ID (Network::datapath_id): 1, 2, 3, ... in this store's life, never
+    // one given before, even to a network since deleted (stale BPF entries of a deleted network
+    // can then never be mistaken for a new one's). Exhausted after 2^32 - 1 networks.
+    virtual Result<uint32_t> allocate_datapath_id() = 0;
+
     // Small key/value facts about this agent (its instance id, schema version, ...).
     virtual Result<std::optional<std::string>> get_meta(const std::string& key) = 0;
     virtual Status put_meta(const std::string& key, const std::string& value) = 0;
