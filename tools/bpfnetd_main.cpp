@@ -11,6 +11,7 @@
 
 #include "agent/capabilities.h"
 #include "agent/daemon.h"
+#include "client/socket_path.h"
 #include "kernel/netns.h"
 
 namespace {
@@ -48,7 +49,7 @@ int main(int argc, char** argv) {
     bpfnet::DaemonConfig config;
     auto& sc = config.service;
     sc.state_dir = "/var/lib/bpfnet";
-    sc.run_dir = "/run/bpfnet";
+    sc.run_dir = bpfnet::kDefaultRunDir;
     sc.bpffs_root = "/sys/fs/bpf";
     sc.netns_dir = bpfnet::kernel::kDefaultNetnsDir;
     std::string log_level = "info";

@@ -22,7 +22,8 @@
 #include <thread>
 #include <vector>
 
-#include "agent/http.h"
+#include "agent/http_server.h"
+#include "client/http_client.h"
 
 namespace bpfnet {
 namespace {

@@ -23,9 +23,9 @@
 #include <bpfnet/version.h>
 
 #include "agent/capabilities.h"
-#include "agent/http.h"
 #include "agent/native_api.h"
 #include "agent/service.h"
+#include "client/http_message.h"
 #include "core/ids.h"
 #include "core/ipam.h"
 #include "core/model.h"

@@ -689,14 +689,7 @@ TEST(NftRuleset, LoggedDropsCarryTheReasonForTheMonitor) {
     EXPECT_EQ(render_ruleset(spec).find(" log "), std::string::npos);
 }
 
-TEST(NftRuleset, DropLogPrefixRoundTrips) {
-    std::string reason, bridge;
-    ASSERT_TRUE(parse_drop_log_prefix(drop_log_prefix("other-bridge", "bn-1"), reason, bridge));
-    EXPECT_EQ(reason, "other-bridge");
-    EXPECT_EQ(bridge, "bn-1");
-    for (const char* other : {"", "bpfnet:", "bpfnet::bn-1 ", "IN=eth0 ", "kernel: bpfnet:x"})
-        EXPECT_FALSE(parse_drop_log_prefix(other, reason, bridge)) << other;
-    // The probe's transaction declares and deletes its own table.
+TEST(NftRuleset, LogProbeDeclaresAndDeletesItsTable) {
     const std::string probe = render_log_probe("bpfnet_t1_logprobe");
     EXPECT_NE(probe.find("log prefix \"bpfnet:probe \" group 2470 drop"), std::string::npos);
     EXPECT_NE(probe.find("delete table ip bpfnet_t1_logprobe"), std::string::npos);

@@ -6,10 +6,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include "client/socket_path.h"
+
 namespace bpfnet::cli {
 
 struct Context {
-    std::string run_dir = "/run/bpfnet";
+    std::string run_dir = kDefaultRunDir;
     std::string bpffs_root = "/sys/fs/bpf";  // where the datapath's maps and links are pinned
     int exit_code = 0;
 };

@@ -1,6 +1,6 @@
 #include "inspect_common.h"
 
-#include "client.h"
+#include "client/api_client.h"
 
 namespace bpfnet::cli {
 

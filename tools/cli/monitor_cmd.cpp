@@ -24,8 +24,8 @@
 
 #include <bpfnet/abi.h>
 
+#include "core/drop_log.h"
 #include "core/ipv4.h"
-#include "datapath/nft_ruleset.h"
 #include "inspect_common.h"
 #include "nflog_reader.h"
 

@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "client.h"
+#include "client/api_client.h"
 #include "commands.h"
 #include "core/options.h"
 #include "table.h"

@@ -17,7 +17,7 @@
 
 #include <fmt/format.h>
 
-#include "datapath/nft_ruleset.h"
+#include "core/drop_log.h"
 
 namespace bpfnet::cli {
 

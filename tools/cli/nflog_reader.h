@@ -1,5 +1,5 @@
 // The nftables firewall's drops as `bpfnet monitor` shows them: the agent's drop rules log to NFLOG
-// group kDropLogGroup with the prefix "bpfnet:<reason>:<bridge> " (datapath/nft_ruleset.h); this
+// group kDropLogGroup with the prefix "bpfnet:<reason>:<bridge> " (core/drop_log.h); this
 // reads that group with libnl-nf. NFLOG gives a group to one socket at a time: a second monitor
 // gets the BPF programs' events only, and says so.
 #pragma once

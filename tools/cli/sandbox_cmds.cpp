@@ -11,7 +11,7 @@
 
 #include <fmt/format.h>
 
-#include "client.h"
+#include "client/api_client.h"
 #include "commands.h"
 #include "table.h"
 

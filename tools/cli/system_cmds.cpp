@@ -8,7 +8,7 @@
 
 #include <bpfnet/version.h>
 
-#include "client.h"
+#include "client/api_client.h"
 #include "commands.h"
 #include "table.h"
 

@@ -8,7 +8,7 @@
 
 #include <string>
 
-#include "agent/http.h"
+#include "agent/http_server.h"
 #include "core/result.h"
 
 namespace bpfnet {

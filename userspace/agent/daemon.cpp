@@ -11,16 +11,13 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "client/socket_path.h"
 #include "core/ids.h"
 #include "datapath/datapath_graph.h"
 #include "datapath/probe.h"
 #include "store/store.h"
 
 namespace bpfnet {
-
-std::string native_socket_path(const std::string& run_dir) {
-    return (std::filesystem::path(run_dir) / "bpfnetd.sock").string();
-}
 
 namespace {
 

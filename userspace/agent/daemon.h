@@ -7,7 +7,7 @@
 #include "agent/api_access.h"
 #include "agent/docker_names.h"
 #include "agent/docker_plugin.h"
-#include "agent/http.h"
+#include "agent/http_server.h"
 #include "agent/metrics.h"
 #include "agent/metrics_server.h"
 #include "agent/native_api.h"
@@ -71,8 +71,5 @@ class Daemon {
     // Reads the service and latency_: declared last, so it stops first.
     std::unique_ptr<MetricsServer> metrics_server_;
 };
-
-// Path of the native API socket under a run directory (the CLI computes it the same way).
-std::string native_socket_path(const std::string& run_dir);
 
 }  // namespace bpfnet

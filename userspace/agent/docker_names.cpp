@@ -6,7 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
-#include "agent/http.h"
+#include "client/http_client.h"
 
 namespace bpfnet {
 

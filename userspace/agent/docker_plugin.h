@@ -12,8 +12,8 @@
 #include <functional>
 #include <string>
 
-#include "agent/http.h"
 #include "agent/service.h"
+#include "client/http_message.h"
 
 namespace bpfnet {
 

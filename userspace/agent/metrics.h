@@ -10,7 +10,7 @@
 #include <mutex>
 #include <string>
 
-#include "agent/http.h"
+#include "agent/http_server.h"
 #include "agent/service.h"
 
 namespace bpfnet {

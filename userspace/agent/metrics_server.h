@@ -7,7 +7,7 @@
 #include <string>
 #include <thread>
 
-#include "agent/http.h"
+#include "agent/http_server.h"
 #include "core/result.h"
 
 namespace bpfnet {

@@ -14,8 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "agent/http.h"
 #include "agent/service.h"
+#include "client/http_message.h"
 
 namespace bpfnet {
 

@@ -13,10 +13,10 @@
 #include <spdlog/spdlog.h>
 
 #include "bpfnet/abi.h"
+#include "core/pin_layout.h"
 #include "datapath/bpf_datapath.h"
 #include "datapath/bpf_datapath_state.h"
 #include "datapath/bpf_util.h"
-#include "datapath/pin_layout.h"
 #include "datapath/pinned_maps.h"
 #include "kernel/netlink.h"
 #include "kernel/vxlan.h"

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "core/drop_log.h"
 #include "kernel/neighbours.h"
 #include "kernel/netlink.h"
 #include "kernel/netns.h"

@@ -6,9 +6,9 @@
 #pragma once
 
 #include <string>
-#include <string_view>
 #include <vector>
 
+#include "core/drop_log.h"
 #include "core/ipv4.h"
 #include "core/options.h"
 #include "core/ports.h"
@@ -66,14 +66,7 @@ struct FirewallSpec {
     bool log_drops = false;
 };
 
-// The NFLOG group the firewall's drops go to, one for every agent on the host, and the prefix of
-// each: "bpfnet:<reason>:<bridge> ", the reason one of bpfnet's drop reason words (other-bridge,
-// unpublished), so `bpfnet monitor` can name it as it names the BPF programs' drops.
-inline constexpr uint16_t kDropLogGroup = 2470;
-inline constexpr const char* kDropLogPrefix = "bpfnet:";
-std::string drop_log_prefix(std::string_view reason, std::string_view bridge);
-// Its inverse: false for a prefix that is not bpfnet's.
-bool parse_drop_log_prefix(std::string_view prefix, std::string& reason, std::string& bridge);
+// The firewall's drops go to NFLOG group kDropLogGroup with drop_log_prefix() (core/drop_log.h).
 // A transaction that succeeds only where the kernel can log to NFLOG (nfnetlink_log), leaving
 // nothing behind either way.
 std::string render_log_probe(const std::string& table);

@@ -1,6 +1,6 @@
 #include "datapath/socket_nat.h"
 
-#include "datapath/pin_layout.h"
+#include "core/pin_layout.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>

@@ -10,9 +10,9 @@
 
 #include <fmt/format.h>
 
+#include "core/link_info.h"
 #include "datapath/bpf_util.h"
 #include "datapath/libbpf_log.h"
-#include "datapath/link_info.h"
 
 namespace bpfnet {
 

@@ -15,8 +15,8 @@
 #include <fmt/format.h>
 
 #include "bpfnet/abi.h"
-#include "datapath/link_info.h"
-#include "datapath/pin_layout.h"
+#include "core/link_info.h"
+#include "core/pin_layout.h"
 
 namespace bpfnet::inspect {
 

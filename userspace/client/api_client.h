@@ -1,5 +1,5 @@
-// The CLI's view of the agent: one call per API request, errors already turned into one-line
-// messages the way docker's CLI phrases them.
+// A client of the agent's native API (the CLI's view of the agent): one call per API request,
+// errors already turned into one-line messages the way docker's CLI phrases them.
 #pragma once
 
 #include <string>
@@ -8,7 +8,7 @@
 
 #include "core/result.h"
 
-namespace bpfnet::cli {
+namespace bpfnet {
 
 class ApiClient {
   public:
@@ -23,4 +23,4 @@ class ApiClient {
     std::string socket_;
 };
 
-}  // namespace bpfnet::cli
+}  // namespace bpfnet

@@ -1,4 +1,4 @@
-// HTTP/1.1 over unix stream sockets with Boost.Beast.
+// The unix-socket HTTP/1.1 server with Boost.Beast.
 //
 // Threading model: the acceptor runs on its own io_context and thread. Every accepted connection
 // gets a private io_context driven by a dedicated thread, so a slow handler only ever blocks its
@@ -6,9 +6,8 @@
 // because asio's blocking reads cannot time out (the socket is polled without a deadline, whatever
 // SO_RCVTIMEO says), and because io_context::stop() lets stop() end an idle connection from any
 // thread.
-#include "agent/http.h"
+#include "agent/http_server.h"
 
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -35,6 +34,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "client/socket_path.h"
+#include "core/fd.h"
+
 namespace bpfnet {
 namespace {
 
@@ -47,9 +49,6 @@ using Stream = beast::basic_stream<Local>;
 // Docker sends small JSON documents; 16 MiB is far above any legitimate request and bounds the
 // memory one client can make us allocate.
 constexpr std::uint64_t kMaxRequestBody = 16 * 1024 * 1024;
-constexpr std::uint32_t kMaxHeaderBytes = 64 * 1024;
-// Responses can list every network/endpoint; be generous but still bounded.
-constexpr std::uint64_t kMaxResponseBody = 256 * 1024 * 1024;
 // A client that neither sends a request nor closes its keep-alive connection releases its thread
 // after this long.
 constexpr std::chrono::seconds kIdleTimeout{60};
@@ -57,15 +56,6 @@ constexpr std::chrono::seconds kIdleTimeout{60};
 constexpr std::chrono::seconds kWriteTimeout{60};
 // Back-off after a failed accept (EMFILE, ENFILE...) so the acceptor does not spin.
 constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
-
-constexpr std::size_t kMaxSocketPath = sizeof(sockaddr_un::sun_path) - 1;
-
-// asio does not open descriptors with O_CLOEXEC; the agent runs helper programs and those must not
-// inherit the API socket (a child holding the listening socket would keep a dead agent "alive").
-void set_cloexec(int fd) {
-    int flags = ::fcntl(fd, F_GETFD);
-    if (flags >= 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
-}
 
 std::string json_message(std::string_view text) {
     std::string out = "{\"message\": \"";
@@ -131,7 +121,7 @@ class Session : public std::enable_shared_from_this<Session> {
   private:
     void read_header() {
         parser_.emplace();
-        parser_->header_limit(kMaxHeaderBytes);
+        parser_->header_limit(kHttpMaxHeaderBytes);
         parser_->body_limit(kMaxRequestBody);
         stream_.expires_after(kIdleTimeout);
         http::async_read_header(stream_, buffer_, *parser_,
@@ -411,10 +401,10 @@ struct UnixHttpServer::Impl {
 Result<std::unique_ptr<UnixHttpServer>> UnixHttpServer::listen(const std::string& path,
                                                                unsigned mode, HttpHandler handler) {
     if (path.empty()) return fail(ErrorKind::InvalidArgument, "socket path is empty");
-    if (path.size() > kMaxSocketPath) {
+    if (path.size() > kMaxUnixSocketPath) {
         return fail(
             ErrorKind::InvalidArgument,
-            fmt::format("socket path {} is too long (at most {} bytes)", path, kMaxSocketPath));
+            fmt::format("socket path {} is too long (at most {} bytes)", path, kMaxUnixSocketPath));
     }
     if (!handler) return fail(ErrorKind::InvalidArgument, "no HTTP handler given");
 
@@ -520,94 +510,6 @@ void UnixHttpServer::stop() {
             conn->thread.join();
         }
     }
-}
-
-Result<HttpResponse> http_request(const std::string& socket_path, const std::string& method,
-                                  const std::string& target, const std::string& body,
-                                  std::chrono::milliseconds timeout) {
-    if (socket_path.size() > kMaxSocketPath) {
-        return fail(ErrorKind::Internal,
-                    fmt::format("cannot connect to {}: socket path is too long", socket_path));
-    }
-    net::io_context ioc{1};
-    Stream stream(ioc);
-
-    http::request<http::string_body> req;
-    req.version(11);
-    req.method_string(method);
-    req.target(target);
-    req.set(http::field::host, "localhost");
-    if (!body.empty()) {
-        req.set(http::field::content_type, "application/json");
-        req.body() = body;
-    }
-    // One request per connection: tell the server so its connection thread ends right away.
-    req.keep_alive(false);
-    req.prepare_payload();
-
-    beast::flat_buffer buffer;
-    http::response_parser<http::string_body> parser;
-    parser.header_limit(kMaxHeaderBytes);
-    parser.body_limit(kMaxResponseBody);
-
-    enum class Stage { Connect, Write, Read };
-    Stage stage = Stage::Connect;
-    beast::error_code connect_ec;
-    beast::error_code write_ec;
-    beast::error_code read_ec;
-
-    // The deadline covers connect, write and read together.
-    if (timeout.count() > 0) stream.expires_after(timeout);
-    stream.async_connect(Local::endpoint(socket_path), [&](beast::error_code ec) {
-        if (ec) {
-            connect_ec = ec;
-            return;
-        }
-        set_cloexec(stream.socket().native_handle());
-        stage = Stage::Write;
-        http::async_write(stream, req, [&](beast::error_code wec, std::size_t) {
-            // Even if sending failed (the server may reject an oversized body and close early),
-            // a response may already be waiting: try to read it.
-            write_ec = wec;
-            if (wec == beast::error::timeout) return;
-            stage = Stage::Read;
-            http::async_read(stream, buffer, parser,
-                             [&](beast::error_code rec, std::size_t) { read_ec = rec; });
-        });
-    });
-    ioc.run();
-
-    auto timed_out = [&] {
-        return fmt::format("{} {} to {} timed out after {} ms", method, target, socket_path,
-                           timeout.count());
-    };
-    if (connect_ec) {
-        std::string reason = connect_ec == beast::error::timeout
-                                 ? fmt::format("timed out after {} ms", timeout.count())
-                                 : connect_ec.message();
-        return fail(ErrorKind::Internal,
-                    fmt::format("cannot connect to {}: {}", socket_path, reason));
-    }
-    if (stage == Stage::Write && write_ec == beast::error::timeout) {
-        return fail(ErrorKind::Internal, timed_out());
-    }
-    if (read_ec) {
-        if (read_ec == beast::error::timeout) return fail(ErrorKind::Internal, timed_out());
-        if (write_ec) {
-            return fail(ErrorKind::Internal, fmt::format("sending {} {} to {} failed: {}", method,
-                                                         target, socket_path, write_ec.message()));
-        }
-        return fail(ErrorKind::Internal,
-                    fmt::format("reading the response to {} {} from {} failed: {}", method, target,
-                                socket_path, read_ec.message()));
-    }
-
-    auto& res = parser.get();
-    HttpResponse out;
-    out.status = static_cast<int>(res.result_int());
-    out.content_type = std::string(res[http::field::content_type]);
-    out.body = std::move(res.body());
-    return out;
 }
 
 }  // namespace bpfnet

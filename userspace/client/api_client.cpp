@@ -1,11 +1,11 @@
-#include "client.h"
+#include "client/api_client.h"
 
 #include <fmt/format.h>
 
-#include "agent/daemon.h"
-#include "agent/http.h"
+#include "client/http_client.h"
+#include "client/socket_path.h"
 
-namespace bpfnet::cli {
+namespace bpfnet {
 
 ApiClient::ApiClient(std::string run_dir) : socket_(native_socket_path(run_dir)) {}
 
@@ -36,4 +36,4 @@ Result<nlohmann::ordered_json> ApiClient::call(const std::string& method, const 
     return decoded;
 }
 
-}  // namespace bpfnet::cli
+}  // namespace bpfnet
