@@ -40,6 +40,8 @@
 #include "core/ipv4.h"
 #include "datapath/bpf_skeleton.h"
 #include "datapath/libbpf_log.h"
+#include "maps/endpoint_maps.h"
+#include "maps/network_maps.h"
 
 namespace bpfnet {
 namespace {
@@ -89,13 +91,6 @@ class InNetns {
 
 uint32_t be(const char* addr) {
     return Ipv4::parse(addr)->network_order();
-}
-
-template <size_t N>
-void copy_mac(uint8_t (&dst)[N], const char* text) {
-    static_assert(N == 6);
-    const auto m = MacAddr::parse(text);
-    std::memcpy(dst, m->bytes.data(), 6);
 }
 
 // Destination MAC, source MAC, EtherType.
@@ -181,34 +176,24 @@ class EndpointAttach : public ::testing::Test {
         ASSERT_TRUE(loaded.ok()) << loaded.error().message;
         const int prog_fd = bpf_program__fd(skel_->progs.bpfnet_from_ep);
 
-        bpfnet_net_info net{};
-        net.subnet = be("10.212.0.0");
-        net.gateway = be(kGateway);
-        net.flags = BPFNET_NET_ICC;
-        net.prefix_len = 24;
-        copy_mac(net.gateway_mac, kGatewayMac);
-        ASSERT_EQ(bpf_map__update_elem(skel_->maps.bpfnet_net, &kNetwork, sizeof(kNetwork), &net,
-                                       sizeof(net), BPF_ANY),
-                  0);
-        bpfnet_lpm_v4 lpm{24, net.subnet};
-        ASSERT_EQ(bpf_map__update_elem(skel_->maps.bpfnet_subnets, &lpm, sizeof(lpm), &kNetwork,
-                                       sizeof(kNetwork), BPF_ANY),
-                  0);
+        // Filled through the agent's own typed maps (userspace/maps/).
+        NetworkMaps networks(bpf_map__fd(skel_->maps.bpfnet_net),
+                             bpf_map__fd(skel_->maps.bpfnet_subnets));
+        const Status net = networks.put(NetworkEntry{.id = kNetwork,
+                                                     .subnet = *Cidr::parse("10.212.0.0/24"),
+                                                     .gateway = *Ipv4::parse(kGateway),
+                                                     .flags = BPFNET_NET_ICC,
+                                                     .gateway_mac = *MacAddr::parse(kGatewayMac)});
+        ASSERT_TRUE(net.ok()) << net.error().message;
+        EndpointMaps endpoints(bpf_map__fd(skel_->maps.bpfnet_ep_by_if),
+                               bpf_map__fd(skel_->maps.bpfnet_ep_by_ip),
+                               bpf_map__fd(skel_->maps.bpfnet_ep_stats));
         for (const Sandbox* sb : {&a_, &b_}) {
-            bpfnet_endpoint src{};
-            src.ip = be(sb->ip);
-            src.network = kNetwork;
-            copy_mac(src.mac, sb->mac);
-            ASSERT_EQ(bpf_map__update_elem(skel_->maps.bpfnet_ep_by_if, &sb->ifindex,
-                                           sizeof(sb->ifindex), &src, sizeof(src), BPF_ANY),
-                      0);
-            bpfnet_ep_key key{kNetwork, src.ip};
-            bpfnet_ep_dest dest{};
-            dest.ifindex = sb->ifindex;
-            copy_mac(dest.mac, sb->mac);
-            ASSERT_EQ(bpf_map__update_elem(skel_->maps.bpfnet_ep_by_ip, &key, sizeof(key), &dest,
-                                           sizeof(dest), BPF_ANY),
-                      0);
+            const Status ep = endpoints.put(EndpointEntry{.ifindex = sb->ifindex,
+                                                          .network = kNetwork,
+                                                          .ip = *Ipv4::parse(sb->ip),
+                                                          .mac = *MacAddr::parse(sb->mac)});
+            ASSERT_TRUE(ep.ok()) << ep.error().message;
         }
 
         // Attach in the host netns (ifindexes are per netns): tcx where the kernel has it (6.6+),

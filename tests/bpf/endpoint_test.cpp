@@ -29,6 +29,8 @@
 #include "common/privileged.h"
 #include "datapath/bpf_skeleton.h"
 #include "datapath/libbpf_log.h"
+#include "maps/endpoint_maps.h"
+#include "maps/network_maps.h"
 
 namespace bpfnet {
 namespace {
@@ -71,13 +73,6 @@ struct RunOutput {
     uint32_t retval = 0;
     std::vector<uint8_t> data;
 };
-
-template <size_t N>
-void copy_mac(uint8_t (&dst)[N], const char* text) {
-    static_assert(N == 6);
-    const MacAddr m = mac(text);
-    std::memcpy(dst, m.bytes.data(), 6);
-}
 
 uint32_t be(const char* addr) {
     return ip(addr).network_order();
@@ -165,49 +160,40 @@ class EndpointProg : public ::testing::Test {
         for (const auto& ep : {kA, kB, kC}) add_endpoint(ep);
     }
 
+    // The maps are filled through the agent's own typed maps (userspace/maps/).
+    NetworkMaps networks() const {
+        return NetworkMaps(bpf_map__fd(skel_->maps.bpfnet_net),
+                           bpf_map__fd(skel_->maps.bpfnet_subnets));
+    }
+
     void add_network(uint32_t key, const char* subnet, uint32_t prefix_len, const char* gateway,
                      const char* gateway_mac, uint32_t flags) {
-        bpfnet_net_info info{};
-        info.subnet = be(subnet);
-        info.gateway = be(gateway);
-        info.flags = flags;
-        info.prefix_len = prefix_len;
-        copy_mac(info.gateway_mac, gateway_mac);
-        ASSERT_EQ(bpf_map__update_elem(skel_->maps.bpfnet_net, &key, sizeof(key), &info,
-                                       sizeof(info), BPF_ANY),
-                  0);
-        bpfnet_lpm_v4 lpm{prefix_len, info.subnet};
-        ASSERT_EQ(bpf_map__update_elem(skel_->maps.bpfnet_subnets, &lpm, sizeof(lpm), &key,
-                                       sizeof(key), BPF_ANY),
-                  0);
+        const Status put = networks().put(NetworkEntry{
+            .id = key,
+            .subnet = Cidr{ip(subnet), static_cast<uint8_t>(prefix_len)},
+            .gateway = ip(gateway),
+            .flags = flags,
+            .gateway_mac = mac(gateway_mac),
+        });
+        ASSERT_TRUE(put.ok()) << put.error().message;
     }
 
     void set_network_flags(uint32_t key, uint32_t flags) {
-        bpfnet_net_info info{};
-        ASSERT_EQ(
-            bpf_map__lookup_elem(skel_->maps.bpfnet_net, &key, sizeof(key), &info, sizeof(info), 0),
-            0);
-        info.flags = flags;
-        ASSERT_EQ(bpf_map__update_elem(skel_->maps.bpfnet_net, &key, sizeof(key), &info,
-                                       sizeof(info), BPF_EXIST),
-                  0);
+        NetworkMaps maps = networks();
+        auto info = maps.get(key);
+        ASSERT_TRUE(info.has_value());
+        info->flags = flags;
+        const Status put = maps.net().put(key, *info, BPF_EXIST);
+        ASSERT_TRUE(put.ok()) << put.error().message;
     }
 
     void add_endpoint(const TestEndpoint& ep) {
-        bpfnet_endpoint src{};
-        src.ip = be(ep.ip);
-        src.network = ep.network;
-        copy_mac(src.mac, ep.mac);
-        ASSERT_EQ(bpf_map__update_elem(skel_->maps.bpfnet_ep_by_if, &ep.ifindex, sizeof(ep.ifindex),
-                                       &src, sizeof(src), BPF_ANY),
-                  0);
-        bpfnet_ep_key key{ep.network, be(ep.ip)};
-        bpfnet_ep_dest dest{};
-        dest.ifindex = ep.ifindex;
-        copy_mac(dest.mac, ep.mac);
-        ASSERT_EQ(bpf_map__update_elem(skel_->maps.bpfnet_ep_by_ip, &key, sizeof(key), &dest,
-                                       sizeof(dest), BPF_ANY),
-                  0);
+        EndpointMaps maps(bpf_map__fd(skel_->maps.bpfnet_ep_by_if),
+                          bpf_map__fd(skel_->maps.bpfnet_ep_by_ip),
+                          bpf_map__fd(skel_->maps.bpfnet_ep_stats));
+        const Status put = maps.put(EndpointEntry{
+            .ifindex = ep.ifindex, .network = ep.network, .ip = ip(ep.ip), .mac = mac(ep.mac)});
+        ASSERT_TRUE(put.ok()) << put.error().message;
     }
 
     // One BPF_PROG_TEST_RUN on `in`, with the skb on lo (ctx.ifindex 1).

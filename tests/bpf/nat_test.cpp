@@ -29,6 +29,9 @@
 #include "common/privileged.h"
 #include "datapath/bpf_skeleton.h"
 #include "datapath/libbpf_log.h"
+#include "maps/endpoint_maps.h"
+#include "maps/network_maps.h"
+#include "maps/published_port_maps.h"
 
 namespace bpfnet {
 namespace {
@@ -193,24 +196,21 @@ class NatProg : public ::testing::Test {
         ep_fd_ = bpf_program__fd(endpoint_->progs.bpfnet_from_ep);
 
         // The endpoint's network and the endpoint (whose host veth is lo in test runs).
-        bpfnet_net_info net{};
-        net.subnet = be("10.216.1.0");
-        net.gateway = be("10.216.1.1");
-        net.prefix_len = 24;
-        net.flags = BPFNET_NET_ICC;
-        std::memcpy(net.gateway_mac, mac(kGwMac).bytes.data(), 6);
-        update(uplink_->maps.bpfnet_net, kNet, net);
-        bpfnet_lpm_v4 lpm{24, net.subnet};
-        update(uplink_->maps.bpfnet_subnets, lpm, kNet);
-        set_endpoint(0);
-        bpfnet_endpoint src{};
-        src.ip = be(kEp);
-        src.network = kNet;
-        std::memcpy(src.mac, mac(kEpMac).bytes.data(), 6);
-        update(uplink_->maps.bpfnet_ep_by_if, kLo, src);
+        // Filled through the agent's own typed maps (userspace/maps/).
+        const Status net = NetworkMaps(bpf_map__fd(uplink_->maps.bpfnet_net),
+                                       bpf_map__fd(uplink_->maps.bpfnet_subnets))
+                               .put(NetworkEntry{.id = kNet,
+                                                 .subnet = *Cidr::parse("10.216.1.0/24"),
+                                                 .gateway = ip("10.216.1.1"),
+                                                 .flags = BPFNET_NET_ICC,
+                                                 .gateway_mac = mac(kGwMac)});
+        ASSERT_TRUE(net.ok()) << net.error().message;
+        set_endpoint(false);
+        const Status src = endpoints().put_source(the_endpoint(false));
+        ASSERT_TRUE(src.ok()) << src.error().message;
 
-        uint8_t one = 1;
-        update(uplink_->maps.bpfnet_local_ip, be(kHost), one);
+        const Status local = published().sync_local_ips({be(kHost)});
+        ASSERT_TRUE(local.ok()) << local.error().message;
         publish(0, 8080, kTcp, 80);
         publish(0, 5353, kUdp, 53);
         publish(0, 3868, kSctp, 3868);
@@ -218,29 +218,37 @@ class NatProg : public ::testing::Test {
         publish(be(kOtherHost), 9090, kTcp, 90);
     }
 
-    template <typename K, typename V>
-    void update(bpf_map* map, const K& key, const V& value) {
-        ASSERT_EQ(bpf_map__update_elem(map, &key, sizeof(key), &value, sizeof(value), BPF_ANY), 0)
-            << bpf_map__name(map);
+    EndpointMaps endpoints() const {
+        return EndpointMaps(bpf_map__fd(uplink_->maps.bpfnet_ep_by_if),
+                            bpf_map__fd(uplink_->maps.bpfnet_ep_by_ip),
+                            bpf_map__fd(uplink_->maps.bpfnet_ep_stats));
     }
-    void set_endpoint(uint8_t flags) {
-        bpfnet_ep_key key{kNet, be(kEp)};
-        bpfnet_ep_dest dest{};
-        dest.ifindex = kLo;
-        dest.flags = flags;
-        std::memcpy(dest.mac, mac(kEpMac).bytes.data(), 6);
-        update(uplink_->maps.bpfnet_ep_by_ip, key, dest);
+    PublishedPortMaps published() const {
+        return PublishedPortMaps(bpf_map__fd(uplink_->maps.bpfnet_pub_port),
+                                 bpf_map__fd(uplink_->maps.bpfnet_local_ip));
+    }
+    // The endpoint, whose host veth is lo in test runs.
+    static EndpointEntry the_endpoint(bool xdp_target) {
+        return EndpointEntry{.ifindex = kLo,
+                             .network = kNet,
+                             .ip = ip(kEp),
+                             .mac = mac(kEpMac),
+                             .xdp_target = xdp_target};
+    }
+    void set_endpoint(bool xdp_target) {
+        const Status put = endpoints().put_destination(the_endpoint(xdp_target));
+        ASSERT_TRUE(put.ok()) << put.error().message;
     }
     void publish(uint32_t host_ip, uint16_t port, uint8_t proto, uint16_t target_port) {
-        bpfnet_svc_key key{};
-        key.host_ip = host_ip;
-        key.port = htons(port);
-        key.proto = proto;
-        bpfnet_svc_target target{};
-        target.ip = be(kEp);
-        target.network = kNet;
-        target.port = htons(target_port);
-        update(uplink_->maps.bpfnet_pub_port, key, target);
+        PublishedPort p;
+        p.binding = PortBinding{.proto = static_cast<IpProto>(proto),
+                                .host_ip = Ipv4::from_network_order(host_ip),
+                                .host_port = port,
+                                .container_port = target_port};
+        p.endpoint_ip = ip(kEp);
+        p.network = kNet;
+        const Status put = published().put({p});
+        ASSERT_TRUE(put.ok()) << put.error().message;
     }
 
     std::optional<bpfnet_ct_entry> ct(const bpfnet_ct_key& key) const {
@@ -551,7 +559,7 @@ TEST_F(NatProg, ClosedAndExpiredFlowsStartOver) {
 }
 
 TEST_F(NatProg, XdpTranslatesFlowsToEndpointsThatTakeXdpFrames) {
-    set_endpoint(BPFNET_EP_F_XDP_TARGET);
+    set_endpoint(true);
     const auto out = uplink_xdp(client_syn());
     ASSERT_EQ(out.err, 0) << libbpf_error_text(out.err);
     EXPECT_EQ(out.retval, static_cast<uint32_t>(XDP_REDIRECT));
@@ -577,7 +585,7 @@ TEST_F(NatProg, XdpPassesWhatItDoesNotHandle) {
     EXPECT_EQ(ct_size(), 2u);
     EXPECT_EQ(counter(BPFNET_NAT_DNAT_XDP), 0u);
     // SCTP, fragments, unpublished ports: the TC program's (or the host's) business.
-    set_endpoint(BPFNET_EP_F_XDP_TARGET);
+    set_endpoint(true);
     auto frag = udp_frame(kClientMac, kUplinkMac, kClient, kHost, 41000, 5353);
     set_frag(frag, 0x2000);
     for (const auto& in :

@@ -26,6 +26,9 @@
 #include "common/privileged.h"
 #include "datapath/bpf_skeleton.h"
 #include "datapath/libbpf_log.h"
+#include "maps/endpoint_maps.h"
+#include "maps/network_maps.h"
+#include "maps/overlay_maps.h"
 
 namespace bpfnet {
 namespace {
@@ -68,25 +71,41 @@ class OverlayProg : public ::testing::Test {
         const Status overlay_loaded = overlay_.load();
         ASSERT_TRUE(overlay_loaded.ok()) << overlay_loaded.error().message;
 
-        bpfnet_net_info net{};
-        net.subnet = ip("10.233.0.0").network_order();
-        net.gateway = 0;  // overlays have no gateway on the host
-        net.prefix_len = 24;
-        net.flags = BPFNET_NET_ICC;
-        std::memcpy(net.gateway_mac, mac(kBridgeMac).bytes.data(), 6);
-        update(endpoint_->maps.bpfnet_net, kNet, net);
-        bpfnet_endpoint src{};
-        src.ip = ip(kLocal).network_order();
-        src.network = kNet;
-        std::memcpy(src.mac, mac(kLocalMac).bytes.data(), 6);
-        update(endpoint_->maps.bpfnet_ep_by_if, kLo, src);
-        bpfnet_ep_key key{kNet, ip(kRemote).network_order()};
-        bpfnet_tunnel_dest remote{};
-        remote.vtep = ip("192.0.2.20").network_order();
-        remote.vni = kVni;
-        std::memcpy(remote.mac, mac(kRemoteMac).bytes.data(), 6);
-        update(endpoint_->maps.bpfnet_tunnel, key, remote);
+        // Filled through the agent's own typed maps (userspace/maps/). Only the network's
+        // bpfnet_net entry: these tests never needed its subnet in bpfnet_subnets.
+        const bpfnet_net_info net = NetworkMaps::encode(
+            NetworkEntry{.id = kNet,
+                         .subnet = *Cidr::parse("10.233.0.0/24"),
+                         .gateway = Ipv4{},  // overlays have no gateway on the host
+                         .flags = BPFNET_NET_ICC,
+                         .gateway_mac = mac(kBridgeMac)});
+        const Status put_net = networks().net().put(kNet, net);
+        ASSERT_TRUE(put_net.ok()) << put_net.error().message;
+        const Status src = endpoints().put_source(EndpointEntry{
+            .ifindex = kLo, .network = kNet, .ip = ip(kLocal), .mac = mac(kLocalMac)});
+        ASSERT_TRUE(src.ok()) << src.error().message;
+        const Status tunnel = overlay_maps().put_tunnel(
+            kNet, kVni,
+            RemoteEndpoint{.ip = ip(kRemote), .mac = mac(kRemoteMac), .vtep = ip("192.0.2.20")});
+        ASSERT_TRUE(tunnel.ok()) << tunnel.error().message;
         set_vxlan_device(kLo);
+    }
+
+    NetworkMaps networks() const {
+        return NetworkMaps(bpf_map__fd(endpoint_->maps.bpfnet_net),
+                           bpf_map__fd(endpoint_->maps.bpfnet_subnets));
+    }
+    EndpointMaps endpoints() const {
+        return EndpointMaps(bpf_map__fd(endpoint_->maps.bpfnet_ep_by_if),
+                            bpf_map__fd(endpoint_->maps.bpfnet_ep_by_ip),
+                            bpf_map__fd(endpoint_->maps.bpfnet_ep_stats));
+    }
+    // The agent's wiring: bpfnet_tunnel from the endpoint object, the rest from the overlay's
+    // (shared with the endpoint object's where both have them).
+    OverlayMaps overlay_maps() const {
+        return OverlayMaps(bpf_map__fd(endpoint_->maps.bpfnet_tunnel),
+                           bpf_map__fd(overlay_->maps.bpfnet_vni),
+                           bpf_map__fd(endpoint_->maps.bpfnet_vx_cfg));
     }
 
     template <typename K, typename V>
@@ -95,9 +114,8 @@ class OverlayProg : public ::testing::Test {
             << bpf_map__name(map);
     }
     void set_vxlan_device(uint32_t ifindex) {
-        bpfnet_vx_cfg cfg{ifindex, 0};
-        uint32_t zero = 0;
-        update(endpoint_->maps.bpfnet_vx_cfg, zero, cfg);
+        const Status put = overlay_maps().set_vxlan_device(ifindex);
+        ASSERT_TRUE(put.ok()) << put.error().message;
     }
     uint64_t drops(uint32_t reason) const {
         std::vector<bpfnet_drop_stats> per_cpu(static_cast<size_t>(libbpf_num_possible_cpus()));
@@ -164,12 +182,11 @@ TEST_F(OverlayProg, UnknownAddressesAndNoDeviceLeaveItToTheStack) {
 }
 
 TEST_F(OverlayProg, IccOffAppliesAcrossHostsToo) {
-    bpfnet_net_info net{};
-    ASSERT_EQ(
-        bpf_map__lookup_elem(endpoint_->maps.bpfnet_net, &kNet, sizeof(kNet), &net, sizeof(net), 0),
-        0);
-    net.flags = 0;
-    update(endpoint_->maps.bpfnet_net, kNet, net);
+    NetworkMaps maps = networks();
+    auto net = maps.get(kNet);
+    ASSERT_TRUE(net.has_value());
+    net->flags = 0;
+    ASSERT_TRUE(maps.net().put(kNet, *net).ok());
     const auto out = testing::run_test(ep_fd(), udp_to(kRemote, kRemoteMac));
     EXPECT_EQ(out.retval, static_cast<uint32_t>(TC_ACT_SHOT));
     EXPECT_EQ(drops(BPFNET_DROP_ICC_DISABLED), 1u);
@@ -193,12 +210,10 @@ TEST_F(OverlayProg, DecapWithoutTunnelMetadataIsDropped) {
 // reason match what the frames were, the local endpoint's counter the deliveries, and the agent's
 // maps are untouched.
 TEST_F(OverlayProg, FuzzedFramesFromTheTunnelAreDeliveredExactlyOrDropped) {
-    update(overlay_->maps.bpfnet_vni, kVni, kNet);
-    const bpfnet_ep_key local{kNet, ip(kLocal).network_order()};
-    bpfnet_ep_dest dest{};
-    dest.ifindex = kLocalVeth;
-    std::memcpy(dest.mac, mac(kLocalMac).bytes.data(), 6);
-    update(overlay_->maps.bpfnet_ep_by_ip, local, dest);
+    ASSERT_TRUE(overlay_maps().put_vni(kVni, kNet).ok());
+    const Status local = endpoints().put_destination(EndpointEntry{
+        .ifindex = kLocalVeth, .network = kNet, .ip = ip(kLocal), .mac = mac(kLocalMac)});
+    ASSERT_TRUE(local.ok()) << local.error().message;
 
     BpfSkeleton<overlay_harness> harness;
     const Status harness_loaded = harness.open_and_load();

@@ -42,6 +42,9 @@
 #include "common/privileged.h"
 #include "datapath/bpf_skeleton.h"
 #include "datapath/libbpf_log.h"
+#include "maps/endpoint_maps.h"
+#include "maps/network_maps.h"
+#include "maps/published_port_maps.h"
 
 namespace bpfnet {
 namespace {
@@ -266,30 +269,35 @@ class UplinkProg : public ::testing::Test {
 
         // The network, in both objects' maps; the endpoint program also needs the subnets and the
         // sending endpoint (on lo).
-        bpfnet_net_info net{};
-        net.subnet = be(kSubnet);
-        net.gateway = be(kGw);
-        net.flags = BPFNET_NET_ICC;
-        net.prefix_len = 24;
-        std::memcpy(net.gateway_mac, mac(kGwMac).bytes.data(), 6);
-        ASSERT_NO_FATAL_FAILURE(update(uplink_->maps.bpfnet_net, kNet, net));
-        ASSERT_NO_FATAL_FAILURE(update(endpoint_->maps.bpfnet_net, kNet, net));
-        const bpfnet_lpm_v4 lpm{24, be(kSubnet)};
-        ASSERT_NO_FATAL_FAILURE(update(endpoint_->maps.bpfnet_subnets, lpm, kNet));
-        ASSERT_NO_FATAL_FAILURE(update(uplink_->maps.bpfnet_subnets, lpm, kNet));
-        bpfnet_endpoint sender{};
-        sender.ip = be(kEp);
-        sender.network = kNet;
-        std::memcpy(sender.mac, mac(kEpMac).bytes.data(), 6);
-        ASSERT_NO_FATAL_FAILURE(update(endpoint_->maps.bpfnet_ep_by_if, kLo, sender));
+        // Everything is filled through the agent's own typed maps (userspace/maps/).
+        const NetworkEntry network{.id = kNet,
+                                   .subnet = Cidr{ip(kSubnet), 24},
+                                   .gateway = ip(kGw),
+                                   .flags = BPFNET_NET_ICC,
+                                   .gateway_mac = mac(kGwMac)};
+        const Status up_net = NetworkMaps(bpf_map__fd(uplink_->maps.bpfnet_net),
+                                          bpf_map__fd(uplink_->maps.bpfnet_subnets))
+                                  .put(network);
+        ASSERT_TRUE(up_net.ok()) << up_net.error().message;
+        const Status ep_net = NetworkMaps(bpf_map__fd(endpoint_->maps.bpfnet_net),
+                                          bpf_map__fd(endpoint_->maps.bpfnet_subnets))
+                                  .put(network);
+        ASSERT_TRUE(ep_net.ok()) << ep_net.error().message;
+        const Status sender =
+            EndpointMaps(bpf_map__fd(endpoint_->maps.bpfnet_ep_by_if),
+                         bpf_map__fd(endpoint_->maps.bpfnet_ep_by_ip),
+                         bpf_map__fd(endpoint_->maps.bpfnet_ep_stats))
+                .put_source(EndpointEntry{
+                    .ifindex = kLo, .network = kNet, .ip = ip(kEp), .mac = mac(kEpMac)});
+        ASSERT_TRUE(sender.ok()) << sender.error().message;
 
         // Where the uplink program delivers.
         ASSERT_NO_FATAL_FAILURE(add_destination(kNet, kEp, kEpVeth, kEpMac));
         ASSERT_NO_FATAL_FAILURE(add_destination(kNet, kEp2, kEp2Veth, kEp2Mac));
         ASSERT_NO_FATAL_FAILURE(add_destination(kNoNet, kEp, kEpVeth, kEpMac));
 
-        const uint8_t one = 1;
-        ASSERT_NO_FATAL_FAILURE(update(uplink_->maps.bpfnet_local_ip, be(kHost), one));
+        const Status local = published().sync_local_ips({be(kHost)});
+        ASSERT_TRUE(local.ok()) << local.error().message;
         // host_ip 0: any of the host's addresses.
         ASSERT_NO_FATAL_FAILURE(publish(nullptr, 8443, kTcp, kEp, 443));
         ASSERT_NO_FATAL_FAILURE(publish(nullptr, 5300, kUdp, kEp, 53));
@@ -313,34 +321,35 @@ class UplinkProg : public ::testing::Test {
         }
     }
 
-    template <typename K, typename V>
-    static void update(bpf_map* map, const K& key, const V& value) {
-        ASSERT_EQ(bpf_map__update_elem(map, &key, sizeof(key), &value, sizeof(value), BPF_ANY), 0)
-            << bpf_map__name(map);
-    }
-
     void add_destination(uint32_t network, const char* addr, uint32_t ifindex, const char* mac_text,
-                         uint8_t flags = 0) {
-        const bpfnet_ep_key key{network, be(addr)};
-        bpfnet_ep_dest dest{};
-        dest.ifindex = ifindex;
-        dest.flags = flags;
-        std::memcpy(dest.mac, mac(mac_text).bytes.data(), 6);
-        update(uplink_->maps.bpfnet_ep_by_ip, key, dest);
+                         bool xdp_target = false) {
+        const Status put = EndpointMaps(bpf_map__fd(uplink_->maps.bpfnet_ep_by_if),
+                                        bpf_map__fd(uplink_->maps.bpfnet_ep_by_ip),
+                                        bpf_map__fd(uplink_->maps.bpfnet_ep_stats))
+                               .put_destination(EndpointEntry{.ifindex = ifindex,
+                                                              .network = network,
+                                                              .ip = ip(addr),
+                                                              .mac = mac(mac_text),
+                                                              .xdp_target = xdp_target});
+        ASSERT_TRUE(put.ok()) << put.error().message;
+    }
+    PublishedPortMaps published() const {
+        return PublishedPortMaps(bpf_map__fd(uplink_->maps.bpfnet_pub_port),
+                                 bpf_map__fd(uplink_->maps.bpfnet_local_ip));
     }
 
     // host nullptr: any of the host's addresses (host_ip 0).
     void publish(const char* host, uint16_t port, uint8_t proto, const char* target,
                  uint16_t target_port, uint32_t network = kNet) {
-        bpfnet_svc_key key{};
-        key.host_ip = host ? be(host) : 0;
-        key.port = htons(port);
-        key.proto = proto;
-        bpfnet_svc_target value{};
-        value.ip = be(target);
-        value.network = network;
-        value.port = htons(target_port);
-        update(uplink_->maps.bpfnet_pub_port, key, value);
+        PublishedPort p;
+        p.binding = PortBinding{.proto = static_cast<IpProto>(proto),
+                                .host_ip = host ? ip(host) : Ipv4{},
+                                .host_port = port,
+                                .container_port = target_port};
+        p.endpoint_ip = ip(target);
+        p.network = network;
+        const Status put = published().put({p});
+        ASSERT_TRUE(put.ok()) << put.error().message;
     }
 
     // ---- conntrack ----
@@ -649,8 +658,8 @@ TEST_F(UplinkProg, FuzzedFramesGetOnlyAllowedVerdictsAndWellFormedConntrack) {
 // XDP_ABORTED; a passed frame is exactly the frame that arrived, since the TC program handles it
 // next. Every flow the frames created has both entries, each naming the other.
 TEST_F(UplinkProg, FuzzedFramesAtXdpArePassedUntouchedOrRedirectedWithWellFormedConntrack) {
-    ASSERT_NO_FATAL_FAILURE(add_destination(kNet, kEp, kEpVeth, kEpMac, BPFNET_EP_F_XDP_TARGET));
-    ASSERT_NO_FATAL_FAILURE(add_destination(kNet, kEp2, kEp2Veth, kEp2Mac, BPFNET_EP_F_XDP_TARGET));
+    ASSERT_NO_FATAL_FAILURE(add_destination(kNet, kEp, kEpVeth, kEpMac, true));
+    ASSERT_NO_FATAL_FAILURE(add_destination(kNet, kEp2, kEp2Veth, kEp2Mac, true));
     const std::vector<std::vector<uint8_t>> seeds = {
         client_syn(),
         tcp_frame(kFromPeer, kClient, kHost, 40000, 8443, kTcpAck | kTcpPsh, 64, "GET /"),

@@ -36,6 +36,18 @@ struct PortBinding {
     std::string str() const;  // "0.0.0.0:8080->80/tcp", as `docker port` prints
 };
 
+// A host port forwarded to an endpoint, with what the NAT needs to know about its network.
+struct PublishedPort {
+    PortBinding binding;
+    Ipv4 endpoint_ip;
+    std::string bridge;
+    Cidr subnet;
+    // On a gateway_mode_ipv4=routed network: the container port is opened to direct routing,
+    // the host port is not translated.
+    bool routed = false;
+    uint32_t network = 0;  // the network's datapath ID: its key in the BPF maps
+};
+
 // One container port to publish, before a host port is chosen.
 struct PortRequest {
     IpProto proto = IpProto::Tcp;

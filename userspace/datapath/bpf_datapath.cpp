@@ -23,10 +23,9 @@
 #include "core/pin_layout.h"
 #include "datapath/bpf_datapath_state.h"
 #include "datapath/bpf_skeleton.h"
-#include "datapath/bpf_util.h"
+#include "datapath/host_addresses.h"
 #include "datapath/libbpf_log.h"
 #include "datapath/pinned_maps.h"
-#include "datapath/published_maps.h"
 #include "datapath/socket_nat.h"
 #include "datapath/tc_attach.h"
 #include "datapath/xdp_attach.h"
@@ -37,10 +36,6 @@
 namespace bpfnet {
 
 namespace {
-
-void copy_mac(uint8_t* dst, const MacAddr& mac) {
-    std::memcpy(dst, mac.bytes.data(), 6);
-}
 
 bool ifindex_exists(uint32_t ifindex) {
     char name[IF_NAMESIZE];
@@ -118,17 +113,17 @@ Result<std::unique_ptr<BpfDatapath>> BpfDatapath::open(KernelDatapath& kernel,
 
     auto* skel = state->skel.get();
     state->prog_fd = bpf_program__fd(skel->progs.bpfnet_from_ep);
-    state->net_fd = bpf_map__fd(skel->maps.bpfnet_net);
-    state->ep_by_if_fd = bpf_map__fd(skel->maps.bpfnet_ep_by_if);
-    state->ep_by_ip_fd = bpf_map__fd(skel->maps.bpfnet_ep_by_ip);
-    state->subnets_fd = bpf_map__fd(skel->maps.bpfnet_subnets);
-    state->stats_fd = bpf_map__fd(skel->maps.bpfnet_ep_stats);
-    state->ct_fd = bpf_map__fd(skel->maps.bpfnet_ct);
+    state->networks =
+        NetworkMaps(bpf_map__fd(skel->maps.bpfnet_net), bpf_map__fd(skel->maps.bpfnet_subnets));
+    state->endpoints = EndpointMaps(bpf_map__fd(skel->maps.bpfnet_ep_by_if),
+                                    bpf_map__fd(skel->maps.bpfnet_ep_by_ip),
+                                    bpf_map__fd(skel->maps.bpfnet_ep_stats));
+    state->conntrack = ConntrackMap(bpf_map__fd(skel->maps.bpfnet_ct));
     auto* up = state->uplink_skel.get();
     state->uplink_prog_fd = bpf_program__fd(up->progs.bpfnet_from_uplink);
     state->uplink_xdp_fd = bpf_program__fd(up->progs.bpfnet_up_xdp);
-    state->published_fd = bpf_map__fd(up->maps.bpfnet_pub_port);
-    state->local_ips_fd = bpf_map__fd(up->maps.bpfnet_local_ip);
+    state->ports = PublishedPortMaps(bpf_map__fd(up->maps.bpfnet_pub_port),
+                                     bpf_map__fd(up->maps.bpfnet_local_ip));
     if (auto nat = SocketNat::open(state->pin_dir); nat) {
         state->socket_nat = std::move(*nat);
     } else {
@@ -183,52 +178,26 @@ Result<uint32_t> BpfDatapath::put_network_maps(const Network& network, Ipv4 gate
     if (!bridge)
         return fail(ErrorKind::Internal, fmt::format("bridge {} vanished", network.bridge_name));
     // A bridge re-created under a new ifindex changes this value only: every key stays.
-    bpfnet_net_info info{};
-    info.subnet = network.ipam.subnet.network().network_order();
-    info.gateway = gateway.network_order();
-    info.prefix_len = network.ipam.subnet.prefix_len;
-    info.flags = flags;
-    info.bridge_ifindex = static_cast<uint32_t>(bridge->ifindex);
-    copy_mac(info.gateway_mac, bridge->mac);
-    if (int err = bpf_map_update_elem(state_->net_fd, &key, &info, BPF_ANY); err) {
-        return fail(map_error("bpfnet_net update", err));
-    }
-    bpfnet_lpm_v4 prefix{.prefix_len = info.prefix_len, .addr = info.subnet};
-    if (int err = bpf_map_update_elem(state_->subnets_fd, &prefix, &key, BPF_ANY); err) {
-        return fail(map_error("bpfnet_subnets update", err));
-    }
+    BPFNET_TRY(state_->networks.put(NetworkEntry{
+        .id = key,
+        .subnet = network.ipam.subnet,
+        .gateway = gateway,
+        .flags = flags,
+        .bridge_ifindex = static_cast<uint32_t>(bridge->ifindex),
+        .gateway_mac = bridge->mac,
+    }));
     return key;
 }
 
 void BpfDatapath::drop_network_maps(const Network& network) {
-    const uint32_t key = network.datapath_id;
-    bpf_map_delete_elem(state_->net_fd, &key);
-    bpfnet_lpm_v4 prefix{.prefix_len = network.ipam.subnet.prefix_len,
-                         .addr = network.ipam.subnet.network().network_order()};
-    uint32_t owner = 0;
     // Only its own: a subnet entry of another network (never expected) or another bridge stays.
-    if (bpf_map_lookup_elem(state_->subnets_fd, &prefix, &owner) == 0 && owner == key)
-        bpf_map_delete_elem(state_->subnets_fd, &prefix);
+    state_->networks.drop(network.datapath_id, network.ipam.subnet);
 }
 
 Status BpfDatapath::remove_network(const Network& network) {
     drop_network_maps(network);
     return kernel_.remove_network(network);
 }
-
-namespace {
-
-// A full endpoint map is the host's limit, said as such.
-Error endpoint_map_error(const char* what, int err) {
-    Error e = map_error(what, err);
-    if (e.kind == ErrorKind::Exhausted) {
-        e.message = fmt::format("no room for another endpoint on this host ({} at most): {}",
-                                BPFNET_MAX_ENDPOINTS, e.message);
-    }
-    return e;
-}
-
-}  // namespace
 
 Status BpfDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& endpoint,
                                     const Sandbox& sandbox) {
@@ -240,15 +209,10 @@ Status BpfDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& end
         return fail(ErrorKind::Internal,
                     fmt::format("{} vanished while connecting", endpoint.host_ifname));
     }
-    uint32_t ifindex = host->ifindex;
-    bpfnet_endpoint src{};
-    src.ip = endpoint.ip.network_order();
-    src.network = network;
-    copy_mac(src.mac, endpoint.mac);
-    bpfnet_ep_key dest_key{.network = network, .ip = src.ip};
-    bpfnet_ep_dest dest{};
-    dest.ifindex = ifindex;
-    copy_mac(dest.mac, endpoint.mac);
+    EndpointEntry entry{.ifindex = static_cast<uint32_t>(host->ifindex),
+                        .network = network,
+                        .ip = endpoint.ip,
+                        .mac = endpoint.mac};
     if (xdp_may_run()) {
         // XDP on an uplink redirects to the host end; the veth hands such frames to the sandbox
         // end only if that has NAPI, which GRO gives it. Docker's container end can be reached
@@ -259,19 +223,13 @@ Status BpfDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& end
                                return kernel::set_gro(endpoint.ifname, true);
                            });
         if (gro)
-            dest.flags |= BPFNET_EP_F_XDP_TARGET;
+            entry.xdp_target = true;
         else
             spdlog::debug("endpoint {} reached from uplinks by TC only: {}",
                           endpoint.id.substr(0, 12), gro.error().message);
     }
     // Maps first, program last: the program drops traffic from a veth it has no entry for.
-    if (int err = bpf_map_update_elem(state_->ep_by_if_fd, &ifindex, &src, BPF_ANY); err) {
-        return fail(endpoint_map_error("bpfnet_ep_by_if update", err));
-    }
-    if (int err = bpf_map_update_elem(state_->ep_by_ip_fd, &dest_key, &dest, BPF_ANY); err) {
-        bpf_map_delete_elem(state_->ep_by_if_fd, &ifindex);
-        return fail(endpoint_map_error("bpfnet_ep_by_ip update", err));
-    }
+    BPFNET_TRY(state_->endpoints.put(entry));
     if (state_->socket_nat && endpoint.owner != Owner::Docker) {
         // Hairpin through the socket NAT for this sandbox's sockets towards its own network's
         // published ports. Docker's sandboxes do not exist yet at Join: they hairpin through the
@@ -281,7 +239,7 @@ Status BpfDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& end
             BPFNET_ASSIGN_OR_RETURN(cookie, current_netns_cookie());
             return {};
         });
-        Status allowed = read ? state_->socket_nat->allow_sandbox(cookie, src.network) : read;
+        Status allowed = read ? state_->socket_nat->allow_sandbox(cookie, network) : read;
         if (!allowed)
             spdlog::warn("sandbox {} hairpins through the kernel NAT: {}", sandbox.name,
                          allowed.error().message);
@@ -308,46 +266,15 @@ Status BpfDatapath::remove_endpoint(const Endpoint& endpoint, const Sandbox& san
     // On clsact the filter goes with the veth; a tcx link lives in its pin until unpinned.
     if (state_->endpoint_hook.tcx)
         BPFNET_TRY(detach_tc_ingress(state_->endpoint_hook, endpoint.host_ifname));
-    uint32_t ip = endpoint.ip.network_order();
-    auto same_endpoint = [&](const bpfnet_endpoint& src) {
-        return src.ip == ip && std::memcmp(src.mac, endpoint.mac.bytes.data(), 6) == 0;
-    };
     // The keys come from the kernel: the host end's ifindex (the veth goes below, after the
     // maps) names the source entry, which names the network of the destination entry. Only an
     // endpoint whose veth is already gone (a crash halfway) costs a scan of the maps.
     BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
     BPFNET_ASSIGN_OR_RETURN(auto host, kernel::find_link(sock, endpoint.host_ifname));
-    bpfnet_endpoint src{};
-    const uint32_t ifindex = host ? host->ifindex : 0;
-    if (host && bpf_map_lookup_elem(state_->ep_by_if_fd, &ifindex, &src) == 0 &&
-        same_endpoint(src)) {
-        bpfnet_ep_key dest_key{.network = src.network, .ip = ip};
-        bpfnet_ep_dest dest{};
-        if (bpf_map_lookup_elem(state_->ep_by_ip_fd, &dest_key, &dest) == 0 &&
-            std::memcmp(dest.mac, endpoint.mac.bytes.data(), 6) == 0) {
-            bpf_map_delete_elem(state_->ep_by_ip_fd, &dest_key);
-        }
-        bpf_map_delete_elem(state_->ep_by_if_fd, &ifindex);
-        bpf_map_delete_elem(state_->stats_fd, &ifindex);
-        forget_sandbox_hairpin(sandbox, src.network);
-        return kernel_.remove_endpoint(endpoint, sandbox);
-    }
-    for (uint32_t key : map_keys<uint32_t>(state_->ep_by_if_fd)) {
-        bpfnet_endpoint src{};
-        if (bpf_map_lookup_elem(state_->ep_by_if_fd, &key, &src) == 0 && src.ip == ip &&
-            std::memcmp(src.mac, endpoint.mac.bytes.data(), 6) == 0) {
-            bpf_map_delete_elem(state_->ep_by_if_fd, &key);
-            bpf_map_delete_elem(state_->stats_fd, &key);
-            forget_sandbox_hairpin(sandbox, src.network);
-        }
-    }
-    for (const auto& key : map_keys<bpfnet_ep_key>(state_->ep_by_ip_fd)) {
-        bpfnet_ep_dest dest{};
-        if (key.ip == ip && bpf_map_lookup_elem(state_->ep_by_ip_fd, &key, &dest) == 0 &&
-            std::memcmp(dest.mac, endpoint.mac.bytes.data(), 6) == 0) {
-            bpf_map_delete_elem(state_->ep_by_ip_fd, &key);
-        }
-    }
+    const std::optional<uint32_t> ifindex =
+        host ? std::optional<uint32_t>(static_cast<uint32_t>(host->ifindex)) : std::nullopt;
+    for (uint32_t network : state_->endpoints.remove(ifindex, endpoint.ip, endpoint.mac))
+        forget_sandbox_hairpin(sandbox, network);
     return kernel_.remove_endpoint(endpoint, sandbox);
 }
 
@@ -358,7 +285,9 @@ Status BpfDatapath::remove_endpoint(const Endpoint& endpoint, const Sandbox& san
 Status BpfDatapath::sync_policy(const std::vector<NetworkSpec>& /*networks*/,
                                 const std::vector<PublishedPort>& all_ports) {
     const auto ports = translated_ports(all_ports);
-    BPFNET_TRY(sync_published_maps(state_->published_fd, state_->local_ips_fd, ports));
+    BPFNET_TRY(state_->ports.sync(ports));
+    BPFNET_ASSIGN_OR_RETURN(auto addresses, host_ipv4_addresses());
+    BPFNET_TRY(state_->ports.sync_local_ips(addresses));
     BPFNET_TRY(forget_unpublished_flows(ports));
     BPFNET_ASSIGN_OR_RETURN(auto host, kernel_.host_interfaces());
     BPFNET_TRY(sync_other_bridges(host));
@@ -368,32 +297,17 @@ Status BpfDatapath::sync_policy(const std::vector<NetworkSpec>& /*networks*/,
 Result<bool> BpfDatapath::refresh_host() {
     BPFNET_TRY(kernel_.refresh_host());
     BPFNET_ASSIGN_OR_RETURN(auto host, kernel_.host_interfaces());
-    BPFNET_TRY(sync_local_ips(state_->local_ips_fd));
+    BPFNET_ASSIGN_OR_RETURN(auto addresses, host_ipv4_addresses());
+    BPFNET_TRY(state_->ports.sync_local_ips(addresses));
     BPFNET_TRY(sync_other_bridges(host));
     BPFNET_TRY(sync_uplinks(host));
     return false;
 }
 
 Status BpfDatapath::sync_other_bridges(const kernel::HostInterfaces& host) {
-    std::set<std::pair<uint32_t, uint32_t>> wanted;  // (prefix length, network-order address)
-    for (const auto& [subnet, bridge] : host.foreign_subnets)
-        wanted.insert({subnet.prefix_len, subnet.addr.network_order()});
-    for (const auto& key : map_keys<bpfnet_lpm_v4>(state_->subnets_fd)) {
-        uint32_t value = 0;
-        if (bpf_map_lookup_elem(state_->subnets_fd, &key, &value) == 0 &&
-            value == BPFNET_SUBNET_OTHER_BRIDGE && !wanted.count({key.prefix_len, key.addr})) {
-            bpf_map_delete_elem(state_->subnets_fd, &key);
-        }
-    }
-    const uint32_t other = BPFNET_SUBNET_OTHER_BRIDGE;
-    for (const auto& [prefix_len, addr] : wanted) {
-        bpfnet_lpm_v4 key{.prefix_len = prefix_len, .addr = addr};
-        // NOEXIST: a bpfnet network's own entry for the same prefix (never expected: IPAM keeps
-        // networks off routed subnets) is not overwritten.
-        const int err = bpf_map_update_elem(state_->subnets_fd, &key, &other, BPF_NOEXIST);
-        if (err && err != -EEXIST) return fail(map_error("bpfnet_subnets update", err));
-    }
-    return {};
+    std::vector<Cidr> subnets;
+    for (const auto& [subnet, bridge] : host.foreign_subnets) subnets.push_back(subnet);
+    return state_->networks.sync_other_bridges(subnets);
 }
 
 // Attaches the uplink program to every configured uplink that exists, detaches it from devices no
@@ -485,7 +399,7 @@ std::string BpfDatapath::sync_uplink_xdp(const std::string& ifname, int ifindex,
 
 Status BpfDatapath::publish_ports(const std::vector<PublishedPort>& all_ports) {
     const auto ports = translated_ports(all_ports);
-    BPFNET_TRY(put_published_ports(state_->published_fd, ports));
+    BPFNET_TRY(state_->ports.put(ports));
     for (const auto& p : ports) state_->published[port_id(p.binding)] = port_target(p);
     return {};
 }
@@ -493,7 +407,7 @@ Status BpfDatapath::publish_ports(const std::vector<PublishedPort>& all_ports) {
 Status BpfDatapath::unpublish_ports(const std::vector<PublishedPort>& all_ports) {
     const auto ports = translated_ports(all_ports);
     if (ports.empty()) return {};
-    BPFNET_TRY(delete_published_ports(state_->published_fd, ports));
+    BPFNET_TRY(state_->ports.erase(ports));
     for (const auto& p : ports) state_->published.erase(port_id(p.binding));
     return forget_flows_outside_published();
 }
@@ -517,27 +431,15 @@ Status BpfDatapath::forget_flows_outside_published() {
     const auto& now = state_->published;
     std::set<uint32_t> local;
     if (auto addresses = host_ipv4_addresses(); addresses) local = std::move(*addresses);
-    for (const auto& key : map_keys<bpfnet_ct_key>(state_->ct_fd)) {
-        if (key.dir != BPFNET_CT_DIR_IN) continue;
-        bpfnet_ct_entry entry{};
-        if (bpf_map_lookup_elem(state_->ct_fd, &key, &entry) != 0) continue;
+    state_->conntrack.forget_flows_if([&](const bpfnet_ct_key& key, const bpfnet_ct_entry& entry) {
         const std::pair<uint32_t, uint16_t> target{entry.nat_addr, entry.nat_port};
         auto exact = now.find({key.daddr, key.dport, key.proto});
         auto any = now.find({0, key.dport, key.proto});
         const bool still = exact != now.end() ? exact->second == target
                                               : any != now.end() && local.count(key.daddr) &&
                                                     any->second == target;
-        if (still) continue;
-        bpfnet_ct_key reply{};
-        reply.saddr = entry.nat_addr;
-        reply.daddr = key.saddr;
-        reply.sport = entry.nat_port;
-        reply.dport = key.sport;
-        reply.proto = key.proto;
-        reply.dir = BPFNET_CT_DIR_REPLY;
-        bpf_map_delete_elem(state_->ct_fd, &key);
-        bpf_map_delete_elem(state_->ct_fd, &reply);
-    }
+        return !still;
+    });
     return {};
 }
 
@@ -580,56 +482,18 @@ Result<std::vector<std::string>> BpfDatapath::collect_garbage(const std::set<std
         removed.push_back("tcx link " + name);
     }
     // Entries whose device is gone can never match a packet again; they only take map space.
-    for (uint32_t key : map_keys<uint32_t>(state_->ep_by_if_fd)) {
-        if (!ifindex_exists(key)) {
-            bpf_map_delete_elem(state_->ep_by_if_fd, &key);
-            bpf_map_delete_elem(state_->stats_fd, &key);
-        }
-    }
-    // A destination is only as good as the source entry of its veth: the same network and address
-    // (anything else is left from an endpoint whose veth number was reused).
-    for (const auto& key : map_keys<bpfnet_ep_key>(state_->ep_by_ip_fd)) {
-        bpfnet_ep_dest dest{};
-        bpfnet_endpoint src{};
-        if (bpf_map_lookup_elem(state_->ep_by_ip_fd, &key, &dest) != 0) continue;
-        const bool backed = bpf_map_lookup_elem(state_->ep_by_if_fd, &dest.ifindex, &src) == 0 &&
-                            src.network == key.network && src.ip == key.ip;
-        if (!backed) bpf_map_delete_elem(state_->ep_by_ip_fd, &key);
-    }
+    state_->endpoints.forget_interfaces_if(
+        [](uint32_t ifindex) { return !ifindex_exists(ifindex); });
+    state_->endpoints.forget_unbacked_destinations();
     return removed;
 }
 
 void BpfDatapath::forget_networks_except(const std::set<uint32_t>& live) {
-    for (uint32_t key : map_keys<uint32_t>(state_->net_fd))
-        if (!live.count(key)) bpf_map_delete_elem(state_->net_fd, &key);
-    for (uint32_t key : map_keys<uint32_t>(state_->ep_by_if_fd)) {
-        bpfnet_endpoint src{};
-        if (bpf_map_lookup_elem(state_->ep_by_if_fd, &key, &src) == 0 && !live.count(src.network)) {
-            bpf_map_delete_elem(state_->ep_by_if_fd, &key);
-            bpf_map_delete_elem(state_->stats_fd, &key);
-        }
-    }
-    for (const auto& key : map_keys<bpfnet_ep_key>(state_->ep_by_ip_fd))
-        if (!live.count(key.network)) bpf_map_delete_elem(state_->ep_by_ip_fd, &key);
-    if (state_->tunnel_fd >= 0) {
-        for (const auto& key : map_keys<bpfnet_ep_key>(state_->tunnel_fd))
-            if (!live.count(key.network)) bpf_map_delete_elem(state_->tunnel_fd, &key);
-    }
-    if (state_->vni_fd >= 0) {
-        for (uint32_t vni : map_keys<uint32_t>(state_->vni_fd)) {
-            uint32_t network = 0;
-            if (bpf_map_lookup_elem(state_->vni_fd, &vni, &network) == 0 && !live.count(network))
-                bpf_map_delete_elem(state_->vni_fd, &vni);
-        }
-    }
+    state_->networks.forget_networks_except(live);
+    state_->endpoints.forget_networks_except(live);
+    state_->overlay_maps.forget_networks_except(live);
     if (state_->socket_nat) state_->socket_nat->forget_networks_except(live);
-    for (const auto& key : map_keys<bpfnet_lpm_v4>(state_->subnets_fd)) {
-        uint32_t network = 0;
-        if (bpf_map_lookup_elem(state_->subnets_fd, &key, &network) == 0 &&
-            network != BPFNET_SUBNET_OTHER_BRIDGE && !live.count(network)) {
-            bpf_map_delete_elem(state_->subnets_fd, &key);
-        }
-    }
+    state_->networks.forget_subnets_except(live);
 }
 
 }  // namespace bpfnet

@@ -20,6 +20,7 @@
 
 #include "datapath/datapath.h"
 #include "datapath/kernel_datapath.h"
+#include "maps/overlay_maps.h"
 
 namespace bpfnet {
 
@@ -68,11 +69,7 @@ class BpfDatapath : public Datapath {
     Status ensure_overlay_network(const Network& network, uint32_t vni);
     Status remove_overlay_network(const Network& network, uint32_t vni);
     // Makes the network's remote endpoints (bpfnet_tunnel) exactly `remote`.
-    struct Tunnel {
-        Ipv4 ip;
-        MacAddr mac;
-        Ipv4 vtep;
-    };
+    using Tunnel = RemoteEndpoint;
     Status sync_tunnels(const Network& network, uint32_t vni, const std::vector<Tunnel>& remote);
 
     // Where maps and links are pinned (for status output and the inspection CLI).

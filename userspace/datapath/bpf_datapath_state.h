@@ -17,6 +17,11 @@
 #include "datapath/bpf_skeleton.h"
 #include "datapath/socket_nat.h"
 #include "datapath/tc_attach.h"
+#include "maps/conntrack_map.h"
+#include "maps/endpoint_maps.h"
+#include "maps/network_maps.h"
+#include "maps/overlay_maps.h"
+#include "maps/published_port_maps.h"
 
 namespace bpfnet {
 
@@ -29,17 +34,20 @@ struct BpfDatapath::State {
     TcIngressHook uplink_hook;
     std::string xdp_links_dir;
     int prog_fd = -1, uplink_prog_fd = -1, uplink_xdp_fd = -1;
-    int net_fd = -1, ep_by_if_fd = -1, ep_by_ip_fd = -1, subnets_fd = -1, stats_fd = -1;
-    int published_fd = -1, local_ips_fd = -1, ct_fd = -1;
-    // Overlay (loaded by enable_overlay).
+    // The maps, over the fds of the skeletons above (which own them).
+    NetworkMaps networks;
+    EndpointMaps endpoints;
+    PublishedPortMaps ports;
+    ConntrackMap conntrack;
+    // Overlay (loaded by enable_overlay; not valid() until then).
     BpfSkeleton<overlay> overlay_skel;
     TcIngressHook overlay_hook;
-    int tunnel_fd = -1, vni_fd = -1, vx_cfg_fd = -1;
+    OverlayMaps overlay_maps;
     // Uplinks the program is attached to, and what happened to each configured one (status).
     std::set<std::string> uplinks, xdp_uplinks;
     std::map<std::string, std::string> uplink_state;
-    // (host address, host port, proto) -> (endpoint address, port) published at the last sync.
-    // (host address, host port, proto) -> (endpoint address, port), all network order.
+    // (host address, host port, proto) -> (endpoint address, port), all network order, as
+    // published at the last sync.
     std::map<std::tuple<uint32_t, uint16_t, uint8_t>, std::pair<uint32_t, uint16_t>> published;
     std::unique_ptr<SocketNat> socket_nat;  // null where it cannot run: the kernel NAT serves
     std::string socket_nat_unavailable;

@@ -1,13 +1,9 @@
 // The BPF datapath's part of overlay networks: the host's collect_md VXLAN device with the
 // overlay program on its ingress, and the maps the endpoint and overlay programs share
 // (bpfnet_tunnel, bpfnet_vni, bpfnet_vx_cfg; see include/bpfnet/abi.h, section "overlay").
-#include <arpa/inet.h>
-#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include <cstring>
 #include <filesystem>
-#include <set>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -16,7 +12,6 @@
 #include "core/pin_layout.h"
 #include "datapath/bpf_datapath.h"
 #include "datapath/bpf_datapath_state.h"
-#include "datapath/bpf_util.h"
 #include "datapath/pinned_maps.h"
 #include "kernel/netlink.h"
 #include "kernel/vxlan.h"
@@ -37,9 +32,9 @@ Status BpfDatapath::enable_overlay(uint16_t vxlan_port, const std::string& alias
         BPFNET_TRY(drop_incompatible_pins(state_->overlay_skel->obj, state_->pin_dir));
         BPFNET_TRY(state_->overlay_skel.load());
         auto* skel = state_->overlay_skel.get();
-        state_->tunnel_fd = bpf_map__fd(state_->skel->maps.bpfnet_tunnel);
-        state_->vni_fd = bpf_map__fd(skel->maps.bpfnet_vni);
-        state_->vx_cfg_fd = bpf_map__fd(skel->maps.bpfnet_vx_cfg);
+        state_->overlay_maps =
+            OverlayMaps(bpf_map__fd(state_->skel->maps.bpfnet_tunnel),
+                        bpf_map__fd(skel->maps.bpfnet_vni), bpf_map__fd(skel->maps.bpfnet_vx_cfg));
         state_->overlay_hook = {state_->pin_dir + "/" + pin_layout::kOverlayLinks,
                                 state_->endpoint_hook.tcx, kOverlayFilterHandle};
         std::error_code ec;
@@ -55,11 +50,7 @@ Status BpfDatapath::enable_overlay(uint16_t vxlan_port, const std::string& alias
     BPFNET_TRY(attach_tc_ingress(state_->overlay_hook,
                                  bpf_program__fd(state_->overlay_skel->progs.bpfnet_from_vx),
                                  kVxlanDevice, device->ifindex));
-    bpfnet_vx_cfg cfg{.vxlan_ifindex = static_cast<uint32_t>(device->ifindex), .pad = 0};
-    uint32_t zero = 0;
-    if (int err = bpf_map_update_elem(state_->vx_cfg_fd, &zero, &cfg, BPF_ANY); err)
-        return fail(map_error("bpfnet_vx_cfg update", err));
-    return {};
+    return state_->overlay_maps.set_vxlan_device(static_cast<uint32_t>(device->ifindex));
 }
 
 Status BpfDatapath::ensure_overlay_network(const Network& network, uint32_t vni) {
@@ -68,41 +59,20 @@ Status BpfDatapath::ensure_overlay_network(const Network& network, uint32_t vni)
         uint32_t key,
         put_network_maps(network, Ipv4{},
                          BPFNET_NET_ICC | (network.internal ? BPFNET_NET_INTERNAL : 0)));
-    if (int err = bpf_map_update_elem(state_->vni_fd, &vni, &key, BPF_ANY); err)
-        return fail(map_error("bpfnet_vni update", err));
-    return {};
+    return state_->overlay_maps.put_vni(vni, key);
 }
 
 Status BpfDatapath::remove_overlay_network(const Network& network, uint32_t vni) {
     BPFNET_TRY(sync_tunnels(network, vni, {}));
-    bpf_map_delete_elem(state_->vni_fd, &vni);
+    state_->overlay_maps.erase_vni(vni);
     drop_network_maps(network);
     return {};
 }
 
 Status BpfDatapath::sync_tunnels(const Network& network, uint32_t vni,
                                  const std::vector<Tunnel>& remote) {
-    if (state_->tunnel_fd < 0 || network.datapath_id == 0) return {};
-    std::set<uint32_t> wanted;
-    for (const auto& r : remote) {
-        bpfnet_ep_key key{.network = network.datapath_id, .ip = r.ip.network_order()};
-        bpfnet_tunnel_dest dest{};
-        dest.vtep = r.vtep.network_order();
-        dest.vni = vni;
-        std::memcpy(dest.mac, r.mac.bytes.data(), 6);
-        if (int err = bpf_map_update_elem(state_->tunnel_fd, &key, &dest, BPF_ANY); err)
-            return fail(map_error("bpfnet_tunnel update", err));
-        wanted.insert(key.ip);
-    }
-    // Entries of this network (or of its VNI under another key) that are no longer wanted.
-    for (const auto& key : map_keys<bpfnet_ep_key>(state_->tunnel_fd)) {
-        bpfnet_tunnel_dest dest{};
-        if (bpf_map_lookup_elem(state_->tunnel_fd, &key, &dest) != 0) continue;
-        const bool ours = key.network == network.datapath_id;
-        if ((ours && !wanted.count(key.ip)) || (!ours && dest.vni == vni))
-            bpf_map_delete_elem(state_->tunnel_fd, &key);
-    }
-    return {};
+    if (!state_->overlay_maps.valid() || network.datapath_id == 0) return {};
+    return state_->overlay_maps.sync_tunnels(network.datapath_id, vni, remote);
 }
 
 }  // namespace bpfnet

@@ -23,18 +23,6 @@ struct NetworkSpec {
     const BridgeOptions& options;
 };
 
-// A host port forwarded to an endpoint, with what the NAT needs to know about its network.
-struct PublishedPort {
-    PortBinding binding;
-    Ipv4 endpoint_ip;
-    std::string bridge;
-    Cidr subnet;
-    // On a gateway_mode_ipv4=routed network: the container port is opened to direct routing,
-    // the host port is not translated.
-    bool routed = false;
-    uint32_t network = 0;  // the network's datapath ID: its key in the BPF maps
-};
-
 class Datapath {
   public:
     virtual ~Datapath() = default;

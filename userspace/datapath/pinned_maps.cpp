@@ -10,7 +10,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "datapath/bpf_util.h"
+#include "core/fd.h"
+#include "core/result.h"
 
 namespace bpfnet {
 

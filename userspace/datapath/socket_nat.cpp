@@ -7,7 +7,10 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -17,10 +20,11 @@
 
 #include "bpf/sock.skel.h"
 #include "bpfnet/abi.h"
+#include "core/fd.h"
 #include "datapath/bpf_skeleton.h"
-#include "datapath/bpf_util.h"
 #include "datapath/libbpf_log.h"
 #include "datapath/pinned_maps.h"
+#include "maps/socket_nat_maps.h"
 
 namespace bpfnet {
 
@@ -62,7 +66,7 @@ struct SocketNat::State {
     BpfSkeleton<sock> skel;
     std::string links_dir;
     std::string cgroup_root;
-    int cfg_fd = -1, netns_fd = -1;
+    SocketNatMaps maps;
 };
 
 SocketNat::SocketNat(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -93,14 +97,11 @@ Result<std::unique_ptr<SocketNat>> SocketNat::open(const std::string& pin_dir) {
     BPFNET_TRY(drop_incompatible_pins(state->skel->obj, pin_dir));
     BPFNET_TRY(state->skel.load());
     auto* skel = state->skel.get();
-    state->cfg_fd = bpf_map__fd(skel->maps.bpfnet_sk_cfg);
-    state->netns_fd = bpf_map__fd(skel->maps.bpfnet_sk_netns);
+    state->maps = SocketNatMaps(bpf_map__fd(skel->maps.bpfnet_sk_netns),
+                                bpf_map__fd(skel->maps.bpfnet_sk_cfg));
 
     BPFNET_ASSIGN_OR_RETURN(uint64_t cookie, current_netns_cookie());
-    bpfnet_sock_cfg cfg{.host_netns_cookie = cookie};
-    uint32_t zero = 0;
-    if (int err = bpf_map_update_elem(state->cfg_fd, &zero, &cfg, BPF_ANY); err)
-        return fail(map_error("bpfnet_sock_cfg update", err));
+    BPFNET_TRY(state->maps.set_host_netns(cookie));
 
     Fd cgroup(::open(state->cgroup_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (cgroup.get() < 0) {
@@ -146,21 +147,15 @@ Result<std::unique_ptr<SocketNat>> SocketNat::open(const std::string& pin_dir) {
 }
 
 Status SocketNat::allow_sandbox(uint64_t netns_cookie, uint32_t network) {
-    bpfnet_sk_netns_key key{.netns_cookie = netns_cookie, .network = network, .pad = 0};
-    uint8_t one = 1;
-    if (int err = bpf_map_update_elem(state_->netns_fd, &key, &one, BPF_ANY); err)
-        return fail(map_error("bpfnet_sk_netns update", err));
-    return {};
+    return state_->maps.allow_sandbox(netns_cookie, network);
 }
 
 void SocketNat::forget_sandbox(uint64_t netns_cookie, uint32_t network) {
-    bpfnet_sk_netns_key key{.netns_cookie = netns_cookie, .network = network, .pad = 0};
-    bpf_map_delete_elem(state_->netns_fd, &key);
+    state_->maps.forget_sandbox(netns_cookie, network);
 }
 
 void SocketNat::forget_networks_except(const std::set<uint32_t>& networks) {
-    for (const auto& key : map_keys<bpfnet_sk_netns_key>(state_->netns_fd))
-        if (!networks.count(key.network)) bpf_map_delete_elem(state_->netns_fd, &key);
+    state_->maps.forget_networks_except(networks);
 }
 
 }  // namespace bpfnet

@@ -10,8 +10,9 @@
 
 #include <fmt/format.h>
 
+#include "core/fd.h"
 #include "core/link_info.h"
-#include "datapath/bpf_util.h"
+#include "core/result.h"
 #include "datapath/libbpf_log.h"
 
 namespace bpfnet {

@@ -3,9 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <cstring>
 #include <string>
 
-#include "datapath/bpf_util.h"
+#include "maps/bpf_map.h"
 
 namespace bpfnet {
 namespace {
