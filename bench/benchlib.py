@@ -34,9 +34,14 @@ PID = os.getpid()
 
 
 def sh(*cmd, check=True, capture=False, timeout=120, input=None):
-    return subprocess.run(cmd, check=check, text=True, timeout=timeout, input=input,
-                          stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
-                          stderr=subprocess.PIPE if capture else subprocess.DEVNULL)
+    """Runs a command. stderr is always kept so that a failing command's error says why."""
+    result = subprocess.run(cmd, check=False, text=True, timeout=timeout, input=input,
+                            stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} exited {result.returncode}: "
+                           f"{result.stderr.strip()}")
+    return result
 
 
 def unmount_agent_dirs(work):
@@ -79,7 +84,7 @@ class Api:
 
 class PrivateAgent:
     """A bpfnetd of the benchmark's own: state, run, bpffs and netns directories in a temporary
-    directory, no Docker plugin socket, no uplink program, no default bridge. stop() removes every
+    directory, no Docker plugin socket, no default bridge, an uplink program only where asked. stop() removes every
     sandbox and network through the API (a stopped agent leaves its networks up), stops the agent,
     then removes whatever its instance still left on the host (links by their alias, nftables
     tables, its DOCKER-USER rule), unmounts and deletes the directories: safe to call after any
@@ -88,8 +93,9 @@ class PrivateAgent:
     agent removes one veth at a time, ~50 ms each) and the rest goes as after a crash: for
     populations of endpoints whose removal nobody measures."""
 
-    def __init__(self, bin_dir, prefix):
+    def __init__(self, bin_dir, prefix, uplink="none"):
         self.bin_dir = bin_dir
+        self.uplink = uplink  # the device its uplink program goes on, "none" for none
         self.work = tempfile.mkdtemp(prefix=prefix)
         self.run_dir = os.path.join(self.work, "run")
         self.proc = None
@@ -105,7 +111,7 @@ class PrivateAgent:
         self.proc = subprocess.Popen(
             [os.path.join(self.bin_dir, "bpfnetd"), "--state-dir", f"{self.work}/state", "--run-dir",
              self.run_dir, "--bpffs-root", f"{self.work}/bpffs", "--netns-dir", f"{self.work}/netns",
-             "--plugin-socket", "", "--uplink", "none", "--default-bridge", "none"],
+             "--plugin-socket", "", "--uplink", self.uplink, "--default-bridge", "none"],
             stdout=log_file, stderr=log_file)
         log_file.close()
         deadline = time.monotonic() + timeout
@@ -136,6 +142,10 @@ class PrivateAgent:
         deadline = time.monotonic() + timeout
         while any(os.path.exists(f"/sys/class/net/{n}") for n in names) and time.monotonic() < deadline:
             time.sleep(0.05)
+
+    def bn(self, *args, **kw):
+        """The bpfnet CLI against this agent."""
+        return sh(os.path.join(self.bin_dir, "bpfnet"), "--run-dir", self.run_dir, *args, **kw)
 
     def log_tail(self, chars=1500):
         try:

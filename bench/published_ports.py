@@ -28,13 +28,12 @@ the host's loopback; everything is removed on exit. Setup is shared with scaling
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import tempfile
 import time
 
-from benchlib import PID, cpu_table, in_ns, log, record, sh, stats, target, udp_flood, unmount_agent_dirs, wrk
+from benchlib import PID, PrivateAgent, cpu_table, in_ns, log, record, sh, stats, target, udp_flood, wrk
 
 NAME = "ports"
 TITLE = "Published ports: bpfnet vs iptables DNAT and docker-proxy"
@@ -44,7 +43,9 @@ LINK_HOST = ["10.249.255.1", "10.249.255.2", "10.249.255.3"]  # one host address
 # share a connection tuple, so one variant's TIME_WAIT and conntrack entries cannot slow another's
 # new connections.
 LINK_CLIENT = ["10.249.255.4", "10.249.255.5", "10.249.255.6"]
-PORT_IPT1, PORT_IPT10K, PORT_BPFNET, PORT_PROXY, PORT_IPTOUT = 40080, 40081, 40082, 40090, 40091
+# Below the ephemeral range (32768-60999): a host port there may be held by any client socket of
+# an earlier run, and publishing it then fails as it would for Docker.
+PORT_IPT1, PORT_IPT10K, PORT_BPFNET, PORT_PROXY, PORT_IPTOUT = 31080, 31081, 31082, 31090, 31091
 UDP_CONTAINER_PORT = 9000  # udp_recv in the sandbox; every variant's published UDP port leads here
 TARGETS = [  # the published-ports issue's: (metric, variant, reference, bound, op)
     ("conn_per_s", "bpfnet-10k", "bpfnet-1", 0.95, ">="),
@@ -80,14 +81,13 @@ class Setup:
         self.undo = []
         self.work = tempfile.mkdtemp(prefix="bnb-ports.")
         self.undo.append(("rm", "-rf", self.work))
-        self.run_dir = os.path.join(self.work, "run")
-        self.agent = None
+        self.agent = None  # a PrivateAgent once the uplink exists
         self.client_ns = f"bnbp{PID}c"
         self.server_ip = None
         self.server_ns = None
 
     def bn(self, *args, **kw):
-        return sh(os.path.join(self.bin_dir, "bpfnet"), "--run-dir", self.run_dir, *args, **kw)
+        return self.agent.bn(*args, **kw)
 
     def start(self):
         # The client namespace on an uplink veth, first: the agent's uplink program goes on it.
@@ -107,17 +107,8 @@ class Setup:
             sh("ip", "-n", self.client_ns, "route", "add", f"{host_ip}/32", "dev", "eth0", "src",
                client_ip)
         self.client_path = f"/run/netns/{self.client_ns}"
-        log_file = open(os.path.join(self.work, "agent.log"), "w")
-        self.agent = subprocess.Popen(
-            [os.path.join(self.bin_dir, "bpfnetd"), "--state-dir", f"{self.work}/state", "--run-dir",
-             self.run_dir, "--bpffs-root", f"{self.work}/bpffs", "--netns-dir", f"{self.work}/netns",
-             "--plugin-socket", f"{self.run_dir}/docker-plugin.sock", "--uplink", host_if,
-             "--default-bridge", "none"],
-            stdout=log_file, stderr=log_file)
-        for _ in range(100):
-            if self.bn("version", check=False).returncode == 0:
-                break
-            time.sleep(0.1)
+        self.agent = PrivateAgent(self.bin_dir, "bnb-ports-agent.", uplink=host_if)
+        self.agent.start()
         net = f"bnbp{PID}"
         self.bn("network", "create", "--subnet", NET, net)
         self.bn("sandbox", "create", "srv")
@@ -147,6 +138,14 @@ class Setup:
                  f"{self.server_ip}:{UDP_CONTAINER_PORT}"]
         rules += filler_rules(self.chain10k, self.server_ip)
         rules += self.ipt10k_own_rules() + ["COMMIT", ""]
+        # And the filter rules Docker adds beside them (its DOCKER chain), so that a FORWARD
+        # policy DROP (Docker 28+'s) passes the DNATed flows and their replies, as it does for
+        # Docker's containers.
+        self.chain_fwd = f"BNBF_{PID}"
+        rules += ["*filter", f":{self.chain_fwd} - [0:0]", f"-I FORWARD 1 -j {self.chain_fwd}",
+                  f"-A {self.chain_fwd} -d {self.server_ip}/32 -p tcp --dport 80 -j ACCEPT",
+                  f"-A {self.chain_fwd} -d {self.server_ip}/32 -p udp --dport {UDP_CONTAINER_PORT} -j ACCEPT",
+                  f"-A {self.chain_fwd} -s {self.server_ip}/32 -j ACCEPT", "COMMIT", ""]
         subprocess.run(["iptables-restore", "-n"], input="\n".join(rules), text=True, check=True)
         self.undo.append(("__iptables__",))
         # The userland proxy Docker runs per published port.
@@ -227,16 +226,10 @@ class Setup:
             if proc:
                 proc.kill()
                 proc.wait()
-        # The agent first, while its API socket (in the work directory) still exists: it removes
-        # its bridge, veths, nftables table and BPF links itself.
+        # The agent first, while its API socket still exists: it removes its sandboxes, networks
+        # (bridge, veths) and BPF links itself, and PrivateAgent.stop what a failure left behind.
         if self.agent:
-            self.bn("sandbox", "rm", "srv", check=False)
-            self.bn("sandbox", "rm", "filler", check=False)
-            if hasattr(self, "net"):
-                self.bn("network", "rm", self.net, check=False)
-            self.agent.send_signal(signal.SIGTERM)
-            self.agent.wait(timeout=10)
-            unmount_agent_dirs(self.work)
+            self.agent.stop()
         for step in reversed(self.undo):
             if step[0] == "__localnet__":
                 if os.path.exists(self.localnet[0]):  # gone with the agent's bridge otherwise
@@ -256,6 +249,9 @@ class Setup:
                        check=False)
                     sh("iptables", "-t", "nat", "-F", chain, check=False)
                     sh("iptables", "-t", "nat", "-X", chain, check=False)
+                sh("iptables", "-D", "FORWARD", "-j", self.chain_fwd, check=False)
+                sh("iptables", "-F", self.chain_fwd, check=False)
+                sh("iptables", "-X", self.chain_fwd, check=False)
             else:
                 sh(*step, check=False)
         shutil.rmtree(self.work, ignore_errors=True)

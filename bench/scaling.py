@@ -13,14 +13,11 @@ creates; everything is removed on exit."""
 
 import json
 import os
-import signal
 import statistics
-import subprocess
-import tempfile
 import time
 
 import published_ports
-from benchlib import PID, log, measure, sh, unmount_agent_dirs, wrk
+from benchlib import PID, PrivateAgent, log, measure, sh, wrk
 
 NAME = "scaling"
 TITLE = "Scaling: published ports and endpoints per network"
@@ -59,8 +56,6 @@ class EndpointFarm:
 
     def __init__(self, bin_dir):
         self.bin_dir = bin_dir
-        self.work = tempfile.mkdtemp(prefix="bnb-scale.")
-        self.run_dir = os.path.join(self.work, "run")
         self.bridge = f"bnbs{PID}"[:15]
         self.bridge_ns = []  # namespaces on the bridge, in order
         self.bpfnet_sandboxes = []
@@ -68,21 +63,16 @@ class EndpointFarm:
         self.net = f"bnbs{PID}"
 
     def bn(self, *args, **kw):
-        return sh(os.path.join(self.bin_dir, "bpfnet"), "--run-dir", self.run_dir, *args, **kw)
+        return self.agent.bn(*args, **kw)
 
     def start(self):
         sh("ip", "link", "add", self.bridge, "type", "bridge")
         sh("ip", "link", "set", self.bridge, "up")
-        log_file = open(os.path.join(self.work, "agent.log"), "w")
-        self.agent = subprocess.Popen(
-            [os.path.join(self.bin_dir, "bpfnetd"), "--state-dir", f"{self.work}/state", "--run-dir",
-             self.run_dir, "--bpffs-root", f"{self.work}/bpffs", "--netns-dir", f"{self.work}/netns",
-             "--plugin-socket", "", "--uplink", "none", "--default-bridge", "none"],
-            stdout=log_file, stderr=log_file)
-        for _ in range(100):
-            if self.bn("version", check=False).returncode == 0:
-                break
-            time.sleep(0.1)
+        # Docker's rule for traffic between a bridge's containers (its ICC accept): with
+        # br_netfilter on, bridged frames walk FORWARD, whose policy Docker 28+ sets to DROP.
+        sh("iptables", "-w", "-I", "FORWARD", "1", "-i", self.bridge, "-o", self.bridge, "-j", "ACCEPT")
+        self.agent = PrivateAgent(self.bin_dir, "bnb-scale.")
+        self.agent.start()
         # /20s: room for 1,000 endpoints and more.
         self.bn("network", "create", "--subnet", "10.246.0.0/20", self.net)
 
@@ -111,16 +101,12 @@ class EndpointFarm:
 
     def teardown(self):
         if self.agent:
-            for sb in self.bpfnet_sandboxes:
-                self.bn("sandbox", "rm", sb, check=False)
-            self.bn("network", "rm", self.net, check=False)
-            self.agent.send_signal(signal.SIGTERM)
-            self.agent.wait(timeout=30)
-            unmount_agent_dirs(self.work)
+            self.agent.stop()  # its sandboxes and network too
         for ns in self.bridge_ns:
             sh("ip", "netns", "del", ns, check=False)
+        sh("iptables", "-w", "-D", "FORWARD", "-i", self.bridge, "-o", self.bridge, "-j", "ACCEPT",
+           check=False)
         sh("ip", "link", "del", self.bridge, check=False)
-        sh("rm", "-rf", self.work, check=False)
 
 
 def endpoints_curve(opts):

@@ -284,7 +284,7 @@ cleanup() {
         CLEANUP_FAILED=1
     fi
     [ "$CLEANUP_FAILED" = 0 ] || [ $rc -ne 0 ] || rc=1
-    if [ $rc -ne 0 ]; then
+    if [ $rc -ne 0 ] && [ -f "$AGENT_LOG" ]; then  # tests of their own agents (bench) have none
         echo "---- last lines of the agent log ($AGENT_LOG) ----" >&2
         tail -40 "$AGENT_LOG" >&2
     fi

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "client/http_client.h"
+#include "core/json_fields.h"
 
 namespace bpfnet {
 
@@ -77,7 +78,9 @@ bool DockerNameResolver::try_resolve(const std::string& network_id) {
     auto response =
         http_request(socket_path_, "GET", "/networks/" + network_id, "", std::chrono::seconds(2));
     if (!response || response->status != 200) return false;  // not created yet, or no engine
-    auto doc = nlohmann::json::parse(response->body, nullptr, /*allow_exceptions=*/false);
+    auto parsed = parse_json(response->body);
+    if (!parsed) return false;
+    nlohmann::json& doc = *parsed;
     if (!doc.is_object() || !doc.contains("Name") || !doc["Name"].is_string()) return false;
     std::map<std::string, std::string> labels;
     if (doc.contains("Labels") && doc["Labels"].is_object()) {

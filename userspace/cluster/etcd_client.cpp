@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/base64.h"
+#include "core/json_fields.h"
 
 namespace bpfnet {
 
@@ -58,9 +59,10 @@ EtcdKeyValue parse_kv(const json& kv) {
 }
 
 Result<json> parse_reply(const std::string& text, const std::string& what) {
-    json reply = json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (reply.is_discarded() || !reply.is_object())
+    auto parsed = parse_json(text);
+    if (!parsed || !parsed->is_object())
         return fail(ErrorKind::Internal, fmt::format("etcd {}: unreadable reply: {}", what, text));
+    json reply = std::move(*parsed);
     if (reply.contains("error")) {
         const std::string message = reply.value("error", reply.value("message", text));
         // gRPC NotFound (5): e.g. "etcdserver: requested lease not found".
@@ -247,11 +249,12 @@ struct WatchStream {
 
 // One JSON message per line: {"result": {...}}.
 bool handle_message(WatchStream& w, const std::string& line) {
-    json message = json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (message.is_discarded() || !message.is_object()) {
+    auto parsed = parse_json(line);
+    if (!parsed || !parsed->is_object()) {
         w.error = "unreadable watch message: " + line;
         return false;
     }
+    json message = std::move(*parsed);
     if (message.contains("error")) {
         w.error = message["error"].dump();
         return false;
@@ -291,8 +294,7 @@ size_t on_watch_bytes(char* data, size_t size, size_t n, void* opaque) {
     w.pending.erase(0, start);
     // The gateway may not end the last message with a newline until the next one: try it whole.
     if (!w.pending.empty() && w.pending.back() == '}') {
-        json probe = json::parse(w.pending, nullptr, false);
-        if (!probe.is_discarded()) {
+        if (parse_json(w.pending).ok()) {
             const std::string line = std::move(w.pending);
             w.pending.clear();
             if (!handle_message(w, line)) return 0;
