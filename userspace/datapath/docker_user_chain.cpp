@@ -80,8 +80,13 @@ Status DockerUserChain::ensure() {
     for (int round = 1;; ++round) {
         Status st = ensure_once();
         if (st || round == kRounds) return st;
+        // The chain may already be back (a third agent starting made it again), so iptables'
+        // own "no such chain" answer counts as much as the chain missing now.
+        const std::string& message = st.error().message;
+        const bool chain_was_gone = message.find("does not exist") != std::string::npos ||
+                                    message.find("No chain/target/match") != std::string::npos;
         auto chain = holds({"-S", kDockerUserChain});
-        if (!chain || *chain) return st;
+        if (!chain_was_gone && (!chain || *chain)) return st;
         spdlog::debug("{} went away while being set up ({}); again", kDockerUserChain,
                       st.error().message);
     }
