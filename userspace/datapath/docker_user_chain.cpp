@@ -1,8 +1,15 @@
 #include "datapath/docker_user_chain.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "core/fd.h"
 #include "kernel/subprocess.h"
 
 namespace bpfnet {
@@ -58,6 +65,28 @@ std::string iptables_backend() {
     return text;
 }
 
+// Every bpfnet agent on the host (one per state dir) shares DOCKER-USER, and one removing the last
+// rule deletes the chain: without this lock another's -N/-I can land between that agent's -D and
+// -X, and its edits fail on a chain that is gone. The lock is host-wide (not in the agent's own run
+// dir) and held only for one ensure()/remove(); the kernel drops it if the agent dies holding it.
+// Docker does not take it, but Docker never deletes the chain, so the retry in ensure() covers it.
+class HostIptablesLock {
+  public:
+    HostIptablesLock() : fd_(::open(kPath, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) {
+        if (fd_.get() < 0) {
+            spdlog::debug("open {}: {}; DOCKER-USER edits go unserialised", kPath,
+                          std::strerror(errno));
+            return;
+        }
+        while (::flock(fd_.get(), LOCK_EX) != 0 && errno == EINTR) {
+        }
+    }
+
+  private:
+    static constexpr const char* kPath = "/run/lock/bpfnet-docker-user.lock";
+    Fd fd_;  // closing it releases the lock
+};
+
 }  // namespace
 
 std::vector<std::string> docker_user_rule(const std::string& instance) {
@@ -72,10 +101,11 @@ std::vector<std::string> docker_user_rule(const std::string& instance) {
 // the check of FORWARD's jump): this runs on every policy sync, so its cost is kept to what
 // re-checking needs; the state line is redone only when something had to be made.
 Status DockerUserChain::ensure() {
-    // Another agent removing its own rule deletes the chain when it looks empty, which it does
-    // between our -N and our rule: an edit then fails on a chain that is gone, and everything is
-    // done again from the listing. A handful of rounds covers any number of agents starting and
-    // stopping together; a failure that is not that race is returned at once.
+    // Other bpfnet agents are held off by the lock; what can still change the chains under us is
+    // something outside bpfnet (Docker starting, an admin's script) deleting or re-making them.
+    // An edit then fails on a chain that is gone, and everything is done again from the listing;
+    // a failure that is not that race is returned at once.
+    HostIptablesLock lock;
     constexpr int kRounds = 5;
     for (int round = 1;; ++round) {
         Status st = ensure_once();
@@ -121,6 +151,7 @@ Status DockerUserChain::ensure_once() {
 }
 
 Status DockerUserChain::remove() {
+    HostIptablesLock lock;
     const auto rule = docker_user_rule(instance_);
     auto chain = holds({"-S", kDockerUserChain});
     if (!chain && chain.error().kind == ErrorKind::NotFound) return {};
