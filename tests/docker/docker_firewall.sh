@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# bpfnet beside Docker's firewall. With Docker's defaults (iptables, docker0, FORWARD policy DROP)
-# as with the isolated dockerd: a container on a bpfnet network reaches a server behind the uplink,
+# bpfnet beside Docker's firewall, with Docker's defaults (iptables, docker0, FORWARD policy DROP):
+# a container on a bpfnet network reaches a server behind the uplink,
 # masqueraded; its published port answers from that outside namespace and from the host; routed
 # straight to its address from outside it does not (direct routing is dropped by bpfnet, counted).
 # A routed network (gateway_mode_ipv4=routed through Docker) is reached at its container's address
@@ -78,15 +78,11 @@ dk_run --name "web-$$" --network "$NET" --ip "$WEB" -p 18391:80 "$IMAGE" sh -c "
 dk_run --name "rt1-$$" --network "$RT" --ip "$RT1" -p 18392:80 "$IMAGE" sh -c "$(httpd_cmd "rt1-$$")"
 dk exec "rt1-$$" ip -o -4 addr show dev ctr0 | grep >/dev/null "$RT1/24" \
     || die "container_iface_prefix: rt1 has no ctr0: $(dk exec "rt1-$$" ip -o -4 addr)"
-WITH_DOCKER0=0
-if [ "$DOCKER_CONFIG" = defaults ]; then
-    WITH_DOCKER0=1
-    # On Docker's own default network (docker0).
-    dk_run --name "d0-$$" "$IMAGE" sh -c "$(httpd_cmd "d0-$$")"
-    D0=$(container_ip "d0-$$")
-    DOCKER0_GW=$(ip -4 -o addr show dev docker0 | awk '{print $4}' | cut -d/ -f1)
-    [ -n "$D0" ] && [ -n "$DOCKER0_GW" ] || die "no address for d0 ($D0) or docker0 ($DOCKER0_GW)"
-fi
+# On Docker's own default network (docker0).
+dk_run --name "d0-$$" "$IMAGE" sh -c "$(httpd_cmd "d0-$$")"
+D0=$(container_ip "d0-$$")
+DOCKER0_GW=$(ip -4 -o addr show dev docker0 | awk '{print $4}' | cut -d/ -f1)
+[ -n "$D0" ] && [ -n "$DOCKER0_GW" ] || die "no address for d0 ($D0) or docker0 ($DOCKER0_GW)"
 BR=$(bridge_of "$NET")
 
 # check_paths WHEN: what must hold at every stage.
@@ -102,10 +98,6 @@ check_paths() {
     # The routed network: at the container's address from outside, and not masqueraded.
     expect_body "$OUT" "$RT1" whoami "rt1-$$" "$when (routed)"
     expect_body "dk:rt1-$$" "$OUT_IP" cgi-bin/peer "$RT1" "$when (routed egress)"
-    if [ "$WITH_DOCKER0" = 0 ]; then
-        log "$when: egress, published ports and the routed network as expected"
-        return 0
-    fi
     # docker0's container reaches the outside (Docker masquerades it) and bpfnet's published port
     # through the host's address on docker0; d0 serves (the host reaches it).
     expect_body "dk:d0-$$" "$OUT_IP" cgi-bin/peer "$HOST_IP" "$when (docker0 egress)"
@@ -133,20 +125,19 @@ if [ "$E2E_DATAPATH" = bpf ]; then
 else
     [ "$(nft_counter "$DIRECT")" -gt "$before_nft" ] || die "'$DIRECT' counted nothing"
 fi
-if [ "$WITH_DOCKER0" = 1 ]; then
-    # docker0 <-> bpfnet, over TCP too, and counted by bpfnet's own rules.
-    INBOUND="bpfnet isolation from other bridges, inbound: $BR"
-    OUTBOUND="bpfnet isolation from other bridges, outbound: $BR"
-    before_in=$(nft_counter "$INBOUND"); before_out=$(nft_counter "$OUTBOUND")
-    [ "$E2E_DATAPATH" = bpf ] && before_bpf=$(drop_count 11)
-    if got=$(fetch "dk:d0-$$" "$WEB" whoami 1); then die "d0 on docker0 reached web directly: '$got'"; fi
-    if got=$(fetch "dk:web-$$" "$D0" whoami 1); then die "web reached d0 on docker0: '$got'"; fi
-    [ "$(nft_counter "$INBOUND")" -gt "$before_in" ] || die "'$INBOUND' counted nothing"
-    if [ "$E2E_DATAPATH" = bpf ]; then
-        [ "$(drop_count 11)" -gt "$before_bpf" ] || die "no drop counted under reason other-bridge (11)"
-    else
-        [ "$(nft_counter "$OUTBOUND")" -gt "$before_out" ] || die "'$OUTBOUND' counted nothing"
-    fi
+
+# docker0 <-> bpfnet, over TCP too, and counted by bpfnet's own rules.
+INBOUND="bpfnet isolation from other bridges, inbound: $BR"
+OUTBOUND="bpfnet isolation from other bridges, outbound: $BR"
+before_in=$(nft_counter "$INBOUND"); before_out=$(nft_counter "$OUTBOUND")
+[ "$E2E_DATAPATH" = bpf ] && before_bpf=$(drop_count 11)
+if got=$(fetch "dk:d0-$$" "$WEB" whoami 1); then die "d0 on docker0 reached web directly: '$got'"; fi
+if got=$(fetch "dk:web-$$" "$D0" whoami 1); then die "web reached d0 on docker0: '$got'"; fi
+[ "$(nft_counter "$INBOUND")" -gt "$before_in" ] || die "'$INBOUND' counted nothing"
+if [ "$E2E_DATAPATH" = bpf ]; then
+    [ "$(drop_count 11)" -gt "$before_bpf" ] || die "no drop counted under reason other-bridge (11)"
+else
+    [ "$(nft_counter "$OUTBOUND")" -gt "$before_out" ] || die "'$OUTBOUND' counted nothing"
 fi
 
 # bpfnet status: each network with its gateway mode (under Docker's name, once the agent has it).

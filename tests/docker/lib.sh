@@ -3,14 +3,11 @@
 # root, pidfile and API socket, --live-restore), a busybox image made with `docker import` from
 # busybox-static, and a plugin name unique to the test so parallel tests never share
 # /run/docker/plugins/<name>.sock. Sourced by tests/docker/docker_*.sh.
-# BPFNET_DOCKER_CONFIG says how that dockerd is configured (ctest runs every script both ways):
-#   isolated  no bridge, no iptables: dockerd leaves the host's firewall alone, so the test may run
-#             beside others;
-#   defaults  Docker as installed: iptables on, docker0, userland proxy, and the FORWARD policy
-#             DROP that Docker 28+ always sets (20.10 only does when it turns ip_forward on itself,
-#             so it is set here). That changes host-wide state: ctest runs these tests alone, and
-#             the harness saves the host's iptables rules, its sysctls and which of Docker's bridges existed
-#             first, and restores them at exit, whatever the outcome (restore_host_firewall).
+# That dockerd is Docker as installed: iptables on, docker0, userland proxy, and the FORWARD policy
+# DROP that Docker 28+ always sets (20.10 only does when it turns ip_forward on itself, so it is
+# set here). That changes host-wide state: ctest runs these tests alone, and the harness saves the
+# host's iptables rules, its sysctls and which of Docker's bridges existed first, and restores them
+# at exit, whatever the outcome (restore_host_firewall).
 # A test may run several dockerds (e.g. one per host of an overlay): `dk_instance NAME [WRAPPER..]`
 # switches every helper below to instance NAME (its own directories, socket and plugin name;
 # WRAPPER, e.g. `nsenter --net=...`, runs its dockerd); the first instance is "a".
@@ -22,17 +19,10 @@ DOCKERD=/usr/sbin/dockerd
 [ -x "$DOCKERD" ] && [ -x "$DOCKER_CLI" ] || die "docker.io is not installed (scripts/install-deps.sh installs it)"
 [ -x /bin/busybox ] || die "busybox-static is not installed (scripts/install-deps.sh installs it)"
 
-DOCKER_CONFIG=${BPFNET_DOCKER_CONFIG:-isolated}
-case "$DOCKER_CONFIG" in
-    isolated) DOCKERD_FLAGS=(--bridge=none --iptables=false --ip6tables=false --ip-masq=false) ;;
-    defaults)
-        DOCKERD_FLAGS=()
-        command -v iptables-save >/dev/null && command -v iptables-restore >/dev/null \
-            || die "iptables is not installed (scripts/install-deps.sh installs it)" ;;
-    *) die "BPFNET_DOCKER_CONFIG=$DOCKER_CONFIG: expected isolated or defaults" ;;
-esac
+command -v iptables-save >/dev/null && command -v iptables-restore >/dev/null \
+    || die "iptables is not installed (scripts/install-deps.sh installs it)"
 
-# The host state a defaults dockerd changes: its iptables tables (Docker's chains and rules in
+# The host state dockerd changes: its iptables tables (Docker's chains and rules in
 # filter and nat, the FORWARD policy), its bridges (docker0; docker_gwbridge, which Docker adds for
 # containers on global-scope networks such as overlays), and forwarding and br_netfilter sysctls.
 # firewall_state < iptables-save output: the rules without their [packets:bytes] counters and the
@@ -98,7 +88,7 @@ restore_host_firewall() {
         CLEANUP_FAILED=1
     fi
 }
-if [ "$DOCKER_CONFIG" = defaults ]; then save_host_firewall; fi
+save_host_firewall
 
 # Short paths: dockerd's and containerd's unix sockets live under these (108-byte limit).
 DK_ROOT=$(mktemp -d /tmp/bndk.XXXXXX)
@@ -125,7 +115,7 @@ dk_instance a
 
 dk() { "$DOCKER_CLI" -H "unix://$DK_SOCK" "$@"; }
 
-# With its defaults, dockerd has made docker0 and its iptables chains where it runs (the host, or
+# dockerd has made docker0 and its iptables chains where it runs (the host, or
 # the namespace of its wrapper); then the FORWARD policy is set to DROP as Docker 28+ sets it.
 dockerd_defaults_in_place() {
     # shellcheck disable=SC2086  # the wrapper is a command line
@@ -140,10 +130,10 @@ dockerd_defaults_in_place() {
 start_dockerd() {
     # shellcheck disable=SC2086  # the wrapper is a command line
     $DK_WRAP "$DOCKERD" --data-root "$DK_DIR/data" --exec-root "$DK_DIR/exec" --pidfile "$DK_PID" \
-        --host "unix://$DK_SOCK" "${DOCKERD_FLAGS[@]}" --live-restore >>"$DK_LOG" 2>&1 &
+        --host "unix://$DK_SOCK" --live-restore >>"$DK_LOG" 2>&1 &
     for _ in $(seq 1 150); do
         if dk version >/dev/null 2>&1; then
-            [ "$DOCKER_CONFIG" = defaults ] && dockerd_defaults_in_place
+            dockerd_defaults_in_place
             return 0
         fi
         sleep 0.2

@@ -87,14 +87,5 @@ TEST(ModelDrivers, ParentAndSandboxModeRoundTrip) {
     EXPECT_FALSE(sandbox_from_json(sj).ok());
 }
 
-TEST(ModelDrivers, DriverClasses) {
-    EXPECT_TRUE(is_child_link_driver("macvlan"));
-    EXPECT_TRUE(is_child_link_driver("ipvlan"));
-    EXPECT_FALSE(is_child_link_driver("bridge"));
-    EXPECT_TRUE(is_builtin_only_driver("host"));
-    EXPECT_TRUE(is_builtin_only_driver("null"));
-    EXPECT_FALSE(is_builtin_only_driver("macvlan"));
-}
-
 }  // namespace
 }  // namespace bpfnet

@@ -172,7 +172,7 @@ class Call {
         request.options = string_options(generic);
         if (auto d = request.options.find(opt::kDriver); d != request.options.end()) {
             // Docker's own macvlan/ipvlan drivers serve those; bpfnet adds bridge and overlay.
-            if (d->second != driver::kBridge && d->second != driver::kOverlay)
+            if (!service_.offers_to_docker(d->second))
                 return err(fmt::format(
                     "invalid value \"{}\" for option {}: through Docker, bpfnet networks are "
                     "\"bridge\" (the default) or \"overlay\"",
@@ -287,9 +287,9 @@ class Call {
             {"InterfaceName", {{"SrcName", joined->endpoint.ifname}, {"DstPrefix", prefix}}},
             // An overlay has no gateway on the host either: Docker then gives the container a
             // second interface on docker_gwbridge for the way out, as with its own overlays.
-            {"Gateway", network.internal || network.driver == driver::kOverlay
-                            ? std::string()
-                            : network.ipam.gateway.str()},
+            {"Gateway", service_.driver_of(network).routes_outside(network)
+                            ? network.ipam.gateway.str()
+                            : std::string()},
             {"GatewayIPv6", ""},
             {"StaticRoutes", json::array()},
             {"DisableGatewayService", false},

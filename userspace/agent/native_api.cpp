@@ -166,7 +166,7 @@ int http_status_for(ErrorKind kind) {
 
 json NativeApi::inspect_network(const NetworkService& service, const Network& network,
                                 const NetworkService::Snapshot& snap) {
-    const bool builtin = is_builtin_only_driver(network.driver);  // host, none: no IPAM at all
+    const bool builtin = !service.driver_of(network).has_ipam();  // host, none: no IPAM at all
     json containers = json::object();
     for (const auto& e : snap.endpoints) {
         if (e.network_id != network.id) continue;
@@ -217,7 +217,7 @@ json NativeApi::inspect_network(const NetworkService& service, const Network& ne
           {"Bridge", network.bridge_name},
           {"DatapathID", network.datapath_id},  // its key in the BPF maps (bpfnet map dump)
           {"Parent", network.parent},
-          {"Predefined", NetworkService::is_predefined(network)},
+          {"Predefined", service.is_predefined(network)},
           {"State", to_string(network.state)}}},
     };
 }

@@ -41,6 +41,7 @@ NetworkService::NetworkService(ServiceConfig config, std::string instance,
       instance_(std::move(instance)),
       store_(std::move(store)),
       datapaths_(std::move(datapaths)),
+      drivers_(std::make_unique<DriverRegistry>(*store_, *datapaths_)),
       probe_(std::move(probe)) {}
 
 NetworkService::~NetworkService() = default;
@@ -82,37 +83,6 @@ Result<BridgeOptions> NetworkService::options_of(const Network& network) const {
     return parse_bridge_options(network.options);
 }
 
-DatapathChoice NetworkService::datapath_choice(const Network& network) const {
-    if (is_child_link_driver(network.driver)) {
-        return {network.driver, fmt::format("the kernel's {} driver on parent {} (no BPF datapath "
-                                            "for this driver)",
-                                            network.driver, network.parent)};
-    }
-    if (network.driver == driver::kOverlay) {
-        if (!datapaths_->has_overlay())
-            return {"none", "no cluster store: start bpfnetd with --store etcd"};
-        if (datapaths_->has_bpf())
-            return {"bpf",
-                    "overlay: VXLAN in BPF (collect_md device, tunnel map from the cluster "
-                    "store)",
-                    DatapathKind::Bpf};
-        return {"kernel",
-                "overlay: bridge + VXLAN with tunnel entries from the cluster store "
-                "(BPF unavailable: " +
-                    datapaths_->bpf_unavailable() + ")"};
-    }
-    if (network.driver == driver::kHost) return {"host", "the host's own network namespace"};
-    if (network.driver == driver::kNull) return {"none", "loopback only"};
-    auto options = parse_bridge_options(network.options);
-    DatapathMode mode = options ? options->datapath : DatapathMode::Auto;
-    if (mode == DatapathMode::Kernel) return {"kernel", "requested with bpfnet.datapath=kernel"};
-    if (!datapaths_->has_bpf())
-        return {"kernel", "BPF unavailable: " + datapaths_->bpf_unavailable()};
-    if (mode == DatapathMode::Bpf)
-        return {"bpf", "requested with bpfnet.datapath=bpf", DatapathKind::Bpf};
-    return {"bpf", "probe passed (bpfnet.datapath=auto)", DatapathKind::Bpf};
-}
-
 std::map<std::string, std::string> NetworkService::published_ports_paths() const {
     return datapaths_->published_ports_paths();
 }
@@ -125,67 +95,21 @@ std::string NetworkService::host_interfaces_state() const {
     return datapaths_->host_interfaces_state();
 }
 
-std::string NetworkService::firewall_summary(const Network& network) const {
-    if (network.driver == driver::kOverlay) return "overlay: VXLAN between hosts, not policed here";
-    if (network.driver != driver::kBridge) return "";
-    auto options = options_of(network);
-    if (!options) return options.error().message;
-    const GatewayMode mode = options->gateway_mode;
-    std::vector<std::string> parts{fmt::format("gateway_mode_ipv4 {}", to_string(mode))};
-    if (network.internal) {
-        parts.emplace_back("internal: nothing in or out");
-    } else {
-        const bool masquerade = options->enable_ip_masquerade && mode != GatewayMode::Routed;
-        parts.emplace_back(masquerade ? "outbound masqueraded" : "outbound not translated");
-        switch (mode) {
-            case GatewayMode::NatUnprotected:
-                parts.emplace_back("every container port routable from outside");
-                break;
-            case GatewayMode::Routed:
-                parts.emplace_back("published container ports and ICMP routable, nothing else");
-                break;
-            default:
-                parts.emplace_back(
-                    options->trusted_host_interfaces.empty()
-                        ? std::string("direct routing to containers dropped")
-                        : fmt::format("direct routing to containers dropped but from {}",
-                                      fmt::join(options->trusted_host_interfaces, ", ")));
-        }
-        parts.emplace_back("isolated from other networks and bridges");
-    }
-    if (mode == GatewayMode::Isolated) parts.emplace_back("bridge without an address");
-    return fmt::format("{}", fmt::join(parts, "; "));
-}
-
-Datapath& NetworkService::datapath_for(const Network& network) {
-    if (network.driver == driver::kOverlay) return datapaths_->overlay_or_none();
-    if (is_child_link_driver(network.driver) && datapaths_->has_child_links())
-        return datapaths_->child_links();
-    if (is_builtin_only_driver(network.driver) || is_child_link_driver(network.driver))
-        return datapaths_->none();  // a child-link network without its datapath can only go
-    return datapaths_->bridge(datapath_choice(network).kind);
-}
-
 Status NetworkService::sync_policy_locked(const std::vector<Network>& networks) {
-    std::vector<BridgeOptions> options;
-    options.reserve(networks.size());
+    // The networks the policy covers, each with its parsed options and the layer that carries it.
     std::vector<const Network*> live;
-    std::vector<const Network*> overlays;
+    std::vector<BridgeOptions> options;
+    std::vector<DatapathKind> kinds;
     for (const auto& n : networks) {
         if (n.state == Lifecycle::Deleting) continue;
-        // Bridge networks have a bridge for the firewall and the NAT to act on. An overlay's
-        // bridge is not policed here (its traffic stays in the network), but its bridged frames
-        // must still pass the host's FORWARD chain (Docker's DROP policy): the firewall marks them.
-        if (n.driver == driver::kOverlay) overlays.push_back(&n);
-        if (n.driver != driver::kBridge) continue;
-        auto parsed = options_of(n);
-        if (!parsed) return fail(parsed.error());
-        options.push_back(*parsed);
+        const NetworkDriver& driver = drivers_->of(n);
+        auto kind = driver.policed_as(n);
+        if (!kind) continue;
+        BPFNET_ASSIGN_OR_RETURN(BridgeOptions parsed, driver.policy_options(n));
         live.push_back(&n);
+        options.push_back(std::move(parsed));
+        kinds.push_back(*kind);
     }
-    std::vector<NetworkSpec> specs;
-    for (size_t i = 0; i < live.size(); ++i) specs.push_back(NetworkSpec{*live[i], options[i]});
-    const BridgeOptions overlay_options{};
     // Ports of ready endpoints only: an endpoint being created gets its NAT once it is ready, one
     // being removed loses it before its interface goes.
     BPFNET_ASSIGN_OR_RETURN(auto endpoints, store_->endpoints());
@@ -194,7 +118,7 @@ Status NetworkService::sync_policy_locked(const std::vector<Network>& networks) 
         if (e.state != Lifecycle::Ready || e.ports.empty()) continue;
         auto network = std::find_if(live.begin(), live.end(),
                                     [&](const Network* n) { return n->id == e.network_id; });
-        if (network == live.end()) continue;
+        if (network == live.end() || !drivers_->of(**network).publishes_ports()) continue;
         const bool routed = options[network - live.begin()].gateway_mode == GatewayMode::Routed;
         for (const auto& binding : e.ports) {
             ports.push_back(PublishedPort{binding, e.ip, (*network)->bridge_name,
@@ -203,15 +127,17 @@ Status NetworkService::sync_policy_locked(const std::vector<Network>& networks) 
         }
     }
     std::vector<PolicyNetwork> policed;
-    for (const auto& spec : specs) policed.push_back({spec, datapath_choice(spec.network).kind});
-    for (const Network* n : overlays)
-        policed.push_back({NetworkSpec{*n, overlay_options}, DatapathKind::Kernel});
+    for (size_t i = 0; i < live.size(); ++i) {
+        const bool pass_through = drivers_->of(*live[i]).passes_through_policy();
+        policed.push_back({NetworkSpec{*live[i], options[i], pass_through}, kinds[i]});
+    }
     return datapaths_->sync_policy(policed, ports);
 }
 
 Status NetworkService::change_published_ports_locked(const Network& network,
                                                      const Endpoint& endpoint, bool publish) {
-    if (endpoint.ports.empty() || network.driver != driver::kBridge) return {};
+    const NetworkDriver& driver = drivers_->of(network);
+    if (endpoint.ports.empty() || !driver.publishes_ports()) return {};
     BPFNET_ASSIGN_OR_RETURN(BridgeOptions options, options_of(network));
     std::vector<PublishedPort> ports;
     for (const auto& binding : endpoint.ports) {
@@ -219,12 +145,28 @@ Status NetworkService::change_published_ports_locked(const Network& network,
             PublishedPort{binding, endpoint.ip, network.bridge_name, network.ipam.subnet,
                           options.gateway_mode == GatewayMode::Routed, network.datapath_id});
     }
-    Status changed = datapaths_->change_ports(datapath_choice(network).kind, ports, publish);
+    Status changed = datapaths_->change_ports(*driver.policed_as(network), ports, publish);
     if (changed) return {};
     spdlog::info("{} {} ports of {}: {}; syncing the whole policy",
                  publish ? "publishing" : "unpublishing", ports.size(), endpoint.id.substr(0, 12),
                  changed.error().message);
     return sync_policy_locked();
+}
+
+void NetworkService::attach_cluster(OverlayRegistry* registry) {
+    std::lock_guard lock(mutex_);
+    drivers_->overlay().attach_cluster(registry);
+}
+
+void NetworkService::on_cluster_change() {
+    std::lock_guard lock(mutex_);
+    if (auto st = drivers_->overlay().sync_cluster(); !st)
+        spdlog::warn("cluster: applying changes: {}", st.error().message);
+}
+
+Status NetworkService::republish_overlay_endpoints() {
+    std::lock_guard lock(mutex_);
+    return drivers_->overlay().republish_endpoints();
 }
 
 void NetworkService::on_host_change() {
@@ -290,63 +232,31 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
             fmt::format("invalid network name \"{}\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
                         request.name));
     }
-    if (is_builtin_only_driver(request.driver) || request.driver == "none") {
-        return fail(ErrorKind::Conflict,
-                    fmt::format("only one instance of \"{}\" network is allowed",
-                                request.driver == driver::kHost ? "host" : "null"));
-    }
-    if (request.driver == driver::kOverlay && !cluster_) {
-        return fail(ErrorKind::Unsupported,
-                    "overlay networks need the cluster store: start bpfnetd with --store etcd "
-                    "--etcd-endpoints URL --vtep-ip ADDRESS");
-    }
-    if (request.driver != driver::kBridge && request.driver != driver::kOverlay &&
-        !is_child_link_driver(request.driver)) {
-        return fail(ErrorKind::Unsupported,
-                    fmt::format("network driver \"{}\" is not supported by this agent "
-                                "(available: bridge, macvlan, ipvlan, overlay)",
-                                request.driver));
-    }
-    const bool child_link = is_child_link_driver(request.driver);
-    const bool overlay = request.driver == driver::kOverlay;
+    BPFNET_ASSIGN_OR_RETURN(NetworkDriver * driver_ptr, drivers_->named(request.driver));
+    NetworkDriver& driver = *driver_ptr;
     BPFNET_ASSIGN_OR_RETURN(BridgeOptions options, parse_bridge_options(request.options));
-    // Docker's rule: a bridge without an address only makes sense for a network that reaches
-    // nothing beyond itself.
-    if (options.gateway_mode == GatewayMode::Isolated && !request.internal) {
-        return fail(ErrorKind::InvalidArgument,
-                    fmt::format("{}=isolated is only allowed on an internal network (--internal)",
-                                opt::kGatewayModeIpv4));
-    }
-    if (options.gateway_mode != GatewayMode::Nat && (child_link || overlay)) {
-        return fail(ErrorKind::InvalidArgument,
-                    fmt::format("{} applies to bridge networks only", opt::kGatewayModeIpv4));
-    }
-    if (options.datapath == DatapathMode::Bpf && !datapaths_->has_bpf()) {
-        return fail(
-            ErrorKind::Unsupported,
-            fmt::format(
-                "bpfnet.datapath=bpf: the BPF datapath cannot be used on this host ({}); use "
-                "bpfnet.datapath=auto or kernel",
-                datapaths_->bpf_unavailable()));
-    }
+    BPFNET_TRY(driver.check_request(request, options));
     BPFNET_ASSIGN_OR_RETURN(Snapshot snap, load());
-    // Docker: the cluster's overlay this network joins (a second host's Docker network on the
-    // same subnet). This host's mirror of that overlay makes way for it.
-    std::optional<OverlayNetwork> joined;
-    std::optional<Network> mirror;
-    if (overlay && request.owner == Owner::Docker) {
-        if (!request.pool_id.empty())
-            return fail(ErrorKind::InvalidArgument,
-                        "an overlay takes its addresses from the cluster store: create it with "
-                        "Docker's default IPAM, not --ipam-driver bpfnet");
-        BPFNET_ASSIGN_OR_RETURN(joined, docker_overlay_to_join_locked(request, snap));
-        if (joined) {
-            auto it = std::find_if(snap.networks.begin(), snap.networks.end(),
-                                   [&](const Network& n) { return n.id == joined->network.id; });
-            if (it != snap.networks.end()) {
-                mirror = *it;
-                snap.networks.erase(it);
-            }
+
+    Network network;
+    network.id = request.id.empty() ? generate_id() : request.id;
+    network.owner = request.owner;
+    network.name = request.name;
+    network.driver = driver.name();
+    network.options = request.options;
+    network.labels = request.labels;
+    network.internal = request.internal;
+    network.created = now_rfc3339();
+    network.state = Lifecycle::Creating;
+    BPFNET_ASSIGN_OR_RETURN(NetworkPlan plan, driver.plan(request, snap, network));
+    // The network the new one replaces is in none of the checks below.
+    std::optional<Network> replaced;
+    if (!plan.replaces.empty()) {
+        auto it = std::find_if(snap.networks.begin(), snap.networks.end(),
+                               [&](const Network& n) { return n.id == plan.replaces; });
+        if (it != snap.networks.end()) {
+            replaced = *it;
+            snap.networks.erase(it);
         }
     }
     for (const auto& n : snap.networks) {
@@ -354,32 +264,10 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
             return fail(ErrorKind::Conflict,
                         fmt::format("network with name {} already exists", request.name));
         }
-    }
-
-    Network network;
-    network.id = request.id.empty() ? generate_id() : request.id;
-    for (const auto& n : snap.networks) {
         if (n.id == network.id) {
             return fail(ErrorKind::Conflict,
                         fmt::format("network with id {} already exists ({})", network.id, n.name));
         }
-    }
-    network.owner = request.owner;
-    network.name = request.name;
-    network.driver = request.driver;
-    network.options = request.options;
-    network.labels = request.labels;
-    network.internal = request.internal;
-    network.created = now_rfc3339();
-    network.state = Lifecycle::Creating;
-    if (child_link) {
-        BPFNET_TRY(plan_child_link_network_locked(request, snap, network));
-    } else if (overlay) {
-        network.bridge_name = overlay_bridge_name(joined ? joined->network.id : network.id);
-    } else {
-        network.bridge_name = options.bridge_name.value_or(default_bridge_name(network.id));
-    }
-    for (const auto& n : snap.networks) {
         if (!network.bridge_name.empty() && n.bridge_name == network.bridge_name) {
             return fail(ErrorKind::Conflict,
                         fmt::format("bridge name {} is already used by network {}",
@@ -389,46 +277,28 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
 
     BPFNET_ASSIGN_OR_RETURN(std::vector<Cidr> existing,
                             subnets_in_use_locked(snap, request.pool_id));
-    BPFNET_ASSIGN_OR_RETURN(auto host_sock, kernel::NlSocket::open());
-    BPFNET_ASSIGN_OR_RETURN(auto host_routes, kernel::list_ipv4_route_destinations(host_sock));
-    // A macvlan/ipvlan subnet is the parent's LAN, which the host may well route already; an
-    // overlay's is not routed by the host at all (but must not clash with other overlays').
-    if (child_link || overlay) host_routes.clear();
-    if (overlay && !joined)
-        for (const auto& o : cluster_->networks()) existing.push_back(o.network.ipam.subnet);
-    BPFNET_ASSIGN_OR_RETURN(network.ipam, plan_network_ipam(request.ipam, host_routes, existing));
-    if (joined) {
-        network.options[kOverlayClusterOption] = joined->network.id;
-        network.options[kOverlayVniOption] = std::to_string(joined->vni);
-        if (auto mtu = joined->network.options.find(opt::kMtu);
-            mtu != joined->network.options.end())
-            network.options[opt::kMtu] = mtu->second;
-        BPFNET_ASSIGN_OR_RETURN(options, parse_bridge_options(network.options));
-    } else if (overlay) {
-        BPFNET_TRY(plan_overlay_network_locked(request, snap, network));
+    existing.insert(existing.end(), plan.reserved_subnets.begin(), plan.reserved_subnets.end());
+    std::vector<Cidr> host_routes;
+    if (plan.subnet_avoids_host_routes) {
+        BPFNET_ASSIGN_OR_RETURN(auto host_sock, kernel::NlSocket::open());
+        BPFNET_ASSIGN_OR_RETURN(host_routes, kernel::list_ipv4_route_destinations(host_sock));
     }
+    BPFNET_ASSIGN_OR_RETURN(network.ipam, plan_network_ipam(request.ipam, host_routes, existing));
     if (request.owner == Owner::Docker)
         network.ipam.driver = request.pool_id.empty() ? "docker" : "bpfnet";
+    BPFNET_TRY(driver.claim(request, network));
+    // What the driver decided (an overlay's MTU, ...) is part of the options the datapath uses.
+    auto parsed = parse_bridge_options(network.options);
+    if (!parsed) {
+        driver.abandon(network);
+        return fail(parsed.error());
+    }
+    options = *parsed;
 
-    // A crash between these two leaves neither: the next change in the cluster mirrors the
-    // overlay again.
-    BPFNET_ASSIGN_OR_RETURN(network.datapath_id, store_->allocate_datapath_id());
-    if (mirror) BPFNET_TRY(store_->delete_network(mirror->id));
-    BPFNET_TRY(store_->put_network(network));
-    failpoint("network.create.recorded");
-
+    // Once recorded: the kernel's objects, the record and the policy go again too.
     auto undo = [&](const Error& cause) -> Failure {
         spdlog::warn("create network {}: {}; rolling back", network.name, cause.message);
-        if (overlay && !joined) {
-            auto vni = network.options.find(kOverlayVniOption);
-            if (vni != network.options.end())
-                (void)cluster_->release_vni(static_cast<uint32_t>(std::stoul(vni->second)),
-                                            network.id);
-            (void)cluster_->release_subnet(network.ipam.subnet, network.id);
-        }
-        if (overlay && request.owner == Owner::Docker)
-            (void)cluster_->detach(overlay_cluster_id(network));
-        if (auto st = datapath_for(network).remove_network(network); !st)
+        if (auto st = driver.datapath(network).remove_network(network); !st)
             spdlog::error("rollback: {}", st.error().message);
         if (auto st = store_->delete_network(network.id); !st)
             spdlog::error("rollback: {}", st.error().message);
@@ -437,14 +307,28 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
             if (n.state == Lifecycle::Ready) rest.push_back(n);
         if (auto st = sync_policy_locked(rest); !st)
             spdlog::error("rollback: {}", st.error().message);
-        if (mirror) {
-            if (auto st = sync_overlay_locked(); !st)
-                spdlog::error("rollback: {}", st.error().message);
-        }
+        driver.abandon(network);
         return fail(cause);
     };
 
-    if (auto st = datapath_for(network).ensure_network(NetworkSpec{network, options}); !st)
+    // Until the network is recorded nothing of it is in the kernel or the store: only the
+    // driver's claims are to be given back.
+    auto give_up = [&](const Error& cause) -> Failure {
+        driver.abandon(network);
+        return fail(cause);
+    };
+    auto datapath_id = store_->allocate_datapath_id();
+    if (!datapath_id) return give_up(datapath_id.error());
+    network.datapath_id = *datapath_id;
+    // A crash between these two leaves neither the replaced network nor the new one: the next
+    // change in the cluster mirrors the overlay again.
+    if (replaced) {
+        if (auto st = store_->delete_network(replaced->id); !st) return give_up(st.error());
+    }
+    if (auto st = store_->put_network(network); !st) return give_up(st.error());
+    failpoint("network.create.recorded");
+
+    if (auto st = driver.datapath(network).ensure_network(NetworkSpec{network, options}); !st)
         return undo(st.error());
     failpoint("network.create.datapath");
     std::vector<Network> all;
@@ -454,23 +338,12 @@ Result<Network> NetworkService::create_network(const CreateNetworkRequest& reque
     if (auto st = sync_policy_locked(all); !st) return undo(st.error());
 
     network.state = Lifecycle::Ready;
-    if (overlay && request.owner == Owner::Docker) {
-        // Before the definition: the overlay must never look unused to the other hosts.
-        if (auto st = cluster_->attach(overlay_cluster_id(network)); !st) return undo(st.error());
-    }
-    if (overlay && !joined) {
-        // Cluster-wide from here: the other hosts' watches mirror it.
-        OverlayNetwork record{network, 0};
-        record.vni = static_cast<uint32_t>(std::stoul(network.options.at(kOverlayVniOption)));
-        auto revision = cluster_->put_network(record);
-        if (!revision) return undo(revision.error());
-        overlay_created_at_[network.id] = *revision;
-    }
+    if (auto st = driver.announce(network); !st) return undo(st.error());
     if (auto st = store_->put_network(network); !st) return undo(st.error());
     spdlog::info("created network {} ({}) driver {} subnet {} {} {}", network.name,
                  network.id.substr(0, 12), network.driver, network.ipam.subnet.str(),
-                 child_link ? "parent" : "bridge",
-                 child_link ? network.parent : network.bridge_name);
+                 network.parent.empty() ? "bridge" : "parent",
+                 network.parent.empty() ? network.bridge_name : network.parent);
     return network;
 }
 
@@ -500,21 +373,7 @@ Status NetworkService::remove_network(const std::string& ref) {
         return fail(ErrorKind::Conflict,
                     fmt::format("{} is a pre-defined network and cannot be removed", network.name));
     }
-    if (network.driver == driver::kOverlay && cluster_) {
-        for (const auto& e : cluster_->endpoints(network.id)) {
-            if (e.host == cluster_->host_id()) continue;  // local ones are reported below
-            return fail(ErrorKind::Conflict,
-                        fmt::format("error while removing network: network {} id {} has active "
-                                    "endpoints (on host {})",
-                                    network.name, network.id, e.host));
-        }
-        for (const auto& host : cluster_->attached_hosts(network.id)) {
-            return fail(ErrorKind::Conflict,
-                        fmt::format("error while removing network: network {} is used by Docker "
-                                    "on host {}: remove it there with `docker network rm`",
-                                    network.name, host));
-        }
-    }
+    BPFNET_TRY(drivers_->of(network).check_remove(network));
     auto attached = endpoints_where(snap.endpoints,
                                     [&](const Endpoint& e) { return e.network_id == network.id; });
     if (!attached.empty()) {
@@ -540,10 +399,12 @@ Status NetworkService::remove_network_locked(Network network, const Snapshot& sn
     for (const auto& n : snap.networks)
         if (n.id != network.id && n.state == Lifecycle::Ready) rest.push_back(n);
     BPFNET_TRY(sync_policy_locked(rest));
-    BPFNET_TRY(datapath_for(network).remove_network(network));
+    NetworkDriver& driver = drivers_->of(network);
+    BPFNET_TRY(driver.datapath(network).remove_network(network));
     failpoint("network.remove.datapath");
-    if (network.driver == driver::kOverlay && cluster_) BPFNET_TRY(leave_overlay_locked(network));
+    BPFNET_TRY(driver.release(network));
     BPFNET_TRY(store_->delete_network(network.id));
+    BPFNET_TRY(driver.removed(network));
     spdlog::info("removed network {} ({})", network.name, network.id.substr(0, 12));
     return {};
 }
@@ -599,8 +460,8 @@ Result<Endpoint> NetworkService::connect(const ConnectRequest& request) {
                                 network.owner == Owner::Docker ? network.name : sandbox.name));
     }
     BPFNET_TRY(check_connect_rules_locked(network, sandbox, snap, request));
-    if (is_builtin_only_driver(network.driver))
-        return attach_builtin_locked(network.driver, sandbox);
+    NetworkDriver& driver = drivers_->of(network);
+    if (driver.endpoints_are_records()) return record_membership_locked(network, sandbox);
     BPFNET_ASSIGN_OR_RETURN(BridgeOptions options, options_of(network));
     auto in_sandbox = endpoints_where(
         snap.endpoints, [&](const Endpoint& e) { return e.sandbox_id == sandbox.id; });
@@ -623,15 +484,8 @@ Result<Endpoint> NetworkService::connect(const ConnectRequest& request) {
     endpoint.id = generate_id();
     endpoint.network_id = network.id;
     endpoint.sandbox_id = sandbox.id;
-    const bool overlay = network.driver == driver::kOverlay;
-    if (overlay) {
-        // Cluster-wide IPAM: no two hosts hand out one address.
-        BPFNET_ASSIGN_OR_RETURN(endpoint.ip,
-                                claim_overlay_address_locked(network, request.ip, endpoint.id));
-    } else {
-        BPFNET_ASSIGN_OR_RETURN(endpoint.ip,
-                                allocate_address(network.ipam, used, request.ip, network.name));
-    }
+    BPFNET_ASSIGN_OR_RETURN(endpoint.ip,
+                            driver.allocate_address(network, used, request.ip, endpoint.id));
     endpoint.mac = MacAddr::from_ipv4(endpoint.ip);
     BPFNET_ASSIGN_OR_RETURN(auto asked_ifname, parse_endpoint_ifname(request.driver_opts));
     if (asked_ifname) {
@@ -648,15 +502,13 @@ Result<Endpoint> NetworkService::connect(const ConnectRequest& request) {
     }
     endpoint.ifname =
         asked_ifname.value_or(next_ifname(in_sandbox, options.container_iface_prefix));
-    // macvlan/ipvlan children live only in the sandbox; there is no host end.
-    endpoint.host_ifname = is_child_link_driver(network.driver) ? "" : host_veth_name(endpoint.id);
+    endpoint.host_ifname = driver.has_host_end() ? host_veth_name(endpoint.id) : "";
     endpoint.aliases = request.aliases;
     BPFNET_ASSIGN_OR_RETURN(endpoint.ports,
                             allocate_host_ports_locked(request.publish, network, endpoint.id));
     // Like docker: the first network a sandbox joins that can reach outside gives the default
     // route.
-    // (An overlay is pure L2 between containers: the host has no gateway on it.)
-    endpoint.default_route = !network.internal && !overlay &&
+    endpoint.default_route = driver.routes_outside(network) &&
                              std::none_of(in_sandbox.begin(), in_sandbox.end(),
                                           [](const Endpoint& e) { return e.default_route; });
     endpoint.created = now_rfc3339();
@@ -664,31 +516,32 @@ Result<Endpoint> NetworkService::connect(const ConnectRequest& request) {
 
     BPFNET_TRY(store_->put_endpoint(endpoint));
     failpoint("endpoint.create.recorded");
-    if (auto st =
-            datapath_for(network).ensure_endpoint(NetworkSpec{network, options}, endpoint, sandbox);
-        !st) {
+    Datapath& datapath = driver.datapath(network);
+    if (auto st = datapath.ensure_endpoint(NetworkSpec{network, options}, endpoint, sandbox); !st) {
         spdlog::warn("connect {} to {}: {}; rolling back", sandbox.name, network.name,
                      st.error().message);
-        if (auto undo = datapath_for(network).remove_endpoint(endpoint, sandbox); !undo) {
+        if (auto undo = datapath.remove_endpoint(endpoint, sandbox); !undo) {
             spdlog::error("rollback: {}", undo.error().message);
         }
         if (auto undo = store_->delete_endpoint(endpoint.id); !undo)
             spdlog::error("rollback: {}", undo.error().message);
-        if (overlay) release_overlay_address_locked(network, endpoint);
+        driver.release_address(network, endpoint);
         return fail(st.error());
     }
     failpoint("endpoint.create.datapath");
     endpoint.state = Lifecycle::Ready;
     BPFNET_TRY(store_->put_endpoint(endpoint));
-    if (overlay) publish_overlay_endpoint_locked(network, endpoint);
+    driver.endpoint_joined(network, endpoint);
     if (!endpoint.ports.empty()) {
         if (auto st = change_published_ports_locked(network, endpoint, true); !st) {
             spdlog::warn("connect {} to {}: publishing ports: {}; rolling back", sandbox.name,
                          network.name, st.error().message);
             if (auto undo = store_->delete_endpoint(endpoint.id); !undo)
                 spdlog::error("rollback: {}", undo.error().message);
-            if (auto undo = datapath_for(network).remove_endpoint(endpoint, sandbox); !undo)
+            if (auto undo = datapath.remove_endpoint(endpoint, sandbox); !undo)
                 spdlog::error("rollback: {}", undo.error().message);
+            driver.endpoint_left(network, endpoint);
+            driver.release_address(network, endpoint);
             // Whatever part of the NAT went in goes again.
             if (auto undo = sync_policy_locked(); !undo)
                 spdlog::error("rollback: {}", undo.error().message);
@@ -716,9 +569,10 @@ Status NetworkService::teardown_endpoint_locked(Endpoint endpoint, const Snapsho
         }
     }
     BPFNET_TRY(store_->delete_endpoint(endpoint.id));
-    if (network && network->driver == driver::kOverlay) {
-        withdraw_overlay_endpoint_locked(*network, endpoint);
-        release_overlay_address_locked(*network, endpoint);
+    if (network) {
+        NetworkDriver& driver = drivers_->of(*network);
+        driver.endpoint_left(*network, endpoint);
+        driver.release_address(*network, endpoint);
     }
     if (network)
         BPFNET_TRY(change_published_ports_locked(*network, endpoint, false));
@@ -743,7 +597,7 @@ Status NetworkService::ensure_default_route_locked(const Sandbox& sandbox) {
     }
     for (auto& e : in_sandbox) {
         const Network* network = network_by_id(networks, e.network_id);
-        if (!network || network->internal) continue;
+        if (!network || !drivers_->of(*network).routes_outside(*network)) continue;
         e.default_route = true;
         BPFNET_TRY(store_->put_endpoint(e));
         BPFNET_ASSIGN_OR_RETURN(BridgeOptions options, options_of(*network));
@@ -772,11 +626,7 @@ Status NetworkService::disconnect(const std::string& network_ref, const std::str
                                 "`docker network disconnect`",
                                 sandbox.name, network.name));
     }
-    if (network.driver == driver::kHost) {
-        return fail(ErrorKind::Conflict,
-                    "container cannot be disconnected from host network or connected to host "
-                    "network");
-    }
+    if (auto refused = drivers_->of(network).fixed_membership()) return *refused;
     BPFNET_TRY(teardown_endpoint_locked(matches.front(), snap, force));
     spdlog::info("disconnected sandbox {} from network {}", sandbox.name, network.name);
     return {};
@@ -819,8 +669,7 @@ Result<Sandbox> NetworkService::create_sandbox(const std::string& name, SandboxM
     if (!made) {
         attached = fail(made.error());
     } else if (mode != SandboxMode::Own) {
-        auto endpoint = attach_builtin_locked(
-            mode == SandboxMode::Host ? driver::kHost : driver::kNull, sandbox);
+        auto endpoint = attach_builtin_locked(drivers_->builtin_for(mode), sandbox);
         if (!endpoint) attached = fail(endpoint.error());
     }
     if (!attached) {
@@ -982,8 +831,7 @@ Status NetworkService::reconcile_locked() {
     for (const auto& n : now.networks) {
         live_objects.links.insert(n.bridge_name);
         live_objects.networks.insert(n.datapath_id);
-        if (n.driver == driver::kOverlay)
-            live_objects.links.insert(overlay_vxlan_name(overlay_cluster_id(n)));
+        for (auto& link : drivers_->of(n).extra_links(n)) live_objects.links.insert(link);
     }
     for (const auto& e : now.endpoints) {
         if (e.sandbox_id.empty()) continue;

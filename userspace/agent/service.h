@@ -1,7 +1,9 @@
 // The network service: CNM operations (networks, sandboxes, endpoints) on top of the store and the
 // datapath. Every operation follows the same crash-safe order: validate, record the intent in the
 // store (state Creating/Deleting, naming every kernel object it will touch), act on the kernel,
-// then record the outcome. reconcile() finishes or undoes whatever a crash interrupted.
+// then record the outcome. reconcile() finishes or undoes whatever a crash interrupted. What is
+// particular to bridge, macvlan/ipvlan, overlay, host or none networks the service asks the
+// network's driver (agent/drivers/), at each step of that order.
 #pragma once
 
 #include <map>
@@ -12,15 +14,14 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "agent/drivers/driver_registry.h"
+#include "agent/requests.h"
 #include "cluster/overlay_registry.h"
 #include "core/ipam.h"
 #include "core/model.h"
 #include "core/options.h"
 #include "datapath/datapath.h"
 #include "datapath/datapath_graph.h"
-#include "datapath/overlay_datapath.h"
 #include "datapath/probe.h"
 #include "store/store.h"
 
@@ -38,43 +39,10 @@ struct ServiceConfig {
     std::string default_bridge_subnet;
 };
 
-struct CreateNetworkRequest {
-    std::string name;
-    std::string driver = "bridge";
-    bool internal = false;
-    std::map<std::string, std::string> options;
-    std::map<std::string, std::string> labels;
-    IpamRequest ipam;
-    // Networks Docker creates through the plugin protocol keep Docker's network ID.
-    std::string id;
-    Owner owner = Owner::Bpfnet;
-    // The bpfnet IPAM pool Docker took the subnet from (`--ipam-driver bpfnet`), if any: the
-    // network may overlap that pool, which exists for it, but nothing else.
-    std::string pool_id;
-};
-
 // What Docker's Join needs back.
 struct JoinResult {
     Endpoint endpoint;
     Network network;
-};
-
-struct ConnectRequest {
-    std::string network;  // name, ID or ID prefix
-    std::string sandbox;
-    std::optional<Ipv4> ip;
-    std::vector<std::string> aliases;
-    std::vector<PortRequest> publish;  // --publish: host ports forwarded to the endpoint
-    // --driver-opt: the endpoint's driver options (com.docker.network.endpoint.ifname).
-    std::map<std::string, std::string> driver_opts;
-};
-
-// Which datapath serves a network, and why. `kind` is the layer of a bridge network (Kernel for
-// the other drivers, whose `name` says what serves them).
-struct DatapathChoice {
-    std::string name;
-    std::string reason;
-    DatapathKind kind = DatapathKind::Kernel;
 };
 
 class NetworkService {
@@ -137,14 +105,21 @@ class NetworkService {
     // (no kernel objects), and bridge unless config().default_bridge is "none".
     Status ensure_predefined_networks();
     // Whether `network` is one of them (they cannot be removed).
-    static bool is_predefined(const Network& network);
+    bool is_predefined(const Network& network) const;
+    // The network's driver, for what the APIs show of it.
+    const NetworkDriver& driver_of(const Network& network) const { return drivers_->of(network); }
+    // Whether Docker may create networks of the driver named `name` through the plugin.
+    bool offers_to_docker(const std::string& name) const {
+        auto driver = drivers_->named(name);
+        return driver && (*driver)->offered_to_docker();
+    }
 
     // Host: the sandbox is the host's own namespace (bound under its name); None: a namespace
     // with loopback only that no network can be added to. Both are recorded as an endpoint on the
     // host or none network.
     Result<Sandbox> create_sandbox(const std::string& name, SandboxMode mode = SandboxMode::Own);
 
-    // ---- overlay networks (service_overlay.cpp) ----
+    // ---- overlay networks (the overlay driver does the work, under the service's lock) ----
     // Gives the service the cluster store (before reconcile), whose overlay networks the graph's
     // overlay datapath serves; without it overlay networks are refused.
     void attach_cluster(OverlayRegistry* registry);
@@ -161,14 +136,12 @@ class NetworkService {
     Status remove_sandbox(const std::string& ref);
 
     // A consistent snapshot of everything, for inspect/ls output.
-    struct Snapshot {
-        std::vector<Network> networks;
-        std::vector<Endpoint> endpoints;
-        std::vector<Sandbox> sandboxes;
-    };
+    using Snapshot = bpfnet::Snapshot;
     Result<Snapshot> snapshot();
 
-    DatapathChoice datapath_choice(const Network& network) const;
+    DatapathChoice datapath_choice(const Network& network) const {
+        return drivers_->of(network).datapath_choice(network);
+    }
     // How each usable datapath publishes ports, by datapath name.
     std::map<std::string, std::string> published_ports_paths() const;
     // How the networks' forwarded traffic passes the host's iptables FORWARD chain.
@@ -176,7 +149,9 @@ class NetworkService {
     std::string host_interfaces_state() const;
     // What the firewall does for one network (its gateway mode, masquerade, direct routing), for
     // `bpfnet status`.
-    std::string firewall_summary(const Network& network) const;
+    std::string firewall_summary(const Network& network) const {
+        return drivers_->of(network).firewall_summary(network);
+    }
     const ProbeResult& probe() const { return probe_; }
     const ServiceConfig& config() const { return config_; }
     const std::string& instance() const { return instance_; }
@@ -201,7 +176,9 @@ class NetworkService {
     Status change_published_ports_locked(const Network& network, const Endpoint& endpoint,
                                          bool publish);
     Result<BridgeOptions> options_of(const Network& network) const;
-    Datapath& datapath_for(const Network& network);
+    Datapath& datapath_for(const Network& network) {
+        return drivers_->of(network).datapath(network);
+    }
     Status sync_policy_locked(const std::vector<Network>& networks);
     Status sync_policy_locked();  // for every ready network
     // Host ports for `requests`, not clashing with any endpoint's but `except_endpoint`'s own, nor
@@ -218,44 +195,22 @@ class NetworkService {
                                                     const std::string& except_pool);
     Status reconcile_docker_endpoint_locked(const Endpoint& endpoint, const Snapshot& snap);
     Status ensure_default_route_locked(const Sandbox& sandbox);
-    // ---- drivers other than bridge (service_drivers.cpp) ----
-    // Checks a macvlan/ipvlan network request and fills in its parent and what bpfnet must make.
-    Status plan_child_link_network_locked(const CreateNetworkRequest& request, const Snapshot& snap,
-                                          Network& network);
-    // Docker's rules about host and none: who may connect where.
+    // Docker's rules about who may connect where (service_drivers.cpp): the network's driver's,
+    // and those of the networks the sandbox is already on.
     Status check_connect_rules_locked(const Network& network, const Sandbox& sandbox,
                                       const Snapshot& snap, const ConnectRequest& request);
-    // The endpoint that records a host- or none-mode sandbox's membership.
-    Result<Endpoint> attach_builtin_locked(const std::string& driver_name, const Sandbox& sandbox);
-    Status plan_overlay_network_locked(const CreateNetworkRequest& request, const Snapshot& snap,
-                                       Network& network);
-    // Docker: the cluster overlay a new Docker network on this host joins (the one with the same
-    // subnet; none: the Docker network creates the overlay). Refuses a mismatching VNI or MTU,
-    // and a second Docker network on the same overlay.
-    Result<std::optional<OverlayNetwork>> docker_overlay_to_join_locked(
-        const CreateNetworkRequest& request, const Snapshot& snap);
-    Status sync_overlay_locked();
-    // Removing an overlay network here: the cluster's overlay goes too unless other hosts still
-    // use it (a Docker network joined to it, or endpoints).
-    Status leave_overlay_locked(const Network& network);
-    // The overlay's cluster-wide address claim for an endpoint on `network`.
-    Result<Ipv4> claim_overlay_address_locked(const Network& network, std::optional<Ipv4> requested,
-                                              const std::string& endpoint_id);
-    // Best effort: the endpoint enters (publish) or leaves (withdraw) the cluster's view of the
-    // overlay; release_overlay_address_locked frees its address claim.
-    void publish_overlay_endpoint_locked(const Network& network, const Endpoint& endpoint);
-    void withdraw_overlay_endpoint_locked(const Network& network, const Endpoint& endpoint);
-    void release_overlay_address_locked(const Network& network, const Endpoint& endpoint);
+    // The endpoint that records a host- or none-mode sandbox's membership of the predefined
+    // network of `driver`.
+    Result<Endpoint> attach_builtin_locked(const BuiltinDriver& driver, const Sandbox& sandbox);
+    // An endpoint that is a record only (NetworkDriver::endpoints_are_records), ready at once.
+    Result<Endpoint> record_membership_locked(const Network& network, const Sandbox& sandbox);
     Status reconcile_locked();
 
     ServiceConfig config_;
     std::string instance_;
     std::unique_ptr<Store> store_;
     std::unique_ptr<DatapathGraph> datapaths_;
-    OverlayRegistry* cluster_ = nullptr;  // the cluster store (null: no overlay networks)
-    // Overlay networks created here, by the revision of their cluster record: until the cluster
-    // view has caught up with it, their absence from the view is not a removal.
-    std::map<std::string, int64_t> overlay_created_at_;
+    std::unique_ptr<DriverRegistry> drivers_;  // over store_ and datapaths_
     ProbeResult probe_;
     std::mutex mutex_;  // one operation at a time: allocations and kernel changes never interleave
 };

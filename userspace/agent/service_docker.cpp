@@ -78,8 +78,7 @@ Result<Endpoint> NetworkService::find_endpoint(const std::string& network_id,
     return docker_endpoint_locked(network_id, endpoint_id);
 }
 
-Result<NetworkService::Snapshot> NetworkService::load_docker_scope(
-    const std::string& endpoint_id) {
+Result<NetworkService::Snapshot> NetworkService::load_docker_scope(const std::string& endpoint_id) {
     Snapshot snap;
     BPFNET_ASSIGN_OR_RETURN(snap.networks, store_->networks());
     BPFNET_ASSIGN_OR_RETURN(auto endpoint, store_->endpoint(endpoint_id));
@@ -126,15 +125,10 @@ Result<Endpoint> NetworkService::create_docker_endpoint(const std::string& netwo
     endpoint.id = endpoint_id;
     endpoint.network_id = network.id;
     endpoint.owner = Owner::Docker;
-    const bool overlay = network.driver == driver::kOverlay && cluster_;
-    if (overlay) {
-        // Docker chose the address from its per-host IPAM; the cluster must agree it is free.
-        BPFNET_ASSIGN_OR_RETURN(endpoint.ip,
-                                claim_overlay_address_locked(network, ip, endpoint.id));
-    } else {
-        BPFNET_ASSIGN_OR_RETURN(endpoint.ip,
-                                allocate_address(network.ipam, used, ip, network.name));
-    }
+    NetworkDriver& driver = drivers_->of(network);
+    // Docker chose the address from its IPAM; the driver must agree it is free (an overlay's
+    // cluster, whose addresses are unique across hosts).
+    BPFNET_ASSIGN_OR_RETURN(endpoint.ip, driver.allocate_address(network, used, ip, endpoint.id));
     endpoint.mac = mac.value_or(MacAddr::from_ipv4(endpoint.ip));
     endpoint.ifname = handover_veth_name(endpoint.id);
     endpoint.host_ifname = host_veth_name(endpoint.id);
@@ -142,7 +136,7 @@ Result<Endpoint> NetworkService::create_docker_endpoint(const std::string& netwo
     // Nothing exists in the kernel until Join, so there is nothing for a crash to interrupt.
     endpoint.state = Lifecycle::Ready;
     if (auto st = store_->put_endpoint(endpoint); !st) {
-        if (overlay) release_overlay_address_locked(network, endpoint);
+        driver.release_address(network, endpoint);
         return fail(st.error());
     }
     spdlog::info("docker: created endpoint {} on network {}: {} {}", endpoint.id.substr(0, 12),
@@ -196,12 +190,13 @@ Result<JoinResult> NetworkService::join_docker_endpoint(const std::string& netwo
     endpoint.state = Lifecycle::Creating;  // a crash from here on is undone by reconcile
     BPFNET_TRY(store_->put_endpoint(endpoint));
     failpoint("docker.join.recorded");
-    if (auto st = datapath_for(network).ensure_endpoint(NetworkSpec{network, options}, endpoint,
-                                                        *sandbox);
+    NetworkDriver& driver = drivers_->of(network);
+    if (auto st = driver.datapath(network).ensure_endpoint(NetworkSpec{network, options}, endpoint,
+                                                           *sandbox);
         !st) {
         spdlog::warn("docker: join {} to {}: {}; rolling back", endpoint.id.substr(0, 12),
                      network.name, st.error().message);
-        if (auto undo = datapath_for(network).remove_endpoint(endpoint, *sandbox); !undo)
+        if (auto undo = driver.datapath(network).remove_endpoint(endpoint, *sandbox); !undo)
             spdlog::error("rollback: {}", undo.error().message);
         endpoint.sandbox_id.clear();
         endpoint.state = Lifecycle::Ready;
@@ -216,8 +211,7 @@ Result<JoinResult> NetworkService::join_docker_endpoint(const std::string& netwo
     failpoint("docker.join.datapath");
     endpoint.state = Lifecycle::Ready;
     BPFNET_TRY(store_->put_endpoint(endpoint));
-    if (network.driver == driver::kOverlay && cluster_)
-        publish_overlay_endpoint_locked(network, endpoint);
+    driver.endpoint_joined(network, endpoint);
     spdlog::info("docker: joined endpoint {} ({} {}) to {} on network {}",
                  endpoint.id.substr(0, 12), endpoint.ip.str(), endpoint.host_ifname, sandbox_key,
                  network.name);
@@ -232,8 +226,7 @@ Status NetworkService::unjoin_docker_endpoint_locked(Endpoint endpoint, const Sn
     BPFNET_TRY(store_->put_endpoint(endpoint));
     failpoint("docker.leave.marked");
     // The other hosts stop sending to it first.
-    if (network && network->driver == driver::kOverlay && cluster_)
-        withdraw_overlay_endpoint_locked(*network, endpoint);
+    if (network) drivers_->of(*network).endpoint_left(*network, endpoint);
     if (network) {
         BPFNET_TRY(datapath_for(*network).remove_endpoint(endpoint, sandbox));
     } else {
@@ -315,8 +308,7 @@ Status NetworkService::delete_docker_endpoint(const std::string& network_id,
     if (!endpoint.sandbox_id.empty()) BPFNET_TRY(unjoin_docker_endpoint_locked(endpoint, snap));
     BPFNET_TRY(store_->delete_endpoint(endpoint.id));
     const Network* network = network_by_id(snap.networks, network_id);
-    if (network && network->driver == driver::kOverlay && cluster_)
-        release_overlay_address_locked(*network, endpoint);
+    if (network) drivers_->of(*network).release_address(*network, endpoint);
     // Frees its host ports.
     if (network)
         BPFNET_TRY(change_published_ports_locked(*network, endpoint, false));
@@ -346,14 +338,10 @@ Status NetworkService::remove_docker_network(const std::string& network_id) {
                      found->name);
         if (!e.sandbox_id.empty()) BPFNET_TRY(unjoin_docker_endpoint_locked(e, snap));
         BPFNET_TRY(store_->delete_endpoint(e.id));
-        if (found->driver == driver::kOverlay && cluster_)
-            release_overlay_address_locked(*found, e);
+        drivers_->of(*found).release_address(*found, e);
     }
     BPFNET_ASSIGN_OR_RETURN(Snapshot now, load());
-    BPFNET_TRY(remove_network_locked(*network_by_id(now.networks, network_id), now));
-    // An overlay other hosts still use is mirrored here again, as on every host of the cluster.
-    if (found->driver == driver::kOverlay && cluster_) BPFNET_TRY(sync_overlay_locked());
-    return {};
+    return remove_network_locked(*network_by_id(now.networks, network_id), now);
 }
 
 Status NetworkService::adopt_docker_identity(const std::string& network_id, const std::string& name,
@@ -378,16 +366,7 @@ Status NetworkService::adopt_docker_identity(const std::string& network_id, cons
     network.name = name;
     network.labels = labels;
     BPFNET_TRY(store_->put_network(network));
-    // An overlay this network created is known under the Docker name across the cluster too.
-    if (network.driver == driver::kOverlay && cluster_ &&
-        overlay_cluster_id(network) == network.id) {
-        if (auto record = cluster_->network(network.id); record && record->network.name != name) {
-            record->network.name = name;
-            record->network.labels = labels;
-            BPFNET_TRY(cluster_->put_network(*record));
-        }
-    }
-    return {};
+    return drivers_->of(network).renamed(network);
 }
 
 Status NetworkService::reconcile_docker_endpoint_locked(const Endpoint& endpoint,

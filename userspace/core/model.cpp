@@ -57,14 +57,6 @@ Result<SandboxMode> parse_sandbox_mode(std::string_view text) {
     return fail(ErrorKind::InvalidArgument, fmt::format("unknown sandbox mode \"{}\"", text));
 }
 
-bool is_child_link_driver(const std::string& name) {
-    return name == driver::kMacvlan || name == driver::kIpvlan;
-}
-
-bool is_builtin_only_driver(const std::string& name) {
-    return name == driver::kHost || name == driver::kNull;
-}
-
 namespace {
 
 Result<Cidr> cidr_field(const JsonObject& j, std::string_view key) {

@@ -66,7 +66,7 @@ struct Network {
     uint32_t datapath_id = 0;
 };
 
-// Docker's driver names.
+// Docker's driver names. What each means is its driver's business (agent/drivers/).
 namespace driver {
 inline constexpr const char* kBridge = "bridge";
 inline constexpr const char* kMacvlan = "macvlan";
@@ -75,9 +75,6 @@ inline constexpr const char* kHost = "host";
 inline constexpr const char* kNull = "null";  // the "none" network
 inline constexpr const char* kOverlay = "overlay";
 }  // namespace driver
-bool is_child_link_driver(const std::string& driver);  // macvlan, ipvlan
-// host and null: networks without kernel objects of their own (one instance each, predefined).
-bool is_builtin_only_driver(const std::string& driver);
 
 struct Endpoint {
     std::string id;

@@ -21,6 +21,10 @@ namespace bpfnet {
 struct NetworkSpec {
     const Network& network;
     const BridgeOptions& options;
+    // For the policy only: the network is not policed (no isolation, NAT or interface group), its
+    // bridged frames only pass the host's FORWARD chain (an overlay, whose traffic stays inside
+    // it).
+    bool pass_through = false;
 };
 
 class Datapath {
