@@ -304,6 +304,8 @@ Status KernelDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& 
         BPFNET_TRY(attached);
     } else {
         BPFNET_TRY(attach_host_end(host, spec, endpoint));
+        // A pair an older agent made may still carry IPv6 on its host end (see create_veth).
+        BPFNET_TRY(kernel::disable_link_ipv6(endpoint.host_ifname));
         BPFNET_TRY(kernel::set_link_up(host, endpoint.host_ifname));
     }
     BPFNET_TRY(kernel::add_address(inner, endpoint.ifname,

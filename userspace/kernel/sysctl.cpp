@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <string_view>
 #include <system_error>
 
@@ -102,6 +103,16 @@ Result<std::string> read_sysctl(const std::string& key) {
 Status write_sysctl(const std::string& key, const std::string& value) {
     BPFNET_ASSIGN_OR_RETURN(std::string path, sysctl_path(key));
     return write_knob(path, key, value);
+}
+
+Status disable_link_ipv6(const std::string& ifname) {
+    // Slash-separated: an interface name may contain dots.
+    auto st = write_sysctl(fmt::format("net/ipv6/conf/{}/disable_ipv6", ifname), "1");
+    std::error_code ec;
+    if (!st && st.error().kind == ErrorKind::NotFound &&
+        !std::filesystem::exists("/proc/sys/net/ipv6", ec))
+        return {};
+    return st;
 }
 
 }  // namespace bpfnet::kernel

@@ -12,4 +12,8 @@ namespace bpfnet::kernel {
 Result<std::string> read_sysctl(const std::string& key);
 Status write_sysctl(const std::string& key, const std::string& value);
 
+// Turns IPv6 off on one link (net.ipv6.conf.<ifname>.disable_ipv6 = 1): no address, no routes in
+// the namespace's IPv6 FIB. Success where the kernel has no IPv6 at all.
+Status disable_link_ipv6(const std::string& ifname);
+
 }  // namespace bpfnet::kernel
