@@ -196,6 +196,30 @@ TEST_F(KernelTest, BridgeWithAddressIsCreatedAndListed) {
     EXPECT_EQ((*after)->alias, "bpfnet-test");
 }
 
+// An endpoint's host end (host_ipv6 = false) never carries IPv6: no link-local address and so no
+// route of it in the host's IPv6 FIB, which the kernel walks on every link down. Another veth keeps
+// the kernel's default.
+TEST_F(KernelTest, VethHostEndWithoutIpv6HasNoIpv6) {
+    auto ns = new_netns();
+    ASSERT_OK(ns);
+    std::string without = new_link('v');
+    std::string with = new_link('w');
+    VethSpec spec{without, "", "", "eth0", *ns, MacAddr{}, 1500};
+    spec.host_ipv6 = false;
+    ASSERT_OK(create_veth(host(), spec));
+    ASSERT_OK(create_veth(host(), VethSpec{with, "", "", "eth1", *ns, MacAddr{}, 1500}));
+    auto off = read_sysctl("net/ipv6/conf/" + without + "/disable_ipv6");
+    ASSERT_OK(off);
+    EXPECT_EQ(*off, "1");
+    auto on = read_sysctl("net/ipv6/conf/" + with + "/disable_ipv6");
+    ASSERT_OK(on);
+    EXPECT_EQ(*on, "0");
+    auto link = find_link(host(), without);
+    ASSERT_OK(link);
+    ASSERT_TRUE(link->has_value());
+    EXPECT_TRUE((*link)->up);  // off before it went up, and up all the same
+}
+
 TEST_F(KernelTest, LinkAliasAndMasterCanBeChanged) {
     auto ns = new_netns();
     ASSERT_OK(ns);

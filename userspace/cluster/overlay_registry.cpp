@@ -213,7 +213,9 @@ void OverlayRegistry::apply(const EtcdKeyValue& kv, bool deleted) {
     } else if (parts[0] == "attachments" && parts.size() == 3) {
         if (deleted) {
             attachments_[parts[1]].erase(parts[2]);
-        } else {
+        } else if (parts[2] != host_id_ || leased_.count(kv.key)) {
+            // This host's own attachment follows what it holds: the watch may deliver the put of
+            // an attach after the detach that followed it, which must not bring it back.
             attachments_[parts[1]].insert(parts[2]);
         }
     } else if (parts[0] == "endpoints" && parts.size() == 3) {

@@ -224,6 +224,7 @@ Status KernelDatapath::ensure_docker_endpoint(const NetworkSpec& spec, const End
         .peer_netns_path = "",
         .peer_mac = endpoint.mac,
         .mtu = static_cast<unsigned>(spec.options.mtu),
+        .host_ipv6 = false,
     };
     BPFNET_TRY(kernel::create_veth(host, veth));
     Status attached = attach_host_end(host, spec, endpoint);
@@ -296,6 +297,7 @@ Status KernelDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoint& 
             .peer_netns_path = sandbox.netns_path,
             .peer_mac = endpoint.mac,
             .mtu = static_cast<unsigned>(spec.options.mtu),
+            .host_ipv6 = false,
         };
         BPFNET_TRY(kernel::create_veth(host, veth));
         Status attached = attach_host_end(host, spec, endpoint);

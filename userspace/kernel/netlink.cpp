@@ -215,12 +215,12 @@ Status create_veth(NlSocket& host, const VethSpec& spec) {
                 host, created.get(), bridge_ifindex, spec.bridge_name,
                 fmt::format("attach veth {} to bridge {}", spec.host_name, spec.bridge_name)));
         }
-        // No IPv6 on the host end, before it goes up (when the kernel would give it a link-local
-        // address): the host's one IPv6 FIB would hold a prefix, a local and a multicast route per
-        // veth, and the kernel walks that whole FIB whenever any link goes down or away, so each
-        // connect and disconnect would cost more the more endpoints the host has. Bridged IPv6
+        // Before it goes up, when the kernel would give it a link-local address: an endpoint's
+        // host end without IPv6 puts no prefix, local or multicast route into the host's one
+        // IPv6 FIB, which the kernel walks whole whenever any link goes down or away (so each
+        // connect and disconnect would cost more the more endpoints the host has). Bridged IPv6
         // frames do not need the port's own IPv6 stack.
-        BPFNET_TRY(disable_link_ipv6(spec.host_name));
+        if (!spec.host_ipv6) BPFNET_TRY(disable_link_ipv6(spec.host_name));
         // Up last: the port starts forwarding only once it is fully configured.
         return bring_up(host, created.get(), fmt::format("set veth {} up", spec.host_name));
     };

@@ -69,6 +69,9 @@ struct VethSpec {
                                   // the host, for a runtime like Docker to move it itself)
     MacAddr peer_mac;
     unsigned mtu = 1500;
+    // false: IPv6 off on the host end before it goes up (see create_veth). A sysctl, which acts
+    // in the caller's namespace: only for a `host` socket of the caller's own namespace.
+    bool host_ipv6 = true;
 };
 // Creates the pair with the peer already inside its namespace (never visible on the host), sets the
 // host end's alias and master and brings the host end up. The peer is left down for the caller to
