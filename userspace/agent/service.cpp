@@ -11,7 +11,6 @@
 #include "agent/snapshot_queries.h"
 #include "core/ids.h"
 #include "datapath/kernel_datapath.h"
-#include "datapath/null_datapath.h"
 #include "kernel/netlink.h"
 #include "kernel/netns.h"
 #include "kernel/port_probe.h"
