@@ -6,6 +6,8 @@ run, reported side by side.
                  (bridge-docker) and bare (bridge-bare), bpfnet (+ CPU cost per CPU)
   ports          published ports: iptables DNAT (1 and 10k rules), docker-proxy, dockerd's
                  --userland-proxy=false OUTPUT DNAT, bpfnet (TCP and UDP, + CPU cost)
+  egress         a container reaching a server behind the uplink: routed limit, Docker's bridge +
+                 MASQUERADE, bpfnet kernel and BPF (+ CPU cost, new connections/s)
   overlay        two hosts: kernel-vxlan (VXLAN + bridge) vs bpfnet's BPF overlay (+ CPU cost)
   scaling        conn/s vs published ports (1..10k); packet rate vs endpoints (2..1,000)
   control_plane  creating endpoints, publishing ports, one network connect: API vs ip/iptables;
@@ -29,6 +31,7 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import control_plane  # noqa: E402
+import egress  # noqa: E402
 import overlay  # noqa: E402
 import prog_cost  # noqa: E402
 import published_ports  # noqa: E402
@@ -38,7 +41,7 @@ import same_host  # noqa: E402
 import scaling  # noqa: E402
 from benchlib import log  # noqa: E402
 
-SUITES = [same_host, published_ports, overlay, scaling, control_plane, prog_cost]
+SUITES = [same_host, published_ports, egress, overlay, scaling, control_plane, prog_cost]
 
 
 def host_state():

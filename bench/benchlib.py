@@ -425,6 +425,8 @@ METRICS = {
                        "share of a CPU", False),
     "udp_sent_pps": ("UDP packets the generator got into the kernel", "Mpps", True),
     "udp_loss": ("UDP packets sent but not received (share)", "share", False),
+    "conn_per_s": ("New TCP connections per second (wrk -t1 -c32, a new connection per request)",
+                   "conn/s", True),
 }
 
 

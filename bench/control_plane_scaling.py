@@ -270,6 +270,8 @@ def endpoints_curve(opts, api):
             if have != n:
                 raise RuntimeError(f"the agent reports {have} endpoints, expected {n}")
             grown = time.monotonic() - started
+            # Measure the host as it is, not the kernel still busy with the step's links.
+            settle_s = links_settled()
             times = {"connect": [], "disconnect": []}
             for _ in range(reps):
                 start = time.monotonic()
@@ -279,11 +281,33 @@ def endpoints_curve(opts, api):
                 api.call("POST", f"/networks/{measure_net}/disconnect", {"Container": "measured"})
                 times["disconnect"].append(ms_since(start))
             curve.add_round(n, times)
-            log(f"control_plane endpoints={n:,} round {round_no + 1} (population changed in {grown:.1f}s): "
+            log(f"control_plane endpoints={n:,} round {round_no + 1} (population changed in {grown:.1f}s, "
+                f"links settled in {settle_s:.1f}s): "
                 f"connect p50 {curve.runs['connect'][n][-1]:.1f} ms, "
                 f"disconnect {curve.runs['disconnect'][n][-1]:.1f} ms")
     # Left for the agent's stop(discard=True): the kernel removes them with their namespaces.
     return curve, population_ms, {"networks": n_networks, "sandboxes": n_sandboxes}
+
+
+def links_settled(timeout_s=60.0):
+    """Waits until the kernel has caught up with the links just made or removed: every veth's
+    operational state is final (the kernel's linkwatch work, which takes the RTNL lock the next
+    connect needs, has run for each). Returns the seconds it took."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        pending = 0
+        for name in os.listdir("/sys/class/net"):
+            if not name.startswith("bnv-"):
+                continue
+            try:
+                with open(f"/sys/class/net/{name}/operstate") as f:
+                    pending += f.read().strip() not in ("up", "lowerlayerdown")
+            except OSError:
+                pass  # removed meanwhile
+        if not pending:
+            break
+        time.sleep(0.05)
+    return time.monotonic() - start
 
 
 def population_table(population_ms, points):

@@ -12,6 +12,7 @@
 #include "agent/capabilities.h"
 #include "agent/daemon.h"
 #include "client/socket_path.h"
+#include "core/ports.h"
 #include "kernel/netns.h"
 
 namespace {
@@ -124,6 +125,17 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(2u, 1u << 26))
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
         ->capture_default_str();
+    std::string snat_ports =
+        fmt::format("{}-{}", bpfnet::kDefaultSnatPorts.first, bpfnet::kDefaultSnatPorts.last);
+    app.add_option("--snat-ports", snat_ports,
+                   "Ports (and ICMP echo identifiers) containers' egress is source-NATed to in "
+                   "BPF, FIRST-LAST; keep it clear of net.ipv4.ip_local_port_range")
+        ->check([](const std::string& value) {
+            auto range = bpfnet::parse_snat_port_range(value);
+            return range ? std::string() : range.error().message;
+        })
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+        ->capture_default_str();
     std::vector<std::string> probe_disabled;
     app.add_option("--probe-disable", probe_disabled,
                    "Treat a datapath probe check as failed (repeatable), to exercise the fallback")
@@ -138,6 +150,7 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
 
     config.probe_disabled.insert(probe_disabled.begin(), probe_disabled.end());
+    config.bpf.snat_ports = *bpfnet::parse_snat_port_range(snat_ports);
     config.bpf.uplinks.clear();
     for (const auto& u : uplinks)
         if (u != "none" && !u.empty()) config.bpf.uplinks.push_back(u);

@@ -42,8 +42,9 @@ static __always_inline struct bpfnet_ct_key bpfnet_ct_key_of(__be32 saddr, __be3
 struct bpfnet_ct_nat {
     __be32 addr;
     __be16 port;
-    __u16 pad;
+    __u16 flags;
     __u32 ifindex;
+    __be32 nexthop;
     __u8 smac[ETH_ALEN];
     __u8 dmac[ETH_ALEN];
 };
@@ -52,7 +53,9 @@ static __always_inline void bpfnet_ct_nat_of(const struct bpfnet_ct_entry* e,
                                              struct bpfnet_ct_nat* nat) {
     nat->addr = e->nat_addr;
     nat->port = e->nat_port;
+    nat->flags = e->flags;
     nat->ifindex = e->ifindex;
+    nat->nexthop = e->nexthop;
     bpfnet_mac_copy(nat->smac, e->smac);
     bpfnet_mac_copy(nat->dmac, e->dmac);
 }
@@ -77,6 +80,8 @@ static __always_inline __u64 bpfnet_ct_lifetime_ns(__u8 proto, __u16 flags) {
             seconds = BPFNET_CT_TCP_ESTABLISHED_TIMEOUT;
     } else if (proto == IPPROTO_UDP) {
         seconds = BPFNET_CT_UDP_TIMEOUT;
+    } else if (proto == IPPROTO_ICMP) {
+        seconds = BPFNET_CT_ICMP_TIMEOUT;
     }
     return seconds * BPFNET_NS_PER_SEC;
 }
@@ -96,6 +101,17 @@ static __always_inline __u16 bpfnet_ct_tcp_flags(__u8 tcp_flags, int from_client
     __u16 flags = 0;
     if (tcp_flags & BPFNET_TCP_RST) flags |= BPFNET_CT_F_RST;
     if (tcp_flags & BPFNET_TCP_FIN) flags |= from_client ? BPFNET_CT_F_FIN_IN : BPFNET_CT_F_FIN_OUT;
+    return flags;
+}
+
+/* The flow flags a packet of the flow `e` adds: TCP's FIN and RST, and REPLIED when the side that
+ * did not start the flow speaks (the endpoint of a published port, the remote side of an egress
+ * flow). `from_uplink`: the packet travels in the IN direction. */
+static __always_inline __u16 bpfnet_ct_packet_flags(const struct bpfnet_ct_entry* e, __u8 proto,
+                                                    __u8 tcp_flags, int from_uplink) {
+    __u16 flags = proto == IPPROTO_TCP ? bpfnet_ct_tcp_flags(tcp_flags, from_uplink) : 0;
+    const int egress = (e->flags & BPFNET_CT_F_EGRESS) != 0;
+    if (from_uplink == egress) flags |= BPFNET_CT_F_REPLIED;
     return flags;
 }
 

@@ -9,10 +9,12 @@
  *    host goes through the host's VXLAN device (lib/encap.h), and ARP for it is answered here.
  *  - Leaving the subnet: dropped for --internal networks and when the destination is another
  *    bpfnet network or another container network on the host (but for the host's own address
- *    on its bridge); replies of connections to published ports from outside are reverse-NATed
- *    and sent straight out of the uplink (lib/reply_nat.h); otherwise the bridge (gateway, host,
- *    outside) takes it, as does everything else (broadcast/multicast, ARP the program does not
- *    answer, IPv6, other EtherTypes).
+ *    on its bridge); packets of known flows (replies of connections to published ports from
+ *    outside, egress flows) are translated and sent straight out of their uplink
+ *    (lib/reply_nat.h); a new flow whose route leads out of an uplink becomes an egress flow
+ *    (lib/egress.h); otherwise the bridge (gateway, host, what BPF leaves to the stack) takes it,
+ *    as does everything else (broadcast/multicast, ARP the program does not answer, IPv6, other
+ *    EtherTypes).
  *
  * The functions return a TC verdict, or BPFNET_DROP(reason) for the caller to drop. */
 #ifndef BPFNET_BPF_LIB_ENDPOINT_H
@@ -30,6 +32,7 @@
 #include "bpfnet/abi.h"
 #include "lib/arp.h"
 #include "lib/drop.h"
+#include "lib/egress.h"
 #include "lib/encap.h"
 #include "lib/endpoint_maps.h"
 #include "lib/ep_stats.h"
@@ -166,13 +169,14 @@ static __always_inline int bpfnet_ep_ipv4(struct __sk_buff* skb, const struct bp
     } else if (other && *other != network) {
         return BPFNET_DROP(BPFNET_DROP_CROSS_NETWORK);
     }
-    /* An answer to a client that reached a published port from outside goes back the way the
-     * request came; anything else leaving the network is routed by the host. */
-    if (!later_fragment) {
-        const int verdict = bpfnet_ep_reply_nat(skb);
-        if (verdict != BPFNET_CONTINUE) return verdict;
-    }
-    return TC_ACT_OK;
+    /* A packet of a known flow (an answer to a client of a published port, an egress flow)
+     * leaves the way the flow does; a new flow to the outside is routed here if it can be. */
+    struct bpfnet_flow f = {};
+    if (later_fragment) return bpfnet_ep_egress(skb, ep, net, &f, BPFNET_PARSE_FRAG);
+    const int parsed = bpfnet_parse_flow(skb, &f);
+    const int verdict = bpfnet_ep_reply_nat(skb, &f, parsed);
+    if (verdict != BPFNET_CONTINUE) return verdict;
+    return bpfnet_ep_egress(skb, ep, net, &f, parsed);
 }
 
 static __always_inline int bpfnet_ep_ingress(struct __sk_buff* skb, struct bpfnet_pkt_info* info) {

@@ -39,6 +39,9 @@
 #define BPFNET_ICMP_DEST_UNREACH 3
 #define BPFNET_ICMP_TIME_EXCEEDED 11
 #define BPFNET_ICMP_PARAMETERPROB 12
+#define BPFNET_ICMP_ECHOREPLY 0
+#define BPFNET_ICMP_ECHO 8
+#define BPFNET_ICMP_ID_OFF 4 /* an echo's identifier, after type, code and checksum */
 
 /* A TCP/UDP/SCTP packet's 5-tuple and where its L4 header is. */
 struct bpfnet_flow {
@@ -136,6 +139,21 @@ static __always_inline int bpfnet_parse_icmp_error(struct __sk_buff* skb,
     return 0;
 }
 
+/* An ICMP echo request or reply (`type`) becomes a flow keyed by its identifier (abi.h, "ICMP
+ * echo flow"): a request's identifier is its source port, a reply's its destination port. 0, or
+ * -1 if the packet is no such echo. */
+static __always_inline int bpfnet_parse_icmp_echo(struct __sk_buff* skb, struct bpfnet_flow* f,
+                                                  __u8 type) {
+    __u8 hdr[BPFNET_ICMP_HDR_LEN];
+    if (bpf_skb_load_bytes(skb, f->l4_off, hdr, sizeof(hdr)) != 0) return -1;
+    if (hdr[0] != type || hdr[1] != 0) return -1;
+    __be16 id;
+    __builtin_memcpy(&id, hdr + BPFNET_ICMP_ID_OFF, sizeof(id));
+    f->sport = type == BPFNET_ICMP_ECHO ? id : 0;
+    f->dport = type == BPFNET_ICMP_ECHO ? 0 : id;
+    return 0;
+}
+
 /* Where a TCP/UDP checksum is and how it reacts to changes; 0 for SCTP (none we can update). */
 static __always_inline __u32 bpfnet_l4_csum_off(const struct bpfnet_flow* f, __u64* flags) {
     if (f->proto == IPPROTO_TCP) {
@@ -176,6 +194,33 @@ static __always_inline int bpfnet_nat_rewrite(struct __sk_buff* skb, const struc
         if (bpf_skb_store_bytes(skb, port_off, &new_port, sizeof(new_port), 0) != 0) return -1;
     }
     return 0;
+}
+
+/* Rewrites the destination (dst != 0) or source address of an ICMP echo (parsed by
+ * bpfnet_parse_icmp_echo) and its identifier: the ICMP checksum has no pseudo-header, so only the
+ * identifier is in it. */
+static __always_inline int bpfnet_nat_icmp_echo(struct __sk_buff* skb, const struct bpfnet_flow* f,
+                                                int dst, __be32 new_addr, __be16 new_id) {
+    const __u32 addr_off = dst ? BPFNET_IP_DADDR_OFF : BPFNET_IP_SADDR_OFF;
+    const __be32 old_addr = dst ? f->daddr : f->saddr;
+    const __be16 old_id = dst ? f->dport : f->sport;
+    if (old_addr != new_addr &&
+        (bpf_l3_csum_replace(skb, BPFNET_IP_CSUM_OFF, old_addr, new_addr, sizeof(new_addr)) ||
+         bpf_skb_store_bytes(skb, addr_off, &new_addr, sizeof(new_addr), 0)))
+        return -1;
+    if (old_id != new_id &&
+        (bpf_l4_csum_replace(skb, f->l4_off + BPFNET_ICMP_CSUM_OFF, old_id, new_id,
+                             sizeof(new_id)) ||
+         bpf_skb_store_bytes(skb, f->l4_off + BPFNET_ICMP_ID_OFF, &new_id, sizeof(new_id), 0)))
+        return -1;
+    return 0;
+}
+
+/* Rewrites the address and port (identifier) of a flow's packet, whichever kind it is. */
+static __always_inline int bpfnet_nat_flow(struct __sk_buff* skb, const struct bpfnet_flow* f,
+                                           int dst, __be32 new_addr, __be16 new_port) {
+    if (f->proto == IPPROTO_ICMP) return bpfnet_nat_icmp_echo(skb, f, dst, new_addr, new_port);
+    return bpfnet_nat_rewrite(skb, f, dst, new_addr, new_port);
 }
 
 /* Rewrites an ICMP error about a translated flow: the outer destination (outer_dst != 0) or

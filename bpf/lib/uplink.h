@@ -141,9 +141,27 @@ static __always_inline struct bpfnet_ct_entry* bpfnet_uplink_new_flow(
     struct bpfnet_ct_entry reply;
     bpfnet_uplink_reply_entry(ifindex, f, ep_addr, ep_port, network, flags, expires, macs,
                               &reply_key, &reply);
-    /* REPLY first: once the IN entry exists packets flow, and their answers must find theirs. */
-    if (bpf_map_update_elem(&bpfnet_ct, &reply_key, &reply, BPF_ANY) != 0 ||
-        bpf_map_update_elem(&bpfnet_ct, key, &in, BPF_ANY) != 0) {
+    /* REPLY first: once the IN entry exists packets flow, and their answers must find theirs.
+     * NOEXIST: a live flow may hold the key already (the same client port reaching the container
+     * port through another published port, or an egress flow of the endpoint's); its answers
+     * would go out under this flow's port. The kernel's NAT refuses such a clash too. */
+    if (bpf_map_update_elem(&bpfnet_ct, &reply_key, &reply, BPF_NOEXIST) != 0) {
+        /* The same flow's own entry (its IN entry was evicted or died first) is taken over. */
+        const struct bpfnet_ct_entry* held = bpf_map_lookup_elem(&bpfnet_ct, &reply_key);
+        const int syn = (flags & BPFNET_CT_F_SYN) != 0;
+        const int other_flow = held && (held->nat_addr != f->daddr || held->nat_port != f->dport ||
+                                        (held->flags & BPFNET_CT_F_EGRESS));
+        if (other_flow && bpfnet_ct_alive(held, now) && !(syn && bpfnet_ct_closed(held))) {
+            bpfnet_nat_count(BPFNET_NAT_CT_FAILED, len);
+            return 0;
+        }
+        if (bpf_map_update_elem(&bpfnet_ct, &reply_key, &reply, BPF_ANY) != 0) {
+            bpfnet_nat_count(BPFNET_NAT_CT_FAILED, len);
+            return 0;
+        }
+    }
+    if (bpf_map_update_elem(&bpfnet_ct, key, &in, BPF_ANY) != 0) {
+        bpf_map_delete_elem(&bpfnet_ct, &reply_key);
         bpfnet_nat_count(BPFNET_NAT_CT_FAILED, len);
         return 0;
     }
@@ -174,6 +192,40 @@ static __always_inline int bpfnet_uplink_icmp(struct __sk_buff* skb,
     return bpf_redirect_peer(ep.ifindex, 0);
 }
 
+/* The counter of a packet that arrived on an uplink for flow `e`. */
+static __always_inline __u32 bpfnet_uplink_in_counter(const struct bpfnet_ct_entry* e) {
+    return (e->flags & BPFNET_CT_F_EGRESS) ? BPFNET_NAT_EGRESS_REPLY : BPFNET_NAT_DNAT;
+}
+
+/* Translates a packet of a known flow (`e`, its IN entry, alive) towards the endpoint and hands
+ * it to the endpoint's sandbox. */
+static __always_inline int bpfnet_uplink_to_endpoint(struct __sk_buff* skb,
+                                                     const struct bpfnet_flow* f,
+                                                     const struct bpfnet_ct_entry* e) {
+    const __u32 counter = bpfnet_uplink_in_counter(e);
+    struct bpfnet_ct_nat ep;
+    bpfnet_ct_nat_of(e, &ep);
+    if (bpfnet_nat_flow(skb, f, 1, ep.addr, ep.port) ||
+        bpfnet_forward_as(skb, f->ttl, f->proto, ep.smac, ep.dmac))
+        return BPFNET_DROP(BPFNET_DROP_MALFORMED);
+    bpfnet_nat_count(counter, skb->len);
+    bpfnet_ep_count_to(ep.ifindex, skb->len);
+    return bpf_redirect_peer(ep.ifindex, 0);
+}
+
+/* An ICMP echo reply to an endpoint's ping (an egress flow); BPFNET_CONTINUE if it is none. */
+static __always_inline int bpfnet_uplink_echo_reply(struct __sk_buff* skb, struct bpfnet_flow* f) {
+    if (bpfnet_parse_icmp_echo(skb, f, BPFNET_ICMP_ECHOREPLY) != 0 || f->ttl <= 1)
+        return BPFNET_CONTINUE;
+    struct bpfnet_ct_key key =
+        bpfnet_ct_key_of(f->saddr, f->daddr, f->sport, f->dport, f->proto, BPFNET_CT_DIR_IN);
+    struct bpfnet_ct_entry* e = bpf_map_lookup_elem(&bpfnet_ct, &key);
+    const __u64 now = bpf_ktime_get_ns();
+    if (!e || !bpfnet_ct_alive(e, now)) return BPFNET_CONTINUE;
+    bpfnet_ct_touch(&key, e, bpfnet_ct_packet_flags(e, f->proto, 0, 1), skb->len, now);
+    return bpfnet_uplink_to_endpoint(skb, f, e);
+}
+
 static __always_inline int bpfnet_uplink_ingress(struct __sk_buff* skb,
                                                  struct bpfnet_pkt_info* info) {
     void* data = bpfnet_data(skb);
@@ -195,23 +247,28 @@ static __always_inline int bpfnet_uplink_ingress(struct __sk_buff* skb,
     info->saddr = f.saddr;
     info->daddr = f.daddr;
     info->protocol = f.proto;
+    if (parsed == BPFNET_PARSE_ICMP) {
+        const int verdict = bpfnet_uplink_echo_reply(skb, &f);
+        if (verdict != BPFNET_CONTINUE) return verdict;
+    }
     /* Outside reaches containers through published ports (the host's addresses) only: a packet
-     * routed to a container's own address is dropped, like Docker's direct-routing block. */
-    if (f.daddr && bpfnet_direct_routing_blocked(f.daddr))
-        return BPFNET_DROP(BPFNET_DROP_UNPUBLISHED);
+     * routed to a container's own address is dropped, like Docker's direct-routing block, unless
+     * it answers a flow the container started (checked below: egress of a network that does not
+     * masquerade keeps the container's address). */
+    const int blocked = f.daddr && bpfnet_direct_routing_blocked(f.daddr);
     if (parsed == BPFNET_PARSE_FRAG) {
+        if (blocked) return BPFNET_DROP(BPFNET_DROP_UNPUBLISHED);
         bpfnet_nat_count(BPFNET_NAT_PASS_FRAG, skb->len);
         return TC_ACT_OK;
     }
-    if (parsed == BPFNET_PARSE_ICMP) return bpfnet_uplink_icmp(skb, &f, info);
-    if (parsed != BPFNET_PARSE_FLOW) return TC_ACT_OK;
-    info->l4_off = f.l4_off;
-    /* A packet that cannot be forwarded is the stack's (it is for a host address, so the kernel
-     * NAT translates it and the forwarding path answers "time exceeded"). */
-    if (f.ttl <= 1) {
-        bpfnet_nat_count(BPFNET_NAT_TTL_EXPIRED, skb->len);
-        return TC_ACT_OK;
+    if (parsed == BPFNET_PARSE_ICMP) {
+        const int verdict = bpfnet_uplink_icmp(skb, &f, info);
+        if (verdict == TC_ACT_OK && blocked) return BPFNET_DROP(BPFNET_DROP_UNPUBLISHED);
+        return verdict;
     }
+    if (parsed != BPFNET_PARSE_FLOW)
+        return blocked ? BPFNET_DROP(BPFNET_DROP_UNPUBLISHED) : TC_ACT_OK;
+    info->l4_off = f.l4_off;
 
     struct bpfnet_ct_key key =
         bpfnet_ct_key_of(f.saddr, f.daddr, f.sport, f.dport, f.proto, BPFNET_CT_DIR_IN);
@@ -219,10 +276,18 @@ static __always_inline int bpfnet_uplink_ingress(struct __sk_buff* skb,
     struct bpfnet_ct_entry* e = bpf_map_lookup_elem(&bpfnet_ct, &key);
     const int syn_only = f.proto == IPPROTO_TCP &&
                          (f.tcp_flags & (BPFNET_TCP_SYN | BPFNET_TCP_ACK)) == BPFNET_TCP_SYN;
-    if (e && bpfnet_ct_alive(e, now) && !(syn_only && bpfnet_ct_closed(e))) {
-        if (bpfnet_ct_touch(&key, e,
-                            f.proto == IPPROTO_TCP ? bpfnet_ct_tcp_flags(f.tcp_flags, 1) : 0,
-                            skb->len, now))
+    const int known = e && bpfnet_ct_alive(e, now) && !(syn_only && bpfnet_ct_closed(e));
+    if (blocked && !known) return BPFNET_DROP(BPFNET_DROP_UNPUBLISHED);
+    /* A packet that cannot be forwarded is the stack's (it is for a host address, so the kernel
+     * NAT translates it and the forwarding path answers "time exceeded"). */
+    if (f.ttl <= 1) {
+        bpfnet_nat_count(BPFNET_NAT_TTL_EXPIRED, skb->len);
+        return TC_ACT_OK;
+    }
+
+    if (known) {
+        if (bpfnet_ct_touch(&key, e, bpfnet_ct_packet_flags(e, f.proto, f.tcp_flags, 1), skb->len,
+                            now))
             bpfnet_uplink_restore_reply(skb->ifindex, &f, e, &macs);
     } else {
         /* A TCP flow starts with a SYN. Anything else without a flow is the stack's: an answer
@@ -232,15 +297,7 @@ static __always_inline int bpfnet_uplink_ingress(struct __sk_buff* skb,
         e = bpfnet_uplink_new_flow(skb->ifindex, skb->len, &f, &key, &macs, now);
         if (!e) return TC_ACT_OK;
     }
-    struct bpfnet_ct_nat ep;
-    bpfnet_ct_nat_of(e, &ep);
-
-    if (bpfnet_nat_rewrite(skb, &f, 1, ep.addr, ep.port) ||
-        bpfnet_forward_as(skb, f.ttl, f.proto, ep.smac, ep.dmac))
-        return BPFNET_DROP(BPFNET_DROP_MALFORMED);
-    bpfnet_nat_count(BPFNET_NAT_DNAT, skb->len);
-    bpfnet_ep_count_to(ep.ifindex, skb->len);
-    return bpf_redirect_peer(ep.ifindex, 0);
+    return bpfnet_uplink_to_endpoint(skb, &f, e);
 }
 
 #endif /* BPFNET_BPF_LIB_UPLINK_H */

@@ -1,6 +1,7 @@
 /* The XDP fast path of the uplink program, for uplinks whose driver runs XDP natively: TCP and
- * UDP packets of flows to published ports are translated in the driver's receive path and handed
- * to the endpoint's veth with bpf_redirect (XDP_REDIRECT), before the kernel allocates an skb.
+ * UDP packets of flows to published ports, and the answers of egress flows, are translated in the
+ * driver's receive path and handed to the endpoint's veth with bpf_redirect (XDP_REDIRECT), before
+ * the kernel allocates an skb.
  *
  * Only the common case is handled here; everything else (IPv4 options, fragments, SCTP, ICMP
  * errors, TTL 1, anything malformed or not for a published port) is passed on (XDP_PASS) to the
@@ -79,8 +80,7 @@ static __always_inline int bpfnet_uplink_xdp(struct xdp_md* ctx) {
     if (e && bpfnet_ct_alive(e, now) && !(syn_only && bpfnet_ct_closed(e))) {
         /* An endpoint whose veth cannot take XDP frames is reached from the TC program. */
         if (!(e->flags & BPFNET_CT_F_XDP)) return XDP_PASS;
-        if (bpfnet_ct_touch(&key, e,
-                            f.proto == IPPROTO_TCP ? bpfnet_ct_tcp_flags(f.tcp_flags, 1) : 0, len,
+        if (bpfnet_ct_touch(&key, e, bpfnet_ct_packet_flags(e, f.proto, f.tcp_flags, 1), len,
                             now)) {
             struct bpfnet_uplink_macs macs;
             bpfnet_mac_copy(macs.local, eth->h_dest);
@@ -96,6 +96,7 @@ static __always_inline int bpfnet_uplink_xdp(struct xdp_md* ctx) {
         if (!e) return XDP_PASS;
         if (!(e->flags & BPFNET_CT_F_XDP)) return XDP_PASS; /* TC forwards its first packet */
     }
+    const __u32 counter = bpfnet_uplink_in_counter(e);
     struct bpfnet_ct_nat ep;
     bpfnet_ct_nat_of(e, &ep);
     const __be32 ep_addr = ep.addr;
@@ -120,7 +121,7 @@ static __always_inline int bpfnet_uplink_xdp(struct xdp_md* ctx) {
     iph->daddr = ep_addr;
     iph->ttl = f.ttl - 1;
 
-    bpfnet_nat_count(BPFNET_NAT_DNAT, len);
+    bpfnet_nat_count(counter, len);
     bpfnet_nat_count(BPFNET_NAT_DNAT_XDP, len);
     bpfnet_ep_count_to(ep_ifindex, len);
     return bpf_redirect(ep_ifindex, 0);

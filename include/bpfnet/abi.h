@@ -54,6 +54,13 @@ struct bpfnet_pipeline_stats {
  * trusted host interfaces): the uplink program leaves such packets to the host's firewall, which
  * knows what the mode opens, instead of dropping them. */
 #define BPFNET_NET_DIRECT_ROUTING (1u << 2)
+/* Egress (a packet to a destination outside every bpfnet network, routed out of an uplink) is
+ * source-NATed to the uplink's address in BPF (enable_ip_masquerade, gateway mode nat). Without
+ * it the endpoint program routes egress untranslated (enable_ip_masquerade=false, routed). */
+#define BPFNET_NET_MASQUERADE (1u << 3)
+/* The network reaches the outside through its gateway (a bridge network that is neither internal
+ * nor isolated), so the endpoint program may route its egress. Overlay networks have none. */
+#define BPFNET_NET_EGRESS (1u << 4)
 
 /* bpfnet_subnets value for the subnet of another container network on the host (the addresses of
  * a bridge that is not bpfnet's): never a network key, since no network has ID 0. */
@@ -184,6 +191,23 @@ struct bpfnet_vx_cfg {
     __u32 pad;
 };
 
+/* ---- egress: endpoints reaching the outside through an uplink, routed in BPF ---------------
+ * The endpoint program routes a packet leaving every bpfnet network with bpf_fib_lookup; when the
+ * route leads out of an uplink it source-NATs it (BPFNET_NET_MASQUERADE) to the uplink's address
+ * and a port of the uplink's range, records the flow in bpfnet_ct (BPFNET_CT_F_SNAT) and sends it
+ * out of the uplink; the uplink program translates the answers back. */
+#define BPFNET_MAX_UPLINKS 256
+#define BPFNET_SNAT_PORT_MIN_DEFAULT 61000 /* above Linux's default ip_local_port_range */
+#define BPFNET_SNAT_PORT_MAX_DEFAULT 65535
+
+/* bpfnet_uplinks: HASH, __u32 ifindex -> struct bpfnet_uplink: the devices egress may leave
+ * through in BPF (the uplink program runs on them, so the answers are translated back). */
+struct bpfnet_uplink {
+    __be32 snat_addr; /* the address egress is translated to: the uplink's first global IPv4 */
+    __u16 port_min;   /* SNAT ports (and ICMP echo identifiers), host byte order, inclusive */
+    __u16 port_max;
+};
+
 /* ---- socket NAT (bpf/sock.bpf.c): published ports reached from the host itself ------------ */
 
 #define BPFNET_MAX_PUBLISHED 65536
@@ -253,12 +277,16 @@ struct bpfnet_sock_stats {
 #define BPFNET_CT_TCP_ESTABLISHED_TIMEOUT 21600
 #define BPFNET_CT_TCP_CLOSE_TIMEOUT 10 /* after an RST, or a FIN each way */
 #define BPFNET_CT_UDP_TIMEOUT 60
+#define BPFNET_CT_ICMP_TIMEOUT 30   /* an echo and its answer */
 #define BPFNET_CT_OTHER_TIMEOUT 300 /* SCTP */
 
 enum bpfnet_ct_dir {
     BPFNET_CT_DIR_IN = 0,    /* keyed as it arrives on the uplink: client -> host address:port */
     BPFNET_CT_DIR_REPLY = 1, /* keyed as the endpoint answers: endpoint:port -> client */
 };
+/* An ICMP echo flow (egress ping) is keyed by its identifier: as the endpoint sends it the
+ * identifier is the source port and the destination port is 0, as the answer arrives it is the
+ * destination port and the source port is 0. */
 
 struct bpfnet_ct_key {
     __be32 saddr;
@@ -278,6 +306,14 @@ struct bpfnet_ct_key {
 #define BPFNET_CT_F_RST (1u << 4)     /* either side sent an RST */
 #define BPFNET_CT_F_XDP \
     (1u << 5) /* the endpoint can be reached from XDP (BPFNET_EP_F_XDP_TARGET) */
+/* An egress flow: the endpoint started it (REPLIED means the remote side answered), translated
+ * (masquerade) or not (routed: the entries translate to the addresses the packets already
+ * carry). Its REPLY entry is keyed as the endpoint sends, its IN entry as the answers arrive on
+ * the uplink, so both directions take the published ports' code paths. */
+#define BPFNET_CT_F_EGRESS (1u << 6)
+/* The REPLY entry has no MACs: the next hop had no neighbour entry when the flow began, so its
+ * packets leave with bpf_redirect_neigh(ifindex, nexthop), which resolves it. */
+#define BPFNET_CT_F_NEIGH (1u << 7)
 
 struct bpfnet_ct_entry {
     __u64 expires_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) after which the entry is dead */
@@ -290,7 +326,7 @@ struct bpfnet_ct_entry {
     __u32 network;   /* IN: the endpoint's network (datapath ID); REPLY: the same */
     __u8 smac[6];    /* source MAC of the rewritten frame: the gateway's / the uplink's */
     __u8 dmac[6];    /* destination MAC: the endpoint's / the next hop the request came from */
-    __u8 pad[4];
+    __be32 nexthop;  /* REPLY of a BPFNET_CT_F_NEIGH flow: the next hop's IPv4 address */
 };
 
 /* bpfnet_nat_cnt: PERCPU_ARRAY of struct bpfnet_nat_stats indexed by this. Append only. */
@@ -304,8 +340,16 @@ enum bpfnet_nat_counter {
     BPFNET_NAT_PASS_SCTP = 6, /* SCTP to a different container port: the kernel NAT fixes CRC32c */
     BPFNET_NAT_CT_FAILED = 7, /* conntrack insert failed: left to the kernel NAT */
     BPFNET_NAT_TTL_EXPIRED = 8, /* TTL 1: left to the stack, which answers time exceeded */
-    BPFNET_NAT_DNAT_XDP = 9,    /* of BPFNET_NAT_DNAT, those translated by the XDP program */
-    BPFNET_NAT_COUNTER_MAX = 10,
+    BPFNET_NAT_DNAT_XDP = 9,    /* of DNAT and EGRESS_REPLY, those translated by the XDP program */
+    BPFNET_NAT_SNAT_NEW = 10,   /* new egress flows source-NATed in BPF (two entries) */
+    BPFNET_NAT_SNAT = 11,       /* egress packets source-NATed and sent out of an uplink */
+    BPFNET_NAT_EGRESS_REPLY = 12, /* answers to egress flows taken to the endpoint at the uplink */
+    BPFNET_NAT_SNAT_EXHAUSTED = 13, /* no free SNAT port: left to the kernel's masquerade */
+    BPFNET_NAT_EGRESS_NEW = 14,     /* new egress flows routed in BPF without translation */
+    BPFNET_NAT_EGRESS_ROUTED = 15,  /* egress packets routed in BPF without translation */
+    BPFNET_NAT_EGRESS_STACK = 16,   /* egress left to the host's stack: no route out of an uplink,
+                                       fragment, other protocol, TTL 1, MTU, TCP without a flow */
+    BPFNET_NAT_COUNTER_MAX = 17,
 };
 
 struct bpfnet_nat_stats {
@@ -345,6 +389,8 @@ static_assert(sizeof(struct bpfnet_sock_cfg) == 8);
 static_assert(sizeof(struct bpfnet_tunnel_dest) == 16);
 static_assert(sizeof(struct bpfnet_vx_cfg) == 8);
 static_assert(sizeof(struct bpfnet_sk_netns_key) == 16);
+static_assert(sizeof(struct bpfnet_uplink) == 8);
+static_assert(offsetof(struct bpfnet_ct_entry, nexthop) == 52);
 #endif /* __cplusplus */
 
 #endif /* BPFNET_ABI_H */

@@ -56,6 +56,18 @@ TEST(HostInterfaces, AutoTakesEthernetDevicesWithGlobalAddressesAndRoutes) {
     EXPECT_TRUE(host.auto_note.empty());
 }
 
+TEST(HostInterfaces, EachUplinkHasItsFirstGlobalAddressForEgress) {
+    auto facts = typical_host();
+    // A second address on eth0 and a link-local one before it: the first global one counts.
+    facts.addresses.insert(facts.addresses.begin(), address(2, "169.254.1.1/16", false));
+    facts.addresses.push_back(address(2, "192.0.2.11/24"));
+    auto host = classify_host_interfaces(facts, {"auto", "wg0"}, "bpfnet:aaaa:");
+    EXPECT_EQ(host.uplink_addresses,
+              (std::map<std::string, Ipv4>{{"eth0", *Ipv4::parse("192.0.2.10")},
+                                           {"eth1", *Ipv4::parse("198.51.100.7")},
+                                           {"wg0", *Ipv4::parse("100.64.0.1")}}));
+}
+
 TEST(HostInterfaces, OtherBridgesAreEveryBridgeButThisAgentsAndUplinks) {
     auto host = classify_host_interfaces(typical_host(), {"auto"}, "bpfnet:aaaa:");
     EXPECT_EQ(host.foreign_subnets,

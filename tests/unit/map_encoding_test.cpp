@@ -13,6 +13,7 @@
 #include "maps/overlay_maps.h"
 #include "maps/published_port_maps.h"
 #include "maps/socket_nat_maps.h"
+#include "maps/uplink_maps.h"
 
 namespace bpfnet {
 namespace {
@@ -141,6 +142,15 @@ TEST(OverlayMaps, EncodesTheTunnelDestination) {
     host32(want, 4242);
     raw(want, {0x02, 0, 0, 0, 0, 0x05, 0, 0});
     EXPECT_EQ(bytes_of(OverlayMaps::encode_tunnel(4242, remote)), want);
+}
+
+TEST(UplinkMaps, EncodesTheSnatAddressAndHostOrderPorts) {
+    std::vector<uint8_t> want;
+    raw(want, {192, 0, 2, 1});
+    host16(want, 61000);
+    host16(want, 65535);
+    EXPECT_EQ(bytes_of(UplinkMaps::encode(UplinkEgress{ip("192.0.2.1"), PortRange{61000, 65535}})),
+              want);
 }
 
 TEST(SocketNatMaps, EncodesTheSandboxKey) {

@@ -133,6 +133,25 @@ TEST(Ports, EphemeralRangeFromSysctlText) {
     EXPECT_FALSE(parse_port_range("garbage").ok());
 }
 
+TEST(Ports, SnatPortRangeIsFirstDashLastAboveThePrivilegedPorts) {
+    auto r = parse_snat_port_range("61000-65535");
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->first, 61000);
+    EXPECT_EQ(r->last, 65535);
+    EXPECT_TRUE(parse_snat_port_range("2000-2000").ok());
+    for (const char* bad : {"61000", "65535-61000", "80-1000", "0-10", "a-b", "61000-70000", ""}) {
+        auto e = parse_snat_port_range(bad);
+        ASSERT_FALSE(e.ok()) << bad;
+        EXPECT_EQ(e.error().kind, ErrorKind::InvalidArgument);
+    }
+    EXPECT_NE(parse_snat_port_range("80-1000").error().message.find("below 1024"),
+              std::string::npos);
+    // The default is clear of Linux's default ephemeral range; a host that widened it is not.
+    EXPECT_FALSE(overlaps(kDefaultSnatPorts, PortRange{32768, 60999}));
+    EXPECT_TRUE(overlaps(kDefaultSnatPorts, PortRange{1024, 65535}));
+    EXPECT_TRUE(overlaps(PortRange{2000, 3000}, PortRange{3000, 4000}));
+}
+
 TEST(Ports, BindingJsonRoundTripAndDockerStyleText) {
     PortBinding b{IpProto::Udp, ip("127.0.0.1"), 5353, 53};
     EXPECT_EQ(b.str(), "127.0.0.1:5353->53/udp");

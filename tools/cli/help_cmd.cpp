@@ -58,13 +58,18 @@ const std::map<std::string, ManPage>& pages() {
           "from_bytes, to_packets, to_bytes",
           "bpfnet endpoint list --network web"}},
         {"ct list",
-         {"Lists the connection tracking entries of flows through published ports: two per flow, "
-          "`in` keyed as the client reached the host's port and `reply` keyed as the container "
-          "answers, with the NAT each applies, the time left before the entry expires, counters "
-          "and TCP state flags (syn, replied, fin-in, fin-out, rst, xdp).",
-          "src, sport, dst, dport, proto, dir, expires_in_s, packets, bytes, nat_ip, nat_port, "
-          "flags, ifindex, interface, network, bridge, smac, dmac",
-          "bpfnet ct list --proto tcp --dst 10.0.0.5"}},
+         {"Lists the connection tracking entries of the flows BPF translates, two per flow. "
+          "Flows to published ports (kind `published`): `in` keyed as the client reached the "
+          "host's port, `reply` keyed as the container answers. Egress flows a container started "
+          "towards the outside (kind `egress`): `reply` keyed as the container sends, with the "
+          "uplink address and port it is source-NATed to (its own address when the network does "
+          "not masquerade), `in` keyed as the answers arrive on the uplink. Each entry shows the "
+          "NAT it applies, the time left before it expires, counters and flags (syn, replied, "
+          "fin-in, fin-out, rst, xdp, egress, neigh: sent through the kernel's neighbour "
+          "resolution to `nexthop`).",
+          "kind, src, sport, dst, dport, proto, dir, expires_in_s, packets, bytes, nat_ip, "
+          "nat_port, flags, ifindex, interface, network, bridge, smac, dmac, nexthop",
+          "bpfnet ct list --kind egress --proto tcp"}},
         {"ct flush",
          {"Deletes every conntrack entry. Running TCP flows through published ports lose their "
           "translation until their next connection; new connections are not affected.",
@@ -72,7 +77,10 @@ const std::map<std::string, ManPage>& pages() {
         {"nat list",
          {"Lists the published ports the datapath translates (host address and port to container "
           "address and port) and the NAT counters: new flows, translated packets and replies, "
-          "ICMP errors translated, and what was left to the kernel's NAT and why.",
+          "ICMP errors translated, and what was left to the kernel's NAT and why; for egress: "
+          "flows source-NATed (snat-new, snat) or routed untranslated (egress-new, "
+          "egress-routed), answers taken back (egress-reply), no free port (snat-exhausted) and "
+          "egress left to the host's stack (egress-stack).",
           "ports: [proto, host_ip, host_port, ip, port, network, sandbox]; counters: [counter, "
           "packets, bytes]",
           "bpfnet nat list"}},

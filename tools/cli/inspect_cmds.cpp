@@ -256,7 +256,7 @@ void run_endpoint_list(Context& ctx, const std::string& network, const std::stri
 // ---- ct list / flush, nat list --------------------------------------------------------------
 
 struct CtArgs {
-    std::string src, dst, proto, format = "text";
+    std::string src, dst, proto, kind, format = "text";
 };
 
 void run_ct_list(Context& ctx, const CtArgs& a) {
@@ -268,18 +268,25 @@ void run_ct_list(Context& ctx, const CtArgs& a) {
     auto entries = dp->dump("bpfnet_ct", inspect::ifname_of);
     if (failed(ctx, entries)) return;
     json rows = json::array();
-    Table table({"PROTO", "DIR", "SOURCE", "DESTINATION", "NAT TO", "EXPIRES", "PACKETS", "BYTES",
-                 "FLAGS"});
+    Table table({"KIND", "PROTO", "DIR", "SOURCE", "DESTINATION", "NAT TO", "EXPIRES", "PACKETS",
+                 "BYTES", "FLAGS"});
     for (const auto& e : *entries) {
         const json& k = e["key"];
         const json& v = e["value"];
         if (!a.src.empty() && k["src"] != a.src) continue;
         if (!a.dst.empty() && k["dst"] != a.dst) continue;
         if (!a.proto.empty() && k["proto"] != a.proto) continue;
-        json row = k;
+        // Egress flows were started by an endpoint (source NAT or routed), the others reached a
+        // published port from outside.
+        const auto& flags = v["flags"];
+        json row = {{"kind", std::find(flags.begin(), flags.end(), "egress") != flags.end()
+                                 ? "egress"
+                                 : "published"}};
+        row.update(k);
         row.update(v);
+        if (!a.kind.empty() && row["kind"] != a.kind) continue;
         rows.push_back(row);
-        table.add({str(k["proto"]), str(k["dir"]),
+        table.add({str(row["kind"]), str(k["proto"]), str(k["dir"]),
                    fmt::format("{}:{}", str(k["src"]), str(k["sport"])),
                    fmt::format("{}:{}", str(k["dst"]), str(k["dport"])),
                    fmt::format("{}:{}", str(v["nat_ip"]), str(v["nat_port"])),
@@ -440,13 +447,19 @@ void add_inspect_commands(CLI::App& app, Context& ctx) {
     ep_list->callback(
         [&ctx, ep_network, ep_format] { run_endpoint_list(ctx, *ep_network, *ep_format); });
 
-    auto* ct = app.add_subcommand("ct", "Show or flush the connection tracking of published ports");
+    auto* ct = app.add_subcommand(
+        "ct", "Show or flush the connection tracking of published ports and egress flows");
     ct->require_subcommand(1);
     auto ct_args = std::make_shared<CtArgs>();
     auto* ct_list = ct->add_subcommand("list", "List conntrack entries");
     ct_list->add_option("--src", ct_args->src, "Only entries from this source address");
     ct_list->add_option("--dst", ct_args->dst, "Only entries to this destination address");
-    ct_list->add_option("--proto", ct_args->proto, "Only this protocol (tcp, udp, sctp)");
+    ct_list->add_option("--proto", ct_args->proto, "Only this protocol (tcp, udp, sctp, icmp)");
+    ct_list
+        ->add_option("--kind", ct_args->kind,
+                     "Only flows to published ports (published) or started by containers "
+                     "(egress)")
+        ->check(CLI::IsMember({"published", "egress"}));
     add_format_option(ct_list, ct_args->format);
     ct_list->callback([&ctx, ct_args] { run_ct_list(ctx, *ct_args); });
     auto* ct_flush = ct->add_subcommand("flush", "Delete every conntrack entry");

@@ -79,6 +79,12 @@ void run_status(Context& ctx, const std::string& format) {
         if (!firewall.empty())
             std::cout << fmt::format("  {}: {}\n", n["Name"].get<std::string>(), firewall);
     }
+    std::cout << "Egress:\n";
+    for (const auto& n : s["Networks"]) {
+        const std::string egress = n.value("Egress", "");
+        if (!egress.empty())
+            std::cout << fmt::format("  {}: {}\n", n["Name"].get<std::string>(), egress);
+    }
 }
 
 void run_version(Context& ctx) {

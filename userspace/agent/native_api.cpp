@@ -267,6 +267,7 @@ HttpResponse NativeApi::handle(const HttpRequest& request) {
                                 {"Datapath", choice.name},
                                 {"Reason", choice.reason},
                                 {"Firewall", service_.firewall_summary(n)},
+                                {"Egress", service_.egress_summary(n)},
                                 {"State", to_string(n.state)}});
         }
         // What the agent may do now (the effective set), so users can check the drop at start.

@@ -152,6 +152,10 @@ class NetworkService {
     std::string firewall_summary(const Network& network) const {
         return drivers_->of(network).firewall_summary(network);
     }
+    // How one network reaches the outside (BPF, the host's stack, none), for `bpfnet status`.
+    std::string egress_summary(const Network& network) const {
+        return drivers_->of(network).egress_summary(network);
+    }
     const ProbeResult& probe() const { return probe_; }
     const ServiceConfig& config() const { return config_; }
     const std::string& instance() const { return instance_; }

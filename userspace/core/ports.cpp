@@ -164,6 +164,24 @@ Result<PortRange> parse_port_range(std::string_view text) {
     return PortRange{*first, *last};
 }
 
+Result<PortRange> parse_snat_port_range(std::string_view text) {
+    const auto dash = text.find('-');
+    auto bad = [&](std::string_view why) {
+        return fail(ErrorKind::InvalidArgument,
+                    fmt::format("invalid SNAT port range \"{}\": {}", text, why));
+    };
+    if (dash == std::string_view::npos) return bad("expected FIRST-LAST");
+    BPFNET_ASSIGN_OR_RETURN(uint16_t first, parse_port(text.substr(0, dash), "SNAT port"));
+    BPFNET_ASSIGN_OR_RETURN(uint16_t last, parse_port(text.substr(dash + 1), "SNAT port"));
+    if (first < 1024) return bad("ports below 1024 are the host's");
+    if (last < first) return bad("the end is below the start");
+    return PortRange{first, last};
+}
+
+bool overlaps(PortRange a, PortRange b) {
+    return a.first <= b.last && b.first <= a.last;
+}
+
 Result<std::vector<PortBinding>> allocate_ports(const std::vector<PortRequest>& requests,
                                                 const std::vector<PortBinding>& taken,
                                                 const PortInUse& in_use, PortRange ephemeral) {

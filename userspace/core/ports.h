@@ -73,6 +73,15 @@ struct PortRange {
 };
 Result<PortRange> parse_port_range(std::string_view text);  // "32768\t60999"
 
+// The ports egress flows are source-NATed to (bpfnetd --snat-ports): "FIRST-LAST", both
+// inclusive, 1024 <= FIRST <= LAST (privileged ports stay the host's).
+inline constexpr PortRange kDefaultSnatPorts{61000,
+                                             65535};  // above Linux's default ephemeral range
+Result<PortRange> parse_snat_port_range(std::string_view text);
+// Whether two ranges share a port (the SNAT range and ip_local_port_range should not: a host
+// socket and an egress flow could then hold the same 5-tuple).
+bool overlaps(PortRange a, PortRange b);
+
 // Whether (proto, host_ip, port) is used by something outside bpfnet (a listening socket).
 using PortInUse = std::function<bool(IpProto, Ipv4, uint16_t)>;
 

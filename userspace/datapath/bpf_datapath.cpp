@@ -32,6 +32,7 @@
 #include "kernel/ethtool.h"
 #include "kernel/netlink.h"
 #include "kernel/netns.h"
+#include "kernel/sysctl.h"
 
 namespace bpfnet {
 
@@ -119,6 +120,7 @@ Result<std::unique_ptr<BpfDatapath>> BpfDatapath::open(KernelDatapath& kernel,
                                     bpf_map__fd(skel->maps.bpfnet_ep_by_ip),
                                     bpf_map__fd(skel->maps.bpfnet_ep_stats));
     state->conntrack = ConntrackMap(bpf_map__fd(skel->maps.bpfnet_ct));
+    state->uplink_maps = UplinkMaps(bpf_map__fd(skel->maps.bpfnet_uplinks));
     auto* up = state->uplink_skel.get();
     state->uplink_prog_fd = bpf_program__fd(up->progs.bpfnet_from_uplink);
     state->uplink_xdp_fd = bpf_program__fd(up->progs.bpfnet_up_xdp);
@@ -148,9 +150,14 @@ Status BpfDatapath::ensure_network(const NetworkSpec& spec) {
     const GatewayMode mode = spec.options.gateway_mode;
     const bool direct = mode == GatewayMode::NatUnprotected || mode == GatewayMode::Routed ||
                         !spec.options.trusted_host_interfaces.empty();
-    const uint32_t flags = (spec.options.enable_icc ? BPFNET_NET_ICC : 0) |
-                           (network.internal ? BPFNET_NET_INTERNAL : 0) |
-                           (direct ? BPFNET_NET_DIRECT_ROUTING : 0);
+    const bool egress = !network.internal && mode != GatewayMode::Isolated;
+    // Egress is translated exactly where the kernel datapath's nftables would masquerade it.
+    const bool masquerade =
+        spec.options.enable_ip_masquerade && !network.internal && mode != GatewayMode::Routed;
+    const uint32_t flags =
+        (spec.options.enable_icc ? BPFNET_NET_ICC : 0) |
+        (network.internal ? BPFNET_NET_INTERNAL : 0) | (direct ? BPFNET_NET_DIRECT_ROUTING : 0) |
+        (masquerade ? BPFNET_NET_MASQUERADE : 0) | (egress ? BPFNET_NET_EGRESS : 0);
     // isolated: the bridge has no address, so there is no gateway to answer ARP for.
     BPFNET_TRY(put_network_maps(
         network, mode == GatewayMode::Isolated ? Ipv4{} : network.ipam.gateway, flags));
@@ -320,6 +327,8 @@ Status BpfDatapath::sync_uplinks(const kernel::HostInterfaces& host) {
     for (const auto& [name, why] : host.uplinks) wanted.insert(name);
     if (!host.auto_note.empty()) outcome["auto"] = host.auto_note;
     std::set<std::string> attached;
+    std::map<int, UplinkEgress> egress;
+    std::map<std::string, UplinkEgress> egress_by_name;
     for (const auto& name : wanted) {
         BPFNET_ASSIGN_OR_RETURN(auto link, kernel::find_link(sock, name));
         if (!link) {
@@ -334,11 +343,19 @@ Status BpfDatapath::sync_uplinks(const kernel::HostInterfaces& host) {
             continue;
         }
         attached.insert(name);
+        // Egress may leave through it once answers arriving on it are translated back.
+        if (auto address = host.uplink_addresses.find(name);
+            address != host.uplink_addresses.end()) {
+            egress[link->ifindex] = UplinkEgress{address->second, state_->options.snat_ports};
+            egress_by_name[name] = egress[link->ifindex];
+        }
         const std::string xdp = sync_uplink_xdp(name, link->ifindex, link->kind);
         outcome[name] = fmt::format("{}tc ingress ({}){}",
                                     state_->xdp_uplinks.count(name) ? "xdp (native) + " : "",
                                     state_->uplink_hook.tcx ? "tcx" : "clsact", xdp);
     }
+    // Before any uplink loses its program: egress stops leaving where answers are not translated.
+    BPFNET_TRY(state_->uplink_maps.sync(egress));
     for (const auto& name : state_->uplinks)
         if (!attached.count(name)) BPFNET_TRY(detach_tc_ingress(state_->uplink_hook, name));
     for (auto it = state_->xdp_uplinks.begin(); it != state_->xdp_uplinks.end();) {
@@ -361,6 +378,7 @@ Status BpfDatapath::sync_uplinks(const kernel::HostInterfaces& host) {
         if (!attached.count(name) || !state_->uplink_hook.tcx)
             BPFNET_TRY(detach_tc_ingress(pins, name));
     }
+    state_->egress_uplinks = std::move(egress_by_name);
     state_->uplinks = std::move(attached);
     state_->uplink_state = std::move(outcome);
     return {};
@@ -432,6 +450,7 @@ Status BpfDatapath::forget_flows_outside_published() {
     std::set<uint32_t> local;
     if (auto addresses = host_ipv4_addresses(); addresses) local = std::move(*addresses);
     state_->conntrack.forget_flows_if([&](const bpfnet_ct_key& key, const bpfnet_ct_entry& entry) {
+        if (entry.flags & BPFNET_CT_F_EGRESS) return false;  // started by an endpoint: no port
         const std::pair<uint32_t, uint16_t> target{entry.nat_addr, entry.nat_port};
         auto exact = now.find({key.daddr, key.dport, key.proto});
         auto any = now.find({0, key.dport, key.proto});
@@ -462,7 +481,28 @@ std::string BpfDatapath::published_ports_path() const {
                                                 state_->socket_nat_unavailable + ")";
     return outside + "; " + host +
            "; hairpin: BPF socket NAT for sandboxes on the endpoint's network, kernel NAT "
-           "otherwise; outbound: kernel masquerade (nftables)";
+           "otherwise";
+}
+
+std::string BpfDatapath::egress_path() const {
+    if (state_->egress_uplinks.empty())
+        return "nowhere: no uplink with an IPv4 address has the uplink program, so every flow "
+               "goes to the host's stack";
+    std::vector<std::string> parts;
+    for (const auto& [name, uplink] : state_->egress_uplinks)
+        parts.push_back(fmt::format("{} (SNAT {}, ports {}-{})", name, uplink.snat_address.str(),
+                                    uplink.ports.first, uplink.ports.last));
+    std::string warning;
+    // A host socket's ephemeral port in the SNAT range could share a 5-tuple with an egress flow,
+    // whose answers would then go to the container.
+    const PortRange snat = state_->options.snat_ports;
+    if (auto text = kernel::read_sysctl("net.ipv4.ip_local_port_range"); text)
+        if (auto ephemeral = parse_port_range(*text); ephemeral && overlaps(snat, *ephemeral))
+            warning = fmt::format(
+                " (WARNING: overlaps ip_local_port_range {}-{}; set --snat-ports "
+                "outside it)",
+                ephemeral->first, ephemeral->last);
+    return fmt::format("out of {}{}", fmt::join(parts, ", "), warning);
 }
 
 Status BpfDatapath::remove_policy() {

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "core/ports.h"
 #include "datapath/datapath.h"
 #include "datapath/kernel_datapath.h"
 #include "maps/overlay_maps.h"
@@ -35,6 +36,8 @@ struct BpfDatapathOptions {
     // veth (its peer may hand over packets with partial checksums, which XDP cannot see);
     // "always" wherever the driver runs it natively; "never".
     std::string uplink_xdp = "auto";
+    // Ports egress flows are source-NATed to (and ICMP echo identifiers), on every uplink.
+    PortRange snat_ports = kDefaultSnatPorts;
 };
 
 class BpfDatapath : public Datapath {
@@ -76,6 +79,8 @@ class BpfDatapath : public Datapath {
     const std::string& pin_dir() const;
     bool uses_tcx() const;
     std::string published_ports_path() const override;
+    // Which uplinks egress leaves through in BPF, with their SNAT address and ports, for status.
+    std::string egress_path() const override;
     Status publish_ports(const std::vector<PublishedPort>& ports) override;
     Status unpublish_ports(const std::vector<PublishedPort>& ports) override;
     // The host's interfaces changed (links, addresses, routes): uplinks re-attached as "auto"

@@ -22,6 +22,7 @@
 #include "maps/network_maps.h"
 #include "maps/overlay_maps.h"
 #include "maps/published_port_maps.h"
+#include "maps/uplink_maps.h"
 
 namespace bpfnet {
 
@@ -39,6 +40,7 @@ struct BpfDatapath::State {
     EndpointMaps endpoints;
     PublishedPortMaps ports;
     ConntrackMap conntrack;
+    UplinkMaps uplink_maps;
     // Overlay (loaded by enable_overlay; not valid() until then).
     BpfSkeleton<overlay> overlay_skel;
     TcIngressHook overlay_hook;
@@ -46,6 +48,8 @@ struct BpfDatapath::State {
     // Uplinks the program is attached to, and what happened to each configured one (status).
     std::set<std::string> uplinks, xdp_uplinks;
     std::map<std::string, std::string> uplink_state;
+    // Uplink name -> what egress through it gets (status), as last written to bpfnet_uplinks.
+    std::map<std::string, UplinkEgress> egress_uplinks;
     // (host address, host port, proto) -> (endpoint address, port), all network order, as
     // published at the last sync.
     std::map<std::tuple<uint32_t, uint16_t, uint8_t>, std::pair<uint32_t, uint16_t>> published;

@@ -47,6 +47,9 @@ class Datapath {
         return "kernel NAT (nftables DNAT maps, hairpin and loopback masquerade); outbound: "
                "nftables masquerade";
     }
+    // Where this datapath sends its networks' egress itself, for `bpfnet status`; empty: the
+    // host's stack does (bridge, routing, netfilter).
+    virtual std::string egress_path() const { return ""; }
 
     // Creates or adopts the network's kernel objects (bridge with the gateway address, ...).
     virtual Status ensure_network(const NetworkSpec& spec) = 0;

@@ -63,6 +63,9 @@ class DatapathGraph {
 
     bool has_bpf() const { return bpf_ != nullptr; }
     const std::string& bpf_unavailable() const { return bpf_unavailable_; }
+    // Where the BPF layer sends egress ("out of eth0 (SNAT 192.0.2.1, ports 61000-65535)"), for
+    // status; empty without the BPF layer.
+    std::string bpf_egress_path() const;
     bool has_child_links() const { return child_links_ != nullptr; }
 
     // The datapath serving a bridge network of that kind (Bpf only where has_bpf()).

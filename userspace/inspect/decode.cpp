@@ -181,7 +181,7 @@ std::vector<MapLayout> build_layouts() {
                  [](const uint8_t*, const Names&, uint64_t) {
                      return json{{"local", true}};
                  }});
-    l.push_back({"bpfnet_ct", "conntrack of published-port flows (two entries per flow)",
+    l.push_back({"bpfnet_ct", "conntrack of published-port and egress flows (two entries each)",
                  sizeof(bpfnet_ct_key), sizeof(bpfnet_ct_entry), false,
                  [](const uint8_t* k, const Names&) {
                      const auto c = load<bpfnet_ct_key>(k);
@@ -205,9 +205,25 @@ std::vector<MapLayout> build_layouts() {
                      put_network(out, e.network, n);
                      out["smac"] = mac_text(e.smac);
                      out["dmac"] = mac_text(e.dmac);
+                     // Only a flow sent through the kernel's neighbour code has one.
+                     out["nexthop"] =
+                         (e.flags & BPFNET_CT_F_NEIGH) ? json(ipv4_text(e.nexthop)) : json(nullptr);
                      return out;
                  }});
-    l.push_back({"bpfnet_nat_cnt", "published-port NAT counters (per CPU, summed)",
+    l.push_back({"bpfnet_uplinks", "uplinks egress may leave through in BPF: SNAT address, ports",
+                 sizeof(uint32_t), sizeof(bpfnet_uplink), false,
+                 [](const uint8_t* k, const Names& n) {
+                     json out = json::object();
+                     put_interface(out, "ifindex", "interface", load<uint32_t>(k), n);
+                     return out;
+                 },
+                 [](const uint8_t* v, const Names&, uint64_t) {
+                     const auto u = load<bpfnet_uplink>(v);
+                     return json{{"snat_ip", ipv4_text(u.snat_addr)},
+                                 {"port_min", u.port_min},
+                                 {"port_max", u.port_max}};
+                 }});
+    l.push_back({"bpfnet_nat_cnt", "NAT counters: published ports and egress (per CPU, summed)",
                  sizeof(uint32_t), sizeof(bpfnet_nat_stats), true,
                  [](const uint8_t* k, const Names&) {
                      return json{{"counter", nat_counter_name(load<uint32_t>(k))}};
@@ -308,6 +324,13 @@ constexpr Named kNatCounters[] = {
     {BPFNET_NAT_CT_FAILED, "ct-insert-failed", ""},
     {BPFNET_NAT_TTL_EXPIRED, "ttl-expired", ""},
     {BPFNET_NAT_DNAT_XDP, "dnat-xdp", ""},
+    {BPFNET_NAT_SNAT_NEW, "snat-new", ""},
+    {BPFNET_NAT_SNAT, "snat", ""},
+    {BPFNET_NAT_EGRESS_REPLY, "egress-reply", ""},
+    {BPFNET_NAT_SNAT_EXHAUSTED, "snat-exhausted", ""},
+    {BPFNET_NAT_EGRESS_NEW, "egress-new", ""},
+    {BPFNET_NAT_EGRESS_ROUTED, "egress-routed", ""},
+    {BPFNET_NAT_EGRESS_STACK, "egress-stack", ""},
 };
 constexpr Named kProtocols[] = {
     {1, "icmp", ""}, {6, "tcp", ""}, {17, "udp", ""}, {132, "sctp", ""}};
@@ -348,7 +371,8 @@ std::vector<std::string> ct_flag_words(uint16_t flags) {
     const std::pair<uint16_t, const char*> names[] = {
         {BPFNET_CT_F_SYN, "syn"},       {BPFNET_CT_F_REPLIED, "replied"},
         {BPFNET_CT_F_FIN_IN, "fin-in"}, {BPFNET_CT_F_FIN_OUT, "fin-out"},
-        {BPFNET_CT_F_RST, "rst"},       {BPFNET_CT_F_XDP, "xdp"}};
+        {BPFNET_CT_F_RST, "rst"},       {BPFNET_CT_F_XDP, "xdp"},
+        {BPFNET_CT_F_EGRESS, "egress"}, {BPFNET_CT_F_NEIGH, "neigh"}};
     for (const auto& [bit, name] : names)
         if (flags & bit) words.push_back(name);
     return words;
@@ -359,6 +383,8 @@ std::vector<std::string> net_flag_words(uint32_t flags) {
     if (flags & BPFNET_NET_ICC) words.push_back("icc");
     if (flags & BPFNET_NET_INTERNAL) words.push_back("internal");
     if (flags & BPFNET_NET_DIRECT_ROUTING) words.push_back("direct-routing");
+    if (flags & BPFNET_NET_MASQUERADE) words.push_back("masquerade");
+    if (flags & BPFNET_NET_EGRESS) words.push_back("egress");
     return words;
 }
 

@@ -52,6 +52,15 @@ HostInterfaces classify_host_interfaces(const HostInterfaceFacts& facts,
             out.auto_note = "auto: no device with a global IPv4 address and a route";
     }
 
+    for (const auto& link : facts.links) {
+        if (!out.uplinks.count(link.name)) continue;
+        for (const auto& a : facts.addresses) {
+            if (a.ifindex != link.ifindex || !a.global) continue;
+            out.uplink_addresses[link.name] = a.address.addr;
+            break;
+        }
+    }
+
     std::map<int, const LinkInfo*> foreign;
     for (const auto& link : facts.links) {
         if (link.kind != "bridge" || out.uplinks.count(link.name)) continue;

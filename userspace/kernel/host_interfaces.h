@@ -21,6 +21,9 @@ struct HostInterfaces {
     std::map<Cidr, std::string> foreign_subnets;
     // Why "auto" found nothing, when it did not.
     std::string auto_note;
+    // Uplink name -> its first global IPv4 address (the kernel's primary, in dump order): what
+    // egress through it is source-NATed to. Uplinks without one are absent.
+    std::map<std::string, Ipv4> uplink_addresses;
 
     bool operator==(const HostInterfaces&) const = default;
     std::vector<std::string> uplink_names() const;

@@ -44,6 +44,23 @@ std::optional<DatapathKind> BridgeDriver::policed_as(const Network& network) con
     return datapath_choice(network).kind;
 }
 
+std::string BridgeDriver::egress_summary(const Network& network) const {
+    auto options = parse_bridge_options(network.options);
+    if (!options) return options.error().message;
+    if (network.internal) return "none: internal";
+    if (options->gateway_mode == GatewayMode::Isolated) return "none: isolated";
+    const bool masquerade =
+        options->enable_ip_masquerade && options->gateway_mode != GatewayMode::Routed;
+    if (datapath_choice(network).kind != DatapathKind::Bpf)
+        return masquerade ? "kernel: bridge, routing, netfilter, nftables masquerade"
+                          : "kernel: bridge, routing, netfilter (not translated)";
+    return fmt::format(
+        "BPF: {} {}; the rest (fragments, other protocols, other routes): the "
+        "host's stack{}",
+        masquerade ? "source-NATed and sent" : "routed untranslated", datapaths_.bpf_egress_path(),
+        masquerade ? " and nftables masquerade" : "");
+}
+
 std::string BridgeDriver::firewall_summary(const Network& network) const {
     auto options = parse_bridge_options(network.options);
     if (!options) return options.error().message;

@@ -23,6 +23,7 @@ class BridgeDriver final : public NetworkDriver {
     Datapath& datapath(const Network& network) override;
     std::optional<DatapathKind> policed_as(const Network& network) const override;
     std::string firewall_summary(const Network& network) const override;
+    std::string egress_summary(const Network& network) const override;
 
     bool publishes_ports() const override { return true; }
 

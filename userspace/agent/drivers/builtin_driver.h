@@ -35,6 +35,9 @@ class BuiltinDriver final : public NetworkDriver {
     std::optional<Failure> fixed_membership() const override;
     bool endpoints_are_records() const override { return true; }
     bool routes_outside(const Network& /*network*/) const override { return false; }
+    std::string egress_summary(const Network& /*network*/) const override {
+        return host() ? "the host's own stack (the sandbox shares its namespace)" : "none";
+    }
 
   private:
     bool host() const;

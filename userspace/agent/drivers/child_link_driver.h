@@ -29,6 +29,9 @@ class ChildLinkDriver final : public NetworkDriver {
                          const ConnectRequest& request) override;
     bool has_host_end() const override { return false; }
     std::optional<Failure> refuses_ports() const override;
+    std::string egress_summary(const Network& /*network*/) const override {
+        return "the parent device's network, directly (no host stack, no NAT)";
+    }
 
   private:
     const char* kind_;

@@ -102,6 +102,8 @@ class NetworkDriver {
     }
     // What the firewall does for the network, for `bpfnet status`; empty: nothing.
     virtual std::string firewall_summary(const Network& /*network*/) const { return ""; }
+    // How the network's traffic reaches the outside (which path and why), for `bpfnet status`.
+    virtual std::string egress_summary(const Network& /*network*/) const { return "none"; }
     // Host links the network owns besides its bridge or parent (an overlay's VXLAN device), which
     // reconcile must not take for stale.
     virtual std::vector<std::string> extra_links(const Network& /*network*/) const { return {}; }

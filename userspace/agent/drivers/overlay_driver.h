@@ -51,6 +51,10 @@ class OverlayDriver final : public NetworkDriver {
     std::string firewall_summary(const Network& /*network*/) const override {
         return "overlay: VXLAN between hosts, not policed here";
     }
+    std::string egress_summary(const Network& /*network*/) const override {
+        return "none: an overlay has no gateway (containers reach the outside through another "
+               "network)";
+    }
     std::vector<std::string> extra_links(const Network& network) const override;
 
     // Cluster-wide IPAM: no two hosts hand out one address.
