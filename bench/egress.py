@@ -139,9 +139,14 @@ class Topology:
         self.kernel_label = f"bpfnet-kernel ({egress.get(f'bnb{PID}ek', '?')})"
         if not egress.get(f"bnb{PID}eb", "").startswith("BPF"):
             log(f"egress: the bpfnet network does not egress in BPF: {egress}")
-        ip = f"{LINKS['bpfnet']}.2"
-        self.variants["bpfnet"] = (paths[f"bnb{PID}eb"], server, ip)
-        self.variants["bpfnet-kernel"] = (paths[f"bnb{PID}ek"], server, ip)
+        # One server address per network: the server's TIME_WAIT sockets of one variant's
+        # connections must not meet the other's (both leave from the uplink's address).
+        kernel_ip = f"{LINKS['bpfnet']}.6"
+        sh("ip", "-n", f"bnb{PID}ebs", "addr", "add", f"{kernel_ip}/32", "dev", "lo")
+        sh("ip", "route", "add", f"{kernel_ip}/32", "via", f"{LINKS['bpfnet']}.2")
+        self.undo.append(("ip", "route", "del", f"{kernel_ip}/32"))
+        self.variants["bpfnet"] = (paths[f"bnb{PID}eb"], server, f"{LINKS['bpfnet']}.2")
+        self.variants["bpfnet-kernel"] = (paths[f"bnb{PID}ek"], server, kernel_ip)
         forward = sh("iptables", "-w", "-S", "FORWARD", capture=True, check=False).stdout.splitlines()
         self.states["bpfnet"] = {"host FORWARD policy": forward[0] if forward else "unknown",
                                  "br_netfilter": same_host.br_netfilter_presence()}
@@ -158,6 +163,16 @@ class Topology:
                 time.sleep(0.1)
             else:
                 raise RuntimeError(f"egress: {name} does not reach its server {ip}")
+
+    def nat_counters(self):
+        """The BPF datapath's NAT counters after the runs: what was translated, and what was left to
+        the host's stack (egress-stack, snat-exhausted) and would have been measured as kernel."""
+        out = self.agent.bn("--bpffs-root", os.path.join(self.agent.work, "bpffs"), "nat", "list",
+                            "--format", "json", capture=True, check=False)
+        try:
+            return {r["counter"]: r["packets"] for r in json.loads(out.stdout)["counters"]}
+        except (ValueError, KeyError):
+            return {}
 
     def teardown(self):
         for proc in self.servers.values():
@@ -200,6 +215,7 @@ def run(opts):
                     done += 1
                     shown = ", ".join(f"{k}={v:.3f}" for k, v in values.items() if k != "detail")
                     log(f"egress [{done}/{total}] run {run_no + 1} {name:13s} {shown}")
+        nat = topo.nat_counters()
     finally:
         topo.teardown()
     text, plots, medians = comparison_section(samples, ORDER, "docker", ["routed", "bpfnet-kernel"])
@@ -213,9 +229,13 @@ def run(opts):
             f"{topo.states.get('bpfnet', {}).get('host FORWARD policy', '-')}).", "",
             "UDP: udp_send (sendmmsg, 64-byte payloads, flat out) pinned to one CPU, udp_recv to the "
             "other; the sender's CPU is in the table below, so a generator at 100% is visible. New "
-            "connections: wrk -c32 with `Connection: close` against nginx behind the uplink.", ""] + text \
+            "connections: wrk -c32 with `Connection: close` against nginx behind the uplink.", "",
+            "The BPF datapath's NAT counters over all runs (both bpfnet networks): " +
+            ", ".join(f"{k} {v:,}" for k, v in nat.items() if v and (k.startswith("snat") or k.startswith("egress")
+                                                                    or k == "ct-insert-failed")), ""] + text \
         + cpu_table(details)
     targets = targets_for(samples, "bpfnet", TARGETS)
     return {"title": TITLE, "text": text, "plots": plots, "targets": targets,
             "data": {"samples": samples, "medians": medians, "bpfnet_variant": topo.bpfnet_label,
-                     "kernel_variant": topo.kernel_label, "baselines": topo.states, "udp_detail": details}}
+                     "kernel_variant": topo.kernel_label, "baselines": topo.states, "udp_detail": details,
+                     "nat_counters": nat}}

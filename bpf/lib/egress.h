@@ -57,24 +57,31 @@ struct bpfnet_claim {
     __be16 own;
     __u16 min, max;
     __u8 translate, syn;
+    __u8 keep_own; /* the endpoint's own port may be tried first */
+    __u8 pad;
     __be16 port; /* the result, 0 until one is claimed */
 };
 
-/* Attempt `i`: the endpoint's own port first if the range has it (or always, untranslated), then
- * random ones. Returns 1 (stop) once a port is claimed. */
+/* Attempt `i`: the endpoint's own port first where it may be kept (always, untranslated), then
+ * random ones of the range. Returns 1 (stop) once a port is claimed. */
 static long bpfnet_claim_try(__u32 i, void* ctx) {
     struct bpfnet_claim* c = ctx;
     __be16 port = c->own;
-    const __u16 own = bpf_ntohs(c->own);
-    if (c->translate && (i != 0 || own < c->min || own > c->max))
+    if (c->translate && (i != 0 || !c->keep_own))
         port = bpf_htons(c->min + (__u16)(bpf_get_prandom_u32() % ((__u32)c->max - c->min + 1)));
     c->in_key->dport = port;
     if (bpf_map_update_elem(&bpfnet_ct, c->in_key, c->in, BPF_NOEXIST) == 0) {
         c->port = port;
         return 1;
     }
+    /* A closed flow's port is taken over only by a new connection of the same endpoint socket
+     * (its initial sequence number follows the old one's, so the remote side's TIME_WAIT accepts
+     * it); another endpoint's would be taken for a stray segment of the old connection. */
     const struct bpfnet_ct_entry* old = bpf_map_lookup_elem(&bpfnet_ct, c->in_key);
-    if (old && (!bpfnet_ct_alive(old, c->now) || (c->syn && bpfnet_ct_closed(old))) &&
+    const int same_socket = old && old->nat_addr == c->in->nat_addr &&
+                            old->nat_port == c->in->nat_port && old->network == c->in->network;
+    if (old &&
+        (!bpfnet_ct_alive(old, c->now) || (c->syn && same_socket && bpfnet_ct_closed(old))) &&
         bpf_map_update_elem(&bpfnet_ct, c->in_key, c->in, BPF_EXIST) == 0) {
         c->port = port;
         return 1;
@@ -84,13 +91,13 @@ static long bpfnet_claim_try(__u32 i, void* ctx) {
 
 /* Claims the IN key of a new flow: `in_key` with its destination port (the answers' port) set to
  * a free one of [min, max], or only `own` when `translate` is 0. An entry of that key that is
- * dead, or closed when `syn` opens a new connection (TIME_WAIT reuse), is taken over. Returns the
- * port (network byte order), or 0 if none was free. bpf_loop: the verifier checks one attempt,
- * not all of them. */
+ * dead, or closed when `syn` opens a new connection from the same endpoint socket, is taken over.
+ * Returns the port (network byte order), or 0 if none was free. bpf_loop: the verifier checks one
+ * attempt, not all of them. */
 static __always_inline __be16 bpfnet_egress_claim(struct bpfnet_ct_key* in_key,
                                                   const struct bpfnet_ct_entry* in, __be16 own,
-                                                  int translate, int syn, __u16 min, __u16 max,
-                                                  __u64 now) {
+                                                  int translate, int keep_own, int syn, __u16 min,
+                                                  __u16 max, __u64 now) {
     struct bpfnet_claim c = {.in_key = in_key,
                              .in = in,
                              .now = now,
@@ -98,9 +105,27 @@ static __always_inline __be16 bpfnet_egress_claim(struct bpfnet_ct_key* in_key,
                              .min = min,
                              .max = max,
                              .translate = translate != 0,
-                             .syn = syn != 0};
+                             .syn = syn != 0,
+                             .keep_own = keep_own != 0};
     bpf_loop(translate ? BPFNET_SNAT_RETRIES : 1, bpfnet_claim_try, &c, 0);
     return c.port;
+}
+
+/* Whether a socket of the host holds (or listens on) what the answers of a flow translated to
+ * out_addr:port would arrive as: remote -> out_addr:port. Such a port is not the flow's to keep. */
+static __always_inline int bpfnet_host_socket_has(struct __sk_buff* skb,
+                                                  const struct bpfnet_flow* f, __be32 out_addr,
+                                                  __be16 port) {
+    struct bpf_sock_tuple tuple = {
+        .ipv4 = {.saddr = f->daddr, .daddr = out_addr, .sport = f->dport, .dport = port}};
+    struct bpf_sock* sk = 0;
+    if (f->proto == IPPROTO_TCP)
+        sk = bpf_skc_lookup_tcp(skb, &tuple, sizeof(tuple.ipv4), BPF_F_CURRENT_NETNS, 0);
+    else if (f->proto == IPPROTO_UDP)
+        sk = bpf_sk_lookup_udp(skb, &tuple, sizeof(tuple.ipv4), BPF_F_CURRENT_NETNS, 0);
+    if (!sk) return 0;
+    bpf_sk_release(sk);
+    return 1;
 }
 
 /* Routes and, if it leads out of an uplink, starts the egress flow of packet `f` (TCP, UDP or an
@@ -179,8 +204,17 @@ static __always_inline int bpfnet_ep_egress(struct __sk_buff* skb, const struct 
     bpfnet_mac_copy(e->dmac, ep->mac);
     struct bpfnet_ct_key in_key =
         bpfnet_ct_key_of(f->daddr, out_addr, f->dport, 0, f->proto, BPFNET_CT_DIR_IN);
-    const __be16 port =
-        bpfnet_egress_claim(&in_key, e, f->sport, translate, syn_only, port_min, port_max, now);
+    /* Like the kernel's masquerade, the endpoint keeps its own port where it can: the remote
+     * side then sees one 4-tuple per endpoint connection, and a reused one comes with a higher
+     * initial sequence number, which its TIME_WAIT sockets accept (random ports from a small range
+     * would hit them). Not where a host socket has that tuple, nor below 1024; the range's ports
+     * are kept for flows that cannot keep theirs. */
+    const __u16 own = bpf_ntohs(f->sport);
+    const int keep_own = (own >= port_min && own <= port_max) ||
+                         (f->proto != IPPROTO_ICMP && own >= 1024 &&
+                          !bpfnet_host_socket_has(skb, f, out_addr, f->sport));
+    const __be16 port = bpfnet_egress_claim(&in_key, e, f->sport, translate, keep_own, syn_only,
+                                            port_min, port_max, now);
     if (!port) return bpfnet_egress_to_stack(skb, BPFNET_NAT_SNAT_EXHAUSTED);
 
     /* REPLY: the endpoint's packets leave as out_addr:port through the uplink. */

@@ -12,6 +12,8 @@
 #include <gtest/gtest.h>
 #include <linux/pkt_cls.h>
 #include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -240,9 +242,10 @@ TEST_F(EgressProg, NoFreePortLeavesTheFlowToTheStackUntilOneDies) {
     const uint64_t alive = monotonic_ns() + 60 * 1000000000ull;
     hold_port(kServer, 443, 61000, alive);
     hold_port(kServer, 443, 61001, alive);
-    const auto syn = ep_tcp(40000, kTcpSyn);
+    // A privileged source port is never kept: the range it is.
+    const auto syn = ep_tcp(999, kTcpSyn);
     expect_passed(from_egress_ep(syn), syn);
-    EXPECT_FALSE(reply_entry(40000));
+    EXPECT_FALSE(reply_entry(999));
     EXPECT_EQ(counter(BPFNET_NAT_SNAT_EXHAUSTED), 1u);
 
     // A dead entry's port is free again.
@@ -251,12 +254,32 @@ TEST_F(EgressProg, NoFreePortLeavesTheFlowToTheStackUntilOneDies) {
     const auto in = ct(ct_key(kServer, kHost, 443, 61001, kTcp, BPFNET_CT_DIR_IN));
     ASSERT_TRUE(in);
     EXPECT_EQ(in->nat_addr, be(kEgEp));
-    EXPECT_EQ(in->nat_port, htons(40000));
+    EXPECT_EQ(in->nat_port, htons(999));
 }
 
-TEST_F(EgressProg, PortsOutsideTheRangeAreTranslatedIntoIt) {
-    const auto out = from_egress_ep(ep_tcp(40000, kTcpSyn));
-    const auto reply = reply_entry(40000);
+TEST_F(EgressProg, TheEndpointKeepsItsPortUnlessAHostSocketHasTheTuple) {
+    // As the kernel's masquerade does: an ephemeral port outside the range is kept.
+    expect_translated(from_egress_ep(ep_tcp(40000, kTcpSyn)), TC_ACT_REDIRECT,
+                      wire_tcp(40000, kTcpSyn));
+
+    // A host socket listening on the uplink's address and port 40001 would take the answers'
+    // tuple: that flow gets a port of the range.
+    int listener = -1;
+    {
+        InNetns ns(ns_);
+        ASSERT_TRUE(ns.ok());
+        listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ASSERT_GE(listener, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(40001);
+        addr.sin_addr.s_addr = be(kHost);
+        ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+        ASSERT_EQ(listen(listener, 1), 0);
+    }
+    const auto out = from_egress_ep(ep_tcp(40001, kTcpSyn));
+    close(listener);
+    const auto reply = reply_entry(40001);
     ASSERT_TRUE(reply);
     const uint16_t port = ntohs(reply->nat_port);
     EXPECT_GE(port, kFirst);
