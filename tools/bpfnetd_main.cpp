@@ -129,7 +129,8 @@ int main(int argc, char** argv) {
         fmt::format("{}-{}", bpfnet::kDefaultSnatPorts.first, bpfnet::kDefaultSnatPorts.last);
     app.add_option("--snat-ports", snat_ports,
                    "Ports (and ICMP echo identifiers) containers' egress is source-NATed to in "
-                   "BPF, FIRST-LAST; keep it clear of net.ipv4.ip_local_port_range")
+                   "BPF where a container's own port cannot be kept, FIRST-LAST; keep it clear of "
+                   "net.ipv4.ip_local_port_range")
         ->check([](const std::string& value) {
             auto range = bpfnet::parse_snat_port_range(value);
             return range ? std::string() : range.error().message;

@@ -233,12 +233,7 @@ static __always_inline int bpfnet_ep_egress(struct __sk_buff* skb, const struct 
         return bpfnet_egress_to_stack(skb, BPFNET_NAT_CT_FAILED);
     }
     bpfnet_nat_count(translate ? BPFNET_NAT_SNAT_NEW : BPFNET_NAT_EGRESS_NEW, skb->len);
-
-    struct bpfnet_ct_nat out;
-    bpfnet_ct_nat_of(e, &out);
-    if (bpfnet_nat_flow(skb, f, 0, out.addr, out.port)) return BPFNET_DROP(BPFNET_DROP_MALFORMED);
-    bpfnet_nat_count(bpfnet_ep_out_counter(&out, f), skb->len);
-    return bpfnet_ct_send_out(skb, &out, f->ttl, f->proto);
+    return bpfnet_ep_out(skb, f, e);
 }
 
 #endif /* BPFNET_BPF_LIB_EGRESS_H */

@@ -50,6 +50,16 @@ static __always_inline __u32 bpfnet_ep_out_counter(const struct bpfnet_ct_nat* o
                                                           : BPFNET_NAT_SNAT;
 }
 
+/* Translates a packet the endpoint sent on flow `e` (its REPLY entry) and sends it out. */
+static __always_inline int bpfnet_ep_out(struct __sk_buff* skb, const struct bpfnet_flow* f,
+                                         const struct bpfnet_ct_entry* e) {
+    struct bpfnet_ct_nat out;
+    bpfnet_ct_nat_of(e, &out);
+    if (bpfnet_nat_flow(skb, f, 0, out.addr, out.port)) return BPFNET_DROP(BPFNET_DROP_MALFORMED);
+    bpfnet_nat_count(bpfnet_ep_out_counter(&out, f), skb->len);
+    return bpfnet_ct_send_out(skb, &out, f->ttl, f->proto);
+}
+
 /* An ICMP error the endpoint sends about a packet it received on a known flow (say, port
  * unreachable for UDP): the quoted packet travelled towards the endpoint. */
 static __always_inline int bpfnet_ep_icmp_reply_nat(struct __sk_buff* skb,
@@ -96,12 +106,7 @@ static __always_inline int bpfnet_ep_reply_nat(struct __sk_buff* skb, struct bpf
     if (syn_only && (e->flags & BPFNET_CT_F_EGRESS) && bpfnet_ct_closed(e)) return BPFNET_CONTINUE;
 
     bpfnet_ct_touch(&key, e, bpfnet_ct_packet_flags(e, f->proto, f->tcp_flags, 0), skb->len, now);
-    struct bpfnet_ct_nat out;
-    bpfnet_ct_nat_of(e, &out);
-
-    if (bpfnet_nat_flow(skb, f, 0, out.addr, out.port)) return BPFNET_DROP(BPFNET_DROP_MALFORMED);
-    bpfnet_nat_count(bpfnet_ep_out_counter(&out, f), skb->len);
-    return bpfnet_ct_send_out(skb, &out, f->ttl, f->proto);
+    return bpfnet_ep_out(skb, f, e);
 }
 
 #endif /* BPFNET_BPF_LIB_REPLY_NAT_H */
