@@ -21,7 +21,7 @@ import json, os, sys
 out = sys.argv[1]
 report = open(os.path.join(out, "report.md")).read()
 results = json.load(open(os.path.join(out, "results.json")))
-expected = ["same_host", "ports", "overlay", "scaling", "control_plane", "prog_cost"]
+expected = ["same_host", "ports", "egress", "overlay", "scaling", "control_plane", "prog_cost"]
 assert list(results["sections"]) == expected, list(results["sections"])
 assert "## Targets" in report and "| 95% interval |" in report, "no targets table with intervals"
 assert "Did not run" not in report, "a benchmark did not run"
@@ -38,7 +38,7 @@ plots = {p for s in results["sections"].values() for p in s["plots"]}
 for want in ("scaling-ports.png", "scaling-endpoints.png", "same_host-tcp_gbps.png", "overlay-udp_pps.png",
              "same_host-udp_cpu_s_per_mpkt.png", "ports-udp_pps.png", "ports-udp_cpu_s_per_mpkt.png",
              "prog-cost.png", "prog-cost-single.png", "control-plane.png", "control-plane-ports.png",
-             "control-plane-endpoints.png"):
+             "control-plane-endpoints.png", "egress-udp_pps.png", "egress-conn_per_s.png"):
     assert want in plots, (want, sorted(plots))
 # Targets: every one a ratio with a bootstrap interval and a verdict; one run decides nothing.
 targets = {(n, t["what"]): t for n, s in results["sections"].items() for t in s["targets"]}
@@ -50,12 +50,15 @@ assert not results["sections"]["scaling"]["targets"], "the scaling section repea
 for sec, what in (("same_host", "udp_cpu_s_per_mpkt bpfnet / bridge-docker"),
                   ("overlay", "udp_cpu_s_per_mpkt bpfnet / kernel-vxlan"),
                   ("ports", "udp_cpu_s_per_mpkt bpfnet-1 / iptables-1"),
-                  ("ports", "conn_per_s bpfnet-10k / bpfnet-1")):
+                  ("ports", "conn_per_s bpfnet-10k / bpfnet-1"),
+                  ("egress", "udp_pps bpfnet / docker"),
+                  ("egress", "conn_per_s bpfnet / docker")):
     assert (sec, what) in targets, (sec, what, sorted(targets))
 # The UDP measurements: udp_send/udp_recv, the sender's CPU, per-CPU times of every run.
 for name, variants in (("same_host", ("direct", "bridge-bare", "bridge-docker", "bpfnet")),
                        ("overlay", ("kernel-vxlan", "bpfnet")),
-                       ("ports", ("iptables-1", "iptables-10k", "bpfnet-1", "bpfnet-10k"))):
+                       ("ports", ("iptables-1", "iptables-10k", "bpfnet-1", "bpfnet-10k")),
+                       ("egress", ("routed", "docker", "bpfnet-kernel", "bpfnet"))):
     data = results["sections"][name]["data"]
     for v in variants:
         for metric in ("udp_pps", "udp_cpu_s_per_mpkt", "udp_sender_cpu"):

@@ -153,15 +153,28 @@ cat >"$WORK/stream.py" <<'EOF'
 import socket, sys, threading, time
 server, seconds = sys.argv[1], float(sys.argv[2])
 udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-udp.settimeout(3)
+udp.connect((server, 9090))
 tcp = socket.create_connection((server, 8080), 3)
 tcp.settimeout(3)
 lines = tcp.makefile()
+# The server answers every datagram: a reader drains the answers as they come (an unread socket
+# buffer would overflow and drop the final count) and keeps the count when it arrives.
+echoes, count = 0, threading.Event()
+def read_answers():
+    global echoes
+    while True:
+        data = udp.recv(100)
+        if data.isdigit():
+            count.value = int(data)
+            count.set()
+            return
+        echoes += 1
+threading.Thread(target=read_answers, daemon=True).start()
 sent = answered = 0
 end = time.monotonic() + seconds
 while time.monotonic() < end:
     for _ in range(10):
-        udp.sendto(b"seq %d" % sent, (server, 9090))
+        udp.send(b"seq %d" % sent)
         sent += 1
         time.sleep(0.002)
     tcp.sendall(b"line\n")
@@ -176,12 +189,10 @@ while time.monotonic() < end:
     if answered == 5:
         print("started", file=sys.stderr, flush=True)
 time.sleep(0.5)
-udp.sendto(b"count?", (server, 9090))
-while True:
-    data = udp.recv(100)
-    if data.isdigit():
-        break
-print(sent, int(data), answered)
+udp.send(b"count?")
+if not count.wait(3):
+    sys.exit(f"no answer to count? ({echoes} of {sent} datagrams answered)")
+print(sent, count.value, answered, echoes)
 EOF
 in_ns egs1 python3 "$WORK/stream.py" "$SERVER" 4 >"$WORK/stream.out" 2>"$WORK/stream.err" &
 STREAM=$!
@@ -192,9 +203,10 @@ if ! wait "$STREAM"; then
     [ "$E2E_DATAPATH" = bpf ] && { bi ct list; bi nat list; bi stats; } >&2
     die "the stream broke across the restart: $(cat "$WORK/stream.err")"
 fi
-read -r sent received answered <"$WORK/stream.out"
-log "across the restart: $sent datagrams sent, $received received, $answered TCP lines answered"
+read -r sent received answered echoes <"$WORK/stream.out"
+log "across the restart: $sent datagrams sent, $received received, $echoes answered, $answered TCP lines answered"
 [ "$sent" -gt 1000 ] && [ "$received" = "$sent" ] || die "datagrams lost across the restart: $sent sent, $received received"
+[ "$echoes" = "$sent" ] || die "answers lost across the restart: $sent datagrams sent, $echoes answered"
 [ "$answered" -gt 100 ] || die "the TCP conversation stalled: $answered lines"
 # The restarted agent carries on with new flows too.
 got=$(tcp_peer egs1) || die "TCP after the restart failed"

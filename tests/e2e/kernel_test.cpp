@@ -9,16 +9,20 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "common/privileged.h"
+#include "kernel/host_watch.h"
 #include "kernel/neighbours.h"
 #include "kernel/netlink.h"
 #include "kernel/netns.h"
@@ -658,4 +662,44 @@ TEST_F(KernelTest, SysctlReadsAndWritesPerNamespace) {
 }
 
 }  // namespace
+// -------------------------------------------------------------------------------------------------
+// Host watch
+// -------------------------------------------------------------------------------------------------
+
+// Endpoints joining bridges (the veth's own messages and the bridge port's AF_BRIDGE ones) are
+// the agent's doing and must not cost a survey of the host; an address is a change to report.
+TEST_F(KernelTest, HostWatchIgnoresBridgePortsAndReportsAddresses) {
+    auto ns = new_netns();
+    ASSERT_OK(ns);
+    std::atomic<int> changes{0};
+    std::unique_ptr<HostWatch> watch;
+    const auto settle = std::chrono::milliseconds(20);
+    ASSERT_OK(run_in_netns(*ns, [&]() -> Status {
+        BPFNET_ASSIGN_OR_RETURN(watch, HostWatch::start([&] { ++changes; }, settle));
+        BPFNET_ASSIGN_OR_RETURN(auto sock, NlSocket::open());
+        BPFNET_TRY(create_bridge(sock, "br0", 1500, "bpfnet:test"));
+        BPFNET_TRY(set_link_up(sock, "br0"));
+        for (int i = 0; i < 3; ++i) {
+            BPFNET_TRY(create_veth(sock, VethSpec{fmt::format("port{}", i), "", "br0",
+                                                  fmt::format("peer{}", i), "", MacAddr{}, 1500}));
+        }
+        return {};
+    }));
+    // An absence: give the watch many times its settle time to (wrongly) report the ports.
+    std::this_thread::sleep_for(settle * 25);
+    EXPECT_EQ(changes.load(), 0);
+
+    ASSERT_OK(run_in_netns(*ns, [&]() -> Status {
+        BPFNET_ASSIGN_OR_RETURN(auto sock, NlSocket::open());
+        return add_address(sock, "br0",
+                           Cidr{Ipv4{(10u << 24) | (211u << 16) | (250u << 8) | 1u}, 24});
+    }));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (changes.load() == 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(settle);
+    }
+    EXPECT_EQ(changes.load(), 1);
+    watch.reset();
+}
+
 }  // namespace bpfnet::kernel

@@ -71,8 +71,9 @@ const std::map<std::string, ManPage>& pages() {
           "nat_port, flags, ifindex, interface, network, bridge, smac, dmac, nexthop",
           "bpfnet ct list --kind egress --proto tcp"}},
         {"ct flush",
-         {"Deletes every conntrack entry. Running TCP flows through published ports lose their "
-          "translation until their next connection; new connections are not affected.",
+         {"Deletes every conntrack entry. Running TCP flows through published ports, and "
+          "containers' running TCP connections to the outside, lose their translation until their "
+          "next connection; new connections are not affected.",
           "", "bpfnet ct flush"}},
         {"nat list",
          {"Lists the published ports the datapath translates (host address and port to container "

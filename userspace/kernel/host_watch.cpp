@@ -10,6 +10,7 @@
 #include <netlink/socket.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 
 #include <cerrno>
 #include <cstdint>
@@ -28,6 +29,10 @@ bool is_relevant(nl_object* obj) {
     const std::string_view type = nl_object_get_type(obj);
     if (type == "route/link") {
         auto* link = reinterpret_cast<rtnl_link*>(obj);
+        // A bridge port's state (AF_BRIDGE): comes with every endpoint joining or leaving a
+        // bridge and says nothing about uplinks or addresses (the link's own change comes as an
+        // AF_UNSPEC message of its own).
+        if (rtnl_link_get_family(link) == AF_BRIDGE) return false;
         const char* alias = rtnl_link_get_ifalias(link);
         if (alias && std::string_view(alias).rfind("bpfnet:", 0) == 0) return false;
         // Containers' veths (bpfnet's, Docker's) come and go with every container; they are
