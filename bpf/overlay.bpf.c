@@ -1,6 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The overlay program: TC ingress of the host's collect_md VXLAN device, i.e. every frame another
- * host's endpoint sent to one here, already decapsulated. The VNI (from the tunnel metadata) names
+/* The overlay programs.
+ *
+ * bpfnet_from_underlay: TC ingress of the device holding this host's VTEP address, first in its
+ * chain: VXLAN for a local endpoint is decapsulated and delivered there (lib/decap.h); whatever it
+ * does not take goes on to the rest of the chain and the stack (TC_ACT_UNSPEC).
+ *
+ * bpfnet_from_vx: TC ingress of the host's collect_md VXLAN device, i.e. every frame another
+ * host's endpoint sent to one here that the underlay program left to the device, already
+ * decapsulated. The VNI (from the tunnel metadata) names
  * the network; the inner destination names the endpoint, which gets the frame with
  * bpf_redirect_peer: no bridge, no FDB. Traffic for a VNI this host has no network for is dropped
  * and counted; frames the program cannot place (ARP: each host answers its own endpoints' ARP
@@ -14,6 +21,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "bpfnet/abi.h"
+#include "lib/decap.h"
 #include "lib/drop.h"
 #include "lib/endpoint_maps.h"
 #include "lib/ep_stats.h"
@@ -59,6 +67,16 @@ int bpfnet_from_vx(struct __sk_buff* skb) {
     struct bpfnet_pkt_info info = {};
     const int verdict = bpfnet_decap(skb, &info);
 
+    if (verdict < 0) return bpfnet_drop(skb, &info, (__u32)-verdict);
+    return verdict;
+}
+
+SEC("tc")
+int bpfnet_from_underlay(struct __sk_buff* skb) {
+    struct bpfnet_pkt_info info = {};
+    const int verdict = bpfnet_vxlan_decap(skb, &info);
+
+    if (verdict == BPFNET_CONTINUE) return TC_ACT_UNSPEC;
     if (verdict < 0) return bpfnet_drop(skb, &info, (__u32)-verdict);
     return verdict;
 }

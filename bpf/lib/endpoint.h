@@ -144,7 +144,7 @@ static __always_inline int bpfnet_ep_ipv4(struct __sk_buff* skb, const struct bp
             const struct bpfnet_tunnel_dest* remote = bpfnet_remote_endpoint(network, daddr);
             if (!remote) return TC_ACT_OK;
             if (!(net->flags & BPFNET_NET_ICC)) return BPFNET_DROP(BPFNET_DROP_ICC_DISABLED);
-            return bpfnet_encap(skb, remote, info->dmac);
+            return bpfnet_encap(skb, remote, info);
         }
         if (!(net->flags & BPFNET_NET_ICC)) return BPFNET_DROP(BPFNET_DROP_ICC_DISABLED);
 

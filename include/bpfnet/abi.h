@@ -185,11 +185,24 @@ struct bpfnet_tunnel_dest {
 };
 
 /* bpfnet_vni: HASH, __u32 VNI -> __u32 network (datapath ID): what decapsulated traffic is for. */
-/* bpfnet_vx_cfg: ARRAY[1] of struct bpfnet_vx_cfg. */
+/* bpfnet_vx_cfg: ARRAY[1] of struct bpfnet_vx_cfg. With local_vtep set, the endpoint program
+ * encapsulates itself (outer headers written in place, routed with bpf_fib_lookup, sent out of the
+ * underlay device) and the underlay program on the device holding local_vtep decapsulates; the
+ * collect_md device takes what they leave (lib/encap.h, lib/decap.h). */
 struct bpfnet_vx_cfg {
     __u32 vxlan_ifindex; /* the collect_md VXLAN device; 0: no overlay on this host */
-    __u32 pad;
+    __be32 local_vtep;   /* this host's underlay address; 0: the device does it all */
+    __be16 port;         /* the VXLAN UDP port */
+    __u16 pad;
+    __u32 underlay_ifindex; /* the device holding local_vtep */
 };
+
+/* The outer headers of a VXLAN frame: IPv4 (no options), UDP, VXLAN, inner Ethernet. */
+#define BPFNET_VXLAN_ENCAP_LEN (20 + 8 + 8 + 14)
+/* The outer UDP source port: hashed from the inner flow into the kernel's default ephemeral
+ * range, as the kernel's VXLAN device does (udp_flow_src_port), for the underlay's ECMP/RSS. */
+#define BPFNET_VXLAN_SPORT_MIN 32768
+#define BPFNET_VXLAN_SPORT_MAX 60999
 
 /* ---- egress: endpoints reaching the outside through an uplink, routed in BPF ---------------
  * The endpoint program routes a packet leaving every bpfnet network with bpf_fib_lookup; when the
@@ -344,12 +357,16 @@ enum bpfnet_nat_counter {
     BPFNET_NAT_SNAT_NEW = 10,   /* new egress flows source-NATed in BPF (two entries) */
     BPFNET_NAT_SNAT = 11,       /* egress packets source-NATed and sent out of an uplink */
     BPFNET_NAT_EGRESS_REPLY = 12, /* answers to egress flows taken to the endpoint at the uplink */
-    BPFNET_NAT_SNAT_EXHAUSTED = 13, /* no free SNAT port: left to the kernel's masquerade */
-    BPFNET_NAT_EGRESS_NEW = 14,     /* new egress flows routed in BPF without translation */
-    BPFNET_NAT_EGRESS_ROUTED = 15,  /* egress packets routed in BPF without translation */
-    BPFNET_NAT_EGRESS_STACK = 16,   /* egress left to the host's stack: no route out of an uplink,
-                                       fragment, other protocol, TTL 1, MTU, TCP without a flow */
-    BPFNET_NAT_COUNTER_MAX = 17,
+    BPFNET_NAT_SNAT_EXHAUSTED = 13,  /* no free SNAT port: left to the kernel's masquerade */
+    BPFNET_NAT_EGRESS_NEW = 14,      /* new egress flows routed in BPF without translation */
+    BPFNET_NAT_EGRESS_ROUTED = 15,   /* egress packets routed in BPF without translation */
+    BPFNET_NAT_EGRESS_STACK = 16,    /* egress left to the host's stack: no route out of an uplink,
+                                        fragment, other protocol, TTL 1, MTU, TCP without a flow */
+    BPFNET_NAT_VX_ENCAP = 17,        /* overlay frames encapsulated in BPF, out of the underlay */
+    BPFNET_NAT_VX_ENCAP_DEVICE = 18, /* overlay frames left to the VXLAN device to encapsulate */
+    BPFNET_NAT_VX_DECAP = 19,        /* VXLAN decapsulated in BPF at the underlay, to an endpoint */
+    BPFNET_NAT_VX_DECAP_DEVICE = 20, /* VXLAN for an overlay here left to the VXLAN device */
+    BPFNET_NAT_COUNTER_MAX = 21,
 };
 
 struct bpfnet_nat_stats {
@@ -387,7 +404,7 @@ static_assert(sizeof(struct bpfnet_nat_stats) == 16);
 static_assert(sizeof(struct bpfnet_sock_orig) == 16);
 static_assert(sizeof(struct bpfnet_sock_cfg) == 8);
 static_assert(sizeof(struct bpfnet_tunnel_dest) == 16);
-static_assert(sizeof(struct bpfnet_vx_cfg) == 8);
+static_assert(sizeof(struct bpfnet_vx_cfg) == 16);
 static_assert(sizeof(struct bpfnet_sk_netns_key) == 16);
 static_assert(sizeof(struct bpfnet_uplink) == 8);
 static_assert(offsetof(struct bpfnet_ct_entry, nexthop) == 52);

@@ -114,7 +114,8 @@ class OverlayProg : public ::testing::Test {
             << bpf_map__name(map);
     }
     void set_vxlan_device(uint32_t ifindex) {
-        const Status put = overlay_maps().set_vxlan_device(ifindex);
+        const Status put = overlay_maps().set_config(VxlanConfig{
+            .vxlan_ifindex = ifindex, .local_vtep = Ipv4{}, .port = 4789, .underlay_ifindex = 0});
         ASSERT_TRUE(put.ok()) << put.error().message;
     }
     uint64_t drops(uint32_t reason) const {

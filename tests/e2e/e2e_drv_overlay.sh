@@ -70,6 +70,91 @@ eventually 10 fetched || die "TCP from s3 to s1 across hosts failed"
 for h in 1 2; do assert_datapath_is "$OV" bpf "$WORK/h$h/run" "$WORK/h$h/bpffs" "$(hns "$h")"; done
 assert_datapath_is "$OV" kernel "$WORK/h3/run" "$WORK/h3/bpffs" "$(hns 3)"
 
+# Hosts 1 and 2 encapsulate in the endpoint program and decapsulate at the underlay device, never
+# through the VXLAN device, both with each other and with kernel host 3; status says so.
+vx_count() {  # vx_count H COUNTER: packets of a NAT counter on host H
+    "$BPFNET" --bpffs-root "$WORK/h$1/bpffs" nat list --format json | python3 -c "
+import json, sys
+print({r['counter']: r['packets'] for r in json.load(sys.stdin)['counters']}['$2'])"
+}
+for h in 1 2; do
+    bnh "$h" status | grep "^$OV " | grep -F "encapsulated and decapsulated in BPF on the underlay eth0" >/dev/null \
+        || die "host $h's status does not name the BPF overlay path: $(bnh "$h" status | grep "^$OV ")"
+    [ "$(vx_count "$h" vx-encap)" -gt 0 ] || die "host $h encapsulated nothing in BPF"
+    [ "$(vx_count "$h" vx-decap)" -gt 0 ] || die "host $h decapsulated nothing in BPF"
+done
+bnh 3 status | grep "^$OV " | grep -F "encapsulated" >/dev/null && die "kernel host 3 claims the BPF overlay path"
+
+# Host 1's agent is killed and restarted in the middle of a UDP stream and a TCP conversation
+# from s1 to s2: no datagram and no line is lost, both ways through BPF.
+cat >"$WORK/ov_server.py" <<'EOF'
+import socket, socketserver, sys, threading
+seen = set()
+class Echo(socketserver.StreamRequestHandler):
+    def handle(self):
+        for line in self.rfile:
+            self.wfile.write(line)
+class Srv(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+def udp():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+    s.bind((sys.argv[1], 9191))
+    while True:
+        data, peer = s.recvfrom(2048)
+        if data == b"count?":
+            s.sendto(str(len(seen)).encode(), peer)
+        else:
+            seen.add(data)
+threading.Thread(target=udp, daemon=True).start()
+Srv((sys.argv[1], 9192), Echo).serve_forever()
+EOF
+nsenter --net="$WORK/h2/netns/s2-$$" python3 "$WORK/ov_server.py" "${IP[2]}" &
+OV_SERVER=$!
+CLEANUP_HOOKS+=("kill $OV_SERVER 2>/dev/null")
+cat >"$WORK/ov_stream.py" <<'EOF'
+import socket, sys, time
+peer, seconds = sys.argv[1], float(sys.argv[2])
+udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+tcp = socket.create_connection((peer, 9192), 3)
+tcp.settimeout(3)
+lines = tcp.makefile()
+sent = answered = 0
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    for _ in range(10):
+        udp.sendto(b"seq %d" % sent, (peer, 9191))
+        sent += 1
+        time.sleep(0.002)
+    tcp.sendall(b"line\n")
+    lines.readline()  # raises on a timeout: the conversation broke
+    answered += 1
+    if answered == 5:
+        print("started", file=sys.stderr, flush=True)
+time.sleep(0.5)
+udp.settimeout(3)
+udp.sendto(b"count?", (peer, 9191))
+print(sent, int(udp.recv(100)), answered)
+EOF
+ov_listening() { in_h "$1" "$2" python3 -c "
+import socket, sys
+socket.create_connection(('$3', 9192), 1).close()" 2>/dev/null; }
+eventually 10 ov_listening 1 "s1-$$" "${IP[2]}" || die "the echo server in s2 is not reachable from s1"
+nsenter --net="$WORK/h1/netns/s1-$$" python3 "$WORK/ov_stream.py" "${IP[2]}" 4 \
+    >"$WORK/ov_stream.out" 2>"$WORK/ov_stream.err" &
+STREAM=$!
+eventually 5 grep -q started "$WORK/ov_stream.err" || die "the overlay stream did not start: $(cat "$WORK/ov_stream.err")"
+encap_before=$(vx_count 1 vx-encap)
+stop_host 1 KILL
+start_host 1
+wait "$STREAM" || die "the overlay stream broke across host 1's restart: $(cat "$WORK/ov_stream.err")"
+read -r sent received answered <"$WORK/ov_stream.out"
+log "across host 1's restart: $sent datagrams sent, $received received, $answered TCP lines answered"
+[ "$sent" -gt 1000 ] && [ "$received" = "$sent" ] || die "datagrams lost across the restart: $sent sent, $received received"
+[ "$answered" -gt 100 ] || die "the TCP conversation stalled: $answered lines"
+[ "$(vx_count 1 vx-encap)" -gt "$((encap_before + 1000))" ] || die "host 1's stream did not stay in BPF"
+
 # A second overlay with its own VNI: its tunnels never carry the first one's endpoints.
 OV2=ov2-$$
 bnh 2 network create -d overlay --subnet 10.232.1.0/24 -o com.docker.network.driver.overlay.vxlanid_list=5001 "$OV2" >/dev/null

@@ -81,7 +81,9 @@ const std::map<std::string, ManPage>& pages() {
           "ICMP errors translated, and what was left to the kernel's NAT and why; for egress: "
           "flows source-NATed (snat-new, snat) or routed untranslated (egress-new, "
           "egress-routed), answers taken back (egress-reply), no free port (snat-exhausted) and "
-          "egress left to the host's stack (egress-stack).",
+          "egress left to the host's stack (egress-stack); for overlays: frames encapsulated "
+          "(vx-encap) and decapsulated (vx-decap) in BPF, and those left to the VXLAN device "
+          "(vx-encap-device, vx-decap-device).",
           "ports: [proto, host_ip, host_port, ip, port, network, sandbox]; counters: [counter, "
           "packets, bytes]",
           "bpfnet nat list"}},

@@ -13,11 +13,13 @@ inline constexpr const char* kEndpointLinks = "links";
 inline constexpr const char* kUplinkLinks = "uplink-links";
 inline constexpr const char* kUplinkXdpLinks = "uplink-xdp-links";
 inline constexpr const char* kOverlayLinks = "overlay-links";
+inline constexpr const char* kUnderlayLinks = "underlay-links";
 inline constexpr const char* kCgroupLinks = "cgroup-links";
 
 inline constexpr uint32_t kEndpointFilterHandle = 1;
 inline constexpr uint32_t kUplinkFilterHandle = 0xb9f0;
 inline constexpr uint32_t kOverlayFilterHandle = 0xb9f1;
+inline constexpr uint32_t kUnderlayFilterHandle = 0xb9f2;
 inline constexpr uint32_t kFilterPriority = 1;
 
 }  // namespace bpfnet::pin_layout

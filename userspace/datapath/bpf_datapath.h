@@ -65,8 +65,14 @@ class BpfDatapath : public Datapath {
     void forget_networks_except(const std::set<uint32_t>& live);
 
     // ---- overlay networks in BPF (encap in the endpoint program, decap in bpf/overlay.bpf.c) ----
-    // The host's collect_md VXLAN device `bpfnet_vx` with the overlay program on its ingress.
-    Status enable_overlay(uint16_t vxlan_port, const std::string& alias);
+    // The host's collect_md VXLAN device `bpfnet_vx` with the overlay program on its ingress, and
+    // the underlay program on the device holding `vtep` (this host's VTEP address): with it, the
+    // endpoint program encapsulates and the underlay program decapsulates, the device taking only
+    // what they leave. Without such a device (or where the program cannot go on it) the device
+    // does it all; overlay_path() says which.
+    Status enable_overlay(Ipv4 vtep, uint16_t vxlan_port, const std::string& alias);
+    // How overlay frames are carried on this host, and why, for status.
+    std::string overlay_path() const;
     // The network in the endpoint maps (no gateway: the overlay is L2 between containers) and its
     // VNI in bpfnet_vni.
     Status ensure_overlay_network(const Network& network, uint32_t vni);

@@ -44,7 +44,10 @@ struct BpfDatapath::State {
     // Overlay (loaded by enable_overlay; not valid() until then).
     BpfSkeleton<overlay> overlay_skel;
     TcIngressHook overlay_hook;
+    TcIngressHook underlay_hook;
     OverlayMaps overlay_maps;
+    std::string underlay;      // the device the underlay program is on, empty if none
+    std::string overlay_path;  // what overlay_path() reports
     // Uplinks the program is attached to, and what happened to each configured one (status).
     std::set<std::string> uplinks, xdp_uplinks;
     std::map<std::string, std::string> uplink_state;

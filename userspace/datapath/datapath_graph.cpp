@@ -139,6 +139,10 @@ std::string DatapathGraph::bpf_egress_path() const {
     return bpf_ ? bpf_->egress_path() : std::string();
 }
 
+std::string DatapathGraph::bpf_overlay_path() const {
+    return bpf_typed_ ? bpf_typed_->overlay_path() : std::string();
+}
+
 std::map<std::string, std::string> DatapathGraph::published_ports_paths() const {
     std::map<std::string, std::string> paths{{"kernel", kernel_->published_ports_path()}};
     if (bpf_) paths["bpf"] = bpf_->published_ports_path();

@@ -66,6 +66,8 @@ class DatapathGraph {
     // Where the BPF layer sends egress ("out of eth0 (SNAT 192.0.2.1, ports 61000-65535)"), for
     // status; empty without the BPF layer.
     std::string bpf_egress_path() const;
+    // How the BPF datapath carries overlay frames (empty before the first overlay network).
+    std::string bpf_overlay_path() const;
     bool has_child_links() const { return child_links_ != nullptr; }
 
     // The datapath serving a bridge network of that kind (Bpf only where has_bpf()).

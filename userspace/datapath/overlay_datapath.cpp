@@ -65,7 +65,7 @@ Status OverlayDatapath::ensure_network(const NetworkSpec& spec) {
         if (existing && kernel_.owned_by_us(existing->alias))
             BPFNET_TRY(kernel::delete_link(sock, vxlan));
         BPFNET_TRY(kernel::set_link_up(sock, network.bridge_name));
-        BPFNET_TRY(bpf_->enable_overlay(port_, kernel_.owner_alias("vxlan", "host")));
+        BPFNET_TRY(bpf_->enable_overlay(vtep_, port_, kernel_.owner_alias("vxlan", "host")));
         return bpf_->ensure_overlay_network(network, vni);
     }
     if (!existing) {

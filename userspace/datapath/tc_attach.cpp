@@ -21,6 +21,7 @@ namespace {
 
 // Debian's 6.1 UAPI headers predate tcx (6.6): these are the kernel's values.
 constexpr int kBpfTcxIngress = 46;
+constexpr uint32_t kBpfFBefore = 1U << 3;  // BPF_F_BEFORE: with no relative program, the head
 std::string pin_path(const TcIngressHook& hook, const std::string& ifname) {
     return hook.links_dir + "/" + ifname;
 }
@@ -59,8 +60,8 @@ Status attach_tc_ingress(const TcIngressHook& hook, int prog_fd, const std::stri
         // The device behind this pin is gone (or was re-created): the link is defunct.
         ::unlink(pin.c_str());
     }
-    int fd =
-        bpf_link_create(prog_fd, ifindex, static_cast<bpf_attach_type>(kBpfTcxIngress), nullptr);
+    LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = hook.first ? kBpfFBefore : 0);
+    int fd = bpf_link_create(prog_fd, ifindex, static_cast<bpf_attach_type>(kBpfTcxIngress), &opts);
     if (fd < 0) return fail(libbpf_error("attaching a program to " + ifname + " (tcx)", fd));
     Fd link(fd);
     // Until pinned, the link lives only as long as this fd: a crash before the pin detaches it.

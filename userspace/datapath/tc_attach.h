@@ -16,6 +16,9 @@ struct TcIngressHook {
     std::string links_dir;       // where tcx links are pinned
     bool tcx = true;             // bpf_link (tcx) or clsact
     uint32_t clsact_handle = 1;  // the filter's handle on clsact; one per program kind
+    // tcx: the program goes first in the device's chain (it must see packets before a program
+    // that ends the chain with TC_ACT_OK). clsact keeps the order filters were added in.
+    bool first = false;
 };
 
 Status attach_tc_ingress(const TcIngressHook& hook, int prog_fd, const std::string& ifname,

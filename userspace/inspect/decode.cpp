@@ -331,6 +331,10 @@ constexpr Named kNatCounters[] = {
     {BPFNET_NAT_EGRESS_NEW, "egress-new", ""},
     {BPFNET_NAT_EGRESS_ROUTED, "egress-routed", ""},
     {BPFNET_NAT_EGRESS_STACK, "egress-stack", ""},
+    {BPFNET_NAT_VX_ENCAP, "vx-encap", ""},
+    {BPFNET_NAT_VX_ENCAP_DEVICE, "vx-encap-device", ""},
+    {BPFNET_NAT_VX_DECAP, "vx-decap", ""},
+    {BPFNET_NAT_VX_DECAP_DEVICE, "vx-decap-device", ""},
 };
 constexpr Named kProtocols[] = {
     {1, "icmp", ""}, {6, "tcp", ""}, {17, "udp", ""}, {132, "sctp", ""}};

@@ -135,15 +135,20 @@ Status sync_vxlan_entries(NlSocket& sock, const std::string& device,
     return {};
 }
 
-Result<unsigned> mtu_of_address(NlSocket& sock, Ipv4 address) {
+Result<std::optional<LinkInfo>> link_of_address(NlSocket& sock, Ipv4 address) {
     BPFNET_ASSIGN_OR_RETURN(auto addresses, list_all_ipv4_addresses(sock));
     for (const auto& a : addresses) {
         if (a.address.addr != address) continue;
         BPFNET_ASSIGN_OR_RETURN(
             auto link, lookup_link(sock, a.ifindex, "", "find the link of " + address.str()));
-        if (link) return static_cast<unsigned>(rtnl_link_get_mtu(link.get()));
+        if (link) return std::optional<LinkInfo>{to_link_info(link.get())};
     }
-    return 0u;
+    return std::optional<LinkInfo>{};
+}
+
+Result<unsigned> mtu_of_address(NlSocket& sock, Ipv4 address) {
+    BPFNET_ASSIGN_OR_RETURN(auto link, link_of_address(sock, address));
+    return link ? link->mtu : 0u;
 }
 
 }  // namespace bpfnet::kernel

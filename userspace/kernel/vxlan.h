@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,8 @@ struct RemoteEntry {
 Status sync_vxlan_entries(NlSocket& sock, const std::string& device,
                           const std::vector<RemoteEntry>& wanted);
 
+// The device holding `address` (the underlay device of a VTEP address), if one does.
+Result<std::optional<LinkInfo>> link_of_address(NlSocket& sock, Ipv4 address);
 // The MTU of the device holding `address`, or 0 if none does.
 Result<unsigned> mtu_of_address(NlSocket& sock, Ipv4 address);
 

@@ -1,5 +1,7 @@
 #include "maps/overlay_maps.h"
 
+#include <arpa/inet.h>
+
 #include <cstring>
 
 namespace bpfnet {
@@ -17,8 +19,16 @@ bpfnet_tunnel_dest OverlayMaps::encode_tunnel(uint32_t vni, const RemoteEndpoint
     return dest;
 }
 
-Status OverlayMaps::set_vxlan_device(uint32_t ifindex) {
-    return vx_cfg_.put(0, bpfnet_vx_cfg{.vxlan_ifindex = ifindex, .pad = 0});
+bpfnet_vx_cfg OverlayMaps::encode_config(const VxlanConfig& config) {
+    return bpfnet_vx_cfg{.vxlan_ifindex = config.vxlan_ifindex,
+                         .local_vtep = config.local_vtep.network_order(),
+                         .port = htons(config.port),
+                         .pad = 0,
+                         .underlay_ifindex = config.underlay_ifindex};
+}
+
+Status OverlayMaps::set_config(const VxlanConfig& config) {
+    return vx_cfg_.put(0, encode_config(config));
 }
 
 Status OverlayMaps::put_vni(uint32_t vni, uint32_t network) {

@@ -257,10 +257,14 @@ Status OverlayDriver::removed(const Network& network) {
 DatapathChoice OverlayDriver::datapath_choice(const Network& /*network*/) const {
     if (!datapaths_.has_overlay())
         return {"none", "no cluster store: start bpfnetd with --store etcd"};
-    if (datapaths_.has_bpf())
-        return {"bpf",
-                "overlay: VXLAN in BPF (collect_md device, tunnel map from the cluster store)",
-                DatapathKind::Bpf};
+    if (datapaths_.has_bpf()) {
+        const std::string path = datapaths_.bpf_overlay_path();
+        return {
+            "bpf",
+            "overlay: forwarding in BPF, tunnel map from the cluster store; " +
+                (path.empty() ? std::string("VXLAN set up with the first overlay network") : path),
+            DatapathKind::Bpf};
+    }
     return {
         "kernel",
         "overlay: bridge + VXLAN with tunnel entries from the cluster store (BPF unavailable: " +
