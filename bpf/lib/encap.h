@@ -98,12 +98,12 @@ static __always_inline int bpfnet_encap_bpf(struct __sk_buff* skb, const struct 
         .ipv4_src = cfg->local_vtep,
         .ipv4_dst = t->vtep,
     };
+    /* The route's MTU must hold the frame: the lookup checks tot_len against it (FRAG_NEEDED:
+     * the device fragments what does not fit). A GSO packet's segments are sized by the
+     * overlay's MTU, which leaves room for the headers: 0 skips the check. */
+    if (skb->gso_size == 0) fib.tot_len = (__u16)(skb->len - ETH_HLEN + BPFNET_VXLAN_ENCAP_LEN);
     const long routed = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
     if (routed != BPF_FIB_LKUP_RET_SUCCESS && routed != BPF_FIB_LKUP_RET_NO_NEIGH)
-        return BPFNET_CONTINUE;
-    /* The route's MTU must hold the frame (a GSO packet's segments are sized by the overlay's
-     * MTU, which leaves room for the headers); the device fragments what does not fit. */
-    if (skb->gso_size == 0 && skb->len - ETH_HLEN + BPFNET_VXLAN_ENCAP_LEN > fib.mtu_result)
         return BPFNET_CONTINUE;
 
     __u32 ports = 0;

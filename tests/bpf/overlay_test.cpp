@@ -1,18 +1,24 @@
-// The overlay's encapsulation decisions in the endpoint program (lib/encap.h) and the overlay
-// program's refusals, through BPF_PROG_TEST_RUN. Test runs cannot attach tunnel metadata to a
-// packet nor perform a redirect, so what is checked is the verdict, the rewritten frame (the
-// remote endpoint's MAC) and the counters; tunnel keys themselves are exercised end to end by
-// tests/e2e/e2e_drv_overlay.sh. The fuzz test reaches the overlay program's decapsulation path
-// through overlay_harness.bpf.c, which sets a tunnel key and tail-calls it.
+// The overlay's encapsulation decisions in the endpoint program (lib/encap.h), the overlay
+// program's refusals, and the VXLAN frames BPF builds and strips itself (OverlayBpfPath: the
+// endpoint program's encapsulation and the underlay program's decapsulation, lib/decap.h, on the
+// devices and routes of a namespace of the test's own), through BPF_PROG_TEST_RUN. Test runs cannot
+// attach tunnel metadata to a packet nor perform a redirect, so what is checked is the verdict, the
+// rewritten frame (the remote endpoint's MAC) and the counters; tunnel keys themselves are
+// exercised end to end by tests/e2e/e2e_drv_overlay.sh. The fuzz test reaches the overlay program's
+// decapsulation path through overlay_harness.bpf.c, which sets a tunnel key and tail-calls it.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <gtest/gtest.h>
 #include <linux/pkt_cls.h>
+#include <net/if.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <set>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -21,6 +27,7 @@
 #include "bpf/overlay.skel.h"
 #include "bpf/overlay_harness.skel.h"
 #include "bpf/packet_builder.h"
+#include "bpf/test_netns.h"
 #include "bpf/test_run.h"
 #include "bpfnet/abi.h"
 #include "common/privileged.h"
@@ -299,6 +306,420 @@ TEST_F(OverlayProg, FuzzedFramesFromTheTunnelAreDeliveredExactlyOrDropped) {
             EXPECT_EQ(drops(reason), 0u) << "drop reason " << reason;
         }
     }
+}
+
+// ---- VXLAN in BPF ------------------------------------------------------------------------------
+
+constexpr uint16_t kVxlanPort = 4789;
+const char* const kLocalVtep = "192.0.2.1";
+const char* const kUnderlayMac = "02:00:00:00:00:bb";  // the test namespace's und0
+const char* const kRemoteVtep = "192.0.2.20";          // a neighbour with a MAC
+const char* const kRemoteVtepMac = "02:00:00:00:00:cc";
+const char* const kUnresolvedVtep = "192.0.2.30";  // on the link, no neighbour entry
+constexpr size_t kOuterLen = testing::kEthHdrLen + BPFNET_VXLAN_ENCAP_LEN;
+
+// The test's own model of the outer source port (lib/encap.h): murmur3's finalizer over the
+// inner addresses, the first word of the TCP/UDP header as it sits in the packet, and the
+// protocol, scaled into the kernel's default ephemeral range.
+uint32_t mix32(uint32_t h) {
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    return h;
+}
+uint16_t expected_sport(const std::vector<uint8_t>& inner_frame) {
+    uint32_t saddr = 0, daddr = 0, ports = 0;
+    std::memcpy(&saddr, inner_frame.data() + 26, 4);
+    std::memcpy(&daddr, inner_frame.data() + 30, 4);
+    const uint8_t proto = inner_frame[23];
+    if (proto == testing::kIpProtoTcp || proto == testing::kIpProtoUdp)
+        std::memcpy(&ports, inner_frame.data() + 34, 4);
+    const uint32_t h = mix32(saddr ^ mix32(daddr ^ mix32(ports ^ proto)));
+    const uint32_t span = BPFNET_VXLAN_SPORT_MAX - BPFNET_VXLAN_SPORT_MIN + 1;
+    return static_cast<uint16_t>(BPFNET_VXLAN_SPORT_MIN +
+                                 ((static_cast<uint64_t>(h) * span) >> 32));
+}
+
+// A VXLAN frame as the kernel's VXLAN device puts it on the wire: outer Ethernet, IPv4 (no DF,
+// TTL 64, the given ID), UDP without checksum, VXLAN with the I flag, then `inner` (a whole
+// Ethernet frame).
+std::vector<uint8_t> vxlan_frame(const MacAddr& src_mac, const MacAddr& dst_mac, Ipv4 src, Ipv4 dst,
+                                 uint16_t sport, uint32_t vni, uint16_t id,
+                                 const std::vector<uint8_t>& inner, uint8_t tos = 0,
+                                 uint16_t dport = kVxlanPort) {
+    using namespace testing::detail;
+    std::vector<uint8_t> b;
+    put_mac(b, dst_mac);
+    put_mac(b, src_mac);
+    put16(b, testing::kEthPIpv4);
+    const size_t ip_at = b.size();
+    const size_t udp_len = testing::kUdpHdrLen + 8 + inner.size();
+    put8(b, 0x45);
+    put8(b, tos);
+    put16(b, static_cast<uint16_t>(testing::kIpv4HdrLen + udp_len));
+    put16(b, id);
+    put16(b, 0);
+    put8(b, 64);
+    put8(b, testing::kIpProtoUdp);
+    put16(b, 0);
+    put32(b, src.value);
+    put32(b, dst.value);
+    store16(b, ip_at + 10, testing::inet_checksum(b.data() + ip_at, testing::kIpv4HdrLen));
+    put16(b, sport);
+    put16(b, dport);
+    put16(b, static_cast<uint16_t>(udp_len));
+    put16(b, 0);
+    put32(b, 0x08000000u);
+    put32(b, vni << 8);
+    b.insert(b.end(), inner.begin(), inner.end());
+    return b;
+}
+
+class OverlayBpfPath : public OverlayProg {
+  protected:
+    static void SetUpTestSuite() {
+        ns_ = "bnt-vx-" + std::to_string(getpid());
+        const std::string in = "ip -n " + ns_ + " ";
+        ready_ =
+            testing::sh("ip netns add " + ns_) == 0 && testing::sh(in + "link set lo up") == 0 &&
+            testing::sh(in + "link add ep0 type veth peer name ep0p") == 0 &&
+            testing::sh(in + "link set ep0 up") == 0 && testing::sh(in + "link set ep0p up") == 0 &&
+            testing::sh(in + "link add und0 address " + kUnderlayMac +
+                        " type veth peer name und0p") == 0 &&
+            testing::sh(in + "addr add " + kLocalVtep + "/24 dev und0") == 0 &&
+            testing::sh(in + "link set und0 up") == 0 &&
+            testing::sh(in + "link set und0p up") == 0 &&
+            testing::sh(in + "neigh replace " + kRemoteVtep + " lladdr " + kRemoteVtepMac +
+                        " dev und0 nud permanent") == 0 &&
+            testing::sh("ip netns exec " + ns_ + " sysctl -qw net.ipv4.ip_forward=1") == 0;
+    }
+    static void TearDownTestSuite() { testing::sh("ip netns del " + ns_); }
+
+    void SetUp() override {
+        OverlayProg::SetUp();
+        if (HasFatalFailure() || IsSkipped()) return;
+        ASSERT_TRUE(ready_) << "could not build the test namespace " << ns_;
+        {
+            testing::InNetns in(ns_);
+            ASSERT_TRUE(in.ok());
+            ep0_ = if_nametoindex("ep0");
+            und0_ = if_nametoindex("und0");
+        }
+        ASSERT_NE(ep0_, 0u);
+        ASSERT_NE(und0_, 0u);
+        // The sending endpoint's host veth is ep0 here: the route lookup starts from it.
+        const Status src = endpoints().put_source(EndpointEntry{
+            .ifindex = ep0_, .network = kNet, .ip = ip(kLocal), .mac = mac(kLocalMac)});
+        ASSERT_TRUE(src.ok()) << src.error().message;
+        const Status dst = endpoints().put_destination(EndpointEntry{
+            .ifindex = kLocalVeth, .network = kNet, .ip = ip(kLocal), .mac = mac(kLocalMac)});
+        ASSERT_TRUE(dst.ok()) << dst.error().message;
+        ASSERT_TRUE(overlay_maps().put_vni(kVni, kNet).ok());
+        ASSERT_TRUE(overlay_maps()
+                        .put_tunnel(kNet, kVni,
+                                    RemoteEndpoint{.ip = ip("10.233.0.4"),
+                                                   .mac = mac("02:42:0a:e9:00:04"),
+                                                   .vtep = ip(kUnresolvedVtep)})
+                        .ok());
+        set_local_vtep(ip(kLocalVtep));
+    }
+    void set_local_vtep(Ipv4 vtep) {
+        const Status put = overlay_maps().set_config(VxlanConfig{.vxlan_ifindex = kLo,
+                                                                 .local_vtep = vtep,
+                                                                 .port = kVxlanPort,
+                                                                 .underlay_ifindex = und0_});
+        ASSERT_TRUE(put.ok()) << put.error().message;
+    }
+    RunOutput from_endpoint(const std::vector<uint8_t>& in) const {
+        testing::InNetns ns(ns_);
+        EXPECT_TRUE(ns.ok());
+        return testing::run_test(ep_fd(), in, true, ep0_);
+    }
+    RunOutput at_underlay(const std::vector<uint8_t>& in) const {
+        testing::InNetns ns(ns_);
+        EXPECT_TRUE(ns.ok());
+        return testing::run_test(bpf_program__fd(overlay_->progs.bpfnet_from_underlay), in, true,
+                                 und0_);
+    }
+    uint64_t counted(uint32_t counter) const {
+        std::vector<bpfnet_nat_stats> per_cpu(static_cast<size_t>(libbpf_num_possible_cpus()));
+        EXPECT_EQ(bpf_map_lookup_elem(bpf_map__fd(endpoint_->maps.bpfnet_nat_cnt), &counter,
+                                      per_cpu.data()),
+                  0);
+        uint64_t n = 0;
+        for (const auto& c : per_cpu) n += c.packets;
+        return n;
+    }
+    // What the remote host's endpoint sends to the local one.
+    static std::vector<uint8_t> inner_to_local() {
+        return PacketBuilder()
+            .eth(mac(kRemoteMac), mac(kLocalMac))
+            .ipv4(ip(kRemote), ip(kLocal))
+            .udp(53, 40000)
+            .payload("from the other host")
+            .build();
+    }
+    // The frame the encapsulation must produce for `inner` (already carrying the remote
+    // endpoint's MAC), with the IPv4 ID the program picked.
+    static std::vector<uint8_t> expected_encap(const std::vector<uint8_t>& inner, uint16_t id,
+                                               uint8_t tos = 0) {
+        return vxlan_frame(mac(kUnderlayMac), mac(kRemoteVtepMac), ip(kLocalVtep), ip(kRemoteVtep),
+                           expected_sport(inner), kVni, id, inner, tos);
+    }
+    static uint16_t id_of(const std::vector<uint8_t>& frame) {
+        return frame.size() >= 20 ? testing::detail::load16(frame, 18) : 0;
+    }
+
+    static inline std::string ns_;
+    static inline bool ready_ = false;
+    uint32_t ep0_ = 0, und0_ = 0;
+};
+
+TEST_F(OverlayBpfPath, EncapsulatesInPlaceAndSendsOutOfTheUnderlay) {
+    const auto inner = udp_to(kRemote, kRemoteMac);
+    const auto out = from_endpoint(udp_to(kRemote, kBridgeMac));
+    ASSERT_EQ(out.err, 0) << libbpf_error_text(out.err);
+    EXPECT_EQ(out.retval, static_cast<uint32_t>(TC_ACT_REDIRECT));
+    // Byte for byte the kernel VXLAN device's frame (the ID is the program's pick; the header
+    // checksum covers it).
+    EXPECT_EQ(out.data, expected_encap(inner, id_of(out.data)));
+    EXPECT_EQ(counted(BPFNET_NAT_VX_ENCAP), 1u);
+    EXPECT_EQ(counted(BPFNET_NAT_VX_ENCAP_DEVICE), 0u);
+}
+
+TEST_F(OverlayBpfPath, SourcePortFollowsTheInnerFlowAndEcnIsCarried) {
+    std::set<uint16_t> ports;
+    for (uint16_t sport : {40000, 40001, 40002, 50000, 12345}) {
+        const auto inner = PacketBuilder()
+                               .eth(mac(kLocalMac), mac(kRemoteMac))
+                               .ipv4(ip(kLocal), ip(kRemote))
+                               .tos(0x03)  // congestion experienced: ECT(0) outside
+                               .tcp(sport, 443, testing::kTcpSyn)
+                               .build();
+        for (int again = 0; again < 2; ++again) {  // one flow, one port
+            const auto out = from_endpoint(inner);
+            ASSERT_EQ(out.retval, static_cast<uint32_t>(TC_ACT_REDIRECT));
+            ASSERT_EQ(out.data, expected_encap(inner, id_of(out.data), 0x02));
+        }
+        const uint16_t port = expected_sport(inner);
+        EXPECT_GE(port, BPFNET_VXLAN_SPORT_MIN);
+        EXPECT_LE(port, BPFNET_VXLAN_SPORT_MAX);
+        ports.insert(port);
+    }
+    EXPECT_GE(ports.size(), 4u) << "five flows, hardly any spread over outer ports";
+}
+
+TEST_F(OverlayBpfPath, UnresolvedNextHopGoesThroughTheNeighbourCode) {
+    const auto inner = PacketBuilder()
+                           .eth(mac(kLocalMac), mac("02:42:0a:e9:00:04"))
+                           .ipv4(ip(kLocal), ip("10.233.0.4"))
+                           .udp(40000, 53)
+                           .payload("overlay")
+                           .build();
+    const auto out = from_endpoint(inner);
+    ASSERT_EQ(out.err, 0) << libbpf_error_text(out.err);
+    EXPECT_EQ(out.retval, static_cast<uint32_t>(TC_ACT_REDIRECT));
+    // The MACs are bpf_redirect_neigh's to fill once the neighbour resolves.
+    EXPECT_EQ(out.data, vxlan_frame(MacAddr{}, MacAddr{}, ip(kLocalVtep), ip(kUnresolvedVtep),
+                                    expected_sport(inner), kVni, id_of(out.data), inner));
+}
+
+TEST_F(OverlayBpfPath, WhatBpfCannotRouteOrFitGoesToTheDevice) {
+    // No route to the remote host's VTEP from this namespace.
+    ASSERT_TRUE(
+        overlay_maps()
+            .put_tunnel(kNet, kVni,
+                        RemoteEndpoint{
+                            .ip = ip(kRemote), .mac = mac(kRemoteMac), .vtep = ip("198.51.100.9")})
+            .ok());
+    auto out = from_endpoint(udp_to(kRemote, kBridgeMac));
+    EXPECT_EQ(out.retval, static_cast<uint32_t>(TC_ACT_REDIRECT));
+    EXPECT_EQ(out.data, udp_to(kRemote, kRemoteMac));  // tunnel metadata, to the device
+    EXPECT_EQ(counted(BPFNET_NAT_VX_ENCAP_DEVICE), 1u);
+    // A frame that would not fit the underlay's MTU with the headers: the device fragments it.
+    ASSERT_TRUE(
+        overlay_maps()
+            .put_tunnel(
+                kNet, kVni,
+                RemoteEndpoint{.ip = ip(kRemote), .mac = mac(kRemoteMac), .vtep = ip(kRemoteVtep)})
+            .ok());
+    const auto big = PacketBuilder()
+                         .eth(mac(kLocalMac), mac(kRemoteMac))
+                         .ipv4(ip(kLocal), ip(kRemote))
+                         .udp(40000, 53)
+                         .payload(std::vector<uint8_t>(1460, 0x5a))
+                         .build();
+    out = from_endpoint(big);
+    EXPECT_EQ(out.retval, static_cast<uint32_t>(TC_ACT_REDIRECT));
+    EXPECT_EQ(out.data, big);
+    EXPECT_EQ(counted(BPFNET_NAT_VX_ENCAP_DEVICE), 2u);
+    // No underlay address known: all of it is the device's.
+    set_local_vtep(Ipv4{});
+    out = from_endpoint(udp_to(kRemote, kRemoteMac));
+    EXPECT_EQ(out.data, udp_to(kRemote, kRemoteMac));
+    EXPECT_EQ(counted(BPFNET_NAT_VX_ENCAP_DEVICE), 3u);
+    EXPECT_EQ(counted(BPFNET_NAT_VX_ENCAP), 0u);
+}
+
+TEST_F(OverlayBpfPath, DecapsulatesVxlanForALocalEndpoint) {
+    // The remote host's neighbour entry held another MAC: the frame arrives with the right one.
+    auto inner = inner_to_local();
+    const auto bridge_mac = mac(kBridgeMac).bytes;
+    std::copy(bridge_mac.begin(), bridge_mac.end(), inner.begin());
+    const auto frame = vxlan_frame(mac(kRemoteVtepMac), mac(kUnderlayMac), ip(kRemoteVtep),
+                                   ip(kLocalVtep), 51234, kVni, 7, inner);
+    const auto out = at_underlay(frame);
+    ASSERT_EQ(out.err, 0) << libbpf_error_text(out.err);
+    EXPECT_EQ(out.retval, static_cast<uint32_t>(TC_ACT_REDIRECT));  // bpf_redirect_peer
+    EXPECT_EQ(out.data, inner_to_local());
+    EXPECT_EQ(counted(BPFNET_NAT_VX_DECAP), 1u);
+    EXPECT_EQ(delivered_to(kLocalVeth), 1u);
+}
+
+TEST_F(OverlayBpfPath, UnknownVniIsDroppedAndCounted) {
+    const auto frame = vxlan_frame(mac(kRemoteVtepMac), mac(kUnderlayMac), ip(kRemoteVtep),
+                                   ip(kLocalVtep), 51234, kVni + 1, 7, inner_to_local());
+    const auto out = at_underlay(frame);
+    EXPECT_EQ(out.retval, static_cast<uint32_t>(TC_ACT_SHOT));
+    EXPECT_EQ(out.data, frame);
+    EXPECT_EQ(drops(BPFNET_DROP_UNKNOWN_VNI), 1u);
+}
+
+TEST_F(OverlayBpfPath, WhatIsNotOursGoesOnUntouched) {
+    const uint32_t next = static_cast<uint32_t>(TC_ACT_UNSPEC);
+    const auto from_remote = [](Ipv4 dst, uint16_t dport, const std::vector<uint8_t>& inner) {
+        return vxlan_frame(mac(kRemoteVtepMac), mac(kUnderlayMac), ip(kRemoteVtep), dst, 51234,
+                           kVni, 7, inner, 0, dport);
+    };
+    // Not VXLAN for this host: another port, another address, plain traffic, ARP.
+    std::vector<std::vector<uint8_t>> not_ours = {
+        from_remote(ip(kLocalVtep), 4790, inner_to_local()),
+        from_remote(ip("192.0.2.2"), kVxlanPort, inner_to_local()),
+        PacketBuilder()
+            .eth(mac(kRemoteVtepMac), mac(kUnderlayMac))
+            .ipv4(ip(kRemoteVtep), ip(kLocalVtep))
+            .tcp(40000, 22)
+            .build(),
+        arp_request(mac(kRemoteVtepMac), ip(kRemoteVtep), ip(kLocalVtep)),
+    };
+    // A damaged outer header is the stack's to drop.
+    auto damaged = from_remote(ip(kLocalVtep), kVxlanPort, inner_to_local());
+    damaged[24] ^= 0x01;
+    not_ours.push_back(damaged);
+    for (const auto& frame : not_ours) {
+        const auto out = at_underlay(frame);
+        ASSERT_EQ(out.err, 0) << libbpf_error_text(out.err);
+        EXPECT_EQ(out.retval, next);
+        EXPECT_EQ(out.data, frame);
+    }
+    EXPECT_EQ(counted(BPFNET_NAT_VX_DECAP_DEVICE), 0u);
+    // VXLAN for us that this path leaves to the device: ARP inside, an address nobody here holds.
+    const std::vector<std::vector<uint8_t>> for_device = {
+        from_remote(ip(kLocalVtep), kVxlanPort,
+                    arp_request(mac(kRemoteMac), ip(kRemote), ip(kLocal))),
+        from_remote(ip(kLocalVtep), kVxlanPort,
+                    PacketBuilder()
+                        .eth(mac(kRemoteMac), mac(kLocalMac))
+                        .ipv4(ip(kRemote), ip("10.233.0.99"))
+                        .udp(53, 40000)
+                        .build()),
+    };
+    for (const auto& frame : for_device) {
+        const auto out = at_underlay(frame);
+        EXPECT_EQ(out.retval, next);
+        EXPECT_EQ(out.data, frame);
+    }
+    EXPECT_EQ(counted(BPFNET_NAT_VX_DECAP_DEVICE), 2u);
+    EXPECT_EQ(counted(BPFNET_NAT_VX_DECAP), 0u);
+}
+
+// The wire format both ways: what one host's endpoint program sends, the other host's underlay
+// program takes apart into the very frame the sender's endpoint sent.
+TEST_F(OverlayBpfPath, WhatOneHostEncapsulatesTheOtherDecapsulates) {
+    const auto sent = udp_to(kRemote, kRemoteMac);
+    const auto wire = from_endpoint(sent);
+    ASSERT_EQ(wire.retval, static_cast<uint32_t>(TC_ACT_REDIRECT));
+    // Now play the other host: its VTEP is the destination, the remote endpoint is local there.
+    set_local_vtep(ip(kRemoteVtep));
+    const Status there = endpoints().put_destination(EndpointEntry{
+        .ifindex = kLocalVeth + 1, .network = kNet, .ip = ip(kRemote), .mac = mac(kRemoteMac)});
+    ASSERT_TRUE(there.ok()) << there.error().message;
+    const auto out = at_underlay(wire.data);
+    ASSERT_EQ(out.err, 0) << libbpf_error_text(out.err);
+    EXPECT_EQ(out.retval, static_cast<uint32_t>(TC_ACT_REDIRECT));
+    EXPECT_EQ(out.data, sent);
+    EXPECT_EQ(delivered_to(kLocalVeth + 1), 1u);
+}
+
+// Hostile frames at the underlay: mutations of VXLAN frames for a local endpoint, for an unknown
+// VNI, with ARP inside, and of plain traffic. Each is delivered (exactly the inner frame with the
+// endpoint's MAC), dropped as unknown-vni, or passed on unchanged; the agent's maps stay as they
+// were.
+TEST_F(OverlayBpfPath, FuzzedFramesAtTheUnderlayAreDeliveredExactlyDroppedOrPassedOn) {
+    const auto to_us = [](uint32_t vni, const std::vector<uint8_t>& inner) {
+        return vxlan_frame(mac(kRemoteVtepMac), mac(kUnderlayMac), ip(kRemoteVtep), ip(kLocalVtep),
+                           51234, vni, 7, inner);
+    };
+    const std::vector<std::vector<uint8_t>> seeds = {
+        to_us(kVni, inner_to_local()),
+        to_us(kVni, PacketBuilder()
+                        .eth(mac(kRemoteMac), mac(kLocalMac))
+                        .ipv4(ip(kRemote), ip(kLocal))
+                        .tcp(443, 40000, testing::kTcpSyn | testing::kTcpAck)
+                        .build()),
+        to_us(kVni + 1, inner_to_local()),
+        to_us(kVni, arp_request(mac(kRemoteMac), ip(kRemote), ip(kLocal))),
+        PacketBuilder()
+            .eth(mac(kRemoteVtepMac), mac(kUnderlayMac))
+            .ipv4(ip(kRemoteVtep), ip(kLocalVtep))
+            .udp(4789, 4789)
+            .build(),
+    };
+    auto config = [&] {
+        return std::tuple{testing::map_contents(bpf_map__fd(overlay_->maps.bpfnet_vni), 4, 4),
+                          testing::map_contents(bpf_map__fd(overlay_->maps.bpfnet_ep_by_ip),
+                                                sizeof(bpfnet_ep_key), sizeof(bpfnet_ep_dest)),
+                          testing::map_contents(bpf_map__fd(endpoint_->maps.bpfnet_vx_cfg), 4,
+                                                sizeof(bpfnet_vx_cfg))};
+    };
+    const auto before = config();
+    const auto local_mac = mac(kLocalMac).bytes;
+    uint64_t delivered = 0, dropped = 0, passed = 0;
+    for (const auto& frame : testing::mutated_frames(seeds, 20000, 0x7e2)) {
+        const RunOutput out = at_underlay(frame);
+        if (out.err != 0) {
+            EXPECT_TRUE(testing::test_run_refuses(frame)) << libbpf_error_text(out.err);
+            continue;
+        }
+        if (out.retval == static_cast<uint32_t>(TC_ACT_UNSPEC)) {
+            ASSERT_EQ(out.data, frame);
+            ++passed;
+        } else if (out.retval == static_cast<uint32_t>(TC_ACT_SHOT)) {
+            ASSERT_EQ(out.data, frame);
+            ++dropped;
+        } else {
+            ASSERT_EQ(out.retval, static_cast<uint32_t>(TC_ACT_REDIRECT));
+            ASSERT_GE(frame.size(), kOuterLen + testing::kIpv4HdrLen);
+            // The inner frame, from the remote endpoint's MAC to the local endpoint's.
+            std::vector<uint8_t> expected(
+                frame.begin() + static_cast<long>(kOuterLen - testing::kEthHdrLen), frame.end());
+            std::copy(local_mac.begin(), local_mac.end(), expected.begin());
+            ASSERT_EQ(out.data, expected);
+            uint32_t daddr = 0;
+            std::memcpy(&daddr, expected.data() + 30, 4);
+            ASSERT_EQ(daddr, ip(kLocal).network_order());
+            ++delivered;
+        }
+    }
+    EXPECT_TRUE(config() == before) << "a frame changed the agent's maps";
+    EXPECT_GT(delivered, 0u);
+    EXPECT_GT(dropped, 0u);
+    EXPECT_GT(passed, 0u);
+    EXPECT_EQ(delivered_to(kLocalVeth), delivered);
+    EXPECT_EQ(drops(BPFNET_DROP_UNKNOWN_VNI), dropped);
+    EXPECT_EQ(counted(BPFNET_NAT_VX_DECAP), delivered);
 }
 
 }  // namespace
