@@ -5,16 +5,17 @@
  *  - ARP requests for the gateway or for another endpoint of the network are answered here: the
  *    request is rewritten into the reply and sent straight back into the container.
  *  - IPv4 to another endpoint of the same network goes veth to veth with bpf_redirect_peer,
- *    never through the bridge; enable_icc=false drops it instead. An overlay endpoint on another
- *    host goes through the host's VXLAN device (lib/encap.h), and ARP for it is answered here.
+ *    never through the bridge; enable_icc=false drops it instead. A frame for an overlay endpoint
+ *    on another host is encapsulated here and sent out of the underlay (lib/encap.h; the host's
+ *    VXLAN device where BPF cannot), and ARP for it is answered here.
  *  - Leaving the subnet: dropped for --internal networks and when the destination is another
  *    bpfnet network or another container network on the host (but for the host's own address
  *    on its bridge); packets of known flows (replies of connections to published ports from
  *    outside, egress flows) are translated and sent straight out of their uplink
- *    (lib/reply_nat.h); a new flow whose route leads out of an uplink becomes an egress flow
- *    (lib/egress.h); otherwise the bridge (gateway, host, what BPF leaves to the stack) takes it,
- *    as does everything else (broadcast/multicast, ARP the program does not answer, IPv6, other
- *    EtherTypes).
+ *    (lib/reply_nat.h; their fragments too, lib/fragments.h); a new flow whose route leads out
+ *    of an uplink becomes an egress flow (lib/egress.h); otherwise the bridge (gateway, host,
+ *    what BPF leaves to the stack) takes it, as does everything else (broadcast/multicast, ARP
+ *    the program does not answer, IPv6, other EtherTypes).
  *
  * The functions return a TC verdict, or BPFNET_DROP(reason) for the caller to drop. */
 #ifndef BPFNET_BPF_LIB_ENDPOINT_H
@@ -37,6 +38,7 @@
 #include "lib/endpoint_maps.h"
 #include "lib/ep_stats.h"
 #include "lib/eth.h"
+#include "lib/fragments.h"
 #include "lib/ipv4.h"
 #include "lib/reply_nat.h"
 #include "lib/svc_maps.h"
@@ -172,8 +174,11 @@ static __always_inline int bpfnet_ep_ipv4(struct __sk_buff* skb, const struct bp
     /* A packet of a known flow (an answer to a client of a published port, an egress flow)
      * leaves the way the flow does; a new flow to the outside is routed here if it can be. */
     struct bpfnet_flow f = {};
-    if (later_fragment) return bpfnet_ep_egress(skb, ep, net, &f, BPFNET_PARSE_FRAG);
-    const int parsed = bpfnet_parse_flow(skb, &f);
+    const int parsed = later_fragment ? BPFNET_PARSE_FRAG : bpfnet_parse_flow(skb, &f);
+    if (parsed == BPFNET_PARSE_FRAG) {
+        const int sent = bpfnet_ep_fragment_out(skb);
+        if (sent != BPFNET_CONTINUE) return sent;
+    }
     const int verdict = bpfnet_ep_reply_nat(skb, &f, parsed);
     if (verdict != BPFNET_CONTINUE) return verdict;
     return bpfnet_ep_egress(skb, ep, net, &f, parsed);

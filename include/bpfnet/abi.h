@@ -342,6 +342,22 @@ struct bpfnet_ct_entry {
     __be32 nexthop;  /* REPLY of a BPFNET_CT_F_NEIGH flow: the next hop's IPv4 address */
 };
 
+/* bpfnet_frag: LRU_HASH, struct bpfnet_frag_key -> struct bpfnet_frag_ports, private to the
+ * endpoint program (not pinned): the ports of a datagram whose first fragment an endpoint sent on
+ * a known flow, so its later fragments (no L4 header) find the flow too (lib/fragments.h). */
+#define BPFNET_MAX_FRAG_DATAGRAMS 8192
+struct bpfnet_frag_key {
+    __be32 saddr;
+    __be32 daddr;
+    __be16 id; /* the IPv4 identification the fragments share */
+    __u8 proto;
+    __u8 pad;
+};
+struct bpfnet_frag_ports {
+    __be16 sport;
+    __be16 dport;
+};
+
 /* bpfnet_nat_cnt: PERCPU_ARRAY of struct bpfnet_nat_stats indexed by this. Append only. */
 enum bpfnet_nat_counter {
     BPFNET_NAT_DNAT_NEW = 0,  /* new flows to published ports (two entries created) */
@@ -366,7 +382,8 @@ enum bpfnet_nat_counter {
     BPFNET_NAT_VX_ENCAP_DEVICE = 18, /* overlay frames left to the VXLAN device to encapsulate */
     BPFNET_NAT_VX_DECAP = 19,        /* VXLAN decapsulated in BPF at the underlay, to an endpoint */
     BPFNET_NAT_VX_DECAP_DEVICE = 20, /* VXLAN for an overlay here left to the VXLAN device */
-    BPFNET_NAT_COUNTER_MAX = 21,
+    BPFNET_NAT_FRAG_OUT = 21, /* fragments an endpoint sent on a known flow, translated in BPF */
+    BPFNET_NAT_COUNTER_MAX = 22,
 };
 
 struct bpfnet_nat_stats {
@@ -405,6 +422,7 @@ static_assert(sizeof(struct bpfnet_sock_orig) == 16);
 static_assert(sizeof(struct bpfnet_sock_cfg) == 8);
 static_assert(sizeof(struct bpfnet_tunnel_dest) == 16);
 static_assert(sizeof(struct bpfnet_vx_cfg) == 16);
+static_assert(sizeof(struct bpfnet_frag_key) == 12);
 static_assert(sizeof(struct bpfnet_sk_netns_key) == 16);
 static_assert(sizeof(struct bpfnet_uplink) == 8);
 static_assert(offsetof(struct bpfnet_ct_entry, nexthop) == 52);

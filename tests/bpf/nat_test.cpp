@@ -171,6 +171,55 @@ TEST_F(NatProg, FragmentsAreLeftToTheKernelNat) {
     EXPECT_EQ(ct_size(), 0u);
 }
 
+// A fragmented answer from the endpoint (a DNS reply larger than the path's MTU): the kernel
+// never saw the flow, so BPF translates the fragments. The first one's UDP checksum, which covers
+// the whole datagram, must be the translated datagram's; the later one gets the host's address.
+TEST_F(NatProg, FragmentedRepliesLeaveWithTheHostAddressAndPort) {
+    ASSERT_EQ(uplink_tc(udp_frame(kClientMac, kUplinkMac, kClient, kHost, 41000, 5353)).retval,
+              static_cast<uint32_t>(TC_ACT_REDIRECT));
+    const std::vector<uint8_t> payload(24, 0x7a);
+    auto l4_of = [&](const char* src, uint16_t sport) {  // the whole datagram's UDP part
+        const auto whole = PacketBuilder()
+                               .eth(mac(kEpMac), mac(kGwMac))
+                               .ipv4(ip(src), ip(kClient))
+                               .udp(sport, 41000)
+                               .payload(payload)
+                               .build();
+        return std::vector<uint8_t>(whole.begin() + testing::kEthHdrLen + testing::kIpv4HdrLen,
+                                    whole.end());
+    };
+    const auto sent = l4_of(kEp, 53), translated = l4_of(kHost, 5353);
+    const auto head = [](const std::vector<uint8_t>& l4) {  // UDP header and 16 bytes: 3 units
+        return std::vector<uint8_t>(l4.begin(), l4.begin() + 24);
+    };
+    const auto tail = [](const std::vector<uint8_t>& l4) {
+        return std::vector<uint8_t>(l4.begin() + 24, l4.end());
+    };
+    auto first = raw_ipv4(kEpMac, kGwMac, kEp, kClient, kUdp, head(sent));
+    set_frag(first, 0x2000);  // more fragments follow
+    auto first_out = raw_ipv4(kUplinkMac, kClientMac, kHost, kClient, kUdp, head(translated), 63);
+    set_frag(first_out, 0x2000);
+    auto later = raw_ipv4(kEpMac, kGwMac, kEp, kClient, kUdp, tail(sent));
+    set_frag(later, 3);  // offset 24 bytes, the last fragment
+    auto later_out = raw_ipv4(kUplinkMac, kClientMac, kHost, kClient, kUdp, tail(sent), 63);
+    set_frag(later_out, 3);
+
+    auto out = from_endpoint(first);
+    ASSERT_EQ(out.err, 0) << libbpf_error_text(out.err);
+    EXPECT_EQ(out.retval, static_cast<uint32_t>(TC_ACT_REDIRECT));
+    EXPECT_EQ(out.data, first_out);
+    out = from_endpoint(later);
+    EXPECT_EQ(out.retval, static_cast<uint32_t>(TC_ACT_REDIRECT));
+    EXPECT_EQ(out.data, later_out);
+    EXPECT_EQ(counter(BPFNET_NAT_FRAG_OUT), 2u);
+    // A later fragment whose first one never came (another datagram ID) is the stack's.
+    auto stray = later;
+    stray[testing::kEthHdrLen + 5] = 0x99;
+    set_frag(stray, 3);
+    expect_passed(from_endpoint(stray), stray);
+    EXPECT_EQ(counter(BPFNET_NAT_FRAG_OUT), 2u);
+}
+
 TEST_F(NatProg, TruncatedHeadersPassWithoutHarm) {
     const auto full = client_syn();
     // Cut inside the TCP header: ports half there, and ports there but flags and checksum not.

@@ -9,6 +9,8 @@
 #  - on BPF the flows never pass netfilter's forward hook (the agent's DOCKER-USER accept rule
 #    counts nothing), `bpfnet ct list --kind egress` shows them, the NAT counters count them and
 #    `bpfnet status` names the path; on the kernel datapath they pass through that rule;
+#  - a published UDP port's answer too big for the MTU leaves, every fragment, with the host's
+#    address and port (BPF translates the fragments of flows it knows: frag-out);
 #  - a kill -9 and restart of the agent in the middle of a UDP stream and of a TCP conversation
 #    loses no datagram and breaks no connection.
 source "$(dirname "$0")/lib.sh"
@@ -106,13 +108,53 @@ got=$(tcp_peer egs2) || die "TCP from the unmasqueraded network did not reach th
 got=$(udp_peer egs2) || die "UDP from the unmasqueraded network got no answer"
 [ "$got" = "$S2_IP" ] || die "UDP: the server saw $got, expected $S2_IP"
 log "egress works with FORWARD DROP, masqueraded and not"
+bi() { bn --bpffs-root "$BPFFS_DIR" "$@"; }  # the inspection commands read this agent's pins
+
+# A published UDP port whose answer is larger than the uplink's MTU: the container's stack
+# fragments it, and every fragment must leave with the host's address and port (on BPF the kernel
+# never saw the flow, so it could not translate the later fragments).
+bn sandbox create egs3 >/dev/null
+bn network connect --publish 15454:5454/udp egmasq egs3 >/dev/null
+S3_IP=$(bn sandbox inspect egs3 | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['Networks']['egmasq']['IPAddress'])")
+# nsenter execs python, so $! is the server itself, which cleanup kills.
+nsenter --net="$NETNS_DIR/egs3" python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 5454))
+while True:
+    _, peer = s.recvfrom(100)
+    s.sendto(b"f" * 3000, peer)' "$S3_IP" >/dev/null 2>&1 &
+SERVER_PIDS+=($!)
+wait_listening "$WORK/netns/egs3" udp 5454
+big_answer() {
+    in_out python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((sys.argv[1], 15454))  # only answers from the published address and port arrive
+s.settimeout(2)
+s.send(b"big?")
+print(len(s.recv(4000)))' "$UPLINK_IP"
+}
+got=""
+for _ in 1 2 3 4 5; do got=$(big_answer 2>/dev/null) && break; done
+if [ -z "$got" ]; then
+    [ "$E2E_DATAPATH" = bpf ] && { bi ct list; bi nat list; } >&2
+    die "the fragmented answer of a published UDP port did not arrive"
+fi
+[ "$got" = 3000 ] || die "the fragmented answer arrived with $got bytes, not 3000"
+if [ "$E2E_DATAPATH" = bpf ]; then
+    frag_out=$(bi nat list --format json | python3 -c "
+import json, sys
+print({r['counter']: r['packets'] for r in json.load(sys.stdin)['counters']}['frag-out'])")
+    [ "$frag_out" -ge 3 ] || die "the answer's fragments were not translated in BPF (frag-out $frag_out)"
+fi
+log "a published UDP port's fragmented answer leaves with the host's address and port"
 
 # The agent's DOCKER-USER accept rule: what crossed netfilter's forward hook.
 docker_user_packets() {
     in_host iptables -w -L DOCKER-USER -v -x -n | awk -v tag="bpfnet $AGENT_INSTANCE:" \
         'index($0, tag) { n += $1 } END { print n + 0 }'
 }
-bi() { bn --bpffs-root "$BPFFS_DIR" "$@"; }  # the inspection commands read this agent's pins
 egress_line() { bn status | sed -n '/^Egress:/,$p' | grep -F "  $1:"; }
 if [ "$E2E_DATAPATH" = bpf ]; then
     [ "$(docker_user_packets)" = 0 ] ||

@@ -83,7 +83,9 @@ const std::map<std::string, ManPage>& pages() {
           "egress-routed), answers taken back (egress-reply), no free port (snat-exhausted) and "
           "egress left to the host's stack (egress-stack); for overlays: frames encapsulated "
           "(vx-encap) and decapsulated (vx-decap) in BPF, and those left to the VXLAN device "
-          "(vx-encap-device, vx-decap-device).",
+          "(vx-encap-device, vx-decap-device); fragments containers sent on known flows, "
+          "translated "
+          "in BPF (frag-out).",
           "ports: [proto, host_ip, host_port, ip, port, network, sandbox]; counters: [counter, "
           "packets, bytes]",
           "bpfnet nat list"}},

@@ -335,6 +335,7 @@ constexpr Named kNatCounters[] = {
     {BPFNET_NAT_VX_ENCAP_DEVICE, "vx-encap-device", ""},
     {BPFNET_NAT_VX_DECAP, "vx-decap", ""},
     {BPFNET_NAT_VX_DECAP_DEVICE, "vx-decap-device", ""},
+    {BPFNET_NAT_FRAG_OUT, "frag-out", ""},
 };
 constexpr Named kProtocols[] = {
     {1, "icmp", ""}, {6, "tcp", ""}, {17, "udp", ""}, {132, "sctp", ""}};
