@@ -334,12 +334,21 @@ uint16_t expected_sport(const std::vector<uint8_t>& inner_frame) {
     std::memcpy(&saddr, inner_frame.data() + 26, 4);
     std::memcpy(&daddr, inner_frame.data() + 30, 4);
     const uint8_t proto = inner_frame[23];
-    if (proto == testing::kIpProtoTcp || proto == testing::kIpProtoUdp)
-        std::memcpy(&ports, inner_frame.data() + 34, 4);
+    const size_t l4_off = testing::kEthHdrLen + (inner_frame[14] & 0x0fu) * 4u;
+    const bool later_fragment = (testing::detail::load16(inner_frame, 20) & 0x1fff) != 0;
+    if ((proto == testing::kIpProtoTcp || proto == testing::kIpProtoUdp) && !later_fragment &&
+        inner_frame.size() >= l4_off + 4)
+        std::memcpy(&ports, inner_frame.data() + l4_off, 4);
     const uint32_t h = mix32(saddr ^ mix32(daddr ^ mix32(ports ^ proto)));
     const uint32_t span = BPFNET_VXLAN_SPORT_MAX - BPFNET_VXLAN_SPORT_MIN + 1;
     return static_cast<uint16_t>(BPFNET_VXLAN_SPORT_MIN +
                                  ((static_cast<uint64_t>(h) * span) >> 32));
+}
+
+// The outer ECN field for an inner TOS: the inner ECN, congestion experienced as ECT(0).
+uint8_t outer_ecn(uint8_t inner_tos) {
+    const uint8_t ecn = inner_tos & 0x03;
+    return ecn == 0x03 ? 0x02 : ecn;
 }
 
 // A VXLAN frame as the kernel's VXLAN device puts it on the wire: outer Ethernet, IPv4 (no DF,
@@ -720,6 +729,39 @@ TEST_F(OverlayBpfPath, FuzzedFramesAtTheUnderlayAreDeliveredExactlyDroppedOrPass
     EXPECT_EQ(delivered_to(kLocalVeth), delivered);
     EXPECT_EQ(drops(BPFNET_DROP_UNKNOWN_VNI), dropped);
     EXPECT_EQ(counted(BPFNET_NAT_VX_DECAP), delivered);
+}
+
+// Hostile frames from the endpoint towards a remote one: mutations of UDP, TCP and ICMP to the
+// remote endpoint. A frame the program encapsulates comes out as exactly the VXLAN frame of the
+// input (inner destination MAC the remote endpoint's); every other one is dropped, passed, sent
+// to the device or answered, never a malformed frame on the underlay.
+TEST_F(OverlayBpfPath, FuzzedFramesFromTheEndpointAreEncapsulatedExactly) {
+    const auto to_remote = [] {
+        return PacketBuilder().eth(mac(kLocalMac), mac(kRemoteMac)).ipv4(ip(kLocal), ip(kRemote));
+    };
+    const std::vector<std::vector<uint8_t>> seeds = {
+        to_remote().udp(40000, 53).payload("overlay").build(),
+        to_remote().tcp(40000, 443, testing::kTcpSyn).build(),
+        to_remote().icmp_echo(7, 1).build(),
+        to_remote().ip_options({1, 1, 1, 0}).udp(40001, 53).payload("opts").build(),
+    };
+    const auto remote_mac = mac(kRemoteMac).bytes;
+    uint64_t encapsulated = 0;
+    for (const auto& frame : testing::mutated_frames(seeds, 20000, 0x7e3)) {
+        const RunOutput out = from_endpoint(frame);
+        if (out.err != 0) {
+            EXPECT_TRUE(testing::test_run_refuses(frame)) << libbpf_error_text(out.err);
+            continue;
+        }
+        if (out.data.size() != frame.size() + BPFNET_VXLAN_ENCAP_LEN) continue;
+        ASSERT_EQ(out.retval, static_cast<uint32_t>(TC_ACT_REDIRECT));
+        auto inner = frame;
+        std::copy(remote_mac.begin(), remote_mac.end(), inner.begin());
+        ASSERT_EQ(out.data, expected_encap(inner, id_of(out.data), outer_ecn(frame[15])));
+        ++encapsulated;
+    }
+    EXPECT_GT(encapsulated, 1000u);
+    EXPECT_EQ(counted(BPFNET_NAT_VX_ENCAP), encapsulated);
 }
 
 }  // namespace
