@@ -9,7 +9,7 @@
  * about the flow's replies (a router's "fragmentation needed", say) are translated the same way.
  *
  * Everything else is left to the host (TC_ACT_OK): traffic for the host itself, for ports that are
- * not published, fragments (the kernel NAT, which stays installed, reassembles and translates
+ * not published, answers to the host's own connections from a published port (lib/host_ct.h), fragments (the kernel NAT, which stays installed, reassembles and translates
  * them), SCTP to another container port (CRC32c), packets whose TTL runs out. Nothing is dropped
  * here except a packet the program already started to rewrite and could not finish. */
 #ifndef BPFNET_BPF_LIB_UPLINK_H
@@ -29,6 +29,7 @@
 #include "lib/endpoint_maps.h"
 #include "lib/ep_stats.h"
 #include "lib/eth.h"
+#include "lib/host_ct.h"
 #include "lib/nat.h"
 #include "lib/svc_maps.h"
 
@@ -98,14 +99,13 @@ static __always_inline void bpfnet_uplink_restore_reply(__u32 ifindex, const str
     bpf_map_update_elem(&bpfnet_ct, &reply_key, &reply, BPF_NOEXIST);
 }
 
-/* Creates both entries of a new flow to a published port; returns the IN entry, or 0 if the
- * packet is not for a published port or BPF cannot translate it. */
-/* `ifindex` is the uplink's, `len` the frame's; shared by the TC and XDP programs. */
+/* Creates both entries of a new flow to the published port `svc`; returns the IN entry, or 0 if
+ * BPF cannot translate it. `ifindex` is the uplink's, `len` the frame's; shared by the TC and XDP
+ * programs, which have checked that the packet does not answer a connection of the host's
+ * (lib/host_ct.h). */
 static __always_inline struct bpfnet_ct_entry* bpfnet_uplink_new_flow(
-    __u32 ifindex, __u32 len, const struct bpfnet_flow* f, const struct bpfnet_ct_key* key,
-    const struct bpfnet_uplink_macs* macs, __u64 now) {
-    const struct bpfnet_svc_target* svc = bpfnet_published(f->daddr, f->dport, f->proto);
-    if (!svc) return 0;
+    __u32 ifindex, __u32 len, const struct bpfnet_flow* f, const struct bpfnet_svc_target* svc,
+    const struct bpfnet_ct_key* key, const struct bpfnet_uplink_macs* macs, __u64 now) {
     const __be32 ep_addr = svc->ip;
     const __be16 ep_port = svc->port;
     __u32 network = svc->network;
@@ -294,7 +294,14 @@ static __always_inline int bpfnet_uplink_ingress(struct __sk_buff* skb,
          * to a connection the host masqueraded (its port may equal a published one), or a flow
          * BPF lost (LRU eviction, a replaced map), which the kernel NAT picks up. */
         if (f.proto == IPPROTO_TCP && !syn_only) return TC_ACT_OK;
-        e = bpfnet_uplink_new_flow(skb->ifindex, skb->len, &f, &key, &macs, now);
+        const struct bpfnet_svc_target* svc = bpfnet_published(f.daddr, f.dport, f.proto);
+        if (!svc) return TC_ACT_OK;
+        /* A UDP answer (or a simultaneous open) to the host's own connection from that port. */
+        if (bpfnet_host_started_skb(skb, &f)) {
+            bpfnet_nat_count(BPFNET_NAT_PASS_HOST_FLOW, skb->len);
+            return TC_ACT_OK;
+        }
+        e = bpfnet_uplink_new_flow(skb->ifindex, skb->len, &f, svc, &key, &macs, now);
         if (!e) return TC_ACT_OK;
     }
     return bpfnet_uplink_to_endpoint(skb, &f, e);

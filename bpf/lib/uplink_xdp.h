@@ -28,6 +28,7 @@
 #include "lib/conntrack.h"
 #include "lib/csum.h"
 #include "lib/ep_stats.h"
+#include "lib/host_ct.h"
 #include "lib/uplink.h"
 
 static __always_inline int bpfnet_uplink_xdp(struct xdp_md* ctx) {
@@ -89,10 +90,14 @@ static __always_inline int bpfnet_uplink_xdp(struct xdp_md* ctx) {
         }
     } else {
         if (f.proto == IPPROTO_TCP && !syn_only) return XDP_PASS; /* see lib/uplink.h */
+        const struct bpfnet_svc_target* svc = bpfnet_published(f.daddr, f.dport, f.proto);
+        if (!svc) return XDP_PASS;
+        /* The host's own connection: the TC program finds it too, and counts it. */
+        if (bpfnet_host_started_xdp(ctx, &f)) return XDP_PASS;
         struct bpfnet_uplink_macs macs;
         bpfnet_mac_copy(macs.local, eth->h_dest);
         bpfnet_mac_copy(macs.remote, eth->h_source);
-        e = bpfnet_uplink_new_flow(ctx->ingress_ifindex, len, &f, &key, &macs, now);
+        e = bpfnet_uplink_new_flow(ctx->ingress_ifindex, len, &f, svc, &key, &macs, now);
         if (!e) return XDP_PASS;
         if (!(e->flags & BPFNET_CT_F_XDP)) return XDP_PASS; /* TC forwards its first packet */
     }

@@ -383,7 +383,9 @@ enum bpfnet_nat_counter {
     BPFNET_NAT_VX_DECAP = 19,        /* VXLAN decapsulated in BPF at the underlay, to an endpoint */
     BPFNET_NAT_VX_DECAP_DEVICE = 20, /* VXLAN for an overlay here left to the VXLAN device */
     BPFNET_NAT_FRAG_OUT = 21, /* fragments an endpoint sent on a known flow, translated in BPF */
-    BPFNET_NAT_COUNTER_MAX = 22,
+    BPFNET_NAT_PASS_HOST_FLOW = 22, /* to a published port, but answering a flow the host's own
+                                     * conntrack has (the host's or a masqueraded connection) */
+    BPFNET_NAT_COUNTER_MAX = 23,
 };
 
 struct bpfnet_nat_stats {

@@ -9,12 +9,19 @@
 // uplink program creates is found by the endpoint program. Test runs put the skb on loopback
 // (ifindex 1): that is the uplink for the uplink program and the endpoint's host veth for the
 // endpoint program.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <linux/pkt_cls.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
+#include <string>
 
 #include "bpf/nat_fixture.h"
+#include "bpf/test_netns.h"
+#include "core/fd.h"
 
 namespace bpfnet {
 namespace {
@@ -107,6 +114,70 @@ TEST_F(NatProg, TcpWithoutSynStartsNoFlow) {
     expect_passed(uplink_tc(synack), synack);
     EXPECT_EQ(uplink_xdp(synack).retval, static_cast<uint32_t>(XDP_PASS));
     EXPECT_EQ(ct_size(), 0u);
+}
+
+// A UDP socket bound to addr:port.
+Fd udp_socket_at(const char* addr, uint16_t port) {
+    Fd s(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = be(addr);
+    if (s.get() < 0 || bind(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
+        return Fd(-1);
+    return s;
+}
+
+// The host's own stack sent from the published UDP port 5353 to the client (a socket of the
+// host's, or a container's connection the kernel masqueraded and gave that port): the client's
+// answer belongs to that connection, not to a new flow to the container. netfilter's conntrack
+// has the connection, and the uplink programs ask it (lib/host_ct.h). The connection is made for
+// real in a namespace of the test's own (a rule that reads conntrack turns it on there), where the test
+// runs the programs: their skb's device is that namespace's loopback.
+TEST_F(NatProg, AnswerToAConnectionOfTheHostsOwnIsLeftToTheHost) {
+    const std::string ns = "bnbt-hostct-" + std::to_string(getpid());
+    const std::string in_ns = "ip netns exec " + ns + " ";
+    struct Remove {
+        std::string ns;
+        ~Remove() { testing::sh("ip netns del " + ns); }
+    } remove{ns};
+    ASSERT_EQ(testing::sh("ip netns add " + ns), 0);
+    ASSERT_EQ(testing::sh(in_ns + "ip link set lo up"), 0);
+    ASSERT_EQ(testing::sh(in_ns + "ip addr add " + kHost + "/32 dev lo"), 0);
+    ASSERT_EQ(testing::sh(in_ns + "ip addr add " + kClient + "/32 dev lo"), 0);
+    ASSERT_EQ(testing::sh(in_ns + "nft 'add table ip bnbt; add chain ip bnbt out "
+                                  "{ type filter hook output priority 0; }; "
+                                  "add rule ip bnbt out ct state new counter'"),
+              0);
+    testing::InNetns inside(ns);
+    ASSERT_TRUE(inside.ok());
+
+    Fd client = udp_socket_at(kClient, 4000);  // listening: no port unreachable ends the flow
+    Fd host = udp_socket_at(kHost, 5353);
+    ASSERT_GE(client.get(), 0);
+    ASSERT_GE(host.get(), 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(4000);
+    to.sin_addr.s_addr = be(kClient);
+    ASSERT_EQ(sendto(host.get(), "q", 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof to), 1);
+    char got = 0;
+    ASSERT_EQ(recv(client.get(), &got, 1, 0), 1);  // the connection exists now
+
+    const auto answer = udp_frame(kClientMac, kUplinkMac, kClient, kHost, 4000, 5353);
+    expect_passed(uplink_tc(answer), answer);
+    EXPECT_EQ(counter(BPFNET_NAT_PASS_HOST_FLOW), 1u);
+    const RunOutput at_xdp = uplink_xdp(answer);
+    EXPECT_EQ(at_xdp.retval, static_cast<uint32_t>(XDP_PASS));  // the TC program counts it
+    EXPECT_EQ(at_xdp.data, answer);
+    EXPECT_EQ(ct_size(), 0u);
+    EXPECT_EQ(counter(BPFNET_NAT_DNAT_NEW), 0u);
+
+    // Another client port is a new flow to the published port, as before.
+    expect_translated(uplink_tc(udp_frame(kClientMac, kUplinkMac, kClient, kHost, 4001, 5353)),
+                      TC_ACT_REDIRECT, udp_frame(kGwMac, kEpMac, kClient, kEp, 4001, 53, 63));
+    EXPECT_EQ(counter(BPFNET_NAT_DNAT_NEW), 1u);
+    EXPECT_EQ(counter(BPFNET_NAT_PASS_HOST_FLOW), 1u);
 }
 
 TEST_F(NatProg, TrafficWithoutAFlowIsLeftAlone) {

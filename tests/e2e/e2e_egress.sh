@@ -11,6 +11,8 @@
 #    `bpfnet status` names the path; on the kernel datapath they pass through that rule;
 #  - a published UDP port's answer too big for the MTU leaves, every fragment, with the host's
 #    address and port (BPF translates the fragments of flows it knows: frag-out);
+#  - an answer to a flow the kernel masqueraded from the same port number as a published UDP port
+#    reaches the masqueraded client, not the container (pass-host-flow);
 #  - a kill -9 and restart of the agent in the middle of a UDP stream and of a TCP conversation
 #    loses no datagram and breaks no connection.
 source "$(dirname "$0")/lib.sh"
@@ -149,6 +151,41 @@ print({r['counter']: r['packets'] for r in json.load(sys.stdin)['counters']}['fr
     [ "$frag_out" -ge 3 ] || die "the answer's fragments were not translated in BPF (frag-out $frag_out)"
 fi
 log "a published UDP port's fragmented answer leaves with the host's address and port"
+
+# A network the host's kernel masquerades (standing for docker0: its own bridge, FORWARD accept
+# rules and a MASQUERADE of its own) talks out from the same port number that egs3 publishes. The
+# kernel's NAT keeps the port (no tuple of its own clashes), so the server's answer comes back to
+# the published address and port: it must reach the masqueraded client, not egs3 (BPF asks
+# netfilter's conntrack for the first packet of a new flow to a published port: pass-host-flow).
+D=bned-$$
+ip netns add "$D"; EXTRA_NETNS+=("$D")
+ip -n "$H" link add dk0 type veth peer name eth0 netns "$D"
+in_host ip addr add 10.233.8.1/24 dev dk0
+in_host ip link set dk0 up
+ip -n "$D" addr add 10.233.8.2/24 dev eth0
+ip -n "$D" link set eth0 up
+ip -n "$D" route add default via 10.233.8.1
+in_host iptables -w -I FORWARD -i dk0 -j ACCEPT
+in_host iptables -w -I FORWARD -o dk0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+in_host nft 'add table ip bned; add chain ip bned post { type nat hook postrouting priority srcnat; };
+             add rule ip bned post ip saddr 10.233.8.0/24 oifname "up0" masquerade'
+got=$(ip netns exec "$D" python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 15454))
+s.settimeout(3)
+s.sendto(b"probe", (sys.argv[1], 9090))
+print(s.recv(100).decode())' "$SERVER") ||
+    { [ "$E2E_DATAPATH" = bpf ] && { bi ct list; bi nat list; } >&2
+      die "the answer to a masqueraded flow from a published port's number did not come back"; }
+[ "$got" = "$UPLINK_IP" ] || die "the masqueraded flow reached the server as $got, not $UPLINK_IP"
+if [ "$E2E_DATAPATH" = bpf ]; then
+    passed=$(bi nat list --format json | python3 -c "
+import json, sys
+print({r['counter']: r['packets'] for r in json.load(sys.stdin)['counters']}['pass-host-flow'])")
+    [ "$passed" -ge 1 ] || die "the answer was not left to the host's conntrack (pass-host-flow $passed)"
+fi
+log "an answer to a flow the kernel masqueraded from a published port's number reaches its client"
 
 # The agent's DOCKER-USER accept rule: what crossed netfilter's forward hook.
 docker_user_packets() {

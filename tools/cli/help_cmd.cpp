@@ -84,8 +84,9 @@ const std::map<std::string, ManPage>& pages() {
           "egress left to the host's stack (egress-stack); for overlays: frames encapsulated "
           "(vx-encap) and decapsulated (vx-decap) in BPF, and those left to the VXLAN device "
           "(vx-encap-device, vx-decap-device); fragments containers sent on known flows, "
-          "translated "
-          "in BPF (frag-out).",
+          "translated in BPF (frag-out); packets to a published port that answer a connection the "
+          "host's own conntrack holds (the host's, or one it masqueraded), left to it "
+          "(pass-host-flow).",
           "ports: [proto, host_ip, host_port, ip, port, network, sandbox]; counters: [counter, "
           "packets, bytes]",
           "bpfnet nat list"}},

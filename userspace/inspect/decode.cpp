@@ -336,6 +336,7 @@ constexpr Named kNatCounters[] = {
     {BPFNET_NAT_VX_DECAP, "vx-decap", ""},
     {BPFNET_NAT_VX_DECAP_DEVICE, "vx-decap-device", ""},
     {BPFNET_NAT_FRAG_OUT, "frag-out", ""},
+    {BPFNET_NAT_PASS_HOST_FLOW, "pass-host-flow", ""},
 };
 constexpr Named kProtocols[] = {
     {1, "icmp", ""}, {6, "tcp", ""}, {17, "udp", ""}, {132, "sctp", ""}};
