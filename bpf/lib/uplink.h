@@ -9,9 +9,10 @@
  * about the flow's replies (a router's "fragmentation needed", say) are translated the same way.
  *
  * Everything else is left to the host (TC_ACT_OK): traffic for the host itself, for ports that are
- * not published, answers to the host's own connections from a published port (lib/host_ct.h), fragments (the kernel NAT, which stays installed, reassembles and translates
- * them), SCTP to another container port (CRC32c), packets whose TTL runs out. Nothing is dropped
- * here except a packet the program already started to rewrite and could not finish. */
+ * not published, answers to the host's own connections from a published port (lib/host_ct.h),
+ * fragments (the kernel NAT, which stays installed, reassembles and translates them), SCTP to
+ * another container port (CRC32c), packets whose TTL runs out. Nothing is dropped here except a
+ * packet the program already started to rewrite and could not finish. */
 #ifndef BPFNET_BPF_LIB_UPLINK_H
 #define BPFNET_BPF_LIB_UPLINK_H
 

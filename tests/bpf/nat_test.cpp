@@ -132,8 +132,8 @@ Fd udp_socket_at(const char* addr, uint16_t port) {
 // host's, or a container's connection the kernel masqueraded and gave that port): the client's
 // answer belongs to that connection, not to a new flow to the container. netfilter's conntrack
 // has the connection, and the uplink programs ask it (lib/host_ct.h). The connection is made for
-// real in a namespace of the test's own (a rule that reads conntrack turns it on there), where the test
-// runs the programs: their skb's device is that namespace's loopback.
+// real in a namespace of the test's own (a rule that reads conntrack turns it on there), where the
+// test runs the programs: their skb's device is that namespace's loopback.
 TEST_F(NatProg, AnswerToAConnectionOfTheHostsOwnIsLeftToTheHost) {
     const std::string ns = "bnbt-hostct-" + std::to_string(getpid());
     const std::string in_ns = "ip netns exec " + ns + " ";
