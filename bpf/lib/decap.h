@@ -32,31 +32,13 @@
 #include "lib/ep_stats.h"
 #include "lib/eth.h"
 #include "lib/overlay_maps.h"
+#include "lib/vxlan.h"
 
 /* Linux 6.18+ (not in Debian 12's UAPI headers): clears the tunnel GSO state on decapsulation,
  * which a GRO-merged frame needs. Older kernels refuse the flag with -EINVAL. */
 #ifndef BPFNET_ADJ_ROOM_DECAP_L4_UDP
 #define BPFNET_ADJ_ROOM_DECAP_L4_UDP (1ULL << 10)
 #endif
-
-#define BPFNET_IP_MF 0x2000
-#define BPFNET_IP_OFFSET 0x1fff
-
-/* The outer headers up to UDP, as they arrive. */
-struct bpfnet_outer_udp {
-    struct ethhdr eth;
-    struct iphdr ip;
-    struct udphdr udp;
-} __attribute__((packed));
-
-/* What follows them: the VXLAN header, the inner Ethernet header and the inner IPv4 header up to
- * its destination. */
-struct bpfnet_vxlan_inner {
-    __be32 vx_flags;
-    __be32 vx_vni;
-    struct ethhdr eth;
-    struct iphdr ip;
-} __attribute__((packed));
 
 static __always_inline int bpfnet_decap_to_device(struct __sk_buff* skb) {
     bpfnet_nat_count(BPFNET_NAT_VX_DECAP_DEVICE, skb->len);

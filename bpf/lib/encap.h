@@ -30,9 +30,9 @@
 #include "lib/drop.h"
 #include "lib/eth.h"
 #include "lib/overlay_maps.h"
+#include "lib/vxlan.h"
 
 #define BPFNET_VXLAN_TTL 64
-#define BPFNET_VXLAN_FLAG_VNI 0x08000000 /* the I flag: the VNI field is valid */
 #define BPFNET_INET_ECN_MASK 3
 #define BPFNET_INET_ECN_CE 3
 #define BPFNET_INET_ECN_ECT_0 2

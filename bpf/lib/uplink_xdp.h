@@ -3,6 +3,9 @@
  * driver's receive path and handed to the endpoint's veth with bpf_redirect (XDP_REDIRECT), before
  * the kernel allocates an skb.
  *
+ * VXLAN to this host's VTEP for a local endpoint is decapsulated first (lib/decap_xdp.h), where
+ * the uplink is also the overlays' underlay.
+ *
  * Only the common case is handled here; everything else (IPv4 options, fragments, SCTP, ICMP
  * errors, TTL 1, anything malformed or not for a published port) is passed on (XDP_PASS) to the
  * TC program on the same uplink (lib/uplink.h), which handles it or leaves it to the host. Flows
@@ -27,11 +30,16 @@
 
 #include "lib/conntrack.h"
 #include "lib/csum.h"
+#include "lib/decap_xdp.h"
 #include "lib/ep_stats.h"
 #include "lib/host_ct.h"
 #include "lib/uplink.h"
 
 static __always_inline int bpfnet_uplink_xdp(struct xdp_md* ctx) {
+    /* An uplink that is also the overlay's underlay: VXLAN for a local endpoint first. */
+    const int vxlan = bpfnet_vxlan_decap_xdp(ctx);
+    if (vxlan != BPFNET_CONTINUE) return vxlan;
+
     void* data = (void*)(long)ctx->data;
     void* data_end = (void*)(long)ctx->data_end;
     const __u32 len = (__u32)(data_end - data);

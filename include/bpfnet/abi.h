@@ -385,7 +385,8 @@ enum bpfnet_nat_counter {
     BPFNET_NAT_FRAG_OUT = 21, /* fragments an endpoint sent on a known flow, translated in BPF */
     BPFNET_NAT_PASS_HOST_FLOW = 22, /* to a published port, but answering a flow the host's own
                                      * conntrack has (the host's or a masqueraded connection) */
-    BPFNET_NAT_COUNTER_MAX = 23,
+    BPFNET_NAT_VX_DECAP_XDP = 23, /* of VX_DECAP, those decapsulated by the uplink's XDP program */
+    BPFNET_NAT_COUNTER_MAX = 24,
 };
 
 struct bpfnet_nat_stats {

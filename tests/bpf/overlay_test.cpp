@@ -29,6 +29,7 @@
 #include "bpf/packet_builder.h"
 #include "bpf/test_netns.h"
 #include "bpf/test_run.h"
+#include "bpf/uplink.skel.h"
 #include "bpfnet/abi.h"
 #include "common/privileged.h"
 #include "datapath/bpf_skeleton.h"
@@ -762,6 +763,134 @@ TEST_F(OverlayBpfPath, FuzzedFramesFromTheEndpointAreEncapsulatedExactly) {
     }
     EXPECT_GT(encapsulated, 1000u);
     EXPECT_EQ(counted(BPFNET_NAT_VX_ENCAP), encapsulated);
+}
+
+// The underlay that is also an uplink running XDP natively: the uplink's XDP program
+// (bpfnet_up_xdp, lib/decap_xdp.h) decapsulates VXLAN for a local endpoint that takes XDP frames
+// in the driver's receive path. The uplink object shares every map with the others, as pinning by
+// name gives it in production.
+class OverlayXdpDecap : public OverlayBpfPath {
+  protected:
+    void SetUp() override {
+        OverlayBpfPath::SetUp();
+        if (HasFatalFailure() || IsSkipped()) return;
+        ASSERT_TRUE(uplink_.open().ok());
+        bpf_map* map = nullptr;
+        bpf_object__for_each_map(map, uplink_->obj) {
+            ASSERT_EQ(bpf_map__set_pin_path(map, nullptr), 0);
+            for (bpf_object* other : {endpoint_->obj, overlay_->obj}) {
+                if (bpf_map* same = bpf_object__find_map_by_name(other, bpf_map__name(map))) {
+                    ASSERT_EQ(bpf_map__reuse_fd(map, bpf_map__fd(same)), 0);
+                    break;
+                }
+            }
+        }
+        const Status loaded = uplink_.load();
+        ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+        set_xdp_target(true);
+    }
+    void set_xdp_target(bool xdp_target) {
+        const Status dst = endpoints().put_destination(EndpointEntry{.ifindex = kLocalVeth,
+                                                                     .network = kNet,
+                                                                     .ip = ip(kLocal),
+                                                                     .mac = mac(kLocalMac),
+                                                                     .xdp_target = xdp_target});
+        ASSERT_TRUE(dst.ok()) << dst.error().message;
+    }
+    RunOutput at_xdp(const std::vector<uint8_t>& in) const {
+        testing::InNetns ns(ns_);
+        EXPECT_TRUE(ns.ok());
+        return testing::run_test(bpf_program__fd(uplink_->progs.bpfnet_up_xdp), in, false);
+    }
+    static std::vector<uint8_t> to_us(uint32_t vni, const std::vector<uint8_t>& inner) {
+        return vxlan_frame(mac(kRemoteVtepMac), mac(kUnderlayMac), ip(kRemoteVtep), ip(kLocalVtep),
+                           51234, vni, 7, inner);
+    }
+
+    BpfSkeleton<uplink> uplink_;
+};
+
+TEST_F(OverlayXdpDecap, DecapsulatesVxlanForAnEndpointThatTakesXdpFrames) {
+    auto inner = inner_to_local();
+    const auto bridge_mac = mac(kBridgeMac).bytes;
+    std::copy(bridge_mac.begin(), bridge_mac.end(), inner.begin());
+    const auto out = at_xdp(to_us(kVni, inner));
+    ASSERT_EQ(out.err, 0) << libbpf_error_text(out.err);
+    EXPECT_EQ(out.retval, static_cast<uint32_t>(XDP_REDIRECT));
+    EXPECT_EQ(out.data, inner_to_local());
+    EXPECT_EQ(counted(BPFNET_NAT_VX_DECAP), 1u);
+    EXPECT_EQ(counted(BPFNET_NAT_VX_DECAP_XDP), 1u);
+    EXPECT_EQ(delivered_to(kLocalVeth), 1u);
+}
+
+TEST_F(OverlayXdpDecap, WhatXdpDoesNotDeliverGoesToTheTcPathUntouched) {
+    auto with_udp_checksum = to_us(kVni, inner_to_local());
+    with_udp_checksum[kOuterLen - testing::kEthHdrLen - 10] = 0x12;  // the outer UDP checksum
+    auto bad_ip_checksum = to_us(kVni, inner_to_local());
+    bad_ip_checksum[testing::kEthHdrLen + 10] ^= 0xff;
+    const std::vector<std::vector<uint8_t>> frames = {
+        to_us(kVni + 1, inner_to_local()),  // unknown VNI: the TC program drops and counts it
+        to_us(kVni, arp_request(mac(kRemoteMac), ip(kRemote), ip(kLocal))),
+        to_us(kVni, PacketBuilder()
+                        .eth(mac(kRemoteMac), mac(kLocalMac))
+                        .ipv4(ip(kRemote), ip("10.233.0.9"))  // nobody here
+                        .udp(53, 40000)
+                        .build()),
+        with_udp_checksum,
+        bad_ip_checksum,
+        vxlan_frame(mac(kRemoteVtepMac), mac(kUnderlayMac), ip(kRemoteVtep), ip(kLocalVtep), 51234,
+                    kVni, 7, inner_to_local(), 0, 8472),  // another UDP port
+    };
+    for (const auto& frame : frames) {
+        const auto out = at_xdp(frame);
+        ASSERT_EQ(out.err, 0) << libbpf_error_text(out.err);
+        EXPECT_EQ(out.retval, static_cast<uint32_t>(XDP_PASS));
+        EXPECT_EQ(out.data, frame);
+    }
+    // An endpoint whose veth takes no XDP frames is reached from the TC program.
+    set_xdp_target(false);
+    const auto frame = to_us(kVni, inner_to_local());
+    const auto out = at_xdp(frame);
+    EXPECT_EQ(out.retval, static_cast<uint32_t>(XDP_PASS));
+    EXPECT_EQ(out.data, frame);
+    EXPECT_EQ(counted(BPFNET_NAT_VX_DECAP), 0u);
+    EXPECT_EQ(drops(BPFNET_DROP_UNKNOWN_VNI), 0u);
+}
+
+// Hostile frames at the XDP hook: every frame is passed on untouched or delivered, and a delivered
+// frame is byte for byte what the TC path makes of the same frame.
+TEST_F(OverlayXdpDecap, FuzzedFramesArePassedUntouchedOrDeliveredAsTheTcPathWould) {
+    const std::vector<std::vector<uint8_t>> seeds = {
+        to_us(kVni, inner_to_local()),
+        to_us(kVni, PacketBuilder()
+                        .eth(mac(kRemoteMac), mac(kLocalMac))
+                        .ipv4(ip(kRemote), ip(kLocal))
+                        .tcp(443, 40000, testing::kTcpSyn | testing::kTcpAck)
+                        .build()),
+        to_us(kVni + 1, inner_to_local()),
+        to_us(kVni, arp_request(mac(kRemoteMac), ip(kRemote), ip(kLocal))),
+    };
+    uint64_t delivered = 0, passed = 0;
+    for (const auto& frame : testing::mutated_frames(seeds, 20000, 0x7e3)) {
+        const RunOutput out = at_xdp(frame);
+        if (out.err != 0) {
+            EXPECT_TRUE(testing::test_run_refuses(frame)) << libbpf_error_text(out.err);
+            continue;
+        }
+        if (out.retval == static_cast<uint32_t>(XDP_PASS)) {
+            ASSERT_EQ(out.data, frame);
+            ++passed;
+            continue;
+        }
+        ASSERT_EQ(out.retval, static_cast<uint32_t>(XDP_REDIRECT));
+        const RunOutput tc = at_underlay(frame);
+        ASSERT_EQ(tc.retval, static_cast<uint32_t>(TC_ACT_REDIRECT));
+        ASSERT_EQ(out.data, tc.data);
+        ++delivered;
+    }
+    EXPECT_GT(delivered, 1000u);
+    EXPECT_GT(passed, 1000u);
+    EXPECT_EQ(counted(BPFNET_NAT_VX_DECAP_XDP), delivered);
 }
 
 }  // namespace

@@ -98,6 +98,13 @@ Status BpfDatapath::enable_overlay(Ipv4 vtep, uint16_t vxlan_port, const std::st
 }
 
 std::string BpfDatapath::overlay_path() const {
+    // The uplink XDP program decapsulates too (lib/decap_xdp.h) where the underlay is an uplink
+    // running it.
+    if (!state_->underlay.empty() && state_->xdp_uplinks.count(state_->underlay))
+        return fmt::format(
+            "{}; on {} already in XDP (the uplink's program) for endpoints that "
+            "take XDP frames",
+            state_->overlay_path, state_->underlay);
     return state_->overlay_path;
 }
 

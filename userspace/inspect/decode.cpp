@@ -337,6 +337,7 @@ constexpr Named kNatCounters[] = {
     {BPFNET_NAT_VX_DECAP_DEVICE, "vx-decap-device", ""},
     {BPFNET_NAT_FRAG_OUT, "frag-out", ""},
     {BPFNET_NAT_PASS_HOST_FLOW, "pass-host-flow", ""},
+    {BPFNET_NAT_VX_DECAP_XDP, "vx-decap-xdp", ""},
 };
 constexpr Named kProtocols[] = {
     {1, "icmp", ""}, {6, "tcp", ""}, {17, "udp", ""}, {132, "sctp", ""}};
