@@ -16,6 +16,10 @@ in_sb "sba-$$" ip -o -4 addr show dev eth0 | grep >/dev/null "10.201.0.2/24" || 
 in_sb "sbb-$$" ip -o -4 addr show dev eth0 | grep >/dev/null "10.201.0.3/24" || die "sbb has no 10.201.0.3/24 on eth0"
 in_sb "sba-$$" ip link show eth0 | grep >/dev/null "02:42:0a:c9:00:02" || die "sba MAC is not 02:42:0a:c9:00:02"
 in_sb "sba-$$" ip route show default | grep >/dev/null "via 10.201.0.1 dev eth0" || die "no default route via the gateway"
+# An IPv4-only network gives the container's end no IPv6 (as Docker does): no link-local address,
+# so no router solicitations, MLD reports or DAD probes flooded to every port of the bridge.
+[ "$(in_sb "sba-$$" cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6)" = 1 ] || die "sba's eth0 has IPv6"
+[ -z "$(in_sb "sba-$$" ip -o -6 addr show dev eth0)" ] || die "sba's eth0 has an IPv6 address"
 
 in_sb "sba-$$" ping -c 2 -W 2 10.201.0.3 >/dev/null || die "sba cannot ping sbb"
 in_sb "sbb-$$" ping -c 2 -W 2 10.201.0.2 >/dev/null || die "sbb cannot ping sba"

@@ -37,6 +37,8 @@ bn network inspect "$NET" | grep >/dev/null "\"Parent\": \"$PARENT\"" || die "in
 # Children talk to each other (bridge mode), to the router, and the LAN reaches them.
 in_ns "mva-$$" ping -c 2 -W 2 "$B_IP" >/dev/null || die "macvlan children cannot reach each other"
 in_ns "mva-$$" ping -c 2 -W 2 10.214.0.1 >/dev/null || die "sandbox cannot reach the LAN router"
+[ "$(in_ns "mva-$$" cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6)" = 1 ] ||
+    die "the macvlan child of an IPv4-only network has IPv6 (it would take the LAN's RAs)"
 ip netns exec "$LAN" ping -c 2 -W 2 "$A_IP" >/dev/null || die "the LAN cannot reach the sandbox"
 mkdir -p "$WORK/www" && echo "mva-$$" >"$WORK/www/whoami"
 nsenter --net="$NETNS_DIR/mva-$$" python3 -m http.server 8080 --bind 0.0.0.0 --directory "$WORK/www" \

@@ -8,6 +8,7 @@
 #include "kernel/child_links.h"
 #include "kernel/netlink.h"
 #include "kernel/netns.h"
+#include "kernel/sysctl.h"
 
 namespace bpfnet {
 
@@ -119,6 +120,9 @@ Status ChildLinkDatapath::ensure_endpoint(const NetworkSpec& spec, const Endpoin
     }
     BPFNET_TRY(kernel::add_address(inner, endpoint.ifname,
                                    Cidr{endpoint.ip, network.ipam.subnet.prefix_len}));
+    // Networks are IPv4-only, and as Docker does for those, the container's link gets no IPv6
+    // (it would take addresses from the parent's LAN's router advertisements).
+    BPFNET_TRY(kernel::disable_link_ipv6_in(sandbox.netns_path, endpoint.ifname));
     BPFNET_TRY(kernel::set_link_up(inner, endpoint.ifname));
     if (endpoint.default_route)
         BPFNET_TRY(kernel::replace_default_route(inner, endpoint.ifname, network.ipam.gateway));

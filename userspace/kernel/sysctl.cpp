@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "core/fd.h"
+#include "kernel/netns.h"
 
 namespace bpfnet::kernel {
 
@@ -113,6 +114,11 @@ Status disable_link_ipv6(const std::string& ifname) {
         !std::filesystem::exists("/proc/sys/net/ipv6", ec))
         return {};
     return st;
+}
+
+Status disable_link_ipv6_in(const std::string& netns_path, const std::string& ifname) {
+    // /proc/sys/net is the namespace of the thread that opens it.
+    return run_in_netns(netns_path, [&] { return disable_link_ipv6(ifname); });
 }
 
 }  // namespace bpfnet::kernel

@@ -16,4 +16,7 @@ Status write_sysctl(const std::string& key, const std::string& value);
 // the namespace's IPv6 FIB. Success where the kernel has no IPv6 at all.
 Status disable_link_ipv6(const std::string& ifname);
 
+// The same for a link in the network namespace mounted at `netns_path` (a sandbox's).
+Status disable_link_ipv6_in(const std::string& netns_path, const std::string& ifname);
+
 }  // namespace bpfnet::kernel
