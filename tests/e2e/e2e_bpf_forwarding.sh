@@ -18,7 +18,10 @@ bn network connect "$NET" "sba-$$"
 bn network connect "$NET" "sbb-$$"
 bn network connect "other-$$" "sbc-$$"
 IFA=$(host_if_of "sba-$$" "$NET"); IFB=$(host_if_of "sbb-$$" "$NET")
-[ -e "$BPFFS_DIR/bpfnet/links/$IFA" ] || die "no pinned tcx link for $IFA"
+# The endpoint program is a clsact filter on the host end (not a tcx link: attaching one waits
+# for an RCU grace period under RTNL on every connect).
+tc filter show dev "$IFA" ingress | grep >/dev/null "bpfnet_from_ep" || die "no endpoint program on $IFA: $(tc filter show dev "$IFA" ingress)"
+[ -z "$(ls "$BPFFS_DIR/bpfnet/links" 2>/dev/null)" ] || die "tcx links pinned for endpoints: $(ls "$BPFFS_DIR/bpfnet/links")"
 
 br_rx_before=$(cat "/sys/class/net/$BR/statistics/rx_packets")
 to_b_before=$(ep_stat "$IFB" to_packets)
@@ -73,7 +76,8 @@ kill_agent; start_agent
 kill -0 $PING 2>/dev/null || die "the ping stream ended before the restarts did: $(tail -2 "$WORK/ping.out")"
 wait $PING || true
 grep -q " 0% packet loss" "$WORK/ping.out" || die "packets lost across agent restarts: $(tail -2 "$WORK/ping.out")"
-[ -e "$BPFFS_DIR/bpfnet/links/$IFA" ] || die "link pin lost across restarts"
+filters=$(tc filter show dev "$IFA" ingress | grep -c "bpfnet_from_ep" || true)
+[ "$filters" = 1 ] || die "$filters endpoint programs on $IFA after the restarts: $(tc filter show dev "$IFA" ingress)"
 
 # Disconnecting removes the endpoint's entries and its program. The decoded map names the keys
 # (bridge, ip) and the veth they deliver to; a's entry stays as the proof the dump is readable.
@@ -88,6 +92,6 @@ entries=$(ep_by_ip)
 [ "$entries" = "$(printf '%s\n' "10.216.0.2->$IFA" "10.216.0.3->$IFB")" ] ||
     die "bpfnet_ep_by_ip of $BR holds [$entries], expected a's and b's addresses"
 bn network disconnect "$NET" "sbb-$$"
-[ -e "$BPFFS_DIR/bpfnet/links/$IFB" ] && die "link pin of a disconnected endpoint remains"
+ip link show "$IFB" >/dev/null 2>&1 && die "the veth of a disconnected endpoint remains, with its program"
 entries=$(ep_by_ip)
 [ "$entries" = "10.216.0.2->$IFA" ] || die "after b's disconnect bpfnet_ep_by_ip of $BR holds [$entries]"

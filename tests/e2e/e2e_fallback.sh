@@ -23,8 +23,8 @@ in_sb "sba-$$" ping -c 2 -W 2 10.217.0.3 >/dev/null || die "traffic broken after
 assert_datapath_is "auto-$$" bpf
 stop_agent
 
-# Without tcx (kernels before 6.6) the same program goes on a clsact qdisc, and is swapped in place
-# on restart.
+# Without tcx (kernels before 6.6) the host's devices get clsact filters too (endpoint veths always
+# do); the endpoint program is swapped in place on restart.
 start_agent --probe-disable tcx
 bn network inspect "auto-$$" | grep >/dev/null '"Datapath": "bpf"' || die "no BPF datapath without tcx"
 IFA=$(host_if_of "sba-$$" "auto-$$")
@@ -34,6 +34,16 @@ assert_datapath_is "auto-$$" bpf  # through the clsact filter
 stop_agent
 start_agent --probe-disable tcx
 in_sb "sba-$$" ping -c 2 -W 2 10.217.0.3 >/dev/null || die "traffic broken after restart on clsact"
+filters=$(tc filter show dev "$IFA" ingress | grep -c "bpfnet_from_ep" || true)
+[ "$filters" = 1 ] || die "$filters endpoint programs on $IFA after a restart: $(tc filter show dev "$IFA" ingress)"
+# BPF unusable since: the network goes back to the kernel datapath and no endpoint program stays
+# on its veths (it would act on maps that no longer describe them).
+stop_agent
+start_agent --probe-disable bpf
+assert_datapath_is "auto-$$" kernel
+tc filter show dev "$IFA" ingress | grep >/dev/null "bpfnet_from_ep" &&
+    die "an endpoint program stayed on $IFA on the kernel datapath: $(tc filter show dev "$IFA" ingress)"
+in_sb "sba-$$" ping -c 2 -W 2 10.217.0.3 >/dev/null || die "traffic broken back on the kernel datapath"
 
 # Each probe check, forced to fail, on a network created then: the checks the BPF datapath needs
 # (bpf, bpffs, test_run, redirect_peer) put it on the kernel datapath, with the reason in status
@@ -56,8 +66,8 @@ for check in bpf bpffs test_run redirect_peer btf; do
         grep -q " kernel " <<<"$line" || die "--probe-disable $check left $net on BPF: $line"
         grep -q "$check: disabled by --probe-disable" <<<"$reason" \
             || die "inspect does not say why $net fell back: $reason"
-        [ -z "$(ls "$BPFFS_DIR/bpfnet/links" 2>/dev/null | grep "$(host_if_of "px$i-$$" "$net")")" ] \
-            || die "BPF link on a kernel-datapath endpoint ($check)"
+        ! tc filter show dev "$(host_if_of "px$i-$$" "$net")" ingress | grep >/dev/null "bpfnet_" \
+            || die "BPF program on a kernel-datapath endpoint ($check)"
     fi
     in_sb "px$i-$$" ping -c 2 -W 2 "10.217.$((10 + i)).3" >/dev/null || die "no traffic with $check failed"
     if [ "$check" = btf ]; then assert_datapath_is "$net" bpf; else assert_datapath_is "$net" kernel; fi

@@ -7,10 +7,11 @@
 // ports straight to the endpoint (DNAT + conntrack in BPF), and the endpoint program sends the
 // answers straight back out.
 //
-// State lives in maps pinned under <bpffs-root>/bpfnet/ and in tcx links pinned under
-// <bpffs-root>/bpfnet/links/, so the datapath keeps forwarding while the agent is stopped or
-// killed; on start the agent reuses the pinned maps and swaps its freshly loaded program into the
-// existing links atomically (bpf_link_update): there is no moment without a program.
+// State lives in maps pinned under <bpffs-root>/bpfnet/, in clsact filters on the endpoints' veths
+// and in tcx links pinned under <bpffs-root>/bpfnet/*-links/ for the host's own devices, so the
+// datapath keeps forwarding while the agent is stopped or killed; on start the agent reuses the
+// pinned maps and swaps its freshly loaded programs in place (BPF_TC_F_REPLACE on a filter,
+// bpf_link_update on a link): there is no moment without a program.
 #pragma once
 
 #include <cstdint>
@@ -43,8 +44,9 @@ struct BpfDatapathOptions {
 class BpfDatapath : public Datapath {
   public:
     // Loads the endpoint and uplink programs, reusing or creating the pinned maps under
-    // <bpffs_root>/bpfnet. `tcx` chooses bpf_link (tcx) attachment; without it programs go on a
-    // clsact qdisc.
+    // <bpffs_root>/bpfnet. `tcx` chooses bpf_link (tcx) attachment for the host's devices
+    // (uplinks, the VXLAN device, underlays); without it they get clsact filters. Endpoint veths
+    // always get a clsact filter (see open()).
     static Result<std::unique_ptr<BpfDatapath>> open(KernelDatapath& kernel,
                                                      const std::string& bpffs_root, bool tcx,
                                                      const BpfDatapathOptions& options = {});
@@ -83,7 +85,6 @@ class BpfDatapath : public Datapath {
 
     // Where maps and links are pinned (for status output and the inspection CLI).
     const std::string& pin_dir() const;
-    bool uses_tcx() const;
     std::string published_ports_path() const override;
     // Which uplinks egress leaves through in BPF, with their SNAT address and ports, for status.
     std::string egress_path() const override;

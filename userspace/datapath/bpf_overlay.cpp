@@ -38,9 +38,9 @@ Status BpfDatapath::enable_overlay(Ipv4 vtep, uint16_t vxlan_port, const std::st
             OverlayMaps(bpf_map__fd(state_->skel->maps.bpfnet_tunnel),
                         bpf_map__fd(skel->maps.bpfnet_vni), bpf_map__fd(skel->maps.bpfnet_vx_cfg));
         state_->overlay_hook = {state_->pin_dir + "/" + pin_layout::kOverlayLinks,
-                                state_->endpoint_hook.tcx, kOverlayFilterHandle};
+                                state_->uplink_hook.tcx, kOverlayFilterHandle};
         state_->underlay_hook = {state_->pin_dir + "/" + pin_layout::kUnderlayLinks,
-                                 state_->endpoint_hook.tcx, kUnderlayFilterHandle, true};
+                                 state_->uplink_hook.tcx, kUnderlayFilterHandle, true};
         std::error_code ec;
         std::filesystem::create_directories(state_->overlay_hook.links_dir, ec);
         std::filesystem::create_directories(state_->underlay_hook.links_dir, ec);

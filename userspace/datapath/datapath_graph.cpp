@@ -5,11 +5,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/pin_layout.h"
 #include "datapath/bpf_datapath.h"
 #include "datapath/child_link_datapath.h"
 #include "datapath/kernel_datapath.h"
 #include "datapath/null_datapath.h"
 #include "datapath/overlay_datapath.h"
+#include "datapath/tc_attach.h"
+#include "kernel/netlink.h"
 
 namespace bpfnet {
 
@@ -125,8 +128,30 @@ Result<bool> DatapathGraph::refresh_host() {
     return resync;
 }
 
+// An endpoint program left on a veth of ours that is no BPF endpoint (its network moved to the
+// kernel datapath, or BPF cannot be used since the last start) would act on maps that no longer
+// describe it. Costs one query per such veth, at start and reconcile only.
+Result<std::vector<std::string>> DatapathGraph::detach_stray_endpoint_programs(
+    const std::set<std::string>& bpf_endpoints) {
+    std::vector<std::string> detached;
+    const TcIngressHook endpoint_filter{"", false, pin_layout::kEndpointFilterHandle};
+    BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
+    BPFNET_ASSIGN_OR_RETURN(auto links, kernel::list_links(sock));
+    for (const auto& link : links) {
+        if (link.kind != "veth" || bpf_endpoints.count(link.name) ||
+            !kernel_typed_->owned_by_us(link.alias) ||
+            !clsact_filter_present(link.ifindex, endpoint_filter.clsact_handle))
+            continue;
+        BPFNET_TRY(detach_tc_ingress(endpoint_filter, link.name));
+        detached.push_back("endpoint program on " + link.name);
+    }
+    return detached;
+}
+
 Result<std::vector<std::string>> DatapathGraph::collect_garbage(const LiveObjects& live) {
     BPFNET_ASSIGN_OR_RETURN(auto removed, kernel_->collect_garbage(live.links));
+    BPFNET_ASSIGN_OR_RETURN(auto stray, detach_stray_endpoint_programs(live.bpf_attached));
+    removed.insert(removed.end(), stray.begin(), stray.end());
     if (bpf_typed_) {
         BPFNET_ASSIGN_OR_RETURN(auto detached, bpf_typed_->collect_garbage(live.bpf_attached));
         removed.insert(removed.end(), detached.begin(), detached.end());

@@ -91,8 +91,9 @@ class DatapathGraph {
         std::set<std::string> bpf_attached;  // host veths of endpoints on BPF networks
         std::set<uint32_t> networks;         // datapath IDs
     };
-    // Host links this agent owns that are not live, deleted; BPF attachments of other host veths
-    // detached; BPF map entries of other networks dropped. Returns what went, for the log.
+    // Host links this agent owns that are not live, deleted; endpoint programs on other veths of
+    // ours detached (with or without a BPF layer now); BPF map entries of other networks
+    // dropped. Returns what went, for the log.
     Result<std::vector<std::string>> collect_garbage(const LiveObjects& live);
 
     // For `bpfnet status`.
@@ -102,6 +103,8 @@ class DatapathGraph {
 
   private:
     DatapathGraph() = default;
+    Result<std::vector<std::string>> detach_stray_endpoint_programs(
+        const std::set<std::string>& bpf_endpoints);
 
     std::unique_ptr<Datapath> kernel_;
     KernelDatapath* kernel_typed_ = nullptr;  // set by build(): what the overlay composes with

@@ -12,6 +12,7 @@
 
 #include "core/fd.h"
 #include "core/link_info.h"
+#include "core/pin_layout.h"
 #include "core/result.h"
 #include "datapath/libbpf_log.h"
 
@@ -37,7 +38,7 @@ Status attach_tc_ingress(const TcIngressHook& hook, int prog_fd, const std::stri
         int err = bpf_tc_hook_create(&tc_hook);
         if (err && err != -EEXIST) return fail(libbpf_error("creating clsact on " + ifname, err));
         LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE,
-                    .handle = hook.clsact_handle, .priority = 1);
+                    .handle = hook.clsact_handle, .priority = pin_layout::kFilterPriority);
         if (int err2 = bpf_tc_attach(&tc_hook, &opts); err2)
             return fail(libbpf_error("attaching a program to " + ifname, err2));
         return {};
@@ -76,7 +77,8 @@ Status detach_tc_ingress(const TcIngressHook& hook, const std::string& ifname) {
         if (ifindex == 0) return {};  // gone with its device
         LIBBPF_OPTS(bpf_tc_hook, tc_hook, .ifindex = static_cast<int>(ifindex),
                     .attach_point = BPF_TC_INGRESS);
-        LIBBPF_OPTS(bpf_tc_opts, opts, .handle = hook.clsact_handle, .priority = 1);
+        LIBBPF_OPTS(bpf_tc_opts, opts, .handle = hook.clsact_handle,
+                    .priority = pin_layout::kFilterPriority);
         int err = bpf_tc_detach(&tc_hook, &opts);
         if (err && err != -ENOENT && err != -EINVAL)
             return fail(libbpf_error("detaching the program from " + ifname, err));
@@ -87,6 +89,12 @@ Status detach_tc_ingress(const TcIngressHook& hook, const std::string& ifname) {
     if (::unlink(pin.c_str()) != 0 && errno != ENOENT)
         return fail(ErrorKind::Internal, fmt::format("removing {}: {}", pin, std::strerror(errno)));
     return {};
+}
+
+bool clsact_filter_present(int ifindex, uint32_t handle) {
+    LIBBPF_OPTS(bpf_tc_hook, tc_hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+    LIBBPF_OPTS(bpf_tc_opts, query, .handle = handle, .priority = pin_layout::kFilterPriority);
+    return bpf_tc_query(&tc_hook, &query) == 0;
 }
 
 }  // namespace bpfnet

@@ -1,8 +1,8 @@
 // Attaching a TC program to a device's ingress so that it outlives the agent: as a tcx bpf_link
-// pinned at <links_dir>/<ifname> (kernel >= 6.6), or as a cls_bpf filter on a clsact qdisc (older
-// kernels), which lives with the device. Re-attaching swaps the program in place, atomically
-// (bpf_link_update, or BPF_TC_F_REPLACE), so a restarting agent never leaves a moment without a
-// program.
+// pinned at <links_dir>/<ifname> (kernel >= 6.6), or as a cls_bpf filter on a clsact qdisc, which
+// lives with the device (older kernels, and endpoint veths everywhere: see BpfDatapath::open).
+// Re-attaching swaps the program in place, atomically (bpf_link_update, or BPF_TC_F_REPLACE), so a
+// restarting agent never leaves a moment without a program.
 #pragma once
 
 #include <cstdint>
@@ -26,5 +26,7 @@ Status attach_tc_ingress(const TcIngressHook& hook, int prog_fd, const std::stri
 // Removes the pinned link (the link's only reference, so this detaches it) or, on clsact, the
 // filter if the device still exists. Detaching what is not attached is success.
 Status detach_tc_ingress(const TcIngressHook& hook, const std::string& ifname);
+// Whether the device's clsact ingress holds bpfnet's filter with this handle.
+bool clsact_filter_present(int ifindex, uint32_t handle);
 
 }  // namespace bpfnet
