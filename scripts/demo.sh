@@ -49,17 +49,24 @@ head -c 10000000 /dev/zero | bn sandbox exec demo-a -- nc -N 10.233.0.254 7000
 echo "sent 10 MB over TCP from demo-a to demo-b"
 
 echo "== proof that BPF carried it: per-endpoint counters from the pinned map (read with bpftool)"
-for link in "$WORK"/bpffs/bpfnet/links/*; do
-    [ -e "$link" ] || { echo "(no BPF links: this host runs the kernel datapath; see status below)"; break; }
-    ifname=$(basename "$link"); ifindex=$(cat "/sys/class/net/$ifname/ifindex")
-    bpftool -j map lookup pinned "$WORK/bpffs/bpfnet/bpfnet_ep_stats" \
-        key $((ifindex & 255)) $(((ifindex >> 8) & 255)) 0 0 | python3 -c '
+# The endpoint program sits on each container veth's host end as a clsact filter.
+attached=0
+for ifname in $(ip -j link show type veth | python3 -c 'import json, sys; print(" ".join(l["ifname"] for l in json.load(sys.stdin)))'); do
+    tc filter show dev "$ifname" ingress | grep -q bpfnet_from_ep || continue
+    ifindex=$(cat "/sys/class/net/$ifname/ifindex")
+    # Another agent's endpoints (not in this agent's map) are skipped.
+    stats=$(bpftool -j map lookup pinned "$WORK/bpffs/bpfnet/bpfnet_ep_stats" \
+        key $((ifindex & 255)) $(((ifindex >> 8) & 255)) $(((ifindex >> 16) & 255)) $(((ifindex >> 24) & 255)) \
+        2>/dev/null) || continue
+    attached=1
+    echo "$stats" | python3 -c '
 import json, sys
 values = json.load(sys.stdin)["formatted"]["values"]
 sent = sum(v["value"]["from_packets"] for v in values)
 received = sum(v["value"]["to_packets"] for v in values)
 print(sys.argv[1] + ": sent", sent, "packets, received", received, "via bpf_redirect_peer")' "$ifname"
 done
+[ "$attached" = 1 ] || echo "(no endpoint programs: this host runs the kernel datapath; see status below)"
 bridge=$("$BIN/bpfnet" --run-dir "$RUN" network inspect demo-net | sed -n 's/.*"Bridge": "\(.*\)".*/\1/p')
 echo "bridge $bridge forwarded $(cat /sys/class/net/"$bridge"/statistics/rx_packets) packets to the host"
 

@@ -17,6 +17,8 @@
 #include <linux/if_packet.h>
 #include <net/if.h>
 #include <sched.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,6 +32,7 @@
 #include <cstring>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,6 +44,7 @@
 #include "core/ipv4.h"
 #include "datapath/bpf_skeleton.h"
 #include "datapath/libbpf_log.h"
+#include "datapath/tc_attach.h"
 #include "maps/endpoint_maps.h"
 #include "maps/network_maps.h"
 
@@ -50,8 +54,6 @@ namespace {
 using testing::capture;
 using testing::InNetns;
 using testing::sh;
-
-constexpr int kBpfTcxIngress = 46;  // BPF_TCX_INGRESS; Debian's 6.1 UAPI headers predate tcx
 
 uint32_t be(const char* addr) {
     return Ipv4::parse(addr)->network_order();
@@ -97,12 +99,6 @@ class EndpointAttach : public ::testing::Test {
     }
 
     void TearDown() override {
-        for (int fd : link_fds_) close(fd);
-        link_fds_.clear();
-        for (auto& hook : tc_hooks_) {
-            InNetns in(host_);
-            if (in.ok()) bpf_tc_hook_destroy(&hook);
-        }
         skel_.reset();
         remove_netns();
     }
@@ -160,25 +156,33 @@ class EndpointAttach : public ::testing::Test {
             ASSERT_TRUE(ep.ok()) << ep.error().message;
         }
 
-        // Attach in the host netns (ifindexes are per netns): tcx where the kernel has it (6.6+),
-        // else a clsact qdisc.
+        // Attach in the host netns (ifindexes are per netns) as the agent does: a clsact filter,
+        // attached twice as a restarting agent re-attaches, which must swap the program in place
+        // (one filter) without a warning in the log.
         InNetns in(host_);
         ASSERT_TRUE(in.ok());
-        for (const Sandbox* sb : {&a_, &b_}) {
-            const int link =
-                bpf_link_create(prog_fd, static_cast<int>(sb->ifindex),
-                                static_cast<enum bpf_attach_type>(kBpfTcxIngress), nullptr);
-            if (link >= 0) {
-                link_fds_.push_back(link);
-                continue;
+        route_libbpf_log_to_spdlog();
+        auto warnings = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(16);
+        warnings->set_level(spdlog::level::warn);
+        spdlog::default_logger()->sinks().push_back(warnings);
+        const TcIngressHook hook{.links_dir = "", .tcx = false, .clsact_handle = 1, .first = false};
+        for (int round = 0; round < 2; ++round) {
+            for (const Sandbox* sb : {&a_, &b_}) {
+                const Status attached =
+                    attach_tc_ingress(hook, prog_fd, sb->host_if, static_cast<int>(sb->ifindex));
+                ASSERT_TRUE(attached.ok()) << attached.error().message;
+                EXPECT_TRUE(clsact_filter_present(static_cast<int>(sb->ifindex), 1));
             }
-            LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(sb->ifindex),
-                        .attach_point = BPF_TC_INGRESS);
-            const int err = bpf_tc_hook_create(&hook);
-            ASSERT_TRUE(err == 0 || err == -EEXIST) << libbpf_error_text(err);
-            tc_hooks_.push_back(hook);
-            LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd);
-            ASSERT_EQ(bpf_tc_attach(&hook, &opts), 0);
+        }
+        spdlog::default_logger()->sinks().pop_back();
+        EXPECT_EQ(warnings->last_formatted(), std::vector<std::string>{});
+        for (const Sandbox* sb : {&a_, &b_}) {
+            const std::string filters = capture("tc filter show dev " + sb->host_if + " ingress");
+            size_t programs = 0;
+            for (size_t at = 0; (at = filters.find("name bpfnet_from_ep", at)) != std::string::npos;
+                 ++at)
+                ++programs;
+            EXPECT_EQ(programs, 1u) << filters;
         }
     }
 
@@ -256,8 +260,6 @@ class EndpointAttach : public ::testing::Test {
     Sandbox a_;
     Sandbox b_;
     BpfSkeleton<endpoint> skel_;
-    std::vector<int> link_fds_;
-    std::vector<struct bpf_tc_hook> tc_hooks_;
 };
 
 TEST_F(EndpointAttach, ForwardsBetweenSandboxesAndAnswersArpOnRealVeths) {

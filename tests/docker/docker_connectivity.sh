@@ -27,7 +27,7 @@ dk exec "c1-$$" ping -c 1 -W 2 "c2-$$" >/dev/null || die "c1 cannot reach c2 by 
 dk exec "c2-$$" ping -c 1 -W 2 "c1-$$" >/dev/null || die "c2 cannot reach c1 by name"
 if [ "$E2E_DATAPATH" = bpf ]; then
     host_if=$(host_if_of_container "c2-$$" "$A")
-    [ -e "$BPFFS_DIR/bpfnet/links/$host_if" ] || die "no BPF program attached to $host_if"
+    ep_program_attached "$host_if" || die "no BPF program attached to $host_if"
     [ "$(ep_stat "$host_if" to_packets)" -gt 0 ] || die "no packet reached c2 through bpf_redirect_peer"
     [ "$(ep_stat "$host_if" from_packets)" -gt 0 ] || die "the endpoint program counted nothing from c2"
 fi

@@ -2,7 +2,7 @@
 """Checks that an agent's store, kernel objects and BPF maps agree (tests/e2e, after crashes):
 every network's bridge and every endpoint's host veth exist and nothing the agent owns exists
 besides them; the BPF maps hold exactly the store's networks, endpoints and published ports, and
-a pinned link per BPF endpoint; no namespace without its sandbox; no address given twice.
+each BPF endpoint's veth (and no other veth of the agent) carries the endpoint program; no namespace without its sandbox; no address given twice.
 Usage: consistency.py BPFNET_CLI RUN_DIR BPFFS_DIR NETNS_DIR INSTANCE DATAPATH, DATAPATH being the
 one the agent was started for (bpf or kernel): on bpf, maps that are not pinned are a disagreement
 (a check of maps that silently skips when they are missing would pass on a datapath that never
@@ -85,10 +85,18 @@ if maps_pinned:
     ep_keys = {e["key"]["interface"] for e in dump("bpfnet_ep_by_if")}
     if ep_keys != bpf_eps:
         problems.append(f"bpfnet_ep_by_if holds {sorted(ep_keys)}, the store's BPF endpoints are {sorted(bpf_eps)}")
-    pins = set(os.listdir(os.path.join(bpffs, "bpfnet", "links"))) if os.path.isdir(
+    # Endpoint programs are clsact filters on the veths' host ends (nothing pinned for them).
+    stale_pins = set(os.listdir(os.path.join(bpffs, "bpfnet", "links"))) if os.path.isdir(
         os.path.join(bpffs, "bpfnet", "links")) else set()
-    if pins != bpf_eps:
-        problems.append(f"pinned endpoint links {sorted(pins)}, BPF endpoints {sorted(bpf_eps)}")
+    if stale_pins:
+        problems.append(f"endpoint links of an earlier version still pinned: {sorted(stale_pins)}")
+    for veth in sorted(owned & set(endpoints)):
+        tc = subprocess.run(["tc", "filter", "show", "dev", veth, "ingress"], capture_output=True,
+                            text=True).stdout
+        programs = sum("bpfnet_from_ep" in line for line in tc.splitlines())
+        want = 1 if veth in bpf_eps else 0
+        if programs != want:
+            problems.append(f"{veth} carries {programs} endpoint programs, expected {want}")
     ports = {(e["key"]["host_port"], e["key"]["proto"]) for e in dump("bpfnet_pub_port")}
     want_ports = set()
     for veth, (_, net, _, published) in endpoints.items():

@@ -81,6 +81,12 @@ start_agent() {
     die "bpfnetd did not answer within 10 s"
 }
 
+# Whether the endpoint program is attached to a host interface (a clsact ingress filter).
+# Usage: ep_program_attached HOST_IFNAME
+ep_program_attached() {
+    tc filter show dev "$1" ingress 2>/dev/null | grep -q bpfnet_from_ep
+}
+
 # Sum of a per-CPU counter field of one endpoint in the pinned bpfnet_ep_stats map, read with
 # bpftool straight from bpffs (no agent involved). Usage: ep_stat HOST_IFNAME FIELD
 ep_stat() {

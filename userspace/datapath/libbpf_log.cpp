@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <vector>
 
@@ -30,8 +31,17 @@ spdlog::level::level_enum to_spdlog_level(enum libbpf_print_level level) {
     return spdlog::level::trace;
 }
 
+thread_local int expected_kernel_errors = 0;
+
+// libbpf prefixes its messages with "libbpf: ".
+bool is_kernel_extack(const char* format) {
+    return std::strstr(format, "Kernel error message") != nullptr;
+}
+
 int print_to_spdlog(enum libbpf_print_level level, const char* format, va_list args) {
-    const auto spd_level = to_spdlog_level(level);
+    const auto spd_level = expected_kernel_errors > 0 && is_kernel_extack(format)
+                               ? spdlog::level::debug
+                               : to_spdlog_level(level);
     auto* logger = spdlog::default_logger_raw();
     // Formatting the verifier's DEBUG output is not free; skip what the logger would drop anyway.
     if (!logger->should_log(spd_level)) return 0;
@@ -61,6 +71,13 @@ int print_to_spdlog(enum libbpf_print_level level, const char* format, va_list a
 }
 
 }  // namespace
+
+ExpectedKernelErrors::ExpectedKernelErrors() {
+    ++expected_kernel_errors;
+}
+ExpectedKernelErrors::~ExpectedKernelErrors() {
+    --expected_kernel_errors;
+}
 
 void route_libbpf_log_to_spdlog() {
     static std::once_flag once;

@@ -14,6 +14,18 @@ namespace bpfnet {
 // Idempotent and thread-safe; BpfSkeleton::open() calls it, so no libbpf output bypasses spdlog.
 void route_libbpf_log_to_spdlog();
 
+// While alive, libbpf's relay of the kernel's extended ack on this thread ("Kernel error message:
+// ...") goes to debug instead of warn. For netlink calls whose failure is an expected answer (is
+// there a clsact yet? is our filter there?), which the caller handles; a real failure still
+// surfaces as the caller's Error.
+class ExpectedKernelErrors {
+  public:
+    ExpectedKernelErrors();
+    ~ExpectedKernelErrors();
+    ExpectedKernelErrors(const ExpectedKernelErrors&) = delete;
+    ExpectedKernelErrors& operator=(const ExpectedKernelErrors&) = delete;
+};
+
 // Text for a libbpf/kernel error code (either sign), including libbpf's private codes
 // (LIBBPF_ERRNO__*) and the kernel-internal ENOTSUPP that bpf() leaks to user space.
 std::string libbpf_error_text(int err);

@@ -35,8 +35,13 @@ Status attach_tc_ingress(const TcIngressHook& hook, int prog_fd, const std::stri
         // clsact + cls_bpf (direct action). BPF_TC_F_REPLACE swaps the program in place, so a
         // restarted agent replaces the old program without a gap.
         LIBBPF_OPTS(bpf_tc_hook, tc_hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
-        int err = bpf_tc_hook_create(&tc_hook);
-        if (err && err != -EEXIST) return fail(libbpf_error("creating clsact on " + ifname, err));
+        {
+            // A device that already has its clsact (a restart's reconcile) answers EEXIST.
+            ExpectedKernelErrors expected;
+            int err = bpf_tc_hook_create(&tc_hook);
+            if (err && err != -EEXIST)
+                return fail(libbpf_error("creating clsact on " + ifname, err));
+        }
         LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE,
                     .handle = hook.clsact_handle, .priority = pin_layout::kFilterPriority);
         if (int err2 = bpf_tc_attach(&tc_hook, &opts); err2)
@@ -79,6 +84,7 @@ Status detach_tc_ingress(const TcIngressHook& hook, const std::string& ifname) {
                     .attach_point = BPF_TC_INGRESS);
         LIBBPF_OPTS(bpf_tc_opts, opts, .handle = hook.clsact_handle,
                     .priority = pin_layout::kFilterPriority);
+        ExpectedKernelErrors expected;  // no clsact or no filter: nothing to detach
         int err = bpf_tc_detach(&tc_hook, &opts);
         if (err && err != -ENOENT && err != -EINVAL)
             return fail(libbpf_error("detaching the program from " + ifname, err));
@@ -94,6 +100,7 @@ Status detach_tc_ingress(const TcIngressHook& hook, const std::string& ifname) {
 bool clsact_filter_present(int ifindex, uint32_t handle) {
     LIBBPF_OPTS(bpf_tc_hook, tc_hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
     LIBBPF_OPTS(bpf_tc_opts, query, .handle = handle, .priority = pin_layout::kFilterPriority);
+    ExpectedKernelErrors expected;  // "no" is an answer here
     return bpf_tc_query(&tc_hook, &query) == 0;
 }
 
