@@ -271,6 +271,17 @@ class CpuMeter:
         return {"busy_s": (end["cpu"]["busy"] - self.begin["cpu"]["busy"]) / self.ticks, "per_cpu": per_cpu}
 
 
+def wait_listening(netns, port, timeout=10.0):
+    """Polls until a TCP socket listens on `port` in `netns` (a server just started)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = sh(*in_ns(netns, "ss", "-Hltn", f"sport = :{port}"), capture=True, check=False).stdout
+        if out.strip():
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on TCP port {port} in {netns} after {timeout} s")
+
+
 def iperf3_tcp(variant, seconds):
     """TCP Gbit/s from client to server of `variant` (client netns, server netns, server ip), one
     stream, client and server pinned like the UDP tools, with the CPU seconds the machine spent."""
@@ -278,9 +289,9 @@ def iperf3_tcp(variant, seconds):
     port = str(free_port())
     srv = subprocess.Popen(in_ns(server, *pinned(RECV_CPU, "iperf3", "-s", "-1", "-p", port)),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.3)
     cpu = CpuMeter()
     try:
+        wait_listening(server, port)
         cpu.start()
         out = json.loads(sh(*in_ns(client, *pinned(SEND_CPU, "iperf3", "-c", ip, "-p", port, "-t",
                                                    str(seconds), "-J")),
@@ -350,8 +361,8 @@ def sockperf(variant, seconds):
     port = str(free_port())
     srv = subprocess.Popen(in_ns(server, "sockperf", "sr", "--tcp", "-i", ip, "-p", port),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.5)
     try:
+        wait_listening(server, port)
         text = sh(*in_ns(client, "sockperf", "pp", "--tcp", "-i", ip, "-p", port, "-t", str(seconds)),
                   capture=True, timeout=seconds + 30).stdout
     finally:
