@@ -271,7 +271,7 @@ class CpuMeter:
         return {"busy_s": (end["cpu"]["busy"] - self.begin["cpu"]["busy"]) / self.ticks, "per_cpu": per_cpu}
 
 
-def wait_listening(netns, port, timeout=10.0):
+def wait_listening(netns, port, timeout=10):
     """Polls until a TCP socket listens on `port` in `netns` (a server just started)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
