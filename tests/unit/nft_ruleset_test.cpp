@@ -81,17 +81,78 @@ std::string forward_chain(const std::string& rules) {
     return "\tchain forward {\n" + kForwardHook + rules + "\t}\n";
 }
 
-// A whole script from the ip table's content before its postrouting chain, the rules of that
-// chain and the ip6 table's content.
-std::string ruleset(const std::string& ip, const std::string& postrouting, const std::string& ip6) {
-    return kPrologue + "table ip bpfnet_t1 {\n" + ip + "\n\tchain postrouting {\n" + kNatHook +
-           postrouting + "\t}\n}\ntable ip6 bpfnet_t1 {\n" + ip6 + "}\n";
+const std::string kLoopbackGuard =
+    " ip daddr 127.0.0.0/8 counter drop comment \"bpfnet: endpoints may not reach the host's "
+    "loopback\"";
+
+// The published ports' DNAT maps with `any`/`ip` as their elements (none: no elements line), the
+// loopback guard (with its twin for routed ports' groups) and the two nat chains. They are in
+// every ruleset, published ports or not, so the first port published is a map element like the
+// others.
+std::string published_nat(bool groups = false, const std::string& any = "",
+                          const std::string& ip = "") {
+    const std::string lookups =
+        "\t\tfib daddr type local dnat ip to ip daddr . meta l4proto . th dport map "
+        "@published_ip\n"
+        "\t\tfib daddr type local dnat ip to meta l4proto . th dport map @published_any\n";
+    return "\n\tmap published_any {\n"
+           "\t\ttype inet_proto . inet_service : ipv4_addr . inet_service\n" +
+           (any.empty() ? "" : "\t\telements = { " + any + " }\n") +
+           "\t}\n"
+           "\n\tmap published_ip {\n"
+           "\t\ttype ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service\n" +
+           (ip.empty() ? "" : "\t\telements = { " + ip + " }\n") +
+           "\t}\n"
+           "\n\tchain loopback_guard {\n"
+           "\t\ttype filter hook prerouting priority raw; policy accept;\n" +
+           rule("iifname @bridges" + kLoopbackGuard) +
+           (groups ? rule("iifgroup @groups" + kLoopbackGuard) : "") +
+           "\t}\n"
+           "\n\tchain prerouting {\n"
+           "\t\ttype nat hook prerouting priority dstnat; policy accept;\n" +
+           lookups +
+           "\t}\n"
+           "\n\tchain output {\n"
+           "\t\ttype nat hook output priority -100; policy accept;\n" +
+           lookups + "\t}\n";
 }
 
-// A network's drop of traffic into the agent's other bridges (without published ports).
+// The masquerades of DNATed connections that head the postrouting chain: from the host's
+// loopback, hairpin within each (subnet, bridge) given, and from other bridges (to the bridges
+// and, with `groups`, to routed ports).
+std::string published_masquerades(const std::vector<std::pair<std::string, std::string>>& hairpins,
+                                  bool groups = false) {
+    std::string out = rule(
+        "ct status dnat ip saddr 127.0.0.0/8 counter masquerade comment \"bpfnet published "
+        "ports: from loopback\"");
+    for (const auto& [subnet, bridge] : hairpins) {
+        out += rule("ct status dnat ip saddr " + subnet + " ip daddr " + subnet +
+                    " counter masquerade comment \"bpfnet hairpin: " + bridge + "\"");
+    }
+    for (const std::string to : {"oifname @bridges", "oifgroup @groups"}) {
+        if (to == "oifgroup @groups" && !groups) continue;
+        out += rule("ct status dnat " + to +
+                    " meta iifkind \"bridge\" iifname != @all_bridges iifname != @uplinks counter "
+                    "masquerade comment \"bpfnet published ports: from other bridges\"");
+    }
+    return out;
+}
+
+// A whole script from the ip table's filter content (sets and forward chain), the rules of the
+// postrouting chain and the ip6 table's content; the published ports' part (`groups`: with the
+// routed ports' guard) goes between the first two.
+std::string ruleset(const std::string& ip, const std::string& postrouting, const std::string& ip6,
+                    bool groups = false) {
+    return kPrologue + "table ip bpfnet_t1 {\n" + ip + published_nat(groups) +
+           "\n\tchain postrouting {\n" + kNatHook + postrouting +
+           "\t}\n}\ntable ip6 bpfnet_t1 {\n" + ip6 + "}\n";
+}
+
+// A network's drop of traffic into the agent's other bridges (DNATed connections, which published
+// ports make, are exempt).
 std::string isolation_rule(const std::string& bridge) {
     return rule("iifname " + quoted(bridge) + " oifname @bridges oifname != " + quoted(bridge) +
-                " counter drop comment \"bpfnet isolation: " + bridge + "\"");
+                " ct status ! dnat counter drop comment \"bpfnet isolation: " + bridge + "\"");
 }
 
 std::string masquerade(const std::string& subnet, const std::string& bridge) {
@@ -127,158 +188,84 @@ std::string outside_rules(const std::string& bridge,
 }
 
 TEST(NftRuleset, NoNetworksStillDeclaresAllTablesAndChains) {
-    const std::string expected = kPrologue + "table ip bpfnet_t1 {\n" + filter_sets({}) +
-                                 "\tchain forward {\n" + kForwardHook +
-                                 "\t}\n"
-                                 "\n"
-                                 "\tchain postrouting {\n" +
-                                 kNatHook +
-                                 "\t}\n"
-                                 "}\n"
-                                 "table ip6 bpfnet_t1 {\n" +
-                                 filter_sets({}) + "\tchain forward {\n" + kForwardHook +
-                                 "\t}\n"
-                                 "}\n";
+    const std::string tables = filter_sets({}) + forward_chain("");
     EXPECT_EQ(render_ruleset(FirewallSpec{.table = "bpfnet_t1", .networks = {}, .ports = {}}),
-              expected);
+              ruleset(tables, published_masquerades({}), tables));
 }
 
 TEST(NftRuleset, DefaultNetworkIsIsolatedAndMasqueraded) {
-    const std::string isolation =
-        "\t\tiifname \"bn-aaa\" oifname @bridges oifname != \"bn-aaa\" counter drop comment "
-        "\"bpfnet isolation: bn-aaa\"\n";
-    const std::string expected =
-        kPrologue + "table ip bpfnet_t1 {\n" + filter_sets({"bn-aaa"}) + "\tchain forward {\n" +
-        kForwardHook + isolation + outside_rules("bn-aaa") + kAcceptMarks +
-        "\t}\n"
-        "\n"
-        "\tchain postrouting {\n" +
-        kNatHook +
-        "\t\tip saddr 172.18.0.0/16 oifname != \"bn-aaa\" counter masquerade "
-        "comment \"bpfnet masquerade: bn-aaa\"\n"
-        "\t}\n"
-        "}\n"
-        "table ip6 bpfnet_t1 {\n" +
-        filter_sets({"bn-aaa"}) + "\tchain forward {\n" + kForwardHook + isolation +
-        outside_rules("bn-aaa") + kAcceptMarks +
-        "\t}\n"
-        "}\n";
+    const std::string tables =
+        filter_sets({"bn-aaa"}) +
+        forward_chain(isolation_rule("bn-aaa") + outside_rules("bn-aaa") + kAcceptMarks);
     FirewallSpec spec{
         .table = "bpfnet_t1", .networks = {network("bn-aaa", "172.18.0.0/16")}, .ports = {}};
-    EXPECT_EQ(render_ruleset(spec), expected);
+    EXPECT_EQ(render_ruleset(spec), ruleset(tables,
+                                            published_masquerades({{"172.18.0.0/16", "bn-aaa"}}) +
+                                                masquerade("172.18.0.0/16", "bn-aaa"),
+                                            tables));
 }
 
 TEST(NftRuleset, IccFalseDropsTrafficBetweenPortsOfTheBridge) {
-    const std::string filter =
-        "\t\tiifname \"bn-aaa\" oifname @bridges oifname != \"bn-aaa\" counter drop comment "
-        "\"bpfnet isolation: bn-aaa\"\n" +
-        outside_rules("bn-aaa") +
-        "\t\tiifname \"bn-aaa\" oifname \"bn-aaa\" counter drop comment "
-        "\"bpfnet icc=false: bn-aaa\"\n";
-    const std::string expected =
-        kPrologue + "table ip bpfnet_t1 {\n" + filter_sets({"bn-aaa"}) + "\tchain forward {\n" +
-        kForwardHook + filter + kAcceptMarks +
-        "\t}\n"
-        "\n"
-        "\tchain postrouting {\n" +
-        kNatHook +
-        "\t\tip saddr 10.10.0.0/24 oifname != \"bn-aaa\" counter masquerade "
-        "comment \"bpfnet masquerade: bn-aaa\"\n"
-        "\t}\n"
-        "}\n"
-        "table ip6 bpfnet_t1 {\n" +
-        filter_sets({"bn-aaa"}) + "\tchain forward {\n" + kForwardHook + filter + kAcceptMarks +
-        "\t}\n"
-        "}\n";
+    const std::string tables =
+        filter_sets({"bn-aaa"}) +
+        forward_chain(isolation_rule("bn-aaa") + outside_rules("bn-aaa") +
+                      rule("iifname \"bn-aaa\" oifname \"bn-aaa\" counter drop comment "
+                           "\"bpfnet icc=false: bn-aaa\"") +
+                      kAcceptMarks);
     auto net = network("bn-aaa", "10.10.0.0/24");
     net.icc = false;
     EXPECT_EQ(render_ruleset(FirewallSpec{.table = "bpfnet_t1", .networks = {net}, .ports = {}}),
-              expected);
+              ruleset(tables,
+                      published_masquerades({{"10.10.0.0/24", "bn-aaa"}}) +
+                          masquerade("10.10.0.0/24", "bn-aaa"),
+                      tables));
 }
 
-TEST(NftRuleset, MasqueradeFalseLeavesNatChainEmpty) {
-    const std::string isolation =
-        "\t\tiifname \"br0\" oifname @bridges oifname != \"br0\" counter drop comment "
-        "\"bpfnet isolation: br0\"\n";
-    const std::string expected = kPrologue + "table ip bpfnet_t1 {\n" + filter_sets({"br0"}) +
-                                 "\tchain forward {\n" + kForwardHook + isolation +
-                                 outside_rules("br0") + kAcceptMarks +
-                                 "\t}\n"
-                                 "\n"
-                                 "\tchain postrouting {\n" +
-                                 kNatHook +
-                                 "\t}\n"
-                                 "}\n"
-                                 "table ip6 bpfnet_t1 {\n" +
-                                 filter_sets({"br0"}) + "\tchain forward {\n" + kForwardHook +
-                                 isolation + outside_rules("br0") + kAcceptMarks +
-                                 "\t}\n"
-                                 "}\n";
+// Only the masquerades of DNATed connections (which published ports need whatever the network's
+// own masquerade) are left in the nat chain.
+TEST(NftRuleset, MasqueradeFalseLeavesOnlyPublishedPortsInTheNatChain) {
+    const std::string tables =
+        filter_sets({"br0"}) +
+        forward_chain(isolation_rule("br0") + outside_rules("br0") + kAcceptMarks);
     auto net = network("br0", "192.168.5.0/24");
     net.masquerade = false;
     EXPECT_EQ(render_ruleset(FirewallSpec{.table = "bpfnet_t1", .networks = {net}, .ports = {}}),
-              expected);
+              ruleset(tables, published_masquerades({{"192.168.5.0/24", "br0"}}), tables));
 }
 
 TEST(NftRuleset, InternalNetworkDropsEverythingCrossingTheBridgeAndIsNotMasqueraded) {
     // The isolation rule is subsumed by the two internal rules and left out, as are the drops of
     // traffic to and from other bridges and of direct routing; masquerade=true is ignored because
-    // nothing may leave an internal network.
-    const std::string filter =
-        "\t\tiifname \"bn-int\" oifname != \"bn-int\" counter drop comment "
-        "\"bpfnet internal, outbound: bn-int\"\n"
-        "\t\toifname \"bn-int\" iifname != \"bn-int\" counter drop comment "
-        "\"bpfnet internal, inbound: bn-int\"\n";
-    const std::string expected = kPrologue + "table ip bpfnet_t1 {\n" + filter_sets({"bn-int"}) +
-                                 "\tchain forward {\n" + kForwardHook + filter + kAcceptMarks +
-                                 "\t}\n"
-                                 "\n"
-                                 "\tchain postrouting {\n" +
-                                 kNatHook +
-                                 "\t}\n"
-                                 "}\n"
-                                 "table ip6 bpfnet_t1 {\n" +
-                                 filter_sets({"bn-int"}) + "\tchain forward {\n" + kForwardHook +
-                                 filter + kAcceptMarks +
-                                 "\t}\n"
-                                 "}\n";
+    // nothing may leave an internal network (nor come in through a published port: no hairpin).
+    const std::string tables =
+        filter_sets({"bn-int"}) + forward_chain(rule("iifname \"bn-int\" oifname != \"bn-int\" "
+                                                     "counter drop comment \"bpfnet internal, "
+                                                     "outbound: bn-int\"") +
+                                                rule("oifname \"bn-int\" iifname != \"bn-int\" "
+                                                     "counter drop comment \"bpfnet internal, "
+                                                     "inbound: bn-int\"") +
+                                                kAcceptMarks);
     auto net = network("bn-int", "10.20.0.0/24");
     net.internal = true;
     EXPECT_EQ(render_ruleset(FirewallSpec{.table = "bpfnet_t1", .networks = {net}, .ports = {}}),
-              expected);
+              ruleset(tables, published_masquerades({}), tables));
 }
 
 TEST(NftRuleset, TwoNetworksAreIsolatedFromEachOther) {
-    const std::string filter =
-        "\t\tiifname \"bn-one\" oifname @bridges oifname != \"bn-one\" counter drop comment "
-        "\"bpfnet isolation: bn-one\"\n" +
-        outside_rules("bn-one") +
-        "\t\tiifname \"bn-two\" oifname @bridges oifname != \"bn-two\" counter drop comment "
-        "\"bpfnet isolation: bn-two\"\n" +
-        outside_rules("bn-two");
-    const std::string expected =
-        kPrologue + "table ip bpfnet_t1 {\n" + filter_sets({"bn-one", "bn-two"}) +
-        "\tchain forward {\n" + kForwardHook + filter + kAcceptMarks +
-        "\t}\n"
-        "\n"
-        "\tchain postrouting {\n" +
-        kNatHook +
-        "\t\tip saddr 10.1.0.0/16 oifname != \"bn-one\" counter masquerade "
-        "comment \"bpfnet masquerade: bn-one\"\n"
-        "\t\tip saddr 10.2.0.0/24 oifname != \"bn-two\" counter masquerade "
-        "comment \"bpfnet masquerade: bn-two\"\n"
-        "\t}\n"
-        "}\n"
-        "table ip6 bpfnet_t1 {\n" +
-        filter_sets({"bn-one", "bn-two"}) + "\tchain forward {\n" + kForwardHook + filter +
-        kAcceptMarks +
-        "\t}\n"
-        "}\n";
+    const std::string tables =
+        filter_sets({"bn-one", "bn-two"}) +
+        forward_chain(isolation_rule("bn-one") + outside_rules("bn-one") +
+                      isolation_rule("bn-two") + outside_rules("bn-two") + kAcceptMarks);
     FirewallSpec spec{
         .table = "bpfnet_t1",
         .networks = {network("bn-one", "10.1.0.0/16"), network("bn-two", "10.2.0.0/24")},
         .ports = {}};
-    EXPECT_EQ(render_ruleset(spec), expected);
+    EXPECT_EQ(
+        render_ruleset(spec),
+        ruleset(tables,
+                published_masquerades({{"10.1.0.0/16", "bn-one"}, {"10.2.0.0/24", "bn-two"}}) +
+                    masquerade("10.1.0.0/16", "bn-one") + masquerade("10.2.0.0/24", "bn-two"),
+                tables));
 }
 
 TEST(NftRuleset, TeardownDeletesAllTablesWhetherOrNotTheyExist) {
@@ -309,7 +296,8 @@ TEST(NftRuleset, DuplicateBridgeAppearsOnceInTheSet) {
 TEST(NftRuleset, TrailingAsteriskIsEscapedSoItIsNotAWildcard) {
     FirewallSpec spec{.table = "t", .networks = {network("br*", "10.3.0.0/24")}, .ports = {}};
     auto text = render_ruleset(spec);
-    EXPECT_NE(text.find("iifname \"br\\*\" oifname @bridges oifname != \"br\\*\" counter drop"),
+    EXPECT_NE(text.find("iifname \"br\\*\" oifname @bridges oifname != \"br\\*\" ct status ! dnat "
+                        "counter drop"),
               std::string::npos)
         << text;
     EXPECT_EQ(text.find("\"br*\""), std::string::npos) << text;
@@ -378,32 +366,8 @@ TEST(NftRuleset, PublishedPortsBecomeDnatMapsWithHairpinAndLoopbackHandling) {
                                              .endpoint_ip = *Ipv4::parse("10.5.0.3"),
                                              .endpoint_port = 53}}};
     const std::string out = render_ruleset(spec);
-    const std::string nat =
-        "\n\tmap published_any {\n"
-        "\t\ttype inet_proto . inet_service : ipv4_addr . inet_service\n"
-        "\t\telements = { tcp . 8080 : 10.5.0.2 . 80 }\n"
-        "\t}\n"
-        "\n\tmap published_ip {\n"
-        "\t\ttype ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service\n"
-        "\t\telements = { 127.0.0.1 . udp . 5353 : 10.5.0.3 . 53 }\n"
-        "\t}\n"
-        "\n\tchain loopback_guard {\n"
-        "\t\ttype filter hook prerouting priority raw; policy accept;\n"
-        "\t\tiifname @bridges ip daddr 127.0.0.0/8 counter drop comment \"bpfnet: endpoints may "
-        "not reach the host's loopback\"\n"
-        "\t}\n"
-        "\n\tchain prerouting {\n"
-        "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
-        "\t\tfib daddr type local dnat ip to ip daddr . meta l4proto . th dport map "
-        "@published_ip\n"
-        "\t\tfib daddr type local dnat ip to meta l4proto . th dport map @published_any\n"
-        "\t}\n"
-        "\n\tchain output {\n"
-        "\t\ttype nat hook output priority -100; policy accept;\n"
-        "\t\tfib daddr type local dnat ip to ip daddr . meta l4proto . th dport map "
-        "@published_ip\n"
-        "\t\tfib daddr type local dnat ip to meta l4proto . th dport map @published_any\n"
-        "\t}\n";
+    const std::string nat = published_nat(false, "tcp . 8080 : 10.5.0.2 . 80",
+                                          "127.0.0.1 . udp . 5353 : 10.5.0.3 . 53");
     EXPECT_NE(out.find(nat), std::string::npos) << out;
     EXPECT_NE(out.find("\t\tct status dnat ip saddr 127.0.0.0/8 counter masquerade"),
               std::string::npos)
@@ -536,7 +500,10 @@ TEST(NftRuleset, NatWithTrustedInterfacesLetsDirectRoutingInFromThemOnly) {
     auto net = network("bn-aaa", "172.18.0.0/16");
     net.trusted = {"eth1", "vx.1"};
     EXPECT_EQ(render_ruleset(FirewallSpec{.table = "bpfnet_t1", .networks = {net}, .ports = {}}),
-              ruleset(tables, masquerade("172.18.0.0/16", "bn-aaa"), tables));
+              ruleset(tables,
+                      published_masquerades({{"172.18.0.0/16", "bn-aaa"}}) +
+                          masquerade("172.18.0.0/16", "bn-aaa"),
+                      tables));
 }
 
 // nat-unprotected: no direct-routing drop, and whatever reaches the network is marked; still
@@ -548,7 +515,10 @@ TEST(NftRuleset, NatUnprotectedLetsDirectRoutingInAndMarksIt) {
     auto net = network("bn-aaa", "172.18.0.0/16");
     net.gateway_mode = GatewayMode::NatUnprotected;
     EXPECT_EQ(render_ruleset(FirewallSpec{.table = "bpfnet_t1", .networks = {net}, .ports = {}}),
-              ruleset(tables, masquerade("172.18.0.0/16", "bn-aaa"), tables));
+              ruleset(tables,
+                      published_masquerades({{"172.18.0.0/16", "bn-aaa"}}) +
+                          masquerade("172.18.0.0/16", "bn-aaa"),
+                      tables));
 }
 
 // routed: from outside only ICMP and the published container ports (the IPv4 set routed_open,
@@ -585,7 +555,8 @@ TEST(NftRuleset, RoutedNetworkOpensOnlyIcmpAndItsPublishedPortsAndIsNotMasquerad
                                        FirewallOpenPort{.proto = IpProto::Udp,
                                                         .endpoint_ip = *Ipv4::parse("10.30.0.3"),
                                                         .endpoint_port = 53}}};
-    EXPECT_EQ(render_ruleset(spec), ruleset(ip, "", ip6));
+    EXPECT_EQ(render_ruleset(spec),
+              ruleset(ip, published_masquerades({{"10.30.0.0/24", "bn-r"}}), ip6));
 }
 
 // An uplink that is a bridge (the host's NIC enslaved to br0) carries the way out: it is in the
@@ -598,7 +569,10 @@ TEST(NftRuleset, UplinksAreDeclaredSoAnUplinkBridgeIsNotAnotherNetwork) {
                       .networks = {network("bn-aaa", "172.18.0.0/16")},
                       .ports = {},
                       .uplinks = {"br0"}};
-    EXPECT_EQ(render_ruleset(spec), ruleset(tables, masquerade("172.18.0.0/16", "bn-aaa"), tables));
+    EXPECT_EQ(render_ruleset(spec), ruleset(tables,
+                                            published_masquerades({{"172.18.0.0/16", "bn-aaa"}}) +
+                                                masquerade("172.18.0.0/16", "bn-aaa"),
+                                            tables));
 }
 
 // A network's routed ports (interface group 7) belong to it as its bridge does: every new rule
@@ -611,14 +585,14 @@ TEST(NftRuleset, RoutedPortGroupGetsTwinsOfTheOtherBridgeDirectRoutingAndMarkRul
         "\t}\n"
         "\n";
     const std::string filter =
-        "\t\tiifname \"bn-g\" oifname @bridges oifname != \"bn-g\" counter drop comment "
-        "\"bpfnet isolation: bn-g\"\n"
-        "\t\tiifname \"bn-g\" oifgroup @groups oifgroup != 7 counter drop comment "
-        "\"bpfnet isolation: bn-g\"\n"
-        "\t\tiifgroup 7 oifname @bridges oifname != \"bn-g\" counter drop comment "
-        "\"bpfnet isolation: bn-g\"\n"
-        "\t\tiifgroup 7 oifgroup @groups oifgroup != 7 counter drop comment "
-        "\"bpfnet isolation: bn-g\"\n"
+        "\t\tiifname \"bn-g\" oifname @bridges oifname != \"bn-g\" ct status ! dnat counter drop "
+        "comment \"bpfnet isolation: bn-g\"\n"
+        "\t\tiifname \"bn-g\" oifgroup @groups oifgroup != 7 ct status ! dnat counter drop "
+        "comment \"bpfnet isolation: bn-g\"\n"
+        "\t\tiifgroup 7 oifname @bridges oifname != \"bn-g\" ct status ! dnat counter drop "
+        "comment \"bpfnet isolation: bn-g\"\n"
+        "\t\tiifgroup 7 oifgroup @groups oifgroup != 7 ct status ! dnat counter drop "
+        "comment \"bpfnet isolation: bn-g\"\n"
         "\t\tiifname \"bn-g\" meta oifkind \"bridge\" oifname != @all_bridges oifname != @uplinks "
         "ct status ! dnat counter drop comment \"bpfnet isolation from other bridges, outbound: "
         "bn-g\"\n"
@@ -651,23 +625,16 @@ TEST(NftRuleset, RoutedPortGroupGetsTwinsOfTheOtherBridgeDirectRoutingAndMarkRul
         rule("iifgroup @groups oifname @uplinks" + kMark) +
         rule("iifname { \"eth1\" } oifname \"bn-g\"" + kMark) +
         rule("iifname { \"eth1\" } oifgroup 7" + kMark);
-    const std::string loopback_guard =
-        "\n\tchain loopback_guard {\n"
-        "\t\ttype filter hook prerouting priority raw; policy accept;\n"
-        "\t\tiifname @bridges ip daddr 127.0.0.0/8 counter drop comment \"bpfnet: endpoints may "
-        "not reach the host's loopback\"\n"
-        "\t\tiifgroup @groups ip daddr 127.0.0.0/8 counter drop comment \"bpfnet: endpoints may "
-        "not reach the host's loopback\"\n"
-        "\t}\n";
     const std::string tables = filter_sets({"bn-g"}) + groups + forward_chain(filter);
     auto net = network("bn-g", "10.9.0.0/24");
     net.group = 7;
     net.trusted = {"eth1"};
     EXPECT_EQ(render_ruleset(FirewallSpec{.table = "bpfnet_t1", .networks = {net}, .ports = {}}),
-              ruleset(tables + loopback_guard,
-                      rule("ip saddr 10.9.0.0/24 oifname != \"bn-g\" oifgroup != 7 counter "
-                           "masquerade comment \"bpfnet masquerade: bn-g\""),
-                      tables));
+              ruleset(tables,
+                      published_masquerades({{"10.9.0.0/24", "bn-g"}}, true) +
+                          rule("ip saddr 10.9.0.0/24 oifname != \"bn-g\" oifgroup != 7 counter "
+                               "masquerade comment \"bpfnet masquerade: bn-g\""),
+                      tables, true));
 }
 
 TEST(NftRuleset, LoggedDropsCarryTheReasonForTheMonitor) {

@@ -410,8 +410,8 @@ Status KernelDatapath::unpublish_ports(const std::vector<PublishedPort>& ports) 
     return change_ports(ports, false);
 }
 
-// Element edits when the ruleset keeps its shape (its DNAT maps exist before and after, and so
-// does the routed ports' set); otherwise the whole ruleset again, from what was applied plus the
+// Element edits when the ruleset keeps its shape (the routed ports' set exists before and after);
+// otherwise the whole ruleset again, from what was applied plus the
 // change, so no store or host survey is read either way.
 Status KernelDatapath::change_ports(const std::vector<PublishedPort>& ports, bool add) {
     if (!applied_) return fail(ErrorKind::Internal, "no firewall applied yet");
@@ -443,8 +443,9 @@ Status KernelDatapath::change_ports(const std::vector<PublishedPort>& ports, boo
         }
         change.routed_ports = std::move(gone);
     }
-    const bool same_shape = next.ports.empty() == applied_->ports.empty() &&
-                            next.routed_ports.empty() == applied_->routed_ports.empty();
+    // The published-port maps are always in the ruleset; the routed_open set (and the rules that
+    // name it) only while some routed port is open.
+    const bool same_shape = next.routed_ports.empty() == applied_->routed_ports.empty();
     const std::string script =
         same_shape ? render_port_elements(nft_table_, change) : render_ruleset(next);
     // An nft transaction is atomic: when it fails, the tables are still what applied_ says.

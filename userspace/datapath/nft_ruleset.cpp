@@ -301,8 +301,8 @@ void render_filter(std::string& out, const FirewallSpec& spec, bool ipv4) {
             // rules, so both directions between two networks are covered (replies included).
             // Published ports are reachable from every network, as with Docker (whose proxy
             // connects from the host): DNATed connections are exempt from isolation.
-            const std::string verdict = std::string(spec.ports.empty() ? "" : " ct status ! dnat") +
-                                        " counter drop comment " + comment("isolation", n.bridge);
+            const std::string verdict =
+                " ct status ! dnat counter drop comment " + comment("isolation", n.bridge);
             append_rule(out, "iifname " + br + " oifname @bridges oifname != " + br + verdict);
             if (n.group) {
                 append_rule(out, "iifname " + br + " oifgroup @groups" + not_own_out + verdict);
@@ -375,6 +375,35 @@ void render_published_ports(std::string& out, const FirewallSpec& spec) {
         append_rule(out,
                     "fib daddr type local dnat ip to meta l4proto . th dport map @published_any");
         out += "\t}\n";
+    }
+}
+
+// Source NAT for DNATed connections whose answers would otherwise not come back through the host.
+void render_published_masquerades(std::string& out, const FirewallSpec& spec) {
+    // Connections from the host's loopback (curl 127.0.0.1:8080) leave through a bridge
+    // with a 127/8 source the endpoint cannot answer: give them the bridge's address.
+    append_rule(out, "ct status dnat ip saddr 127.0.0.0/8 counter masquerade comment " +
+                         quote_comment("bpfnet published ports: from loopback"));
+    for (const auto& n : spec.networks) {
+        if (n.internal || n.overlay) continue;
+        // Hairpin: an endpoint reaching a published port of its own network through a host
+        // address would get the answer straight from the peer's address; masquerading makes
+        // the answer come back through the host, where conntrack reverses the DNAT.
+        const std::string subnet = n.subnet.masked().str();
+        append_rule(out, "ct status dnat ip saddr " + subnet + " ip daddr " + subnet +
+                             " counter masquerade comment " + comment("hairpin", n.bridge));
+    }
+    // From another container network (a bridge that does not masquerade its own traffic):
+    // the answer would go to that network's subnet, which endpoints may not reach (the BPF
+    // endpoint program drops it before the host could reverse the DNAT). With the host's
+    // address as source, the answer comes back through the host, as docker-proxy's would.
+    std::vector<std::string> to_ours{"oifname @bridges"};
+    if (has_routed_ports(spec)) to_ours.emplace_back("oifgroup @groups");
+    for (const auto& to : to_ours) {
+        append_rule(out, "ct status dnat " + to +
+                             " meta iifkind \"bridge\" iifname != @all_bridges iifname != "
+                             "@uplinks counter masquerade comment " +
+                             quote_comment("bpfnet published ports: from other bridges"));
     }
 }
 
@@ -454,39 +483,13 @@ std::string render_ruleset(const FirewallSpec& spec) {
 
     out += "table ip " + spec.table + " {\n";
     render_filter(out, spec, true);
-    if (!spec.ports.empty())
-        render_published_ports(out, spec);
-    else if (has_routed_ports(spec))
-        render_loopback_guard(out, spec);
+    // The published-port maps, chains and masquerades are there even with no port published, so
+    // that publishing the first port (or unpublishing the last) changes map elements only, as any
+    // other port does, instead of replacing the ruleset.
+    render_published_ports(out, spec);
     out += "\n\tchain postrouting {\n";
     out += "\t\ttype nat hook postrouting priority srcnat; policy accept;\n";
-    if (!spec.ports.empty()) {
-        // Connections from the host's loopback (curl 127.0.0.1:8080) leave through a bridge
-        // with a 127/8 source the endpoint cannot answer: give them the bridge's address.
-        append_rule(out, "ct status dnat ip saddr 127.0.0.0/8 counter masquerade comment " +
-                             quote_comment("bpfnet published ports: from loopback"));
-        for (const auto& n : spec.networks) {
-            if (n.internal || n.overlay) continue;
-            // Hairpin: an endpoint reaching a published port of its own network through a host
-            // address would get the answer straight from the peer's address; masquerading makes
-            // the answer come back through the host, where conntrack reverses the DNAT.
-            const std::string subnet = n.subnet.masked().str();
-            append_rule(out, "ct status dnat ip saddr " + subnet + " ip daddr " + subnet +
-                                 " counter masquerade comment " + comment("hairpin", n.bridge));
-        }
-        // From another container network (a bridge that does not masquerade its own traffic):
-        // the answer would go to that network's subnet, which endpoints may not reach (the BPF
-        // endpoint program drops it before the host could reverse the DNAT). With the host's
-        // address as source, the answer comes back through the host, as docker-proxy's would.
-        std::vector<std::string> to_ours{"oifname @bridges"};
-        if (has_routed_ports(spec)) to_ours.emplace_back("oifgroup @groups");
-        for (const auto& to : to_ours) {
-            append_rule(out, "ct status dnat " + to +
-                                 " meta iifkind \"bridge\" iifname != @all_bridges iifname != "
-                                 "@uplinks counter masquerade comment " +
-                                 quote_comment("bpfnet published ports: from other bridges"));
-        }
-    }
+    render_published_masquerades(out, spec);
     for (const auto& n : spec.networks) {
         if (!n.masquerade || n.internal || n.overlay || n.gateway_mode == GatewayMode::Routed)
             continue;
