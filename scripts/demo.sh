@@ -49,7 +49,7 @@ head -c 10000000 /dev/zero | bn sandbox exec demo-a -- nc -N 10.233.0.254 7000
 echo "sent 10 MB over TCP from demo-a to demo-b"
 
 echo "== proof that BPF carried it: per-endpoint counters from the pinned map (read with bpftool)"
-# The endpoint program sits on each container veth's host end as a clsact filter.
+# The endpoint program sits on each container veth's host end as a cls_bpf filter on its ingress qdisc.
 attached=0
 for ifname in $(ip -j link show type veth | python3 -c 'import json, sys; print(" ".join(l["ifname"] for l in json.load(sys.stdin)))'); do
     tc filter show dev "$ifname" ingress | grep -q bpfnet_from_ep || continue

@@ -156,16 +156,18 @@ class EndpointAttach : public ::testing::Test {
             ASSERT_TRUE(ep.ok()) << ep.error().message;
         }
 
-        // Attach in the host netns (ifindexes are per netns) as the agent does: a clsact filter,
-        // attached twice as a restarting agent re-attaches, which must swap the program in place
-        // (one filter) without a warning in the log.
+        // Attach in the host netns (ifindexes are per netns) as the agent does: a filter on the
+        // ingress qdisc, attached twice as a restarting agent re-attaches, which must swap the
+        // program in place (one filter) without a warning in the log. b's veth has the clsact
+        // an earlier version made: the filter goes on it.
         InNetns in(host_);
         ASSERT_TRUE(in.ok());
+        ASSERT_EQ(std::system(("tc qdisc add dev " + b_.host_if + " clsact").c_str()), 0);
         route_libbpf_log_to_spdlog();
         auto warnings = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(16);
         warnings->set_level(spdlog::level::warn);
         spdlog::default_logger()->sinks().push_back(warnings);
-        const TcIngressHook hook{.links_dir = "", .tcx = false, .clsact_handle = 1, .first = false};
+        const TcIngressHook hook = endpoint_veth_hook();
         for (int round = 0; round < 2; ++round) {
             for (const Sandbox* sb : {&a_, &b_}) {
                 const Status attached =
@@ -183,6 +185,10 @@ class EndpointAttach : public ::testing::Test {
                  ++at)
                 ++programs;
             EXPECT_EQ(programs, 1u) << filters;
+            const std::string qdiscs = capture("tc qdisc show dev " + sb->host_if);
+            EXPECT_NE(qdiscs.find(sb == &a_ ? "qdisc ingress ffff:" : "qdisc clsact ffff:"),
+                      std::string::npos)
+                << qdiscs;
         }
     }
 

@@ -85,7 +85,7 @@ if maps_pinned:
     ep_keys = {e["key"]["interface"] for e in dump("bpfnet_ep_by_if")}
     if ep_keys != bpf_eps:
         problems.append(f"bpfnet_ep_by_if holds {sorted(ep_keys)}, the store's BPF endpoints are {sorted(bpf_eps)}")
-    # Endpoint programs are clsact filters on the veths' host ends (nothing pinned for them).
+    # Endpoint programs are cls_bpf filters on the veths' host ends (nothing pinned for them).
     stale_pins = set(os.listdir(os.path.join(bpffs, "bpfnet", "links"))) if os.path.isdir(
         os.path.join(bpffs, "bpfnet", "links")) else set()
     if stale_pins:

@@ -18,9 +18,12 @@ bn network connect "$NET" "sba-$$"
 bn network connect "$NET" "sbb-$$"
 bn network connect "other-$$" "sbc-$$"
 IFA=$(host_if_of "sba-$$" "$NET"); IFB=$(host_if_of "sbb-$$" "$NET")
-# The endpoint program is a clsact filter on the host end (not a tcx link: attaching one waits
+# The endpoint program is a cls_bpf filter on the host end (not a tcx link: attaching one waits
 # for an RCU grace period under RTNL on every connect).
 tc filter show dev "$IFA" ingress | grep >/dev/null "bpfnet_from_ep" || die "no endpoint program on $IFA: $(tc filter show dev "$IFA" ingress)"
+# On the ingress qdisc, not clsact: one tc block per veth, not two (each bound block is searched
+# for in a host-wide list on every later bind).
+tc qdisc show dev "$IFA" | grep >/dev/null "^qdisc ingress ffff:" || die "endpoint veth $IFA has no ingress qdisc: $(tc qdisc show dev "$IFA")"
 [ -z "$(ls "$BPFFS_DIR/bpfnet/links" 2>/dev/null)" ] || die "tcx links pinned for endpoints: $(ls "$BPFFS_DIR/bpfnet/links")"
 
 br_rx_before=$(cat "/sys/class/net/$BR/statistics/rx_packets")

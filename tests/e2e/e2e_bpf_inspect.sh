@@ -167,7 +167,7 @@ ep_progs = [p for p in progs if p["interface"] == a_if]
 assert ep_progs, ("no program on", a_if, progs)
 p = ep_progs[0]
 same_fields("prog-list", p)
-assert p["role"] == "endpoint" and p["hook"] == "tc ingress" and p["mechanism"] in ("tcx", "clsact"), p
+assert p["role"] == "endpoint" and p["hook"] == "tc ingress" and p["mechanism"] in ("tcx", "cls_bpf"), p
 assert p["name"] == "bpfnet_from_ep" and len(p["tag"]) == 16 and p["instructions"] > 0, p
 assert p["run_count"] > 0 and p["avg_ns"] > 0, ("no runs sampled while a pinged b", p)
 assert p["network"].startswith("bn-"), p  # the agent is down: the bridge names the network

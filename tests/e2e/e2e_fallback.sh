@@ -23,17 +23,17 @@ in_sb "sba-$$" ping -c 2 -W 2 10.217.0.3 >/dev/null || die "traffic broken after
 assert_datapath_is "auto-$$" bpf
 stop_agent
 
-# Without tcx (kernels before 6.6) the host's devices get clsact filters too (endpoint veths always
+# Without tcx (kernels before 6.6) the host's devices get cls_bpf filters too (endpoint veths always
 # do); the endpoint program is swapped in place on restart.
 start_agent --probe-disable tcx
 bn network inspect "auto-$$" | grep >/dev/null '"Datapath": "bpf"' || die "no BPF datapath without tcx"
 IFA=$(host_if_of "sba-$$" "auto-$$")
-tc filter show dev "$IFA" ingress | grep >/dev/null "bpfnet_from_ep" || die "no clsact filter on $IFA: $(tc filter show dev "$IFA" ingress)"
-in_sb "sba-$$" ping -c 2 -W 2 10.217.0.3 >/dev/null || die "traffic broken on the clsact attachment"
-assert_datapath_is "auto-$$" bpf  # through the clsact filter
+tc filter show dev "$IFA" ingress | grep >/dev/null "bpfnet_from_ep" || die "no cls_bpf filter on $IFA: $(tc filter show dev "$IFA" ingress)"
+in_sb "sba-$$" ping -c 2 -W 2 10.217.0.3 >/dev/null || die "traffic broken on the cls_bpf attachment"
+assert_datapath_is "auto-$$" bpf  # through the cls_bpf filter
 stop_agent
 start_agent --probe-disable tcx
-in_sb "sba-$$" ping -c 2 -W 2 10.217.0.3 >/dev/null || die "traffic broken after restart on clsact"
+in_sb "sba-$$" ping -c 2 -W 2 10.217.0.3 >/dev/null || die "traffic broken after restart on cls_bpf"
 filters=$(tc filter show dev "$IFA" ingress | grep -c "bpfnet_from_ep" || true)
 [ "$filters" = 1 ] || die "$filters endpoint programs on $IFA after a restart: $(tc filter show dev "$IFA" ingress)"
 # BPF unusable since: the network goes back to the kernel datapath and no endpoint program stays

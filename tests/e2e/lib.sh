@@ -81,7 +81,7 @@ start_agent() {
     die "bpfnetd did not answer within 10 s"
 }
 
-# Whether the endpoint program is attached to a host interface (a clsact ingress filter).
+# Whether the endpoint program is attached to a host interface (a cls_bpf filter on its ingress qdisc).
 # Usage: ep_program_attached HOST_IFNAME
 ep_program_attached() {
     tc filter show dev "$1" ingress 2>/dev/null | grep -q bpfnet_from_ep

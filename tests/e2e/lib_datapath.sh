@@ -95,7 +95,7 @@ if want == "bpf":
             if (p["prog_id"], p["link_id"]) not in zip(*on_hook):
                 sys.exit(f"{i}: the kernel's tcx ingress hook holds (programs, links) {on_hook}, "
                          f"not program {p['prog_id']} through link {p['link_id']}")
-        else:  # a clsact filter (kernels without tcx)
+        else:  # a cls_bpf filter (endpoint veths; host devices without tcx)
             tc = json.loads(run("bpftool", "-j", "net", "show", "dev", i).stdout)
             if p["prog_id"] not in [f.get("id") for f in tc[0]["tc"]]:
                 sys.exit(f"{i}: bpftool net shows no tc filter with program {p['prog_id']}: {tc}")

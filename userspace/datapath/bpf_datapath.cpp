@@ -43,7 +43,6 @@ bool ifindex_exists(uint32_t ifindex) {
     return if_indextoname(ifindex, name) != nullptr;
 }
 
-using pin_layout::kEndpointFilterHandle;
 using pin_layout::kUplinkFilterHandle;
 
 using PortId =
@@ -81,14 +80,14 @@ Result<std::unique_ptr<BpfDatapath>> BpfDatapath::open(KernelDatapath& kernel,
     auto state = std::make_unique<State>();
     state->options = options;
     state->pin_dir = (std::filesystem::path(bpffs_root) / pin_layout::kDir).string();
-    // An endpoint's program goes on a clsact filter even where tcx exists: attaching or releasing
-    // a tcx link waits for a full (not expedited) RCU grace period while holding RTNL, which
-    // measured 4-20 ms on every connect and disconnect here (three times a connect's own cost,
-    // varying with the grace period, and stalling every other netlink user meanwhile); a cls_bpf
-    // filter is added and removed without waiting. The veth is ours alone, so tcx's ownership
-    // buys nothing, and the filter goes with the device.
-    state->endpoint_hook = {state->pin_dir + "/" + pin_layout::kEndpointLinks, false,
-                            kEndpointFilterHandle};
+    // An endpoint's program goes on a cls_bpf filter even where tcx exists: attaching or
+    // releasing a tcx link waits for a full (not expedited) RCU grace period while holding RTNL,
+    // which measured 4-20 ms on every connect and disconnect here (three times a connect's own
+    // cost, varying with the grace period, and stalling every other netlink user meanwhile); a
+    // cls_bpf filter is added and removed without waiting. The veth is ours alone, so tcx's
+    // ownership buys nothing, and the filter goes with the device. Its qdisc is `ingress`, not
+    // clsact: half the tc blocks, whose binding searches a host-wide list (kernel/ingress_qdisc.h).
+    state->endpoint_hook = endpoint_veth_hook(state->pin_dir + "/" + pin_layout::kEndpointLinks);
     state->uplink_hook = {state->pin_dir + "/" + pin_layout::kUplinkLinks, tcx,
                           kUplinkFilterHandle};
     state->xdp_links_dir = state->pin_dir + "/" + pin_layout::kUplinkXdpLinks;
@@ -139,9 +138,8 @@ Result<std::unique_ptr<BpfDatapath>> BpfDatapath::open(KernelDatapath& kernel,
             nat.error().message);
     }
     spdlog::info(
-        "BPF datapath loaded: maps pinned under {}, endpoints attach via clsact, the host's "
-        "devices "
-        "via {}, conntrack {} entries",
+        "BPF datapath loaded: maps pinned under {}, endpoints attach via cls_bpf on the ingress "
+        "qdisc, the host's devices via {}, conntrack {} entries",
         state->pin_dir, tcx ? "tcx links" : "clsact", options.ct_max_entries);
     std::unique_ptr<BpfDatapath> datapath(new BpfDatapath(kernel, std::move(state)));
     // Attach to the uplinks now, so a restarted agent swaps its new program into the running
@@ -276,7 +274,7 @@ void BpfDatapath::forget_sandbox_hairpin(const Sandbox& sandbox, uint32_t networ
 }
 
 Status BpfDatapath::remove_endpoint(const Endpoint& endpoint, const Sandbox& sandbox) {
-    // The clsact filter goes with the veth.
+    // The cls_bpf filter goes with the veth.
     // The keys come from the kernel: the host end's ifindex (the veth goes below, after the
     // maps) names the source entry, which names the network of the destination entry. Only an
     // endpoint whose veth is already gone (a crash halfway) costs a scan of the maps.
@@ -516,7 +514,7 @@ Status BpfDatapath::remove_policy() {
 Result<std::vector<std::string>> BpfDatapath::collect_garbage(const std::set<std::string>&) {
     std::vector<std::string> removed;
     std::error_code ec;
-    // Endpoints' tcx links pinned by an earlier version: their veths carry the clsact filter
+    // Endpoints' tcx links pinned by an earlier version: their veths carry the cls_bpf filter
     // now (ensure_endpoint ran first at start), so every pin here is stale.
     TcIngressHook pins = state_->endpoint_hook;
     pins.tcx = true;

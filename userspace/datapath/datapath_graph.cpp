@@ -134,7 +134,7 @@ Result<bool> DatapathGraph::refresh_host() {
 Result<std::vector<std::string>> DatapathGraph::detach_stray_endpoint_programs(
     const std::set<std::string>& bpf_endpoints) {
     std::vector<std::string> detached;
-    const TcIngressHook endpoint_filter{"", false, pin_layout::kEndpointFilterHandle};
+    const TcIngressHook endpoint_filter = endpoint_veth_hook();
     BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
     BPFNET_ASSIGN_OR_RETURN(auto links, kernel::list_links(sock));
     for (const auto& link : links) {

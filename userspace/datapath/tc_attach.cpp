@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -15,6 +16,8 @@
 #include "core/pin_layout.h"
 #include "core/result.h"
 #include "datapath/libbpf_log.h"
+#include "kernel/ingress_qdisc.h"
+#include "kernel/netlink.h"
 
 namespace bpfnet {
 
@@ -29,13 +32,25 @@ std::string pin_path(const TcIngressHook& hook, const std::string& ifname) {
 
 }  // namespace
 
+TcIngressHook endpoint_veth_hook(std::string links_dir) {
+    return TcIngressHook{.links_dir = std::move(links_dir),
+                         .tcx = false,
+                         .clsact_handle = pin_layout::kEndpointFilterHandle,
+                         .ingress_qdisc = true,
+                         .first = false};
+}
+
 Status attach_tc_ingress(const TcIngressHook& hook, int prog_fd, const std::string& ifname,
                          int ifindex) {
     if (!hook.tcx) {
-        // clsact + cls_bpf (direct action). BPF_TC_F_REPLACE swaps the program in place, so a
-        // restarted agent replaces the old program without a gap.
+        // clsact or ingress + cls_bpf (direct action). BPF_TC_F_REPLACE swaps the program in
+        // place, so a restarted agent replaces the old program without a gap. libbpf's filter
+        // parent, ffff:fff2, names the ingress side of either qdisc.
         LIBBPF_OPTS(bpf_tc_hook, tc_hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
-        {
+        if (hook.ingress_qdisc) {
+            BPFNET_ASSIGN_OR_RETURN(auto sock, kernel::NlSocket::open());
+            BPFNET_TRY(kernel::add_ingress_qdisc(sock, ifindex));
+        } else {
             // A device that already has its clsact (a restart's reconcile) answers EEXIST.
             ExpectedKernelErrors expected;
             int err = bpf_tc_hook_create(&tc_hook);
@@ -84,7 +99,7 @@ Status detach_tc_ingress(const TcIngressHook& hook, const std::string& ifname) {
                     .attach_point = BPF_TC_INGRESS);
         LIBBPF_OPTS(bpf_tc_opts, opts, .handle = hook.clsact_handle,
                     .priority = pin_layout::kFilterPriority);
-        ExpectedKernelErrors expected;  // no clsact or no filter: nothing to detach
+        ExpectedKernelErrors expected;  // no qdisc or no filter: nothing to detach
         int err = bpf_tc_detach(&tc_hook, &opts);
         if (err && err != -ENOENT && err != -EINVAL)
             return fail(libbpf_error("detaching the program from " + ifname, err));

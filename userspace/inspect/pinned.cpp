@@ -300,7 +300,8 @@ Result<std::vector<ProgramAttachment>> PinnedDatapath::programs() const {
             out.push_back(std::move(a));
         }
     }
-    // Without tcx the programs hang off clsact filters with bpfnet's handles, and no link is
+    // Without tcx (and on endpoint veths always) the programs hang off cls_bpf filters with
+    // bpfnet's handles on a clsact or ingress qdisc, and no link is
     // pinned: look for them on every interface.
     if (struct if_nameindex* names = if_nameindex()) {
         for (auto* n = names; n->if_index != 0; ++n) {
@@ -317,7 +318,7 @@ Result<std::vector<ProgramAttachment>> PinnedDatapath::programs() const {
                 a.ifindex = n->if_index;
                 a.interface = n->if_name;
                 a.hook = "tc ingress";
-                a.mechanism = "clsact";
+                a.mechanism = "cls_bpf";
                 a.role = role;
                 a.prog_id = opts.prog_id;
                 describe_program(a);

@@ -1,7 +1,7 @@
 // bpfnet's datapath as the kernel holds it, read from bpffs without the agent: the maps pinned
 // under <bpffs root>/bpfnet/ (listed with their fill level, dumped decoded through decode.h) and
 // the programs attached through the links pinned beside them (or, where tcx is missing, found as
-// the clsact filters bpfnet installs).
+// the cls_bpf filters bpfnet installs).
 #pragma once
 
 #include <cstdint>
@@ -29,9 +29,9 @@ struct ProgramAttachment {
     std::string interface;  // "" for cgroup attachments
     uint32_t ifindex = 0;
     std::string hook;       // "tc ingress", "xdp", "cgroup connect4", ...
-    std::string mechanism;  // "tcx", "clsact", "xdp native", "xdp generic", "cgroup link"
+    std::string mechanism;  // "tcx", "cls_bpf", "xdp native", "xdp generic", "cgroup link"
     std::string role;       // "endpoint", "uplink", "overlay", "host sockets"
-    std::string pin;        // the pinned link ("" for clsact)
+    std::string pin;        // the pinned link ("" for cls_bpf)
     uint32_t link_id = 0;
     uint32_t prog_id = 0;
     std::string prog_name;
