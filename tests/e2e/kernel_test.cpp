@@ -200,6 +200,29 @@ TEST_F(KernelTest, BridgeWithAddressIsCreatedAndListed) {
     EXPECT_EQ((*after)->alias, "bpfnet-test");
 }
 
+// A bridge without STP still announces each port forward_delay after it joins: bpfnet's bridges
+// have none, and one made with the kernel's default (15 s) gets it zeroed.
+TEST_F(KernelTest, BridgesHaveNoForwardDelay) {
+    auto forward_delay = [](const std::string& br) {
+        std::string out;
+        FILE* pipe = popen(("ip -d link show dev " + br).c_str(), "r");
+        char buf[1024];
+        while (pipe && fgets(buf, sizeof buf, pipe)) out += buf;
+        if (pipe) pclose(pipe);
+        const size_t at = out.find("forward_delay ");
+        return at == std::string::npos ? out : out.substr(at, out.find(' ', at + 14) - at);
+    };
+    std::string ours = new_link('b');
+    ASSERT_OK(create_bridge(host(), ours, 1500, ""));
+    EXPECT_EQ(forward_delay(ours), "forward_delay 0");
+
+    std::string made_elsewhere = new_link('b');
+    ASSERT_EQ(std::system(("ip link add " + made_elsewhere + " type bridge").c_str()), 0);
+    EXPECT_EQ(forward_delay(made_elsewhere), "forward_delay 1500");
+    ASSERT_OK(zero_bridge_forward_delay(host(), made_elsewhere));
+    EXPECT_EQ(forward_delay(made_elsewhere), "forward_delay 0");
+}
+
 // An endpoint's host end (host_ipv6 = false) never carries IPv6: no link-local address and so no
 // route of it in the host's IPv6 FIB, which the kernel walks on every link down. Another veth keeps
 // the kernel's default.

@@ -151,6 +151,8 @@ Status KernelDatapath::ensure_network(const NetworkSpec& spec) {
                                     "agent; choose another {}",
                                     network.bridge_name, opt::kBridgeName));
         }
+        // Bridges made before the agent zeroed it on creation.
+        BPFNET_TRY(kernel::zero_bridge_forward_delay(sock, network.bridge_name));
     } else {
         BPFNET_TRY(kernel::create_bridge(sock, network.bridge_name, spec.options.mtu,
                                          owner_alias("net", network.id)));

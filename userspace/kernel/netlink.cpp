@@ -95,6 +95,38 @@ Result<std::optional<LinkInfo>> find_link(NlSocket& sock, const std::string& nam
     return std::optional<LinkInfo>{to_link_info(link.get())};
 }
 
+namespace {
+
+// IFLA_BR_FORWARD_DELAY = 0. Without STP the delay delays nothing, but the kernel still arms a
+// timer for each port that joins the bridge and, when it fires forward_delay (15 s by default)
+// later, announces the port with an RTM_NEWLINK: endpoints made in a burst came back 15 s later
+// as a burst of notifications that overran the agent's host watch (each overrun a survey of every
+// link on the host), while later operations ran. libnl 3.7 has no setter for the bridge's own
+// attributes, so the request is built with its message API.
+Status zero_forward_delay(NlSocket& sock, rtnl_link* bridge, std::string_view what) {
+    std::unique_ptr<nl_msg, decltype(&nlmsg_free)> msg(
+        nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK), &nlmsg_free);
+    if (!msg) return out_of_memory(what);
+    ifinfomsg header{};
+    header.ifi_family = AF_UNSPEC;
+    header.ifi_index = rtnl_link_get_ifindex(bridge);
+    nlattr* linkinfo = nullptr;
+    nlattr* data = nullptr;
+    if (nlmsg_append(msg.get(), &header, sizeof(header), NLMSG_ALIGNTO) < 0 ||
+        !(linkinfo = nla_nest_start(msg.get(), IFLA_LINKINFO)) ||
+        nla_put_string(msg.get(), IFLA_INFO_KIND, "bridge") < 0 ||
+        !(data = nla_nest_start(msg.get(), IFLA_INFO_DATA)) ||
+        nla_put_u32(msg.get(), IFLA_BR_FORWARD_DELAY, 0) < 0 || nla_nest_end(msg.get(), data) < 0 ||
+        nla_nest_end(msg.get(), linkinfo) < 0)
+        return out_of_memory(what);
+    // nl_send_sync frees the message.
+    int err = nl_call([&] { return nl_send_sync(sock.get(), msg.release()); });
+    if (err < 0) return nl_failure(err, what);
+    return {};
+}
+
+}  // namespace
+
 Status create_bridge(NlSocket& sock, const std::string& name, unsigned mtu,
                      const std::string& alias) {
     std::string what = fmt::format("create bridge {}", name);
@@ -127,6 +159,8 @@ Status create_bridge(NlSocket& sock, const std::string& name, unsigned mtu,
             BPFNET_TRY(
                 set_alias(sock, created.get(), alias, fmt::format("set alias of bridge {}", name)));
         }
+        BPFNET_TRY(zero_forward_delay(sock, created.get(),
+                                      fmt::format("set forward delay of bridge {}", name)));
         return bring_up(sock, created.get(), fmt::format("set bridge {} up", name));
     };
     Status configured = configure();
@@ -268,6 +302,12 @@ Status set_bridge_port_hairpin(NlSocket& sock, const std::string& name) {
     int err = nl_call([&] { return nl_send_sync(sock.get(), msg.release()); });
     if (err < 0) return nl_failure(err, what);
     return {};
+}
+
+Status zero_bridge_forward_delay(NlSocket& sock, const std::string& name) {
+    std::string what = fmt::format("set forward delay of bridge {}", name);
+    BPFNET_ASSIGN_OR_RETURN(nl::LinkPtr link, require_link(sock, name, what));
+    return zero_forward_delay(sock, link.get(), what);
 }
 
 Status set_link_alias(NlSocket& sock, const std::string& name, const std::string& alias) {

@@ -87,6 +87,9 @@ Status set_link_master(NlSocket& sock, const std::string& name, const std::strin
 // `bridge link set dev NAME hairpin on` does: over netlink, because sysfs shows the devices of
 // the namespace it was mounted in, not those of the caller's.
 Status set_bridge_port_hairpin(NlSocket& sock, const std::string& name);
+// The bridge's forward delay to 0 (`ip link set NAME type bridge forward_delay 0`), which
+// create_bridge sets on every bridge it makes: for bridges made before it did.
+Status zero_bridge_forward_delay(NlSocket& sock, const std::string& name);
 
 // Adds addr (address/prefix) to the interface; an existing identical address is success.
 Status add_address(NlSocket& sock, const std::string& ifname, const Cidr& addr);
